@@ -1,0 +1,11 @@
+//! The analytics of cda_analytics as plain Rust: no PostgreSQL, no SPI, so every formula is
+//! testable with `cargo test` in milliseconds. The extension crate (`src/`) reads rows from the
+//! database, feeds them here, and writes back what comes out.
+//!
+//! Each capability has one module: [`ltv`] for retrospective lifetime value. Shared value types
+//! live in [`calendar`] (days) and [`money`] (exact amounts in minor units).
+
+pub mod calendar;
+pub mod ltv;
+pub mod money;
+pub mod stats;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The main job on the bundled demo data: installs what is missing, builds and installs the
+# extension (release), starts a throwaway PostgreSQL 15, loads the CDNOW purchases, runs
+# calculate_all_ltv() and prints the summary, the distribution and the segments.
+# Idempotent; the second run takes seconds. Leaves the cluster running (see the last lines).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+setup_toolchain
+install_extension --release
+start_cluster
+recreate_db cda_demo
+say "loading the CDNOW demo data (23,570 customers, 69,659 purchases)"
+psql_ -d cda_demo -v cdnow_file="$ROOT/demo/cdnow/CDNOW_master.txt" -f "$ROOT/demo/load_cdnow.sql"
+psql_ -d cda_demo -c "CREATE EXTENSION cda_analytics"
+say "computing LTV as of 1998-06-30 (the end of the data)"
+psql_ -d cda_demo -P footer=off <<'SQL'
+\timing on
+SELECT calculate_all_ltv('1998-06-30') AS users_computed;
+\timing off
+\echo
+\echo get_ltv_summary(): horizon figures cover users whose horizon has fully elapsed
+SELECT * FROM get_ltv_summary();
+\echo ltv_distribution('revenue_6m', 10)
+SELECT * FROM ltv_distribution('revenue_6m', 10);
+\echo ltv_segments()
+SELECT * FROM ltv_segments();
+\echo get_ltv_insights()
+SELECT * FROM get_ltv_insights();
+\echo top 5 customers by lifetime revenue
+SELECT user_id, signup_date, orders_lifetime, lifetime_revenue, revenue_12m, last_order_date, segment
+FROM ml_user_ltv ORDER BY lifetime_revenue DESC, user_id LIMIT 5;
+SQL
+say "done. Explore it:  $PG_BIN/psql -h $CDA_DIR -p $CDA_PORT -U postgres cda_demo"
+echo "    stop it:        $PG_BIN/pg_ctl -D $CDA_DIR/data stop$(is_root && echo '   (as the postgres user)')"

@@ -1,0 +1,204 @@
+-- SQL-language functions of cda_analytics, created after the Rust functions they call. Every one
+-- pins its search_path and schema-qualifies what it touches.
+
+-- Tables are regclass so that 'orders' or 'shop.orders' resolve in the caller's search_path, and a
+-- missing table is an error naming it before anything runs. NULL keeps the current value.
+CREATE FUNCTION @extschema@.configure_source(
+    users_table          regclass DEFAULT NULL,
+    user_id_column       text     DEFAULT NULL,
+    registered_at_column text     DEFAULT NULL,
+    orders_table         regclass DEFAULT NULL,
+    order_user_id_column text     DEFAULT NULL,
+    order_date_column    text     DEFAULT NULL,
+    status_column        text     DEFAULT NULL,
+    amount_column        text     DEFAULT NULL,
+    successful_statuses  text[]   DEFAULT NULL,
+    time_zone            text     DEFAULT NULL)
+RETURNS TABLE (setting text, value text)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@._configure_source(users_table::oid, user_id_column, registered_at_column,
+        orders_table::oid, order_user_id_column, order_date_column, status_column, amount_column,
+        successful_statuses, time_zone)
+$$;
+
+-- One user's LTV row, computed from the source tables now, written nowhere.
+CREATE FUNCTION @extschema@.calculate_user_ltv(user_id bigint, as_of date DEFAULT NULL)
+RETURNS SETOF @extschema@.ml_user_ltv
+LANGUAGE sql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.user_id, DATE '2000-01-01' + r.signup_day,
+           r.revenue_minor[1] * r.minor_unit, r.revenue_minor[2] * r.minor_unit,
+           r.revenue_minor[3] * r.minor_unit, r.revenue_minor[4] * r.minor_unit,
+           r.orders[1], r.orders[2], r.orders[3], r.orders[4],
+           r.avg_order_value_minor[1] * r.minor_unit, r.avg_order_value_minor[2] * r.minor_unit,
+           r.avg_order_value_minor[3] * r.minor_unit, r.avg_order_value_minor[4] * r.minor_unit,
+           DATE '2000-01-01' + r.first_order_day, DATE '2000-01-01' + r.last_order_day,
+           r.days_since_last_order,
+           r.horizon_complete[1], r.horizon_complete[2], r.horizon_complete[3],
+           r.orders_before_signup, r.segment, DATE '2000-01-01' + r.as_of_day, now()
+    FROM @extschema@._ltv_compute_user(user_id, as_of) r
+$$;
+
+-- The latest calculate_all_ltv() run: users, as-of date, when and how long, what was left out.
+CREATE VIEW @extschema@.ltv_last_run AS
+    SELECT * FROM @extschema@.ml_ltv_runs ORDER BY run_id DESC LIMIT 1;
+
+CREATE FUNCTION @extschema@._ltv_require_run()
+RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    last_run bigint;
+BEGIN
+    SELECT s.run_id INTO last_run FROM @extschema@.ml_ltv_summary s LIMIT 1;
+    IF last_run IS NULL THEN
+        RAISE EXCEPTION 'no LTV results yet'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run SELECT calculate_all_ltv(); first.';
+    END IF;
+    RETURN last_run;
+END
+$$;
+
+-- Average, median, 95th percentile, buyers and measured users per horizon. A horizon's figures
+-- cover the users whose horizon had fully elapsed at the as-of date; lifetime covers all users.
+CREATE FUNCTION @extschema@.get_ltv_summary()
+RETURNS TABLE (metric_name text, value_3m numeric, value_6m numeric, value_12m numeric, value_lifetime numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH run AS (
+        SELECT r.amount_scale AS scale FROM @extschema@.ml_ltv_runs r
+        WHERE r.run_id = @extschema@._ltv_require_run()
+    ), metric AS (
+        SELECT m.ord, m.name, s.horizon, m.value
+        FROM @extschema@.ml_ltv_summary s CROSS JOIN run
+        CROSS JOIN LATERAL (VALUES
+            (1, 'Average LTV', round(s.revenue_sum / nullif(s.users_measured, 0), run.scale)),
+            (2, 'Median LTV', round(s.median::numeric, run.scale)),
+            (3, '95th Percentile LTV', round(s.p95::numeric, run.scale)),
+            (4, 'Users with Orders', s.users_with_orders::numeric),
+            (5, 'Users Measured', s.users_measured::numeric)
+        ) AS m(ord, name, value)
+    )
+    SELECT name,
+           max(value) FILTER (WHERE horizon = '3m'),
+           max(value) FILTER (WHERE horizon = '6m'),
+           max(value) FILTER (WHERE horizon = '12m'),
+           max(value) FILTER (WHERE horizon = 'lifetime')
+    FROM metric GROUP BY ord, name ORDER BY ord
+$$;
+
+-- Equal-width bins over the values above 0 of one metric. Horizon metrics cover users whose
+-- horizon had elapsed. The maximum falls in the last bin; when every value is equal there is one
+-- bin. Percentages are of the users counted, rounded to 2 places.
+CREATE FUNCTION @extschema@.ltv_distribution(metric text DEFAULT 'revenue_6m', bins integer DEFAULT 10)
+RETURNS TABLE (bin integer, range_min numeric, range_max numeric, users bigint, percentage numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mature text;
+BEGIN
+    mature := CASE metric
+        WHEN 'revenue_3m' THEN 'horizon_3m_complete'
+        WHEN 'revenue_6m' THEN 'horizon_6m_complete'
+        WHEN 'revenue_12m' THEN 'horizon_12m_complete'
+        WHEN 'lifetime_revenue' THEN 'true'
+    END;
+    IF mature IS NULL THEN
+        RAISE EXCEPTION 'unknown LTV metric "%"', metric
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of: revenue_3m, revenue_6m, revenue_12m, lifetime_revenue.';
+    END IF;
+    IF bins IS NULL OR bins < 1 OR bins > 1000 THEN
+        RAISE EXCEPTION 'bins must be between 1 and 1000, got %', coalesce(bins::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM @extschema@._ltv_require_run();
+    -- metric and mature come from the whitelist above, never from the caller's text.
+    RETURN QUERY EXECUTE format($q$
+        WITH v AS (
+            SELECT %1$I AS x FROM @extschema@.ml_user_ltv WHERE %1$I > 0 AND %2$s
+        ), b AS (
+            SELECT min(x) AS lo, max(x) AS hi, count(*) AS n FROM v
+        ), w AS (
+            SELECT lo, hi, n, CASE WHEN hi = lo THEN 1 ELSE $1 END AS k FROM b WHERE n > 0
+        ), assigned AS (
+            SELECT CASE WHEN w.k = 1 THEN 1
+                        ELSE least(floor((v.x - w.lo) * w.k / (w.hi - w.lo))::integer + 1, w.k) END AS bin
+            FROM v CROSS JOIN w
+        ), counted AS (
+            SELECT a.bin, count(*) AS users FROM assigned a GROUP BY a.bin
+        )
+        SELECT g.i,
+               round(w.lo + (w.hi - w.lo) * (g.i - 1) / w.k, 2),
+               round(CASE WHEN g.i = w.k THEN w.hi ELSE w.lo + (w.hi - w.lo) * g.i / w.k END, 2),
+               coalesce(c.users, 0),
+               round(100.0 * coalesce(c.users, 0) / w.n, 2)
+        FROM w CROSS JOIN generate_series(1, w.k) AS g(i)
+        LEFT JOIN counted c ON c.bin = g.i
+        ORDER BY g.i
+    $q$, metric, mature) USING bins;
+END
+$$;
+
+-- Users, share and revenue per value segment (lifetime revenue), with the thresholds of the run
+-- that assigned them; every segment is listed, empty ones with 0.
+CREATE FUNCTION @extschema@.ltv_segments()
+RETURNS TABLE (segment text, min_lifetime_revenue numeric, users bigint, share_pct numeric,
+               revenue numeric, revenue_share_pct numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH run AS (
+        SELECT * FROM @extschema@.ml_ltv_runs WHERE run_id = @extschema@._ltv_require_run()
+    ), seg AS (
+        SELECT s.ord, s.name, s.min_revenue FROM run CROSS JOIN LATERAL (VALUES
+            (1, 'VIP', run.segment_vip), (2, 'High', run.segment_high),
+            (3, 'Medium', run.segment_medium), (4, 'Low', run.segment_low), (5, 'New', NULL::numeric)
+        ) AS s(ord, name, min_revenue)
+    ), totals AS (
+        SELECT count(*) AS n, sum(lifetime_revenue) AS revenue FROM @extschema@.ml_user_ltv
+    ), per AS (
+        SELECT l.segment, count(*) AS users, sum(l.lifetime_revenue) AS revenue
+        FROM @extschema@.ml_user_ltv l GROUP BY l.segment
+    )
+    SELECT seg.name, seg.min_revenue, coalesce(per.users, 0),
+           round(100.0 * coalesce(per.users, 0) / nullif(totals.n, 0), 2),
+           coalesce(per.revenue, 0),
+           round(100.0 * coalesce(per.revenue, 0) / nullif(totals.revenue, 0), 2)
+    FROM seg CROSS JOIN totals LEFT JOIN per ON per.segment = seg.name
+    ORDER BY seg.ord
+$$;
+
+-- The original platform's three insight cards, with its defects fixed: the margin on CAC is
+-- configurable (configure_ltv(cac_margin => ...)), and growth compares the same users (those
+-- whose 12-month horizon has elapsed) at 6 and 12 months, not two different cohorts.
+CREATE FUNCTION @extschema@.get_ltv_insights(cac_margin numeric DEFAULT NULL)
+RETURNS TABLE (recommended_max_cac numeric, avg_ltv_6m numeric, cac_margin numeric,
+               ltv_growth_12m_over_6m numeric, buyers_pct numeric, users bigint, buyers bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH run AS (
+        SELECT * FROM @extschema@.ml_ltv_runs WHERE run_id = @extschema@._ltv_require_run()
+    ), margin AS (
+        SELECT coalesce($1, (SELECT c.value::numeric FROM @extschema@.cda_configuration() c
+                             WHERE c.setting = 'cac_margin')) AS m
+    ), h6 AS (
+        SELECT round(s.revenue_sum / nullif(s.users_measured, 0), run.amount_scale) AS avg6
+        FROM @extschema@.ml_ltv_summary s CROSS JOIN run WHERE s.horizon = '6m'
+    ), life AS (
+        SELECT s.users_measured, s.users_with_orders FROM @extschema@.ml_ltv_summary s WHERE s.horizon = 'lifetime'
+    )
+    SELECT round(h6.avg6 * margin.m, run.amount_scale), h6.avg6, margin.m,
+           round(run.cohort_12m_revenue_12m / nullif(run.cohort_12m_revenue_6m, 0), 3),
+           round(100.0 * life.users_with_orders / nullif(life.users_measured, 0), 2),
+           life.users_measured, life.users_with_orders
+    FROM run, margin, h6, life
+$$;

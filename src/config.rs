@@ -1,0 +1,382 @@
+//! The per-database configuration: which tables, columns and statuses to read, the time zone for
+//! dates, and the LTV segment thresholds. Stored in one row of `cda_config` so that every session
+//! and every scheduled job sees it; validated before it is stored.
+
+use pgrx::prelude::*;
+
+use crate::errors::*;
+
+/// The effective configuration. `Default` holds the defaults: the only place they are written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub users_schema: String,
+    pub users_table: String,
+    pub user_id_column: String,
+    pub registered_at_column: String,
+    pub orders_schema: String,
+    pub orders_table: String,
+    pub order_user_id_column: String,
+    pub order_date_column: String,
+    pub status_column: String,
+    pub amount_column: String,
+    pub successful_statuses: Vec<String>,
+    pub time_zone: String,
+    /// Numeric text, in currency units.
+    pub segment_vip: String,
+    pub segment_high: String,
+    pub segment_medium: String,
+    pub segment_low: String,
+    pub cac_margin: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let s = |v: &str| v.to_string();
+        Config {
+            users_schema: s("public"),
+            users_table: s("users"),
+            user_id_column: s("user_id"),
+            registered_at_column: s("registered_at"),
+            orders_schema: s("public"),
+            orders_table: s("orders"),
+            order_user_id_column: s("user_id"),
+            order_date_column: s("created_at"),
+            status_column: s("status"),
+            amount_column: s("total_amount"),
+            successful_statuses: vec![s("paid"), s("shipped"), s("completed")],
+            time_zone: s("UTC"),
+            segment_vip: s("1000"),
+            segment_high: s("500"),
+            segment_medium: s("100"),
+            segment_low: s("50"),
+            cac_margin: s("1"),
+        }
+    }
+}
+
+impl Config {
+    /// The stored configuration, or the defaults when none is stored.
+    pub fn load(ext: &str) -> Config {
+        let sql = format!(
+            "SELECT users_schema, users_table, user_id_column, registered_at_column, orders_schema, \
+                    orders_table, order_user_id_column, order_date_column, status_column, amount_column, \
+                    successful_statuses, time_zone, segment_vip::text, segment_high::text, \
+                    segment_medium::text, segment_low::text, cac_margin::text \
+             FROM {ext}.cda_config WHERE singleton"
+        );
+        Spi::connect(|c| {
+            let t = c.select(sql.as_str(), None, &[])?;
+            if t.is_empty() {
+                return Ok(Config::default());
+            }
+            let row = t.first();
+            let text = |i: usize| -> Result<String, pgrx::spi::SpiError> {
+                Ok(row.get::<String>(i)?.unwrap_or_default())
+            };
+            Ok::<_, pgrx::spi::SpiError>(Config {
+                users_schema: text(1)?,
+                users_table: text(2)?,
+                user_id_column: text(3)?,
+                registered_at_column: text(4)?,
+                orders_schema: text(5)?,
+                orders_table: text(6)?,
+                order_user_id_column: text(7)?,
+                order_date_column: text(8)?,
+                status_column: text(9)?,
+                amount_column: text(10)?,
+                successful_statuses: row.get::<Vec<String>>(11)?.unwrap_or_default(),
+                time_zone: text(12)?,
+                segment_vip: text(13)?,
+                segment_high: text(14)?,
+                segment_medium: text(15)?,
+                segment_low: text(16)?,
+                cac_margin: text(17)?,
+            })
+        })
+        .or_raise("reading cda_config")
+    }
+
+    fn store(&self, ext: &str) {
+        let sql = format!(
+            "INSERT INTO {ext}.cda_config AS c (singleton, users_schema, users_table, user_id_column, \
+                 registered_at_column, orders_schema, orders_table, order_user_id_column, order_date_column, \
+                 status_column, amount_column, successful_statuses, time_zone, segment_vip, segment_high, \
+                 segment_medium, segment_low, cac_margin, updated_at) \
+             VALUES (true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::numeric, $14::numeric, \
+                     $15::numeric, $16::numeric, $17::numeric, pg_catalog.now()) \
+             ON CONFLICT (singleton) DO UPDATE SET users_schema = EXCLUDED.users_schema, \
+                 users_table = EXCLUDED.users_table, user_id_column = EXCLUDED.user_id_column, \
+                 registered_at_column = EXCLUDED.registered_at_column, orders_schema = EXCLUDED.orders_schema, \
+                 orders_table = EXCLUDED.orders_table, order_user_id_column = EXCLUDED.order_user_id_column, \
+                 order_date_column = EXCLUDED.order_date_column, status_column = EXCLUDED.status_column, \
+                 amount_column = EXCLUDED.amount_column, successful_statuses = EXCLUDED.successful_statuses, \
+                 time_zone = EXCLUDED.time_zone, segment_vip = EXCLUDED.segment_vip, \
+                 segment_high = EXCLUDED.segment_high, segment_medium = EXCLUDED.segment_medium, \
+                 segment_low = EXCLUDED.segment_low, cac_margin = EXCLUDED.cac_margin, updated_at = EXCLUDED.updated_at"
+        );
+        let c = self.clone();
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    sql.as_str(),
+                    None,
+                    &[
+                        c.users_schema.into(),
+                        c.users_table.into(),
+                        c.user_id_column.into(),
+                        c.registered_at_column.into(),
+                        c.orders_schema.into(),
+                        c.orders_table.into(),
+                        c.order_user_id_column.into(),
+                        c.order_date_column.into(),
+                        c.status_column.into(),
+                        c.amount_column.into(),
+                        c.successful_statuses.into(),
+                        c.time_zone.into(),
+                        c.segment_vip.into(),
+                        c.segment_high.into(),
+                        c.segment_medium.into(),
+                        c.segment_low.into(),
+                        c.cac_margin.into(),
+                    ],
+                )
+                .map(|_| ())
+        })
+        .or_raise("storing cda_config");
+    }
+
+    /// Checks everything that can be checked without reading data: tables, columns and their
+    /// types, the status set, the time zone, the thresholds. Raises a clear error otherwise.
+    pub fn validate(&self) -> crate::source::Source {
+        if self.successful_statuses.is_empty() {
+            raise(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                "successful_statuses must name at least one status",
+                Some("For example: configure_source(successful_statuses => ARRAY['paid','shipped','completed'])".into()),
+            );
+        }
+        check_time_zone(&self.time_zone);
+        self.ltv_thresholds(2);
+        crate::source::resolve(self)
+    }
+
+    /// The segment thresholds in minor units at `scale`.
+    pub fn ltv_thresholds(&self, scale: u32) -> cda_analytics_core::ltv::SegmentThresholds {
+        let minor = |name: &str, text: &str| -> i64 {
+            match cda_analytics_core::money::parse_minor(text, scale) {
+                Ok(p) => p.minor,
+                Err(e) => raise(
+                    ERRCODE_INVALID_PARAMETER_VALUE,
+                    format!("segment threshold {name}: {e}"),
+                    None,
+                ),
+            }
+        };
+        let t = cda_analytics_core::ltv::SegmentThresholds::new(
+            minor("segment_vip", &self.segment_vip),
+            minor("segment_high", &self.segment_high),
+            minor("segment_medium", &self.segment_medium),
+            minor("segment_low", &self.segment_low),
+        );
+        match t {
+            Ok(t) => t,
+            Err(e) => raise(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                format!(
+                    "{e} (got vip {}, high {}, medium {}, low {})",
+                    self.segment_vip, self.segment_high, self.segment_medium, self.segment_low
+                ),
+                None,
+            ),
+        }
+    }
+
+    /// The configuration as (setting, value) rows.
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let s = |k: &str, v: &str| (k.to_string(), v.to_string());
+        vec![
+            s(
+                "users_table",
+                &format!("{}.{}", self.users_schema, self.users_table),
+            ),
+            s("user_id_column", &self.user_id_column),
+            s("registered_at_column", &self.registered_at_column),
+            s(
+                "orders_table",
+                &format!("{}.{}", self.orders_schema, self.orders_table),
+            ),
+            s("order_user_id_column", &self.order_user_id_column),
+            s("order_date_column", &self.order_date_column),
+            s("status_column", &self.status_column),
+            s("amount_column", &self.amount_column),
+            s("successful_statuses", &self.successful_statuses.join(",")),
+            s("time_zone", &self.time_zone),
+            s("segment_vip", &self.segment_vip),
+            s("segment_high", &self.segment_high),
+            s("segment_medium", &self.segment_medium),
+            s("segment_low", &self.segment_low),
+            s("cac_margin", &self.cac_margin),
+        ]
+    }
+}
+
+fn check_time_zone(zone: &str) {
+    // PostgreSQL itself decides: AT TIME ZONE raises 22023 "time zone ... not recognized".
+    Spi::connect(|c| {
+        c.select(
+            "SELECT pg_catalog.now() AT TIME ZONE $1",
+            None,
+            &[zone.into()],
+        )
+        .map(|_| ())
+    })
+    .or_raise("checking the time zone");
+}
+
+fn relation_name(rel: pg_sys::Oid) -> (String, String) {
+    let names = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+            None,
+            &[rel.into()],
+        )?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        let row = t.first();
+        Ok::<_, pgrx::spi::SpiError>(Some((
+            row.get::<String>(1)?.unwrap_or_default(),
+            row.get::<String>(2)?.unwrap_or_default(),
+        )))
+    })
+    .or_raise("looking up a table name");
+    match names {
+        Some(n) => n,
+        None => raise(
+            ERRCODE_UNDEFINED_TABLE,
+            format!("relation with OID {} does not exist", rel.to_u32()),
+            None,
+        ),
+    }
+}
+
+fn config_table(
+    config: &Config,
+) -> TableIterator<'static, (name!(setting, String), name!(value, String))> {
+    TableIterator::new(config.rows())
+}
+
+/// Changes where the source data is read from; NULL arguments keep their current value. The
+/// SQL wrapper `configure_source` takes regclass arguments, resolved in the caller's search_path.
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(volatile, parallel_unsafe, name = "_configure_source")]
+#[search_path(pg_catalog, pg_temp)]
+fn configure_source_impl(
+    users_table: Option<pg_sys::Oid>,
+    user_id_column: Option<String>,
+    registered_at_column: Option<String>,
+    orders_table: Option<pg_sys::Oid>,
+    order_user_id_column: Option<String>,
+    order_date_column: Option<String>,
+    status_column: Option<String>,
+    amount_column: Option<String>,
+    successful_statuses: Option<Vec<Option<String>>>,
+    time_zone: Option<String>,
+) -> TableIterator<'static, (name!(setting, String), name!(value, String))> {
+    let ext = ext_schema();
+    let mut config = Config::load(&ext);
+    if let Some(rel) = users_table {
+        (config.users_schema, config.users_table) = relation_name(rel);
+    }
+    if let Some(rel) = orders_table {
+        (config.orders_schema, config.orders_table) = relation_name(rel);
+    }
+    let set = |slot: &mut String, v: Option<String>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    set(&mut config.user_id_column, user_id_column);
+    set(&mut config.registered_at_column, registered_at_column);
+    set(&mut config.order_user_id_column, order_user_id_column);
+    set(&mut config.order_date_column, order_date_column);
+    set(&mut config.status_column, status_column);
+    set(&mut config.amount_column, amount_column);
+    set(&mut config.time_zone, time_zone);
+    if let Some(statuses) = successful_statuses {
+        if statuses.iter().any(Option::is_none) {
+            raise(
+                ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "successful_statuses must not contain NULL",
+                None,
+            );
+        }
+        config.successful_statuses = statuses.into_iter().flatten().collect();
+    }
+    config.validate();
+    config.store(&ext);
+    config_table(&config)
+}
+
+/// Changes the LTV segment thresholds (currency units, inclusive lower bounds) and the margin
+/// used for the recommended maximum CAC; NULL arguments keep their current value.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn configure_ltv(
+    segment_vip: default!(Option<AnyNumeric>, "NULL"),
+    segment_high: default!(Option<AnyNumeric>, "NULL"),
+    segment_medium: default!(Option<AnyNumeric>, "NULL"),
+    segment_low: default!(Option<AnyNumeric>, "NULL"),
+    cac_margin: default!(Option<AnyNumeric>, "NULL"),
+) -> TableIterator<'static, (name!(setting, String), name!(value, String))> {
+    let ext = ext_schema();
+    let mut config = Config::load(&ext);
+    let set = |slot: &mut String, v: Option<AnyNumeric>| {
+        if let Some(v) = v {
+            *slot = v.to_string();
+        }
+    };
+    set(&mut config.segment_vip, segment_vip);
+    set(&mut config.segment_high, segment_high);
+    set(&mut config.segment_medium, segment_medium);
+    set(&mut config.segment_low, segment_low);
+    set(&mut config.cac_margin, cac_margin);
+    let margin_ok =
+        cda_analytics_core::money::parse_minor(&config.cac_margin, 6).is_ok_and(|p| p.minor > 0);
+    if !margin_ok {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!(
+                "cac_margin must be a positive number, got {}",
+                config.cac_margin
+            ),
+            Some(
+                "The recommended maximum CAC is the average 6-month LTV times this margin.".into(),
+            ),
+        );
+    }
+    config.validate();
+    config.store(&ext);
+    config_table(&config)
+}
+
+/// Forgets the stored configuration: the defaults apply again.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn reset_configuration() -> TableIterator<'static, (name!(setting, String), name!(value, String))> {
+    let ext = ext_schema();
+    Spi::connect_mut(|c| {
+        c.update(format!("DELETE FROM {ext}.cda_config").as_str(), None, &[])
+            .map(|_| ())
+    })
+    .or_raise("resetting cda_config");
+    config_table(&Config::default())
+}
+
+/// The configuration in effect, as (setting, value) rows.
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cda_configuration() -> TableIterator<'static, (name!(setting, String), name!(value, String))> {
+    config_table(&Config::load(&ext_schema()))
+}

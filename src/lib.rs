@@ -1,0 +1,30 @@
+//! cda_analytics: customer analytics computed inside PostgreSQL.
+//!
+//! This crate is the SQL surface only: it reads the user's tables through SPI, hands the rows to
+//! the pure-Rust core (`cda_analytics_core`), and writes the results. Each capability has its own
+//! module here and in the core.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use pgrx::prelude::*;
+
+mod config;
+mod errors;
+mod ltv;
+mod source;
+mod spi_stream;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

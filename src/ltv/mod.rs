@@ -1,0 +1,129 @@
+//! Retrospective LTV as SQL: `calculate_all_ltv`, `calculate_user_ltv` (through its SQL wrapper
+//! over `_ltv_compute_user`). The math is `cda_analytics_core::ltv`; this module reads the source
+//! rows into it and writes what comes out. The summary functions are SQL, in sql/finalize.sql.
+
+mod read;
+mod write;
+
+use pgrx::prelude::*;
+
+use crate::config::Config;
+use crate::errors::*;
+use cda_analytics_core::calendar::Day;
+use cda_analytics_core::ltv::{LIFETIME, UserLtv};
+
+/// The as-of day: the given date, or today in the configured time zone.
+fn as_of_day(as_of: Option<pgrx::datum::Date>, time_zone: &str) -> Day {
+    if let Some(d) = as_of {
+        if !d.is_finite() {
+            raise(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                "as_of must be a finite date",
+                None,
+            );
+        }
+        return Day(d.to_pg_epoch_days());
+    }
+    let today = Spi::connect(|c| {
+        c.select(
+            "SELECT ((pg_catalog.now() AT TIME ZONE $1)::pg_catalog.date - DATE '2000-01-01')",
+            None,
+            &[time_zone.into()],
+        )?
+        .first()
+        .get::<i32>(1)
+    })
+    .or_raise("reading today's date");
+    Day(today.unwrap_or_default())
+}
+
+/// Recomputes every user's LTV as of `as_of` (default: today in the configured time zone) and
+/// replaces the contents of `ml_user_ltv` in one transaction: readers keep seeing the previous
+/// contents until it commits, and an error or a cancel leaves them untouched. Returns the number
+/// of users written.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 {
+    let started = std::time::Instant::now();
+    let ext = ext_schema();
+    let config = Config::load(&ext);
+    let source = config.validate();
+    let as_of = as_of_day(as_of, &config.time_zone);
+    write::lock_results(&ext);
+    let started_at = write::clock_timestamp();
+    let thresholds = config.ltv_thresholds(source.amount_scale);
+    let (rows, counts) = read::compute(&config, &source, as_of, None, &thresholds);
+    write::replace_results(&ext, &rows, as_of, source.amount_scale);
+    let summary = cda_analytics_core::ltv::summarize(&rows, source.amount_scale);
+    let run = write::RunRecord {
+        as_of,
+        started_at,
+        elapsed: started.elapsed(),
+        config: &config,
+        source: &source,
+        counts: &counts,
+    };
+    write::record_run(&ext, &run, &summary);
+    read::report_skipped("calculate_all_ltv", &counts, &source);
+    rows.len() as i64
+}
+
+/// One user's LTV without writing anything: the raw row behind `calculate_user_ltv`, which shapes
+/// it like `ml_user_ltv`. No row when the user does not exist or was left out (with a NOTICE).
+#[pg_extern(stable, parallel_restricted, name = "_ltv_compute_user")]
+#[search_path(pg_catalog, pg_temp)]
+fn ltv_compute_user(
+    user_id: i64,
+    as_of: Option<pgrx::datum::Date>,
+) -> TableIterator<
+    'static,
+    (
+        name!(user_id, i64),
+        name!(signup_day, i32),
+        name!(revenue_minor, Vec<i64>),
+        name!(orders, Vec<i32>),
+        name!(avg_order_value_minor, Vec<Option<i64>>),
+        name!(first_order_day, Option<i32>),
+        name!(last_order_day, Option<i32>),
+        name!(days_since_last_order, Option<i32>),
+        name!(horizon_complete, Vec<bool>),
+        name!(orders_before_signup, i32),
+        name!(segment, String),
+        name!(as_of_day, i32),
+        name!(minor_unit, AnyNumeric),
+    ),
+> {
+    let ext = ext_schema();
+    let config = Config::load(&ext);
+    let source = config.validate();
+    let as_of = as_of_day(as_of, &config.time_zone);
+    let thresholds = config.ltv_thresholds(source.amount_scale);
+    let (rows, counts) = read::compute(&config, &source, as_of, Some(user_id), &thresholds);
+    read::report_skipped("calculate_user_ltv", &counts, &source);
+    let unit = match AnyNumeric::try_from(
+        cda_analytics_core::money::format_minor(1, source.amount_scale).as_str(),
+    ) {
+        Ok(u) => u,
+        Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("minor unit: {e}"), None),
+    };
+    TableIterator::new(rows.into_iter().map(move |r: UserLtv| {
+        let clamp = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+        (
+            r.user_id,
+            r.signup.0,
+            r.revenue.to_vec(),
+            r.orders.iter().map(|&o| clamp(o)).collect(),
+            r.avg_order_value.to_vec(),
+            r.first_order.map(|d| d.0),
+            r.last_order.map(|d| d.0),
+            r.days_since_last_order,
+            r.horizon_complete.to_vec(),
+            clamp(r.orders_before_signup),
+            r.segment.name().to_string(),
+            as_of.0,
+            unit.clone(),
+        )
+    }))
+}
+
+const _: () = assert!(LIFETIME == 3);

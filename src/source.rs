@@ -1,0 +1,320 @@
+//! The user's source tables: checking that the configured tables and columns exist with usable
+//! types, and generating the schema-qualified SQL that reads them.
+//!
+//! Date rule: a `timestamptz` becomes a date in the configured time zone (default UTC), never in
+//! the session's TimeZone, so the same data gives the same dates whoever runs the refresh. A
+//! `timestamp` or `date` column is taken as the local calendar date it already is.
+
+use pgrx::prelude::*;
+
+use crate::config::Config;
+use crate::errors::*;
+
+/// How a date-like column becomes a calendar date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateKind {
+    TimestampTz,
+    Timestamp,
+    Date,
+}
+
+/// A configured source, checked against the catalog.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub users: String,
+    pub users_display: String,
+    pub user_id: String,
+    pub registered_at: String,
+    pub registered_at_kind: DateKind,
+    pub orders: String,
+    pub orders_display: String,
+    pub order_user_id: String,
+    pub order_date: String,
+    pub order_date_kind: DateKind,
+    pub status: String,
+    pub amount: String,
+    /// Decimal places kept from amounts: the numeric column's scale, 0 for integers, 2 otherwise.
+    pub amount_scale: u32,
+}
+
+struct Column {
+    base_type: pg_sys::Oid,
+    type_name: String,
+    category: String,
+    is_enum: bool,
+    typmod: i32,
+}
+
+fn hint_for(setting: &str) -> Option<String> {
+    Some(format!(
+        "Point cda_analytics at the right table or column, for example: SELECT * FROM configure_source({setting} => '...');"
+    ))
+}
+
+fn find_table(schema: &str, table: &str, role: &str, setting: &str) -> pg_sys::Oid {
+    let oid: Option<pg_sys::Oid> = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+            None,
+            &[schema.into(), table.into()],
+        )?;
+        if t.is_empty() { Ok(None) } else { t.first().get::<pg_sys::Oid>(1) }
+    })
+    .or_raise("looking up a source table");
+    match oid {
+        Some(oid) => oid,
+        None => raise(
+            ERRCODE_UNDEFINED_TABLE,
+            format!("{role} table {} does not exist", qualified(schema, table)),
+            hint_for(setting),
+        ),
+    }
+}
+
+fn find_column(rel: pg_sys::Oid, table_display: &str, column: &str, setting: &str) -> Column {
+    let found = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT b.oid, pg_catalog.format_type(a.atttypid, a.atttypmod), b.typcategory::text, \
+                    b.typtype = 'e', a.atttypmod \
+             FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
+             WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
+            None,
+            &[rel.into(), column.into()],
+        )?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        let row = t.first();
+        Ok::<_, pgrx::spi::SpiError>(Some(Column {
+            base_type: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+            type_name: row.get::<String>(2)?.unwrap_or_default(),
+            category: row.get::<String>(3)?.unwrap_or_default(),
+            is_enum: row.get::<bool>(4)?.unwrap_or(false),
+            typmod: row.get::<i32>(5)?.unwrap_or(-1),
+        }))
+    })
+    .or_raise("looking up a source column");
+    match found {
+        Some(col) => col,
+        None => raise(
+            ERRCODE_UNDEFINED_COLUMN,
+            format!(
+                "column {} of source table {table_display} does not exist",
+                quote_ident(column)
+            ),
+            hint_for(setting),
+        ),
+    }
+}
+
+fn wrong_type(column: &str, table: &str, col: &Column, expected: &str, setting: &str) -> ! {
+    raise(
+        ERRCODE_DATATYPE_MISMATCH,
+        format!(
+            "column {} of source table {table} has type {}, but {expected}",
+            quote_ident(column),
+            col.type_name
+        ),
+        hint_for(setting),
+    )
+}
+
+fn integer_column(col: &Column, column: &str, table: &str, setting: &str) {
+    if ![pg_sys::INT2OID, pg_sys::INT4OID, pg_sys::INT8OID].contains(&col.base_type) {
+        wrong_type(
+            column,
+            table,
+            col,
+            "a user id must be smallint, integer or bigint",
+            setting,
+        );
+    }
+}
+
+fn date_column(col: &Column, column: &str, table: &str, setting: &str) -> DateKind {
+    match col.base_type {
+        pg_sys::TIMESTAMPTZOID => DateKind::TimestampTz,
+        pg_sys::TIMESTAMPOID => DateKind::Timestamp,
+        pg_sys::DATEOID => DateKind::Date,
+        _ => wrong_type(
+            column,
+            table,
+            col,
+            "it must be timestamptz, timestamp or date",
+            setting,
+        ),
+    }
+}
+
+/// Checks every configured table and column, and returns what is needed to read them.
+pub fn resolve(config: &Config) -> Source {
+    let users_display = qualified(&config.users_schema, &config.users_table);
+    let orders_display = qualified(&config.orders_schema, &config.orders_table);
+    let users_rel = find_table(
+        &config.users_schema,
+        &config.users_table,
+        "users",
+        "users_table",
+    );
+    let orders_rel = find_table(
+        &config.orders_schema,
+        &config.orders_table,
+        "orders",
+        "orders_table",
+    );
+
+    let uid = find_column(
+        users_rel,
+        &users_display,
+        &config.user_id_column,
+        "user_id_column",
+    );
+    integer_column(
+        &uid,
+        &config.user_id_column,
+        &users_display,
+        "user_id_column",
+    );
+    let reg = find_column(
+        users_rel,
+        &users_display,
+        &config.registered_at_column,
+        "registered_at_column",
+    );
+    let registered_at_kind = date_column(
+        &reg,
+        &config.registered_at_column,
+        &users_display,
+        "registered_at_column",
+    );
+
+    let ouid = find_column(
+        orders_rel,
+        &orders_display,
+        &config.order_user_id_column,
+        "order_user_id_column",
+    );
+    integer_column(
+        &ouid,
+        &config.order_user_id_column,
+        &orders_display,
+        "order_user_id_column",
+    );
+    let odate = find_column(
+        orders_rel,
+        &orders_display,
+        &config.order_date_column,
+        "order_date_column",
+    );
+    let order_date_kind = date_column(
+        &odate,
+        &config.order_date_column,
+        &orders_display,
+        "order_date_column",
+    );
+    let status = find_column(
+        orders_rel,
+        &orders_display,
+        &config.status_column,
+        "status_column",
+    );
+    if !(status.category == "S" || status.is_enum) {
+        wrong_type(
+            &config.status_column,
+            &orders_display,
+            &status,
+            "a status must be text, varchar or an enum",
+            "status_column",
+        );
+    }
+    let amount = find_column(
+        orders_rel,
+        &orders_display,
+        &config.amount_column,
+        "amount_column",
+    );
+    let amount_scale = match amount.base_type {
+        pg_sys::NUMERICOID if amount.typmod >= 4 => {
+            // numeric(p, s): typmod = ((p << 16) | s) + VARHDRSZ; PG 15 allows a negative s.
+            let scale = ((amount.typmod - 4) & 0xffff) as i16;
+            (scale.max(0) as u32).min(cda_analytics_core::money::MAX_SCALE)
+        }
+        pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID => 0,
+        pg_sys::NUMERICOID | pg_sys::FLOAT4OID | pg_sys::FLOAT8OID => 2,
+        _ => wrong_type(
+            &config.amount_column,
+            &orders_display,
+            &amount,
+            "an amount must be numeric, integer or floating point",
+            "amount_column",
+        ),
+    };
+
+    Source {
+        users: users_display.clone(),
+        users_display,
+        user_id: quote_ident(&config.user_id_column),
+        registered_at: quote_ident(&config.registered_at_column),
+        registered_at_kind,
+        orders: orders_display.clone(),
+        orders_display,
+        order_user_id: quote_ident(&config.order_user_id_column),
+        order_date: quote_ident(&config.order_date_column),
+        order_date_kind,
+        status: quote_ident(&config.status_column),
+        amount: quote_ident(&config.amount_column),
+        amount_scale,
+    }
+}
+
+/// The day number (days since 2000-01-01) of a date-like column, NULL when missing or infinite.
+/// `$1` is the time zone.
+fn day_expr(column: &str, kind: DateKind) -> String {
+    let date = match kind {
+        DateKind::TimestampTz => format!("({column} AT TIME ZONE $1)::pg_catalog.date"),
+        DateKind::Timestamp => format!("{column}::pg_catalog.date"),
+        DateKind::Date => column.to_string(),
+    };
+    format!("CASE WHEN pg_catalog.isfinite({column}) THEN {date} - DATE '2000-01-01' END")
+}
+
+impl Source {
+    /// Users as (user_id int8, signup day int4). `$1` time zone; `$2` a single user when `one`.
+    pub fn users_sql(&self, one: bool) -> String {
+        let day = day_expr(
+            &format!("u.{}", self.registered_at),
+            self.registered_at_kind,
+        );
+        let filter = if one {
+            format!(" WHERE u.{} = $2", self.user_id)
+        } else {
+            String::new()
+        };
+        format!(
+            "SELECT u.{}::pg_catalog.int8, {day} FROM {} u{filter}",
+            self.user_id, self.users
+        )
+    }
+
+    /// Successful or NULL-status orders as (user_id int8, day int4, amount text, status is null).
+    /// `$1` time zone, `$2` successful statuses, `$3` a single user when `one`.
+    pub fn orders_sql(&self, one: bool) -> String {
+        let day = day_expr(&format!("o.{}", self.order_date), self.order_date_kind);
+        let filter = if one {
+            format!(" AND o.{} = $3", self.order_user_id)
+        } else {
+            String::new()
+        };
+        format!(
+            "SELECT o.{uid}::pg_catalog.int8, {day}, o.{amount}::pg_catalog.text, o.{status} IS NULL \
+             FROM {orders} o WHERE (o.{status}::pg_catalog.text = ANY ($2) OR o.{status} IS NULL){filter}",
+            uid = self.order_user_id,
+            amount = self.amount,
+            status = self.status,
+            orders = self.orders,
+        )
+    }
+}
