@@ -197,13 +197,13 @@ impl Config {
         vec![
             s(
                 "users_table",
-                &format!("{}.{}", self.users_schema, self.users_table),
+                &display_name(&self.users_schema, &self.users_table),
             ),
             s("user_id_column", &self.user_id_column),
             s("registered_at_column", &self.registered_at_column),
             s(
                 "orders_table",
-                &format!("{}.{}", self.orders_schema, self.orders_table),
+                &display_name(&self.orders_schema, &self.orders_table),
             ),
             s("order_user_id_column", &self.order_user_id_column),
             s("order_date_column", &self.order_date_column),
@@ -218,6 +218,20 @@ impl Config {
             s("cac_margin", &self.cac_margin),
         ]
     }
+}
+
+/// `schema.table`, quoting only the parts that need it, so it reads like what a user would type.
+fn display_name(schema: &str, table: &str) -> String {
+    let part = |p: &str| {
+        let plain = p
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if plain { p.to_string() } else { quote_ident(p) }
+    };
+    format!("{}.{}", part(schema), part(table))
 }
 
 fn check_time_zone(zone: &str) {

@@ -64,16 +64,18 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         counts: &counts,
     };
     write::record_run(&ext, &run, &summary);
-    read::report_skipped("calculate_all_ltv", &counts, &source);
+    read::report_skipped("calculate_all_ltv", &counts, &source, true);
     rows.len() as i64
 }
 
 /// One user's LTV without writing anything: the raw row behind `calculate_user_ltv`, which shapes
 /// it like `ml_user_ltv`. No row when the user does not exist or was left out (with a NOTICE).
+// The row shape must be spelled out inline for pgrx to derive the SQL signature.
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_restricted, name = "_ltv_compute_user")]
 #[search_path(pg_catalog, pg_temp)]
 fn ltv_compute_user(
-    user_id: i64,
+    user_id: Option<i64>,
     as_of: Option<pgrx::datum::Date>,
 ) -> TableIterator<
     'static,
@@ -93,13 +95,17 @@ fn ltv_compute_user(
         name!(minor_unit, AnyNumeric),
     ),
 > {
+    // A NULL user id matches no user, as in a WHERE clause.
+    let Some(user_id) = user_id else {
+        return TableIterator::new(Vec::new());
+    };
     let ext = ext_schema();
     let config = Config::load(&ext);
     let source = config.validate();
     let as_of = as_of_day(as_of, &config.time_zone);
     let thresholds = config.ltv_thresholds(source.amount_scale);
     let (rows, counts) = read::compute(&config, &source, as_of, Some(user_id), &thresholds);
-    read::report_skipped("calculate_user_ltv", &counts, &source);
+    read::report_skipped("calculate_user_ltv", &counts, &source, false);
     let unit = match AnyNumeric::try_from(
         cda_analytics_core::money::format_minor(1, source.amount_scale).as_str(),
     ) {

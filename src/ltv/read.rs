@@ -91,7 +91,9 @@ pub fn compute(
 }
 
 /// One NOTICE listing everything a run left out or adjusted, so nothing is dropped silently.
-pub fn report_skipped(what: &str, c: &RunCounts, source: &Source) {
+/// Orders before signup are counted, not dropped: `with_info` mentions them for whole runs, while
+/// a single user's row already shows them in `orders_before_signup`.
+pub fn report_skipped(what: &str, c: &RunCounts, source: &Source, with_info: bool) {
     let users = &source.users_display;
     let orders = &source.orders_display;
     let items: Vec<String> = [
@@ -101,11 +103,11 @@ pub fn report_skipped(what: &str, c: &RunCounts, source: &Source) {
         ),
         (
             c.users_null_signup,
-            format!("users with a NULL or infinite signup date in {users} (and their orders)"),
+            format!("users with a NULL or infinite signup date in {users}"),
         ),
         (
             c.users_signup_after_as_of,
-            "users who signed up after the as-of date (and their orders)".to_string(),
+            "users who signed up after the as-of date".to_string(),
         ),
         (
             c.orders_null_status,
@@ -132,6 +134,10 @@ pub fn report_skipped(what: &str, c: &RunCounts, source: &Source) {
             c.orders_negative_amount,
             "orders with a negative amount".to_string(),
         ),
+        (
+            c.orders_of_left_out_users,
+            "orders of the users left out".to_string(),
+        ),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)
@@ -141,7 +147,7 @@ pub fn report_skipped(what: &str, c: &RunCounts, source: &Source) {
     if !items.is_empty() {
         notes.push(format!("left out: {}", items.join("; ")));
     }
-    if c.orders_before_signup > 0 {
+    if with_info && c.orders_before_signup > 0 {
         notes.push(format!(
             "{} orders dated before their user's signup counted in lifetime only",
             c.orders_before_signup

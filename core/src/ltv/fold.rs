@@ -223,10 +223,10 @@ impl LtvFold {
         if let Some(issue) = issue {
             self.counts.count_user_issue(issue);
             // A left-out user still owns their orders: they must not be reported as orphans.
-            if let Some(id) = user_id {
-                if self.index.insert(id, u32::MAX).is_some() {
-                    return Err(FoldError::DuplicateUser(id));
-                }
+            if let Some(id) = user_id
+                && self.index.insert(id, u32::MAX).is_some()
+            {
+                return Err(FoldError::DuplicateUser(id));
             }
             return Ok(Some(issue));
         }

@@ -1,0 +1,17 @@
+-- A fresh database: create the extension and show what it installs, with the truth about each
+-- function (volatility, strictness, parallel safety) as the catalog records it.
+CREATE EXTENSION cda_analytics;
+SELECT p.proname,
+       CASE p.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable' ELSE 'volatile' END AS volatility,
+       p.proisstrict AS strict,
+       CASE p.proparallel WHEN 's' THEN 'safe' WHEN 'r' THEN 'restricted' ELSE 'unsafe' END AS parallel,
+       array_to_string(p.proconfig, ',') AS config
+FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'cda_analytics'
+ORDER BY p.proname;
+-- Nothing computed yet: the summary says so instead of returning nothing.
+\set SHOW_CONTEXT never
+SELECT * FROM get_ltv_summary();
+\echo :LAST_ERROR_SQLSTATE
+-- Defaults are in effect until configured.
+SELECT * FROM cda_configuration();

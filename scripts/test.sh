@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine or a used one: installs what is missing, checks formatting
+# and lints, runs the core's unit and property tests, builds and installs the extension, starts a
+# throwaway PostgreSQL 15 and runs the SQL stories in pg_test/ (pg_regress) and the multi-session
+# specs in pg_test/isolation/ (pg_isolation_regress). Ends with one "N passed, M failed" line.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+passed=0
+failed=0
+OUT="$CDA_DIR/test-output"
+
+setup_toolchain
+cd "$ROOT"
+
+say "cargo fmt --check and clippy -D warnings"
+cargo fmt --all --check
+cargo clippy --quiet -p cda_analytics_core --all-targets -- -D warnings
+cargo clippy --quiet -p cda_analytics -- -D warnings
+
+say "core unit and property tests"
+core_log=$(mktemp)
+if cargo test -p cda_analytics_core 2>&1 | tee "$core_log"; then :; fi
+core_passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$core_log" | awk '{s+=$4} END {print s+0}')
+core_failed=$(grep -Eo '[0-9]+ failed' "$core_log" | awk '{s+=$1} END {print s+0}')
+if ! grep -q 'test result: ok' "$core_log" || grep -q 'test result: FAILED' "$core_log"; then
+    core_failed=$((core_failed > 0 ? core_failed : 1))
+fi
+passed=$((passed + core_passed)); failed=$((failed + core_failed))
+rm -f "$core_log"
+
+install_extension
+start_cluster
+mkdir -p "$OUT"
+if is_root; then chown postgres: "$OUT"; fi
+export PGUSER=postgres PGHOST="$CDA_DIR" PGPORT="$CDA_PORT"
+
+# run_suite NAME RUNNER ARGS...: runs a pg_regress-style suite and counts its tests.
+run_suite() {
+    local name=$1 runner=$2; shift 2
+    local log="$OUT/$name.log"
+    say "$name"
+    if as_pg "$runner" --bindir="$PG_BIN" --host="$CDA_DIR" --port="$CDA_PORT" --user=postgres \
+        --outputdir="$OUT/$name" "$@" >"$log" 2>&1; then :; fi
+    cat "$log"
+    local ok bad
+    ok=$(grep -cE '^(test |     |ok |)[[:alnum:]_ ]+\.\.\. ok' "$log" || true)
+    bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$log" || true)
+    if ! grep -q 'tests passed' "$log"; then
+        bad=$((bad > 0 ? bad : 1))
+        [ -f "$OUT/$name/regression.diffs" ] && cat "$OUT/$name/regression.diffs"
+    fi
+    passed=$((passed + ok)); failed=$((failed + bad))
+}
+
+mkdir -p "$OUT/sql" "$OUT/isolation"
+if is_root; then chown postgres: "$OUT/sql" "$OUT/isolation"; fi
+sql_tests=$(cd pg_test/sql && ls *.sql | sed 's/\.sql$//')
+# shellcheck disable=SC2086
+run_suite sql "$PG_BIN/../lib/pgxs/src/test/regress/pg_regress" \
+    --inputdir="$ROOT/pg_test" --dbname=cda_regress $sql_tests
+iso_tests=$(cd pg_test/isolation/specs && ls *.spec | sed 's/\.spec$//')
+# shellcheck disable=SC2086
+run_suite isolation "$PG_BIN/../lib/pgxs/src/test/isolation/pg_isolation_regress" \
+    --inputdir="$ROOT/pg_test/isolation" --dbname=cda_isolation --load-extension=cda_analytics $iso_tests
+
+stop_cluster
+echo
+echo "cda_analytics tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
