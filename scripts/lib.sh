@@ -12,6 +12,11 @@ CDA_PORT=${CDA_PORT:-55415}
 CDA_DIR=${CDA_DIR:-${TMPDIR:-/tmp}/cda_analytics-$(id -u)-$CDA_PORT}
 PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config)
 
+# A non-login shell (CI) may lack rustup's PATH entry.
+if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
 say() { printf '\n==> %s\n' "$*"; }
 
 is_root() { [ "$(id -u)" = 0 ]; }

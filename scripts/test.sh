@@ -52,16 +52,19 @@ run_suite() {
     passed=$((passed + ok)); failed=$((failed + bad))
 }
 
-mkdir -p "$OUT/sql" "$OUT/isolation"
-if is_root; then chown postgres: "$OUT/sql" "$OUT/isolation"; fi
+# The server's user must read the suites and the demo data, wherever the checkout is (a home
+# directory may be closed to it): they are copied next to the cluster.
+rm -rf "$OUT/src" && mkdir -p "$OUT/src" "$OUT/sql" "$OUT/isolation"
+cp -r "$ROOT/pg_test" "$ROOT/demo" "$OUT/src/"
+if is_root; then chown -R postgres: "$OUT"; fi
 sql_tests=$(cd pg_test/sql && ls *.sql | sed 's/\.sql$//')
 # shellcheck disable=SC2086
 run_suite sql "$PG_BIN/../lib/pgxs/src/test/regress/pg_regress" \
-    --inputdir="$ROOT/pg_test" --dbname=cda_regress $sql_tests
+    --inputdir="$OUT/src/pg_test" --dbname=cda_regress $sql_tests
 iso_tests=$(cd pg_test/isolation/specs && ls *.spec | sed 's/\.spec$//')
 # shellcheck disable=SC2086
 run_suite isolation "$PG_BIN/../lib/pgxs/src/test/isolation/pg_isolation_regress" \
-    --inputdir="$ROOT/pg_test/isolation" --dbname=cda_isolation --load-extension=cda_analytics $iso_tests
+    --inputdir="$OUT/src/pg_test/isolation" --dbname=cda_isolation --load-extension=cda_analytics $iso_tests
 
 stop_cluster
 echo
