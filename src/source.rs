@@ -21,13 +21,13 @@ pub enum DateKind {
 /// A configured source, checked against the catalog.
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// The users table, schema-qualified and quoted: for the SQL we generate and for messages.
     pub users: String,
-    pub users_display: String,
     pub user_id: String,
     pub registered_at: String,
     pub registered_at_kind: DateKind,
+    /// The orders table, likewise.
     pub orders: String,
-    pub orders_display: String,
     pub order_user_id: String,
     pub order_date: String,
     pub order_date_kind: DateKind,
@@ -254,13 +254,11 @@ pub fn resolve(config: &Config) -> Source {
     };
 
     Source {
-        users: users_display.clone(),
-        users_display,
+        users: users_display,
         user_id: quote_ident(&config.user_id_column),
         registered_at: quote_ident(&config.registered_at_column),
         registered_at_kind,
-        orders: orders_display.clone(),
-        orders_display,
+        orders: orders_display,
         order_user_id: quote_ident(&config.order_user_id_column),
         order_date: quote_ident(&config.order_date_column),
         order_date_kind,

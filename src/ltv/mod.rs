@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 use crate::config::Config;
 use crate::errors::*;
 use cda_analytics_core::calendar::Day;
-use cda_analytics_core::ltv::{LIFETIME, UserLtv};
+use cda_analytics_core::ltv::UserLtv;
 
 /// The as-of day: the given date, or today in the configured time zone.
 fn as_of_day(as_of: Option<pgrx::datum::Date>, time_zone: &str) -> Day {
@@ -131,5 +131,3 @@ fn ltv_compute_user(
         )
     }))
 }
-
-const _: () = assert!(LIFETIME == 3);

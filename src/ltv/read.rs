@@ -41,7 +41,7 @@ pub fn compute(
         if let Err(e) = fold.add_user(user_id, day.map(Day)) {
             raise(
                 ERRCODE_DATA_EXCEPTION,
-                format!("{e} ({})", source.users_display),
+                format!("{e} ({})", source.users),
                 Some("user ids must be unique; calculate LTV over a table or view with one row per user".into()),
             );
         }
@@ -65,7 +65,7 @@ pub fn compute(
             Ok(parsed) => parsed,
             Err(e) => raise(
                 ERRCODE_DATA_EXCEPTION,
-                format!("{e}: order of user_id {} in {}", user_id.map_or("NULL".into(), |u| u.to_string()), source.orders_display),
+                format!("{e}: order of user_id {} in {}", user_id.map_or("NULL".into(), |u| u.to_string()), source.orders),
                 Some("Order amounts must be finite numbers; exclude bad rows with a view and point configure_source at it.".into()),
             ),
         });
@@ -94,8 +94,8 @@ pub fn compute(
 /// Orders before signup are counted, not dropped: `with_info` mentions them for whole runs, while
 /// a single user's row already shows them in `orders_before_signup`.
 pub fn report_skipped(what: &str, c: &RunCounts, source: &Source, with_info: bool) {
-    let users = &source.users_display;
-    let orders = &source.orders_display;
+    let users = &source.users;
+    let orders = &source.orders;
     let items: Vec<String> = [
         (
             c.users_null_id,

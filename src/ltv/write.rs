@@ -15,6 +15,11 @@ use crate::source::Source;
 
 const CHUNK_ROWS: usize = 50_000;
 
+/// One field of every row, as the array bound to one parameter of the bulk INSERT.
+fn column<T>(rows: &[UserLtv], field: impl Fn(&UserLtv) -> T) -> Vec<T> {
+    rows.iter().map(field).collect()
+}
+
 fn run(sql: &str, args: &[DatumWithOid<'_>], doing: &str) {
     Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing);
 }
@@ -73,40 +78,29 @@ pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) {
     );
     let count = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
     for chunk in rows.chunks(CHUNK_ROWS) {
-        let col_i64 = |f: &dyn Fn(&UserLtv) -> i64| chunk.iter().map(f).collect::<Vec<i64>>();
-        let col_i32 = |f: &dyn Fn(&UserLtv) -> i32| chunk.iter().map(f).collect::<Vec<i32>>();
-        let col_opt64 =
-            |f: &dyn Fn(&UserLtv) -> Option<i64>| chunk.iter().map(f).collect::<Vec<Option<i64>>>();
-        let col_opt32 =
-            |f: &dyn Fn(&UserLtv) -> Option<i32>| chunk.iter().map(f).collect::<Vec<Option<i32>>>();
-        let col_bool = |f: &dyn Fn(&UserLtv) -> bool| chunk.iter().map(f).collect::<Vec<bool>>();
         let args: Vec<DatumWithOid<'_>> = vec![
-            col_i64(&|r| r.user_id).into(),
-            col_i32(&|r| r.signup.0).into(),
-            col_i64(&|r| r.revenue[0]).into(),
-            col_i64(&|r| r.revenue[1]).into(),
-            col_i64(&|r| r.revenue[2]).into(),
-            col_i64(&|r| r.revenue[3]).into(),
-            col_i32(&|r| count(r.orders[0])).into(),
-            col_i32(&|r| count(r.orders[1])).into(),
-            col_i32(&|r| count(r.orders[2])).into(),
-            col_i32(&|r| count(r.orders[3])).into(),
-            col_opt64(&|r| r.avg_order_value[0]).into(),
-            col_opt64(&|r| r.avg_order_value[1]).into(),
-            col_opt64(&|r| r.avg_order_value[2]).into(),
-            col_opt64(&|r| r.avg_order_value[3]).into(),
-            col_opt32(&|r| r.first_order.map(|d| d.0)).into(),
-            col_opt32(&|r| r.last_order.map(|d| d.0)).into(),
-            col_opt32(&|r| r.days_since_last_order).into(),
-            col_bool(&|r| r.horizon_complete[0]).into(),
-            col_bool(&|r| r.horizon_complete[1]).into(),
-            col_bool(&|r| r.horizon_complete[2]).into(),
-            col_i32(&|r| count(r.orders_before_signup)).into(),
-            chunk
-                .iter()
-                .map(|r| r.segment.name().to_string())
-                .collect::<Vec<String>>()
-                .into(),
+            column(chunk, |r| r.user_id).into(),
+            column(chunk, |r| r.signup.0).into(),
+            column(chunk, |r| r.revenue[0]).into(),
+            column(chunk, |r| r.revenue[1]).into(),
+            column(chunk, |r| r.revenue[2]).into(),
+            column(chunk, |r| r.revenue[3]).into(),
+            column(chunk, |r| count(r.orders[0])).into(),
+            column(chunk, |r| count(r.orders[1])).into(),
+            column(chunk, |r| count(r.orders[2])).into(),
+            column(chunk, |r| count(r.orders[3])).into(),
+            column(chunk, |r| r.avg_order_value[0]).into(),
+            column(chunk, |r| r.avg_order_value[1]).into(),
+            column(chunk, |r| r.avg_order_value[2]).into(),
+            column(chunk, |r| r.avg_order_value[3]).into(),
+            column(chunk, |r| r.first_order.map(|d| d.0)).into(),
+            column(chunk, |r| r.last_order.map(|d| d.0)).into(),
+            column(chunk, |r| r.days_since_last_order).into(),
+            column(chunk, |r| r.horizon_complete[0]).into(),
+            column(chunk, |r| r.horizon_complete[1]).into(),
+            column(chunk, |r| r.horizon_complete[2]).into(),
+            column(chunk, |r| count(r.orders_before_signup)).into(),
+            column(chunk, |r| r.segment.name().to_string()).into(),
             as_of.0.into(),
         ];
         run(&sql, &args, "writing ml_user_ltv");
@@ -171,8 +165,8 @@ pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary) {
         c.orders_of_left_out_users.into(),
         c.amounts_rounded.into(),
         (scale as i32).into(),
-        source.users_display.clone().into(),
-        source.orders_display.clone().into(),
+        source.users.clone().into(),
+        source.orders.clone().into(),
         config.successful_statuses.clone().into(),
         config.time_zone.clone().into(),
         money(i128::from(thresholds.vip)).into(),
