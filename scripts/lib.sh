@@ -77,6 +77,16 @@ install_extension() {
 
 pg_ctl_() { as_pg "$PG_BIN/pg_ctl" -D "$CDA_DIR/data" "$@"; }
 
+# Settings of the demo and test cluster, which favour speed over durability; bench/ sets its own
+# through CDA_CLUSTER_SETTINGS.
+TEST_CLUSTER_SETTINGS="shared_buffers = 512MB
+work_mem = 64MB
+maintenance_work_mem = 512MB
+max_wal_size = 4GB
+fsync = off
+synchronous_commit = off
+full_page_writes = off"
+
 # Starts the throwaway cluster, creating it the first time; reuses it when it is running.
 start_cluster() {
     if [ -f "$CDA_DIR/data/PG_VERSION" ] && pg_ctl_ status >/dev/null 2>&1; then
@@ -93,13 +103,7 @@ start_cluster() {
 listen_addresses = ''
 port = $CDA_PORT
 unix_socket_directories = '$CDA_DIR'
-shared_buffers = 512MB
-work_mem = 64MB
-maintenance_work_mem = 512MB
-max_wal_size = 4GB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+${CDA_CLUSTER_SETTINGS:-$TEST_CLUSTER_SETTINGS}
 CONF
     fi
     pg_ctl_ -w start -l "$CDA_DIR/log" >/dev/null

@@ -56,12 +56,9 @@ CREATE TABLE @extschema@.ml_user_ltv (
     as_of_date             date        NOT NULL,
     calculated_at          timestamptz NOT NULL
 );
-CREATE INDEX ml_user_ltv_lifetime_revenue_idx ON @extschema@.ml_user_ltv (lifetime_revenue);
-CREATE INDEX ml_user_ltv_revenue_6m_idx       ON @extschema@.ml_user_ltv (revenue_6m);
-CREATE INDEX ml_user_ltv_revenue_12m_idx      ON @extschema@.ml_user_ltv (revenue_12m);
-CREATE INDEX ml_user_ltv_orders_lifetime_idx  ON @extschema@.ml_user_ltv (orders_lifetime);
-CREATE INDEX ml_user_ltv_signup_date_idx      ON @extschema@.ml_user_ltv (signup_date);
-CREATE INDEX ml_user_ltv_last_order_date_idx  ON @extschema@.ml_user_ltv (last_order_date);
+-- Only the primary key: every secondary index costs about a microsecond per user on each refresh
+-- (BENCHMARKS.md), and whole-table reports scan anyway. Add the indexes your queries need; the
+-- refresh maintains them.
 
 -- One row per calculate_all_ltv() run: what it read, what it counted, what it left out and why.
 CREATE TABLE @extschema@.ml_ltv_runs (

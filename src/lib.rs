@@ -11,11 +11,11 @@ mod config;
 mod errors;
 mod ltv;
 mod source;
-mod spi_stream;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/ltv_aggregates.sql", name = "ltv_aggregates");
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 /// Required by `cargo pgrx test`.

@@ -35,6 +35,8 @@ pub struct Source {
     pub amount: String,
     /// Decimal places kept from amounts: the numeric column's scale, 0 for integers, 2 otherwise.
     pub amount_scale: u32,
+    /// Whether the amount is numeric already (else it is cast to numeric when read).
+    pub amount_is_numeric: bool,
 }
 
 struct Column {
@@ -265,52 +267,111 @@ pub fn resolve(config: &Config) -> Source {
         status: quote_ident(&config.status_column),
         amount: quote_ident(&config.amount_column),
         amount_scale,
+        amount_is_numeric: amount.base_type == pg_sys::NUMERICOID,
     }
 }
 
-/// The day number (days since 2000-01-01) of a date-like column, NULL when missing or infinite.
-/// `$1` is the time zone.
-fn day_expr(column: &str, kind: DateKind) -> String {
-    let date = match kind {
-        DateKind::TimestampTz => format!("({column} AT TIME ZONE $1)::pg_catalog.date"),
-        DateKind::Timestamp => format!("{column}::pg_catalog.date"),
-        DateKind::Date => column.to_string(),
-    };
-    format!("CASE WHEN pg_catalog.isfinite({column}) THEN {date} - DATE '2000-01-01' END")
+/// Whether a time zone name is UTC under another spelling: then a `timestamptz` already holds
+/// the UTC wall clock and needs no conversion per row. PostgreSQL matches zone names
+/// case-insensitively.
+fn is_utc(zone: &str) -> bool {
+    let zone = zone.to_ascii_lowercase();
+    let zone = zone.strip_prefix("etc/").unwrap_or(&zone);
+    ["utc", "uct", "gmt", "universal", "zulu", "greenwich"].contains(&zone)
+}
+
+/// The numbered parameters of a generated statement.
+pub struct Params<'a> {
+    pub args: Vec<pgrx::datum::DatumWithOid<'a>>,
+}
+
+impl<'a> Params<'a> {
+    pub fn new() -> Self {
+        Params { args: Vec::new() }
+    }
+
+    /// Binds a value and returns its placeholder.
+    pub fn bind(&mut self, value: impl Into<pgrx::datum::DatumWithOid<'a>>) -> String {
+        self.args.push(value.into());
+        format!("${}", self.args.len())
+    }
+}
+
+/// A date-like column as the timestamp the read aggregates take: a `timestamptz` as is when the
+/// zone is UTC, else as local time in the configured zone; a `timestamp` as is; a `date` as its
+/// midnight. The aggregates take the day from it.
+fn timestamp_expr(column: &str, kind: DateKind, zone: &str, params: &mut Params<'_>) -> String {
+    match kind {
+        DateKind::TimestampTz if is_utc(zone) => column.to_string(),
+        DateKind::TimestampTz => {
+            let tz = params.bind(zone.to_string());
+            format!("({column} AT TIME ZONE {tz}::pg_catalog.text)")
+        }
+        DateKind::Timestamp => column.to_string(),
+        DateKind::Date => format!("{column}::pg_catalog.timestamp"),
+    }
 }
 
 impl Source {
-    /// Users as (user_id int8, signup day int4). `$1` time zone; `$2` a single user when `one`.
-    pub fn users_sql(&self, one: bool) -> String {
-        let day = day_expr(
+    /// `SELECT _ltv_users(...)` over the users table, or one user of it.
+    pub fn users_sql(
+        &self,
+        ext: &str,
+        zone: &str,
+        as_of: i32,
+        one: Option<i64>,
+        params: &mut Params<'_>,
+    ) -> String {
+        let ts = timestamp_expr(
             &format!("u.{}", self.registered_at),
             self.registered_at_kind,
+            zone,
+            params,
         );
-        let filter = if one {
-            format!(" WHERE u.{} = $2", self.user_id)
-        } else {
-            String::new()
+        let as_of = params.bind(as_of);
+        let filter = match one {
+            Some(id) => format!(" WHERE u.{} = {}", self.user_id, params.bind(id)),
+            None => String::new(),
         };
         format!(
-            "SELECT u.{}::pg_catalog.int8, {day} FROM {} u{filter}",
+            "SELECT {ext}._ltv_users(u.{}::pg_catalog.int8, {ts}, {as_of}) FROM {} u{filter}",
             self.user_id, self.users
         )
     }
 
-    /// Successful or NULL-status orders as (user_id int8, day int4, amount text, status is null).
-    /// `$1` time zone, `$2` successful statuses, `$3` a single user when `one`.
-    pub fn orders_sql(&self, one: bool) -> String {
-        let day = day_expr(&format!("o.{}", self.order_date), self.order_date_kind);
-        let filter = if one {
-            format!(" AND o.{} = $3", self.order_user_id)
+    /// `SELECT _ltv_orders(...)` over the successful and NULL-status orders (a NULL status is
+    /// read to be counted), or one user's.
+    pub fn orders_sql(
+        &self,
+        ext: &str,
+        zone: &str,
+        statuses: &[String],
+        users: Vec<u8>,
+        one: Option<i64>,
+        params: &mut Params<'_>,
+    ) -> String {
+        let users = params.bind(users);
+        let ts = timestamp_expr(
+            &format!("o.{}", self.order_date),
+            self.order_date_kind,
+            zone,
+            params,
+        );
+        let amount = if self.amount_is_numeric {
+            format!("o.{}", self.amount)
         } else {
-            String::new()
+            format!("o.{}::pg_catalog.numeric", self.amount)
+        };
+        let scale = params.bind(self.amount_scale as i32);
+        let statuses = params.bind(statuses.to_vec());
+        let filter = match one {
+            Some(id) => format!(" AND o.{} = {}", self.order_user_id, params.bind(id)),
+            None => String::new(),
         };
         format!(
-            "SELECT o.{uid}::pg_catalog.int8, {day}, o.{amount}::pg_catalog.text, o.{status} IS NULL \
-             FROM {orders} o WHERE (o.{status}::pg_catalog.text = ANY ($2) OR o.{status} IS NULL){filter}",
+            "SELECT {ext}._ltv_orders({users}, o.{uid}::pg_catalog.int8, {ts}, {amount}, o.{status} IS NULL, {scale}) \
+             FROM {orders} o WHERE (o.{status}::pg_catalog.text = ANY ({statuses}) OR o.{status} IS NULL){filter}",
             uid = self.order_user_id,
-            amount = self.amount,
             status = self.status,
             orders = self.orders,
         )

@@ -8,4 +8,5 @@
 pub mod calendar;
 pub mod ltv;
 pub mod money;
+pub mod pg_numeric;
 pub mod stats;

@@ -2,6 +2,7 @@
 //! over `_ltv_compute_user`). The math is `cda_analytics_core::ltv`; this module reads the source
 //! rows into it and writes what comes out. The summary functions are SQL, in sql/finalize.sql.
 
+mod aggregate;
 mod read;
 mod write;
 
@@ -52,9 +53,20 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
     write::lock_results(&ext);
     let started_at = write::clock_timestamp();
     let thresholds = config.ltv_thresholds(source.amount_scale);
-    let (rows, counts) = read::compute(&config, &source, as_of, None, &thresholds);
+    let t_read = std::time::Instant::now();
+    let (rows, counts) = read::compute(&ext, &config, &source, as_of, None, &thresholds);
+    let t_write = std::time::Instant::now();
     write::replace_results(&ext, &rows, as_of, source.amount_scale);
+    let t_summary = std::time::Instant::now();
     let summary = cda_analytics_core::ltv::summarize(&rows, source.amount_scale);
+    // Where the time goes, for SET client_min_messages = debug1 and the benchmark.
+    pgrx::debug1!(
+        "calculate_all_ltv: setup {:.1} ms, read {:.1} ms, write {:.1} ms, summary {:.1} ms",
+        (t_read - started).as_secs_f64() * 1e3,
+        (t_write - t_read).as_secs_f64() * 1e3,
+        (t_summary - t_write).as_secs_f64() * 1e3,
+        t_summary.elapsed().as_secs_f64() * 1e3
+    );
     let run = write::RunRecord {
         as_of,
         started_at,
@@ -104,7 +116,7 @@ fn ltv_compute_user(
     let source = config.validate();
     let as_of = as_of_day(as_of, &config.time_zone);
     let thresholds = config.ltv_thresholds(source.amount_scale);
-    let (rows, counts) = read::compute(&config, &source, as_of, Some(user_id), &thresholds);
+    let (rows, counts) = read::compute(&ext, &config, &source, as_of, Some(user_id), &thresholds);
     read::report_skipped("calculate_user_ltv", &counts, &source, false);
     let unit = match AnyNumeric::try_from(
         cda_analytics_core::money::format_minor(1, source.amount_scale).as_str(),

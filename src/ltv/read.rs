@@ -1,93 +1,117 @@
-//! Feeding the source rows into the LTV fold.
+//! Reading the source rows through the LTV fold: one aggregate query over the users, one over
+//! the orders (src/ltv/aggregate.rs), then the rows.
 
 use cda_analytics_core::calendar::Day;
-use cda_analytics_core::ltv::{
-    LtvFold, OrderRow, RunCounts, SegmentThresholds, StatusClass, UserLtv,
-};
-use cda_analytics_core::money::parse_minor;
+use cda_analytics_core::ltv::{RunCounts, SegmentThresholds, UserLtv, UserTable, finish};
 
+use super::aggregate::{OrdersResult, decode_orders_result};
 use crate::config::Config;
 use crate::errors::*;
-use crate::source::Source;
-use crate::spi_stream::{for_each_row, for_each_row_small};
+use crate::source::{Params, Source};
+
+/// Runs a one-row, one-column aggregate query and hands its bytea result to `f` (None when the
+/// aggregate saw no rows).
+fn aggregate<T>(
+    sql: &str,
+    params: Params<'_>,
+    doing: &str,
+    f: impl FnOnce(Option<&[u8]>) -> T,
+) -> T {
+    let mut f = Some(f);
+    let out = pgrx::Spi::connect(|c| {
+        // No row limit: PostgreSQL runs a statement with a row limit without parallel workers.
+        let table = c.select(sql, None, &params.args)?;
+        let bytes: Option<&[u8]> = if table.is_empty() {
+            None
+        } else {
+            table.first().get::<&[u8]>(1)?
+        };
+        Ok::<_, pgrx::spi::SpiError>(f.take().map(|f| f(bytes)))
+    })
+    .or_raise(doing);
+    match out {
+        Some(v) => v,
+        None => raise(
+            ERRCODE_INTERNAL_ERROR,
+            format!("cda_analytics: {doing}: no result"),
+            None,
+        ),
+    }
+}
 
 /// Reads users, then successful (and NULL-status) orders, through the fold. `one_user` limits
 /// both reads to one user.
 pub fn compute(
+    ext: &str,
     config: &Config,
     source: &Source,
     as_of: Day,
     one_user: Option<i64>,
     thresholds: &SegmentThresholds,
 ) -> (Vec<UserLtv>, RunCounts) {
-    let mut fold = LtvFold::new(as_of);
-    let scale = source.amount_scale;
-    let read = |sql: &str,
-                args: &[pgrx::datum::DatumWithOid<'_>],
-                f: &mut dyn FnMut(&pgrx::spi::SpiHeapTupleData<'_>)| {
-        if one_user.is_some() {
-            for_each_row_small(sql, args, f)
-        } else {
-            for_each_row(sql, args, f)
-        }
+    let t_start = std::time::Instant::now();
+    let zone = &config.time_zone;
+    let mut params = Params::new();
+    let sql = source.users_sql(ext, zone, as_of.0, one_user, &mut params);
+    let users = aggregate(&sql, params, "reading the users", |bytes| match bytes {
+        None => Ok(UserTable::new(as_of)),
+        Some(b) => UserTable::decode(b),
+    });
+    let t_users = std::time::Instant::now();
+    let users = match users {
+        Ok(u) => u,
+        Err(e) => raise(
+            ERRCODE_INTERNAL_ERROR,
+            format!("cda_analytics: users: {e}"),
+            None,
+        ),
     };
-
-    let users_sql = source.users_sql(one_user.is_some());
-    let mut user_args: Vec<pgrx::datum::DatumWithOid<'_>> = vec![config.time_zone.clone().into()];
-    user_args.extend(one_user.map(Into::into));
-    read(&users_sql, &user_args, &mut |row| {
-        let user_id = row.get::<i64>(1).or_raise("reading a user id");
-        let day = row.get::<i32>(2).or_raise("reading a signup date");
-        if let Err(e) = fold.add_user(user_id, day.map(Day)) {
-            raise(
-                ERRCODE_DATA_EXCEPTION,
-                format!("{e} ({})", source.users),
-                Some("user ids must be unique; calculate LTV over a table or view with one row per user".into()),
-            );
-        }
-    });
-
-    let orders_sql = source.orders_sql(one_user.is_some());
-    let mut order_args: Vec<pgrx::datum::DatumWithOid<'_>> = vec![
-        config.time_zone.clone().into(),
-        config.successful_statuses.clone().into(),
-    ];
-    order_args.extend(one_user.map(Into::into));
-    read(&orders_sql, &order_args, &mut |row| {
-        let user_id = row.get::<i64>(1).or_raise("reading an order's user id");
-        let day = row.get::<i32>(2).or_raise("reading an order date");
-        let amount_text = row.get::<String>(3).or_raise("reading an order amount");
-        let status_is_null = row
-            .get::<bool>(4)
-            .or_raise("reading an order status")
-            .unwrap_or(false);
-        let amount = amount_text.as_deref().map(|text| match parse_minor(text, scale) {
-            Ok(parsed) => parsed,
-            Err(e) => raise(
-                ERRCODE_DATA_EXCEPTION,
-                format!("{e}: order of user_id {} in {}", user_id.map_or("NULL".into(), |u| u.to_string()), source.orders),
-                Some("Order amounts must be finite numbers; exclude bad rows with a view and point configure_source at it.".into()),
+    if let Err(e) = users.check() {
+        raise(
+            ERRCODE_DATA_EXCEPTION,
+            format!("{e} ({})", source.users),
+            Some(
+                "user ids must be unique; calculate LTV over a table or view with one row per user"
+                    .into(),
             ),
-        });
-        let status = if status_is_null {
-            StatusClass::Null
-        } else {
-            StatusClass::Successful
-        };
-        let order = OrderRow {
-            user_id,
-            day: day.map(Day),
-            amount: amount.map(|a| a.minor),
-            status,
-        };
-        match fold.add_order(order) {
-            Ok(None) if amount.is_some_and(|a| a.rounded) => fold.note_rounded_amount(),
-            Ok(_) => {}
-            Err(e) => raise(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, e.to_string(), None),
-        }
-    });
+        );
+    }
 
-    fold.finish(thresholds)
+    let mut params = Params::new();
+    let sql = source.orders_sql(
+        ext,
+        zone,
+        &config.successful_statuses,
+        users.encode(),
+        one_user,
+        &mut params,
+    );
+    let result = aggregate(&sql, params, "reading the orders", |bytes| {
+        bytes.map(decode_orders_result)
+    });
+    let totals = match result {
+        None => cda_analytics_core::ltv::OrderTotals::for_users(&users),
+        Some(OrdersResult::Totals(t)) => t,
+        Some(OrdersResult::BadAmount(e, user_id)) => raise(
+            ERRCODE_DATA_EXCEPTION,
+            format!(
+                "{e}: order of user_id {} in {}",
+                user_id.map_or("NULL".into(), |u| u.to_string()),
+                source.orders
+            ),
+            Some("Order amounts must be finite numbers; exclude bad rows with a view and point configure_source at it.".into()),
+        ),
+        Some(OrdersResult::Fold(e)) => raise(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, e.to_string(), None),
+    };
+    let t_finish = std::time::Instant::now();
+    let out = finish(&users, &totals, thresholds);
+    pgrx::debug1!(
+        "LTV read: users {:.1} ms, orders {:.1} ms, rows {:.1} ms",
+        (t_users - t_start).as_secs_f64() * 1e3,
+        (t_finish - t_users).as_secs_f64() * 1e3,
+        t_finish.elapsed().as_secs_f64() * 1e3
+    );
+    out
 }
 
 /// One NOTICE listing everything a run left out or adjusted, so nothing is dropped silently.

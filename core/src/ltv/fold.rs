@@ -4,10 +4,15 @@
 //! [`LtvFold::add_order`] in any order, then [`LtvFold::finish`] produces the rows. Per-user state
 //! is a fixed-size struct, so memory grows with users, not orders. Every row that is not counted is
 //! classified and counted in [`RunCounts`], so the caller can report it.
-
-use rustc_hash::FxHashMap;
+//!
+//! The fold is two parts that a parallel read uses separately: the users
+//! ([`super::users::UserTable`], built once and shared) and the order sums
+//! ([`super::totals::OrderTotals`], one per process, merged at the end).
 
 use super::segment::{Segment, SegmentThresholds};
+use super::totals::{OrderTotals, Slot};
+use super::users::UserTable;
+use super::wire::{Reader, Writer};
 use crate::calendar::Day;
 
 /// The horizons, in calendar months after signup.
@@ -59,6 +64,28 @@ pub enum FoldError {
     DuplicateUser(i64),
     RevenueOverflow(i64),
     DateOutOfRange(i64),
+    TooManyUsers,
+}
+
+impl FoldError {
+    pub(crate) fn to_wire(&self) -> (u32, i64) {
+        match self {
+            FoldError::DuplicateUser(id) => (1, *id),
+            FoldError::RevenueOverflow(id) => (2, *id),
+            FoldError::DateOutOfRange(id) => (3, *id),
+            FoldError::TooManyUsers => (4, 0),
+        }
+    }
+
+    pub(crate) fn from_wire(kind: u32, id: i64) -> Result<Self, String> {
+        Ok(match kind {
+            1 => FoldError::DuplicateUser(id),
+            2 => FoldError::RevenueOverflow(id),
+            3 => FoldError::DateOutOfRange(id),
+            4 => FoldError::TooManyUsers,
+            _ => return Err("unknown error kind in state".into()),
+        })
+    }
 }
 
 impl std::fmt::Display for FoldError {
@@ -76,6 +103,7 @@ impl std::fmt::Display for FoldError {
                     "signup date of user_id {id} is outside the supported calendar range"
                 )
             }
+            FoldError::TooManyUsers => write!(f, "more than 4,294,967,293 users"),
         }
     }
 }
@@ -119,7 +147,53 @@ impl RunCounts {
         self.users_null_id + self.users_null_signup + self.users_signup_after_as_of
     }
 
-    fn count_user_issue(&mut self, issue: UserIssue) {
+    /// The fields in a fixed order, for merging and for the wire.
+    fn fields_mut(&mut self) -> [&mut i64; 17] {
+        [
+            &mut self.users_read,
+            &mut self.users_counted,
+            &mut self.users_null_id,
+            &mut self.users_null_signup,
+            &mut self.users_signup_after_as_of,
+            &mut self.orders_read,
+            &mut self.orders_counted,
+            &mut self.orders_before_signup,
+            &mut self.orders_null_status,
+            &mut self.orders_null_user,
+            &mut self.orders_unknown_user,
+            &mut self.orders_null_date,
+            &mut self.orders_after_as_of,
+            &mut self.orders_null_amount,
+            &mut self.orders_negative_amount,
+            &mut self.orders_of_left_out_users,
+            &mut self.amounts_rounded,
+        ]
+    }
+
+    /// Adds another part's counts to these.
+    pub fn merge(&mut self, other: &RunCounts) {
+        let mut other = other.clone();
+        for (a, b) in self.fields_mut().into_iter().zip(other.fields_mut()) {
+            *a += *b;
+        }
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        let mut copy = self.clone();
+        for v in copy.fields_mut() {
+            w.i64(*v);
+        }
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, String> {
+        let mut c = RunCounts::default();
+        for v in c.fields_mut() {
+            *v = r.i64()?;
+        }
+        Ok(c)
+    }
+
+    pub(crate) fn count_user_issue(&mut self, issue: UserIssue) {
         match issue {
             UserIssue::NullUserId => self.users_null_id += 1,
             UserIssue::NullSignup => self.users_null_signup += 1,
@@ -127,7 +201,7 @@ impl RunCounts {
         }
     }
 
-    fn count_order_issue(&mut self, issue: OrderIssue) {
+    pub(crate) fn count_order_issue(&mut self, issue: OrderIssue) {
         match issue {
             OrderIssue::NullStatus => self.orders_null_status += 1,
             OrderIssue::NullUserId => self.orders_null_user += 1,
@@ -160,208 +234,97 @@ pub struct UserLtv {
     pub segment: Segment,
 }
 
-#[derive(Debug, Clone)]
-struct Accum {
-    user_id: i64,
-    signup: Day,
-    horizon_end: [Day; 3],
-    revenue: [i64; 4],
-    orders: [u32; 4],
-    first: Option<Day>,
-    last: Option<Day>,
-    before_signup: u32,
-}
-
-/// The fold over one run. See the module documentation.
+/// The fold over one run, in one process: a [`UserTable`] and the [`OrderTotals`] over it. See the
+/// module documentation. A parallel read uses the two parts directly.
 #[derive(Debug)]
 pub struct LtvFold {
-    as_of: Day,
-    index: FxHashMap<i64, u32>,
-    users: Vec<Accum>,
-    counts: RunCounts,
+    users: UserTable,
+    totals: Option<OrderTotals>,
 }
 
 impl LtvFold {
     /// A fold for a run as of the end of day `as_of`.
     pub fn new(as_of: Day) -> Self {
-        Self::with_capacity(as_of, 0)
-    }
-
-    pub fn with_capacity(as_of: Day, users: usize) -> Self {
-        let mut index = FxHashMap::default();
-        index.reserve(users);
         LtvFold {
-            as_of,
-            index,
-            users: Vec::with_capacity(users),
-            counts: RunCounts::default(),
+            users: UserTable::new(as_of),
+            totals: None,
         }
     }
 
     pub fn as_of(&self) -> Day {
-        self.as_of
-    }
-
-    pub fn counts(&self) -> &RunCounts {
-        &self.counts
+        self.users.as_of()
     }
 
     /// Registers a user. Returns the issue when the user is left out; an error when the users
-    /// table is inconsistent in a way that has no sensible result.
+    /// table is inconsistent in a way that has no sensible result. Users come before orders.
     pub fn add_user(
         &mut self,
         user_id: Option<i64>,
         signup: Option<Day>,
     ) -> Result<Option<UserIssue>, FoldError> {
-        self.counts.users_read += 1;
-        let issue = match (user_id, signup) {
-            (None, _) => Some(UserIssue::NullUserId),
-            (Some(_), None) => Some(UserIssue::NullSignup),
-            (Some(_), Some(day)) if day > self.as_of => Some(UserIssue::SignupAfterAsOf),
-            _ => None,
-        };
-        if let Some(issue) = issue {
-            self.counts.count_user_issue(issue);
-            // A left-out user still owns their orders: they must not be reported as orphans.
-            if let Some(id) = user_id
-                && self.index.insert(id, u32::MAX).is_some()
-            {
-                return Err(FoldError::DuplicateUser(id));
-            }
-            return Ok(Some(issue));
-        }
-        let (user_id, signup) = (user_id.unwrap_or_default(), signup.unwrap_or(Day(0)));
-        let mut horizon_end = [signup; 3];
-        for (end, months) in horizon_end.iter_mut().zip(HORIZON_MONTHS) {
-            *end = signup
-                .add_months(months)
-                .ok_or(FoldError::DateOutOfRange(user_id))?;
-        }
-        let slot =
-            u32::try_from(self.users.len()).map_err(|_| FoldError::DuplicateUser(user_id))?;
-        if self.index.insert(user_id, slot).is_some() {
-            return Err(FoldError::DuplicateUser(user_id));
-        }
-        self.users.push(Accum {
-            user_id,
-            signup,
-            horizon_end,
-            revenue: [0; 4],
-            orders: [0; 4],
-            first: None,
-            last: None,
-            before_signup: 0,
-        });
-        self.counts.users_counted += 1;
-        Ok(None)
+        self.users.add_user(user_id, signup)
     }
 
     /// Folds one order in. Returns the issue when the order is not counted.
     pub fn add_order(&mut self, order: OrderRow) -> Result<Option<OrderIssue>, FoldError> {
-        self.counts.orders_read += 1;
-        let issue = self.classify(&order);
-        if let Some(issue) = issue {
-            self.counts.count_order_issue(issue);
-            return Ok(Some(issue));
-        }
-        // classify() returned None, so every field is present and the user is registered.
-        let (Some(user_id), Some(day), Some(amount)) = (order.user_id, order.day, order.amount)
-        else {
-            return Ok(None);
-        };
-        let Some(&slot) = self.index.get(&user_id) else {
-            return Ok(None);
-        };
-        let acc = &mut self.users[slot as usize];
-        let overflow = FoldError::RevenueOverflow(user_id);
-        acc.revenue[LIFETIME] = acc.revenue[LIFETIME]
-            .checked_add(amount)
-            .ok_or(overflow.clone())?;
-        acc.orders[LIFETIME] += 1;
-        acc.first = Some(acc.first.map_or(day, |f| f.min(day)));
-        acc.last = Some(acc.last.map_or(day, |l| l.max(day)));
-        if day < acc.signup {
-            acc.before_signup += 1;
-            self.counts.orders_before_signup += 1;
-        } else {
-            for h in 0..3 {
-                if day <= acc.horizon_end[h] {
-                    acc.revenue[h] = acc.revenue[h].checked_add(amount).ok_or(overflow.clone())?;
-                    acc.orders[h] += 1;
-                }
-            }
-        }
-        self.counts.orders_counted += 1;
-        Ok(None)
-    }
-
-    fn classify(&self, order: &OrderRow) -> Option<OrderIssue> {
-        if order.status == StatusClass::Null {
-            return Some(OrderIssue::NullStatus);
-        }
-        let Some(user_id) = order.user_id else {
-            return Some(OrderIssue::NullUserId);
-        };
-        match self.index.get(&user_id) {
-            None => return Some(OrderIssue::UnknownUser),
-            Some(&u32::MAX) => return Some(OrderIssue::UserLeftOut),
-            Some(_) => {}
-        }
-        let Some(day) = order.day else {
-            return Some(OrderIssue::NullDate);
-        };
-        if day > self.as_of {
-            return Some(OrderIssue::AfterAsOf);
-        }
-        match order.amount {
-            None => Some(OrderIssue::NullAmount),
-            Some(a) if a < 0 => Some(OrderIssue::NegativeAmount),
-            Some(_) => None,
-        }
-    }
-
-    /// Counts an amount the reader had to round (more decimal places than the scale).
-    pub fn note_rounded_amount(&mut self) {
-        self.counts.amounts_rounded += 1;
+        let users = &self.users;
+        self.totals
+            .get_or_insert_with(|| OrderTotals::for_users(users))
+            .add_order(users, order, false)
     }
 
     /// The result rows, ordered by user_id, and what the run counted.
     pub fn finish(self, thresholds: &SegmentThresholds) -> (Vec<UserLtv>, RunCounts) {
-        let as_of = self.as_of;
-        let mut rows: Vec<UserLtv> = self
-            .users
-            .into_iter()
-            .map(|acc| {
-                let orders = acc.orders.map(i64::from);
-                let mut avg_order_value = [None; 4];
-                for h in 0..4 {
-                    if orders[h] > 0 {
-                        let avg = crate::money::div_round(
-                            i128::from(acc.revenue[h]),
-                            i128::from(orders[h]),
-                        );
-                        // An average never exceeds the sum it came from, so it fits.
-                        avg_order_value[h] = i64::try_from(avg).ok();
-                    }
-                }
-                UserLtv {
-                    user_id: acc.user_id,
-                    signup: acc.signup,
-                    revenue: acc.revenue,
-                    orders,
-                    avg_order_value,
-                    first_order: acc.first,
-                    last_order: acc.last,
-                    days_since_last_order: acc.last.map(|l| as_of.days_since(l)),
-                    horizon_complete: acc.horizon_end.map(|end| end <= as_of),
-                    orders_before_signup: i64::from(acc.before_signup),
-                    segment: thresholds.classify(acc.revenue[LIFETIME]),
-                }
-            })
-            .collect();
-        rows.sort_unstable_by_key(|r| r.user_id);
-        (rows, self.counts)
+        let totals = self
+            .totals
+            .unwrap_or_else(|| OrderTotals::for_users(&self.users));
+        finish(&self.users, &totals, thresholds)
     }
+}
+
+/// The result rows of a run, ordered by user_id, and everything it counted.
+pub fn finish(
+    users: &UserTable,
+    totals: &OrderTotals,
+    thresholds: &SegmentThresholds,
+) -> (Vec<UserLtv>, RunCounts) {
+    let as_of = users.as_of();
+    let empty = Slot::default();
+    let mut rows: Vec<UserLtv> = (0..users.len() as u32)
+        .map(|slot| {
+            let acc = totals.slots.get(slot as usize).unwrap_or(&empty);
+            let orders = acc.orders.map(i64::from);
+            let mut avg_order_value = [None; 4];
+            for h in 0..4 {
+                if orders[h] > 0 {
+                    let avg =
+                        crate::money::div_round(i128::from(acc.revenue[h]), i128::from(orders[h]));
+                    // An average never exceeds the sum it came from, so it fits.
+                    avg_order_value[h] = i64::try_from(avg).ok();
+                }
+            }
+            let last = acc.last();
+            UserLtv {
+                user_id: users.user_id(slot),
+                signup: users.signup(slot),
+                revenue: acc.revenue,
+                orders,
+                avg_order_value,
+                first_order: acc.first(),
+                last_order: last,
+                days_since_last_order: last.map(|l| as_of.days_since(l)),
+                horizon_complete: users.horizon_end(slot).map(|end| end <= as_of),
+                orders_before_signup: i64::from(acc.before_signup),
+                segment: thresholds.classify(acc.revenue[LIFETIME]),
+            }
+        })
+        .collect();
+    if !rows.is_sorted_by_key(|r| r.user_id) {
+        rows.sort_unstable_by_key(|r| r.user_id);
+    }
+    let mut counts = users.counts().clone();
+    counts.merge(totals.counts());
+    (rows, counts)
 }
 
 #[cfg(test)]
@@ -607,6 +570,53 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
+            /// What a parallel read does (users encoded and decoded in every process, orders
+            /// split over processes, each part encoded, decoded and merged) gives exactly the rows
+            /// and counts of one serial fold.
+            #[test]
+            fn split_and_merged_parts_equal_one_serial_fold(
+                users in proptest::collection::vec((0i64..40, proptest::option::of(0i32..800)), 0..30),
+                orders in proptest::collection::vec(
+                    (proptest::option::of(-2i64..45), proptest::option::of(-50i32..900),
+                     proptest::option::of(-10i64..100_000), any::<bool>(), 0usize..3),
+                    0..120),
+            ) {
+                let as_of = Day(700);
+                let mut serial = LtvFold::new(as_of);
+                let mut table = UserTable::new(as_of);
+                for &(id, signup) in &users {
+                    let a = serial.add_user(Some(id), signup.map(Day));
+                    let b = table.add_user(Some(id), signup.map(Day));
+                    prop_assert_eq!(a, b);
+                }
+                prop_assume!(table.check().is_ok());
+                let shared = UserTable::decode(&table.encode()).unwrap();
+                let mut parts = vec![OrderTotals::for_users(&shared); 3];
+                for &(user, day, amount, null_status, part) in &orders {
+                    let row = OrderRow {
+                        user_id: user,
+                        day: day.map(Day),
+                        amount,
+                        status: if null_status { StatusClass::Null } else { StatusClass::Successful },
+                    };
+                    let a = serial.add_order(row).unwrap();
+                    let b = parts[part].add_order(&shared, row, false).unwrap();
+                    prop_assert_eq!(a, b);
+                }
+                let mut merged: Option<OrderTotals> = None;
+                for part in &parts {
+                    let part = OrderTotals::decode(&part.encode()).unwrap();
+                    match &mut merged {
+                        None => merged = Some(part),
+                        Some(m) => m.merge(&part, Some(&shared)),
+                    }
+                }
+                let thresholds = SegmentThresholds::defaults(2);
+                let expected = serial.finish(&thresholds);
+                let got = finish(&shared, merged.as_ref().unwrap(), &thresholds);
+                prop_assert_eq!(got, expected);
+            }
+
             #[test]
             fn horizons_nest_and_sums_add_up(
                 signup in 0i32..3000,

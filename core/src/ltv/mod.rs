@@ -12,10 +12,15 @@
 mod fold;
 mod segment;
 mod summary;
+mod totals;
+mod users;
+mod wire;
 
 pub use fold::{
     FoldError, HORIZON_MONTHS, LIFETIME, LtvFold, OrderIssue, OrderRow, RunCounts, StatusClass,
-    UserIssue, UserLtv,
+    UserIssue, UserLtv, finish,
 };
 pub use segment::{Segment, SegmentThresholds, ThresholdError};
 pub use summary::{HorizonSummary, LtvSummary, summarize};
+pub use totals::OrderTotals;
+pub use users::{Lookup, UserTable};

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The performance benchmark: bash bench/run.sh [--scales "USERS:ORDERS ..."] [--runs N]
+#                                              [--loop-users N] [--regenerate] [--no-write]
+# Builds and installs a release build, starts a throwaway PostgreSQL 15 with the settings below
+# (its own directory and port, separate from the test cluster), generates a seed-shaped shop at
+# each scale (bench/generate.sql; kept between runs unless --regenerate), and times, on the same
+# data in the same run, best of N runs each: the LTV refresh, the floor (one plain read of the
+# orders), the best hand-written SQL, the original one-query-per-user loop, the summary, the
+# distribution and per-user calls. It checks that the extension's results equal the hand-written
+# SQL's, and writes the results into BENCHMARKS.md between the generated-results markers.
+# Not part of the test command: the default scales take about half an hour.
+CDA_PORT=${CDA_BENCH_PORT:-55416}
+BENCH_SETTINGS="shared_buffers = 4GB
+work_mem = 256MB
+maintenance_work_mem = 1GB
+max_wal_size = 16GB
+checkpoint_timeout = 1h
+max_parallel_workers_per_gather = 2
+max_worker_processes = 8
+jit = on"
+CDA_CLUSTER_SETTINGS=$BENCH_SETTINGS
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+SCALES="100000:1000000 1000000:10000000"
+RUNS=3
+LOOP_USERS=20000
+REGENERATE=0
+WRITE=1
+AS_OF=2025-06-30
+while [ $# -gt 0 ]; do
+    case $1 in
+        --scales) SCALES=$2; shift 2 ;;
+        --runs) RUNS=$2; shift 2 ;;
+        --loop-users) LOOP_USERS=$2; shift 2 ;;
+        --regenerate) REGENERATE=1; shift ;;
+        --no-write) WRITE=0; shift ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+OUT=$CDA_DIR/results
+mkdir -p "$OUT"
+chmod 777 "$OUT" 2>/dev/null || true
+
+# ms DB SQL: runs SQL in a fresh session with \timing and prints the milliseconds it took.
+ms() {
+    PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -c '\timing on' -c "$2" | awk '/^Time: / {t=$2} END {if (t == "") exit 1; print t}'
+}
+
+# best DB SQL: the fastest of $RUNS runs, in ms.
+best() {
+    local b="" t i
+    for ((i = 0; i < RUNS; i++)); do
+        t=$(ms "$1" "$2")
+        b=$(awk -v a="${b:-$t}" -v c="$t" 'BEGIN {print (c < a) ? c : a}')
+    done
+    echo "$b"
+}
+
+q() { psql_ -d "$1" -At -c "$2"; }
+
+setup_toolchain
+install_extension --release
+start_cluster
+
+results=()
+for scale in $SCALES; do
+    users=${scale%%:*} orders=${scale##*:}
+    db=cda_bench_${users}_${orders}
+    if [ "$REGENERATE" = 1 ] || [ "$(q postgres "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ] \
+        || [ "$(q "$db" "SELECT count(*) FROM pg_tables WHERE tablename = 'orders'" 2>/dev/null)" != 1 ]; then
+        say "generating $users users and $orders orders in $db"
+        recreate_db "$db"
+        gen_ms=$(psql_ -d "$db" -v users="$users" -v orders="$orders" -c '\timing on' -f "$ROOT/bench/generate.sql" \
+            | awk '/^Time: / {t += $2} END {print t}')
+        echo "generated in $(awk -v t="$gen_ms" 'BEGIN {printf "%.0f", t / 1000}') s"
+    fi
+    say "measuring at $users users / $orders orders"
+    psql_ -d "$db" -c "DROP EXTENSION IF EXISTS cda_analytics CASCADE" -c "CREATE EXTENSION cda_analytics" >/dev/null 2>&1
+    psql_ -d "$db" -f "$ROOT/bench/baselines.sql" >/dev/null
+    stats=$(q "$db" "SELECT count(*) FILTER (WHERE status IN ('paid','shipped','completed')), pg_size_pretty(pg_table_size('orders')) FROM orders")
+
+    # Warm the caches once, then interleave the contenders round by round.
+    ms "$db" "SELECT count(*), sum(total_amount) FROM orders" >/dev/null
+    floor="" ext="" hand=""
+    for ((r = 0; r < RUNS; r++)); do
+        t=$(ms "$db" "SELECT count(*), sum(total_amount) FROM orders"); floor=$(awk -v a="${floor:-$t}" -v c="$t" 'BEGIN {print (c < a) ? c : a}')
+        t=$(ms "$db" "SELECT calculate_all_ltv('$AS_OF')"); ext=$(awk -v a="${ext:-$t}" -v c="$t" 'BEGIN {print (c < a) ? c : a}')
+        t=$(ms "$db" "SELECT bench.hand_refresh('$AS_OF')"); hand=$(awk -v a="${hand:-$t}" -v c="$t" 'BEGIN {print (c < a) ? c : a}')
+        echo "round $((r + 1)): floor $floor ms, calculate_all_ltv $ext ms, hand-written SQL $hand ms (best so far)"
+    done
+
+    # Same results, or the timings mean nothing.
+    diff=$(q "$db" "SELECT missing || ' ' || unexpected FROM bench.diff_count('public.ml_user_ltv', 'bench.hand_ltv')")
+    rows=$(q "$db" "SELECT count(*) FROM ml_user_ltv")
+    if [ "$diff" != "0 0" ]; then
+        echo "calculate_all_ltv and the hand-written SQL disagree (missing unexpected: $diff)" >&2
+        exit 1
+    fi
+    echo "results identical: $rows rows, 0 differences"
+
+    # The original shape, on the first LOOP_USERS users, scaled to all users.
+    n_loop=$(( LOOP_USERS < users ? LOOP_USERS : users ))
+    loop=$(ms "$db" "SELECT bench.loop_refresh('$AS_OF', $n_loop)")
+    diff=$(q "$db" "SELECT missing || ' ' || unexpected FROM bench.diff_count('bench.loop_ltv', 'public.ml_user_ltv', 'bench.loop_ltv')")
+    if [ "$diff" != "0 0" ]; then
+        echo "the per-user loop disagrees with calculate_all_ltv (missing unexpected: $diff)" >&2
+        exit 1
+    fi
+    loop_all=$(awk -v t="$loop" -v n="$n_loop" -v u="$users" 'BEGIN {printf "%.1f", t * u / n}')
+
+    # Peak private memory of the backend (and of its largest parallel worker) during a refresh.
+    stop=$OUT/mem.stop memf=$OUT/mem.out
+    rm -f "$stop" "$memf"
+    psql_ -d "$db" -At >/dev/null <<SQL
+SELECT pg_backend_pid() AS pid \gset
+\! bash "$ROOT/bench/memsample.sh" :pid "$memf" "$stop" &
+SELECT pg_sleep(0.2);
+SELECT calculate_all_ltv('$AS_OF');
+\! touch "$stop"
+SQL
+    for _ in $(seq 50); do [ -s "$memf" ] && break; sleep 0.1; done
+    read -r mem_leader mem_worker <"$memf"
+    base_mem=$(psql_ -d "$db" -At <<SQL
+SELECT pg_backend_pid() AS pid \gset
+\! awk '/^RssAnon:/ {print \$2}' /proc/:pid/status
+SQL
+)
+
+    summary=$(q "$db" "SELECT p50_ms || ' ' || max_ms FROM bench.latency('SELECT * FROM get_ltv_summary()', 100)")
+    dist=$(q "$db" "SELECT p50_ms || ' ' || max_ms FROM bench.latency('SELECT * FROM ltv_distribution()', 100)")
+    user=$(q "$db" "SELECT p50_ms || ' ' || p99_ms FROM bench.latency('SELECT * FROM calculate_user_ltv(\$1, ''$AS_OF'')', 2000)")
+
+    results+=("$users|$orders|$stats|$floor|$ext|$hand|$n_loop|$loop|$loop_all|$mem_leader|$mem_worker|$base_mem|$summary|$dist|$user|$rows")
+    echo "${results[-1]}"
+done
+
+printf '%s\n' "${results[@]}" >"$OUT/results.txt"
+machine="$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(uname -sr)"
+pgver=$("$PG_BIN/postgres" --version)
+table=$(awk -F'|' -v machine="$machine" -v pgver="$pgver" -v settings="$(echo "$BENCH_SETTINGS" | paste -sd, - | sed 's/,/, /g')" -v runs="$RUNS" -v date="$(date -u +%Y-%m-%d)" '
+function f(x) { return sprintf("%.0f ms", x) }
+function r(x) { return sprintf("%.2f", x) }
+BEGIN {
+    print "Measured " date " on " machine "; " pgver "."
+    print "Settings: " settings "; everything else default (fsync, synchronous_commit and full_page_writes on)."
+    print "Times are the best of " runs " runs each, interleaved, from a fresh session (`psql \\timing`); latencies are measured inside the backend."
+    print ""
+}
+{ n++; for (i = 1; i <= NF; i++) v[n, i] = $i }
+END {
+    hdr = "| measurement |"; sep = "|---|"
+    for (k = 1; k <= n; k++) {
+        split(v[k, 3], st, " ")
+        hdr = hdr sprintf(" %d users / %d orders |", v[k, 1], v[k, 2]); sep = sep "---|"
+    }
+    print hdr; print sep
+    row("successful orders read", 0)
+    row("floor: `SELECT count(*), sum(total_amount) FROM orders`", 4)
+    row("`calculate_all_ltv()` (results written)", 5)
+    row("best hand-written SQL (DELETE + INSERT ... SELECT)", 6)
+    row("original shape: one query per user (scaled)", 9)
+    row("calculate_all_ltv / floor", -1)
+    row("calculate_all_ltv / hand-written SQL", -2)
+    row("loop / calculate_all_ltv", -3)
+    row("peak backend memory during refresh (RssAnon, leader / largest worker)", -4)
+    row("`get_ltv_summary()` p50 / max of 100", -5)
+    row("`ltv_distribution()` p50 / max of 100", -6)
+    row("`calculate_user_ltv(id)` p50 / p99 of 2000", -7)
+}
+function row(label, col,   k, line, s, a, b) {
+    line = "| " label " |"
+    for (k = 1; k <= n; k++) {
+        if (col > 0) s = f(v[k, col]) (col == 9 ? sprintf(" (%d users measured: %s)", v[k, 7], f(v[k, 8])) : "")
+        else if (col == 0) { split(v[k, 3], a, " "); s = a[1] " (" a[2] " " a[3] " table)" }
+        else if (col == -1) s = r(v[k, 5] / v[k, 4]) "x"
+        else if (col == -2) s = r(v[k, 5] / v[k, 6]) "x"
+        else if (col == -3) s = sprintf("%.0f", v[k, 9] / v[k, 5]) "x faster"
+        else if (col == -4) s = sprintf("%.0f MB / %.0f MB (idle backend %.0f MB)", v[k, 10] / 1024, v[k, 11] / 1024, v[k, 12] / 1024)
+        else { split(v[k, 8 - col], a, " "); s = sprintf("%.2f ms / %.2f ms", a[1], a[2]) }
+        line = line " " s " |"
+    }
+    print line
+}' "$OUT/results.txt")
+echo
+echo "$table"
+if [ "$WRITE" = 1 ]; then
+    f=$ROOT/BENCHMARKS.md
+    [ -f "$f" ] || printf '# Benchmarks\n\n<!-- bench:begin -->\n<!-- bench:end -->\n' >"$f"
+    awk -v table="$table" '
+        /<!-- bench:begin -->/ {print; print table; skip = 1; next}
+        /<!-- bench:end -->/ {skip = 0}
+        !skip {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+    say "results written to BENCHMARKS.md"
+fi

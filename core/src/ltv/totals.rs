@@ -1,0 +1,239 @@
+//! The per-user sums of a run's orders, one fixed-size slot per counted user.
+//!
+//! Orders can be folded in any order, in several processes at once: each process folds the
+//! orders it scans into its own [`OrderTotals`] against the shared [`UserTable`], and the parts
+//! are merged ([`OrderTotals::merge`]). Memory is one slot per user, whatever the number of orders.
+
+use super::fold::{FoldError, LIFETIME, OrderIssue, OrderRow, RunCounts, StatusClass};
+use super::users::{Lookup, UserTable};
+use super::wire::{Reader, Writer};
+use crate::calendar::Day;
+
+const NO_FIRST: i32 = i32::MAX;
+const NO_LAST: i32 = i32::MIN;
+const SLOT_BYTES: usize = 4 * 8 + 4 * 4 + 3 * 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slot {
+    /// Minor units: 3m, 6m, 12m, lifetime.
+    pub revenue: [i64; 4],
+    pub orders: [u32; 4],
+    pub first: i32,
+    pub last: i32,
+    pub before_signup: u32,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            revenue: [0; 4],
+            orders: [0; 4],
+            first: NO_FIRST,
+            last: NO_LAST,
+            before_signup: 0,
+        }
+    }
+}
+
+impl Slot {
+    pub fn first(&self) -> Option<Day> {
+        (self.first != NO_FIRST).then_some(Day(self.first))
+    }
+    pub fn last(&self) -> Option<Day> {
+        (self.last != NO_LAST).then_some(Day(self.last))
+    }
+}
+
+/// Per-user sums and run counts of the orders folded so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderTotals {
+    pub(crate) slots: Vec<Slot>,
+    counts: RunCounts,
+    /// The first error met; folding stops there and [`OrderTotals::check`] reports it.
+    error: Option<FoldError>,
+}
+
+impl OrderTotals {
+    /// Empty totals for the users of `users`.
+    pub fn for_users(users: &UserTable) -> Self {
+        OrderTotals {
+            slots: vec![Slot::default(); users.len()],
+            counts: RunCounts::default(),
+            error: None,
+        }
+    }
+
+    pub fn counts(&self) -> &RunCounts {
+        &self.counts
+    }
+
+    pub fn check(&self) -> Result<(), FoldError> {
+        self.error.clone().map_or(Ok(()), Err)
+    }
+
+    /// Records an error found outside the fold (an amount that could not be read), so that it
+    /// travels with the totals to the process that reports it.
+    pub fn fail(&mut self, error: FoldError) {
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+    }
+
+    /// Folds one order in; `rounded` says the reader rounded its amount to the scale. Returns the
+    /// issue when the order is not counted.
+    pub fn add_order(
+        &mut self,
+        users: &UserTable,
+        order: OrderRow,
+        rounded: bool,
+    ) -> Result<Option<OrderIssue>, FoldError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        self.counts.orders_read += 1;
+        let (slot, day, amount) = match classify(users, &order) {
+            Ok(v) => v,
+            Err(issue) => {
+                self.counts.count_order_issue(issue);
+                return Ok(Some(issue));
+            }
+        };
+        if slot as usize >= self.slots.len() {
+            self.slots.resize(users.len(), Slot::default());
+        }
+        let signup = users.signup(slot);
+        let acc = &mut self.slots[slot as usize];
+        let Some(lifetime) = acc.revenue[LIFETIME].checked_add(amount) else {
+            let e = FoldError::RevenueOverflow(users.user_id(slot));
+            self.error = Some(e.clone());
+            return Err(e);
+        };
+        acc.revenue[LIFETIME] = lifetime;
+        acc.orders[LIFETIME] += 1;
+        acc.first = acc.first.min(day.0);
+        acc.last = acc.last.max(day.0);
+        if day < signup {
+            acc.before_signup += 1;
+            self.counts.orders_before_signup += 1;
+        } else {
+            // Horizon sums never exceed the lifetime sum, which did not overflow.
+            for (h, end) in users.horizon_end(slot).iter().enumerate() {
+                if day <= *end {
+                    acc.revenue[h] += amount;
+                    acc.orders[h] += 1;
+                }
+            }
+        }
+        self.counts.orders_counted += 1;
+        if rounded {
+            self.counts.amounts_rounded += 1;
+        }
+        Ok(None)
+    }
+
+    /// Adds another part's sums and counts to these. Both must be for the same [`UserTable`].
+    pub fn merge(&mut self, other: &OrderTotals, users: Option<&UserTable>) {
+        if self.error.is_none() {
+            self.error = other.error.clone();
+        }
+        self.counts.merge(&other.counts);
+        if self.slots.len() < other.slots.len() {
+            self.slots.resize(other.slots.len(), Slot::default());
+        }
+        for (slot, (a, b)) in self.slots.iter_mut().zip(&other.slots).enumerate() {
+            for h in 0..4 {
+                match a.revenue[h].checked_add(b.revenue[h]) {
+                    Some(v) => a.revenue[h] = v,
+                    None => {
+                        if self.error.is_none() {
+                            let id = users.map_or(slot as i64, |u| u.user_id(slot as u32));
+                            self.error = Some(FoldError::RevenueOverflow(id));
+                        }
+                    }
+                }
+                a.orders[h] += b.orders[h];
+            }
+            a.first = a.first.min(b.first);
+            a.last = a.last.max(b.last);
+            a.before_signup += b.before_signup;
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(256 + self.slots.len() * SLOT_BYTES);
+        w.tag(b"CDAO");
+        self.counts.write(&mut w);
+        match &self.error {
+            None => w.u32(0),
+            Some(e) => {
+                let (kind, id) = e.to_wire();
+                w.u32(kind);
+                w.i64(id);
+            }
+        }
+        w.u64(self.slots.len() as u64);
+        for s in &self.slots {
+            for r in s.revenue {
+                w.i64(r);
+            }
+            for o in s.orders {
+                w.u32(o);
+            }
+            w.i32(s.first);
+            w.i32(s.last);
+            w.u32(s.before_signup);
+        }
+        w.into_bytes()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let mut r = Reader::new(bytes);
+        r.tag(b"CDAO")?;
+        let counts = RunCounts::read(&mut r)?;
+        let error = match r.u32()? {
+            0 => None,
+            kind => Some(FoldError::from_wire(kind, r.i64()?)?),
+        };
+        let n = r.len(SLOT_BYTES)?;
+        let mut slots = Vec::with_capacity(n);
+        for _ in 0..n {
+            let revenue = [r.i64()?, r.i64()?, r.i64()?, r.i64()?];
+            let orders = [r.u32()?, r.u32()?, r.u32()?, r.u32()?];
+            slots.push(Slot {
+                revenue,
+                orders,
+                first: r.i32()?,
+                last: r.i32()?,
+                before_signup: r.u32()?,
+            });
+        }
+        r.end()?;
+        Ok(OrderTotals {
+            slots,
+            counts,
+            error,
+        })
+    }
+}
+
+/// The slot, day and amount of an order that counts, or why it does not.
+fn classify(users: &UserTable, order: &OrderRow) -> Result<(u32, Day, i64), OrderIssue> {
+    if order.status == StatusClass::Null {
+        return Err(OrderIssue::NullStatus);
+    }
+    let user_id = order.user_id.ok_or(OrderIssue::NullUserId)?;
+    let slot = match users.lookup(user_id) {
+        Lookup::Absent => return Err(OrderIssue::UnknownUser),
+        Lookup::LeftOut => return Err(OrderIssue::UserLeftOut),
+        Lookup::Slot(slot) => slot,
+    };
+    let day = order.day.ok_or(OrderIssue::NullDate)?;
+    if day > users.as_of() {
+        return Err(OrderIssue::AfterAsOf);
+    }
+    match order.amount {
+        None => Err(OrderIssue::NullAmount),
+        Some(a) if a < 0 => Err(OrderIssue::NegativeAmount),
+        Some(a) => Ok((slot, day, a)),
+    }
+}

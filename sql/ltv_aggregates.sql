@@ -1,0 +1,51 @@
+-- The two aggregates that read the LTV source rows (src/ltv/aggregate.rs explains why they are
+-- aggregates and why they take raw values). Internal: calculate_all_ltv() and
+-- calculate_user_ltv() generate the queries that call them. The support functions are IMMUTABLE
+-- like PostgreSQL's own (numeric_avg_accum and friends): their result depends on their
+-- arguments only, the state included.
+
+CREATE FUNCTION @extschema@._ltv_users_sfunc(internal, bigint, timestamptz, integer)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_sfunc';
+CREATE FUNCTION @extschema@._ltv_users_sfunc(internal, bigint, timestamp, integer)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_sfunc';
+CREATE FUNCTION @extschema@._ltv_users_final(internal)
+RETURNS bytea LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_final';
+
+-- _ltv_users(user_id, signup as a timestamp, as_of day): the users of a run, encoded.
+CREATE AGGREGATE @extschema@._ltv_users(bigint, timestamptz, integer) (
+    SFUNC = @extschema@._ltv_users_sfunc, STYPE = internal,
+    FINALFUNC = @extschema@._ltv_users_final, PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@._ltv_users(bigint, timestamp, integer) (
+    SFUNC = @extschema@._ltv_users_sfunc, STYPE = internal,
+    FINALFUNC = @extschema@._ltv_users_final, PARALLEL = SAFE
+);
+
+CREATE FUNCTION @extschema@._ltv_orders_sfunc(internal, bytea, bigint, timestamptz, numeric, boolean, integer)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_sfunc';
+CREATE FUNCTION @extschema@._ltv_orders_sfunc(internal, bytea, bigint, timestamp, numeric, boolean, integer)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_sfunc';
+-- A combine function for an internal state must not be STRICT.
+CREATE FUNCTION @extschema@._ltv_orders_combine(internal, internal)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_combine';
+CREATE FUNCTION @extschema@._ltv_orders_serial(internal)
+RETURNS bytea LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_serial';
+CREATE FUNCTION @extschema@._ltv_orders_deserial(bytea, internal)
+RETURNS internal LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_deserial';
+CREATE FUNCTION @extschema@._ltv_orders_final(internal)
+RETURNS bytea LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_final';
+
+-- _ltv_orders(users, user_id, created_at, amount, status_is_null, scale): per-user order sums
+-- against the users of _ltv_users, parallel-capable.
+CREATE AGGREGATE @extschema@._ltv_orders(bytea, bigint, timestamptz, numeric, boolean, integer) (
+    SFUNC = @extschema@._ltv_orders_sfunc, STYPE = internal,
+    COMBINEFUNC = @extschema@._ltv_orders_combine,
+    SERIALFUNC = @extschema@._ltv_orders_serial, DESERIALFUNC = @extschema@._ltv_orders_deserial,
+    FINALFUNC = @extschema@._ltv_orders_final, PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@._ltv_orders(bytea, bigint, timestamp, numeric, boolean, integer) (
+    SFUNC = @extschema@._ltv_orders_sfunc, STYPE = internal,
+    COMBINEFUNC = @extschema@._ltv_orders_combine,
+    SERIALFUNC = @extschema@._ltv_orders_serial, DESERIALFUNC = @extschema@._ltv_orders_deserial,
+    FINALFUNC = @extschema@._ltv_orders_final, PARALLEL = SAFE
+);

@@ -1,0 +1,377 @@
+//! The LTV read as two aggregates, so that the executor streams the rows and can split the
+//! orders over parallel workers:
+//!
+//! - `_ltv_users(user_id, signup, as_of)` folds the users into a [`UserTable`] and returns it
+//!   encoded (bytea);
+//! - `_ltv_orders(users, user_id, created_at, amount, status_is_null, scale)` folds orders into
+//!   per-user [`OrderTotals`]. Each process decodes the users bytea (a query parameter, so every
+//!   parallel worker receives it) once, folds the orders it scans, and the leader merges the
+//!   parts (combine, serial and deserial functions).
+//!
+//! Both take the raw datums: timestamps as microseconds (a `timestamptz` in UTC and a local
+//! `timestamp` are the same integer for the day arithmetic), amounts in numeric's storage format
+//! (`cda_analytics_core::pg_numeric`). Per-row conversions in the executor (to date, to text)
+//! would cost more than the fold itself. Errors met inside (a duplicate user, an amount that is
+//! not a number) travel in the state, so that the caller raises them with the source's names.
+//!
+//! pgrx's `#[pg_aggregate]` cannot declare a parallel aggregate with an `internal` state
+//! (pgrx#2351), so these are plain V1 functions and the CREATE AGGREGATE statements are in
+//! sql/ltv_aggregates.sql.
+
+use cda_analytics_core::calendar::Day;
+use cda_analytics_core::ltv::{FoldError, OrderRow, OrderTotals, StatusClass, UserTable};
+use cda_analytics_core::money::AmountError;
+use cda_analytics_core::pg_numeric::decode_minor;
+use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw, pg_return_null};
+use pgrx::prelude::*;
+use pgrx::{IntoDatum, PgMemoryContexts};
+
+use crate::errors::*;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The V1 calling-convention record of a C-callable function (PG_FUNCTION_INFO_V1 in C).
+macro_rules! v1_finfo {
+    ($finfo:ident) => {
+        #[unsafe(no_mangle)]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static pg_sys::Pg_finfo_record {
+            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+    };
+}
+
+/// The aggregate's memory context: states live there and are dropped when it is reset.
+unsafe fn agg_context(fcinfo: pg_sys::FunctionCallInfo, what: &str) -> pg_sys::MemoryContext {
+    let mut cx: pg_sys::MemoryContext = std::ptr::null_mut();
+    // SAFETY: fcinfo is the live call's; AggCheckCallContext only reads it.
+    if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut cx) } == 0 {
+        raise(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{what} can only be called as an aggregate"),
+            None,
+        );
+    }
+    cx
+}
+
+/// Moves `value` into the aggregate context; it is dropped when that context goes away, so an
+/// error or a cancel frees it.
+unsafe fn keep<T>(fcinfo: pg_sys::FunctionCallInfo, what: &str, value: T) -> pg_sys::Datum {
+    let cx = unsafe { agg_context(fcinfo, what) };
+    pg_sys::Datum::from(PgMemoryContexts::For(cx).leak_and_drop_on_delete(value))
+}
+
+/// The state pointer in argument `n`, or None for a NULL state.
+unsafe fn state_arg<'a, T>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<&'a mut T> {
+    // SAFETY: argument n of these functions is declared `internal` and only ever holds a
+    // pointer this module created with keep().
+    unsafe {
+        if pg_arg_is_null(fcinfo, n) {
+            None
+        } else {
+            (pg_getarg_datum_raw(fcinfo, n).cast_mut_ptr::<T>()).as_mut()
+        }
+    }
+}
+
+unsafe fn i64_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<i64> {
+    // SAFETY: int8 and timestamps are passed by value on 64-bit builds.
+    unsafe { (!pg_arg_is_null(fcinfo, n)).then(|| pg_getarg_datum_raw(fcinfo, n).value() as i64) }
+}
+
+/// A bytea or numeric argument's payload, detoasted.
+unsafe fn varlena_arg<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<&'a [u8]> {
+    // SAFETY: the argument is a varlena; a compressed or out-of-line one is detoasted into a
+    // copy in the current memory context, which outlives this call.
+    unsafe {
+        if pg_arg_is_null(fcinfo, n) {
+            return None;
+        }
+        let raw = pg_getarg_datum_raw(fcinfo, n).cast_mut_ptr::<pg_sys::varlena>();
+        // Inline values (nearly all amounts) are read in place: a call into PostgreSQL goes
+        // through pgrx's error boundary, which costs more than decoding the amount.
+        use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u};
+        let inline = varatt_is_4b_u(raw) || (varatt_is_1b(raw) && !varatt_is_1b_e(raw));
+        let v = if inline {
+            raw
+        } else {
+            pg_sys::pg_detoast_datum_packed(raw)
+        };
+        let len = pgrx::varlena::varsize_any_exhdr(v);
+        let data = pgrx::varlena::vardata_any(v) as *const u8;
+        Some(std::slice::from_raw_parts(data, len))
+    }
+}
+
+/// Microseconds since 2000-01-01 to a day number; infinite timestamps have no day.
+fn day_of(micros: Option<i64>) -> Option<Day> {
+    match micros? {
+        i64::MIN | i64::MAX => None,
+        m => i32::try_from(m.div_euclid(MICROS_PER_DAY)).ok().map(Day),
+    }
+}
+
+fn bytea(bytes: Vec<u8>) -> pg_sys::Datum {
+    bytes.into_datum().unwrap_or(pg_sys::Datum::from(0usize))
+}
+
+// ---- _ltv_users(user_id int8, signup timestamp[tz], as_of int4) -> bytea
+
+v1_finfo!(pg_finfo_cda_ltv_users_sfunc);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_ltv_users_sfunc(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        let state = match state_arg::<UserTable>(fcinfo, 0) {
+            Some(s) => s as *mut UserTable,
+            None => {
+                let as_of = Day(i64_arg(fcinfo, 3).unwrap_or_default() as i32);
+                keep(fcinfo, "_ltv_users", UserTable::new(as_of)).cast_mut_ptr::<UserTable>()
+            }
+        };
+        // A duplicate or an out-of-range date stays in the table; the caller reports it.
+        let _ = (*state).add_user(i64_arg(fcinfo, 1), day_of(i64_arg(fcinfo, 2)));
+        pg_sys::Datum::from(state)
+    }
+}
+
+v1_finfo!(pg_finfo_cda_ltv_users_final);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_ltv_users_final(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        match state_arg::<UserTable>(fcinfo, 0) {
+            Some(t) => bytea(t.encode()),
+            None => pg_return_null(fcinfo),
+        }
+    }
+}
+
+// ---- _ltv_orders(users bytea, user_id int8, created_at timestamp[tz], amount numeric,
+//                  status_is_null bool, scale int4) -> bytea
+
+/// One process's part of the orders fold. `users` is None in a state rebuilt by deserial: the
+/// leader merges parts without needing the users.
+#[derive(Default)]
+struct OrdersState {
+    users: Option<UserTable>,
+    totals: OrderTotals,
+    /// The first amount that could not be read, with its user.
+    bad_amount: Option<(AmountError, Option<i64>)>,
+}
+
+v1_finfo!(pg_finfo_cda_ltv_orders_sfunc);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_ltv_orders_sfunc(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        let state = match state_arg::<OrdersState>(fcinfo, 0) {
+            Some(s) => s,
+            None => {
+                let bytes = varlena_arg(fcinfo, 1).unwrap_or_default();
+                let users = match UserTable::decode(bytes) {
+                    Ok(u) => u,
+                    Err(e) => raise(
+                        ERRCODE_INTERNAL_ERROR,
+                        format!("_ltv_orders: users: {e}"),
+                        None,
+                    ),
+                };
+                let totals = OrderTotals::for_users(&users);
+                let s = OrdersState {
+                    users: Some(users),
+                    totals,
+                    bad_amount: None,
+                };
+                &mut *keep(fcinfo, "_ltv_orders", s).cast_mut_ptr::<OrdersState>()
+            }
+        };
+        if state.bad_amount.is_none() && state.totals.check().is_ok() {
+            fold_order(fcinfo, state);
+        }
+        pg_sys::Datum::from(state as *mut OrdersState)
+    }
+}
+
+unsafe fn fold_order(fcinfo: pg_sys::FunctionCallInfo, state: &mut OrdersState) {
+    let Some(users) = &state.users else { return };
+    unsafe {
+        let user_id = i64_arg(fcinfo, 2);
+        let scale = i64_arg(fcinfo, 6).unwrap_or(2) as u32;
+        let amount = match varlena_arg(fcinfo, 4).map(|p| decode_minor(p, scale)) {
+            None => None,
+            Some(Ok(parsed)) => Some(parsed),
+            Some(Err(e)) => {
+                state.bad_amount = Some((e, user_id));
+                return;
+            }
+        };
+        let status = if !pg_arg_is_null(fcinfo, 5) && pg_getarg_datum_raw(fcinfo, 5).value() != 0 {
+            StatusClass::Null
+        } else {
+            StatusClass::Successful
+        };
+        let row = OrderRow {
+            user_id,
+            day: day_of(i64_arg(fcinfo, 3)),
+            amount: amount.map(|a| a.minor),
+            status,
+        };
+        // An overflow stays in the totals; the caller reports it.
+        let _ = state
+            .totals
+            .add_order(users, row, amount.is_some_and(|a| a.rounded));
+    }
+}
+
+v1_finfo!(pg_finfo_cda_ltv_orders_combine);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_ltv_orders_combine(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        let other = state_arg::<OrdersState>(fcinfo, 1);
+        match (state_arg::<OrdersState>(fcinfo, 0), other) {
+            (Some(s), Some(o)) => {
+                s.totals.merge(&o.totals, s.users.as_ref());
+                if s.bad_amount.is_none() {
+                    s.bad_amount = o.bad_amount.take();
+                }
+                pg_sys::Datum::from(s as *mut OrdersState)
+            }
+            (Some(s), None) => pg_sys::Datum::from(s as *mut OrdersState),
+            // The second state may live in a short-lived context: move it into the aggregate's.
+            (None, Some(o)) => keep(fcinfo, "_ltv_orders", std::mem::take(o)),
+            (None, None) => pg_return_null(fcinfo),
+        }
+    }
+}
+
+/// Totals and the first bad amount, as bytes.
+fn encode_state(s: &OrdersState) -> Vec<u8> {
+    let mut out = Vec::new();
+    match &s.bad_amount {
+        None => out.push(0u8),
+        Some((e, user)) => {
+            let (kind, text) = match e {
+                AmountError::NotANumber(t) => (1u8, t),
+                AmountError::Overflow(t) => (2u8, t),
+            };
+            out.push(kind);
+            out.extend_from_slice(&user.unwrap_or(i64::MIN).to_le_bytes());
+            out.push(u8::from(user.is_some()));
+            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+    out.extend_from_slice(&s.totals.encode());
+    out
+}
+
+fn decode_state(bytes: &[u8]) -> Result<OrdersState, String> {
+    let bad = || "truncated state".to_string();
+    let (&kind, mut rest) = bytes.split_first().ok_or_else(bad)?;
+    let bad_amount = if kind == 0 {
+        None
+    } else {
+        let user = i64::from_le_bytes(
+            rest.get(..8)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?,
+        );
+        let has_user = *rest.get(8).ok_or_else(bad)? != 0;
+        let len = u32::from_le_bytes(
+            rest.get(9..13)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?,
+        ) as usize;
+        let text = String::from_utf8_lossy(rest.get(13..13 + len).ok_or_else(bad)?).into_owned();
+        rest = &rest[13 + len..];
+        let e = if kind == 1 {
+            AmountError::NotANumber(text)
+        } else {
+            AmountError::Overflow(text)
+        };
+        Some((e, has_user.then_some(user)))
+    };
+    Ok(OrdersState {
+        users: None,
+        totals: OrderTotals::decode(rest)?,
+        bad_amount,
+    })
+}
+
+v1_finfo!(pg_finfo_cda_ltv_orders_serial);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_ltv_orders_serial(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        match state_arg::<OrdersState>(fcinfo, 0) {
+            Some(s) => bytea(encode_state(s)),
+            None => pg_return_null(fcinfo),
+        }
+    }
+}
+
+v1_finfo!(pg_finfo_cda_ltv_orders_deserial);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_ltv_orders_deserial(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        let bytes = varlena_arg(fcinfo, 0).unwrap_or_default();
+        match decode_state(bytes) {
+            Ok(s) => keep(fcinfo, "_ltv_orders", s),
+            Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("_ltv_orders: {e}"), None),
+        }
+    }
+}
+
+v1_finfo!(pg_finfo_cda_ltv_orders_final);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_ltv_orders_final(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        match state_arg::<OrdersState>(fcinfo, 0) {
+            Some(s) => bytea(encode_state(s)),
+            None => pg_return_null(fcinfo),
+        }
+    }
+}
+
+/// What the orders aggregate returned: the totals, or the first error it met.
+pub enum OrdersResult {
+    Totals(OrderTotals),
+    BadAmount(AmountError, Option<i64>),
+    Fold(FoldError),
+}
+
+pub fn decode_orders_result(bytes: &[u8]) -> OrdersResult {
+    let state = match decode_state(bytes) {
+        Ok(s) => s,
+        Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("_ltv_orders: {e}"), None),
+    };
+    if let Some((e, user)) = state.bad_amount {
+        return OrdersResult::BadAmount(e, user);
+    }
+    match state.totals.check() {
+        Ok(()) => OrdersResult::Totals(state.totals),
+        Err(e) => OrdersResult::Fold(e),
+    }
+}
