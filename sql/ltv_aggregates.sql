@@ -49,3 +49,15 @@ CREATE AGGREGATE @extschema@._ltv_orders(bytea, bigint, timestamp, numeric, bool
     SERIALFUNC = @extschema@._ltv_orders_serial, DESERIALFUNC = @extschema@._ltv_orders_deserial,
     FINALFUNC = @extschema@._ltv_orders_final, PARALLEL = SAFE
 );
+
+-- The rows calculate_all_ltv() is writing, read by its own INSERT from the backend's memory
+-- (src/ltv/write.rs). Internal: any other call is an error.
+CREATE FUNCTION @extschema@._ltv_pending_rows(token bigint)
+RETURNS TABLE (user_id bigint, signup_date date, revenue_3m numeric, revenue_6m numeric,
+    revenue_12m numeric, lifetime_revenue numeric, orders_3m integer, orders_6m integer,
+    orders_12m integer, orders_lifetime integer, avg_order_value_3m numeric,
+    avg_order_value_6m numeric, avg_order_value_12m numeric, avg_order_value_lifetime numeric,
+    first_order_date date, last_order_date date, days_since_last_order integer,
+    horizon_3m_complete boolean, horizon_6m_complete boolean, horizon_12m_complete boolean,
+    orders_before_signup integer, segment text, as_of_date date, calculated_at timestamptz)
+LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_ltv_pending_rows';

@@ -7,6 +7,18 @@
 
 use pgrx::prelude::*;
 
+/// The V1 calling-convention record of a C-callable function (PG_FUNCTION_INFO_V1 in C).
+macro_rules! v1_finfo {
+    ($finfo:ident) => {
+        #[unsafe(no_mangle)]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static pg_sys::Pg_finfo_record {
+            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+    };
+}
+
 mod config;
 mod errors;
 mod ltv;

@@ -167,6 +167,59 @@ pub fn decode_minor(payload: &[u8], scale: u32) -> Result<Parsed, AmountError> {
     Ok(Parsed { minor, rounded })
 }
 
+/// Appends `minor` minor units at `scale` as a complete `numeric` varlena (4-byte header), laid
+/// out exactly as PostgreSQL's make_result() would store the same value with display scale
+/// `scale`: what `numeric_in` gives for [`crate::money::format_minor`]'s text.
+pub fn encode_minor(minor: i64, scale: u32, out: &mut Vec<u8>) {
+    let scale = scale.min(MAX_SCALE) as i32;
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 4]);
+    // Align the decimal point to a base-10000 digit boundary.
+    let frac_digits = (scale + 3) / 4;
+    let mut u = u128::from(minor.unsigned_abs()) * 10u128.pow((frac_digits * 4 - scale) as u32);
+    let mut digits = [0i16; 12];
+    let mut n = 0;
+    while u > 0 {
+        digits[n] = (u % 10_000) as i16;
+        u /= 10_000;
+        n += 1;
+    }
+    // digits[..n] is least significant first; the most significant has weight n - 1 - frac.
+    let weight = n as i32 - 1 - frac_digits;
+    let mut low = 0;
+    while low < n && digits[low] == 0 {
+        low += 1;
+    }
+    let negative = minor < 0;
+    let weight = if n == 0 { 0 } else { weight };
+    if (-64..=63).contains(&weight) {
+        let mut h = SHORT | ((scale as u16) << SHORT_DSCALE_SHIFT);
+        if negative {
+            h |= SHORT_SIGN_MASK;
+        }
+        if weight < 0 {
+            h |= SHORT_WEIGHT_SIGN_MASK;
+        }
+        h |= (weight as u16) & SHORT_WEIGHT_MASK;
+        out.extend_from_slice(&h.to_ne_bytes());
+    } else {
+        let h = if negative { NEG } else { 0 } | scale as u16;
+        out.extend_from_slice(&h.to_ne_bytes());
+        out.extend_from_slice(&(weight as i16).to_ne_bytes());
+    }
+    for i in (low..n).rev() {
+        out.extend_from_slice(&digits[i].to_ne_bytes());
+    }
+    // A 4-byte varlena header holds the total size shifted left by 2 (little-endian layout).
+    let size = (out.len() - start) as u32;
+    let header = if cfg!(target_endian = "little") {
+        size << 2
+    } else {
+        size & 0x3FFF_FFFF
+    };
+    out[start..start + 4].copy_from_slice(&header.to_ne_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +339,19 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn encoding_minor_units_matches_postgres_and_round_trips(
+            minor in any::<i64>(),
+            scale in 0u32..=6,
+        ) {
+            let mut out = Vec::new();
+            encode_minor(minor, scale, &mut out);
+            let text = crate::money::format_minor(i128::from(minor), scale);
+            prop_assert_eq!(&out[4..], &encode(&text, false)[..], "{}", text);
+            prop_assert_eq!(decode_minor(&out[4..], scale), Ok(Parsed { minor, rounded: false }));
+            prop_assert_eq!(u32::from_ne_bytes([out[0], out[1], out[2], out[3]]) >> 2, out.len() as u32);
+        }
+
         #[test]
         fn equals_reading_the_text(
             negative in any::<bool>(),

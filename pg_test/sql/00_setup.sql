@@ -15,3 +15,6 @@ SELECT * FROM get_ltv_summary();
 \echo :LAST_ERROR_SQLSTATE
 -- Defaults are in effect until configured.
 SELECT * FROM cda_configuration();
+-- Internal functions refuse to be called on their own.
+SELECT * FROM _ltv_pending_rows(1);
+SELECT _ltv_orders(NULL::bytea, 1, now(), 1.0, false, 2);

@@ -30,18 +30,6 @@ use crate::errors::*;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// The V1 calling-convention record of a C-callable function (PG_FUNCTION_INFO_V1 in C).
-macro_rules! v1_finfo {
-    ($finfo:ident) => {
-        #[unsafe(no_mangle)]
-        #[doc(hidden)]
-        pub extern "C" fn $finfo() -> &'static pg_sys::Pg_finfo_record {
-            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-            &V1
-        }
-    };
-}
-
 /// The aggregate's memory context: states live there and are dropped when it is reset.
 unsafe fn agg_context(fcinfo: pg_sys::FunctionCallInfo, what: &str) -> pg_sys::MemoryContext {
     let mut cx: pg_sys::MemoryContext = std::ptr::null_mut();
@@ -180,8 +168,10 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_sfunc(
                 let users = match UserTable::decode(bytes) {
                     Ok(u) => u,
                     Err(e) => raise(
-                        ERRCODE_INTERNAL_ERROR,
-                        format!("_ltv_orders: users: {e}"),
+                        ERRCODE_INVALID_PARAMETER_VALUE,
+                        format!(
+                            "_ltv_orders is internal to calculate_all_ltv(): bad users state ({e})"
+                        ),
                         None,
                     ),
                 };

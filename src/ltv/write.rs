@@ -13,13 +13,6 @@ use crate::config::Config;
 use crate::errors::*;
 use crate::source::Source;
 
-const CHUNK_ROWS: usize = 50_000;
-
-/// One field of every row, as the array bound to one parameter of the bulk INSERT.
-fn column<T>(rows: &[UserLtv], field: impl Fn(&UserLtv) -> T) -> Vec<T> {
-    rows.iter().map(field).collect()
-}
-
 fn run(sql: &str, args: &[DatumWithOid<'_>], doing: &str) {
     Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing);
 }
@@ -46,65 +39,38 @@ pub fn clock_timestamp() -> String {
 
 /// Replaces the contents of `ml_user_ltv` with `rows`. DELETE rather than TRUNCATE: TRUNCATE is
 /// not MVCC-safe (a concurrent REPEATABLE READ reader would see an empty table) and would block
-/// readers until commit.
+/// readers until commit. The rows reach the INSERT through `_ltv_pending_rows`, which reads them
+/// from this backend's memory.
 pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) {
     run(
         &format!("DELETE FROM {ext}.ml_user_ltv"),
         &[],
         "clearing ml_user_ltv",
     );
-    let unit = format_minor(1, scale);
-    let money = |col: &str| format!("t.{col}::pg_catalog.numeric * {unit}");
+    let token = NEXT_TOKEN.with(|t| {
+        let v = t.get();
+        t.set(v.wrapping_add(1));
+        v
+    });
+    PENDING.with(|p| {
+        p.set(Some(Pending {
+            token,
+            rows: rows.as_ptr(),
+            len: rows.len(),
+            as_of,
+            scale,
+        }))
+    });
+    let _guard = PendingGuard;
     let sql = format!(
         "INSERT INTO {ext}.ml_user_ltv (user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, \
              lifetime_revenue, orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m, \
              avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date, \
              last_order_date, days_since_last_order, horizon_3m_complete, horizon_6m_complete, \
              horizon_12m_complete, orders_before_signup, segment, as_of_date, calculated_at) \
-         SELECT t.uid, DATE '2000-01-01' + t.signup, {r3}, {r6}, {r12}, {rl}, t.o3, t.o6, t.o12, t.ol, \
-             {a3}, {a6}, {a12}, {al}, DATE '2000-01-01' + t.first, DATE '2000-01-01' + t.last, t.dsl, \
-             t.c3, t.c6, t.c12, t.bs, t.seg, DATE '2000-01-01' + $23, pg_catalog.now() \
-         FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnes\
-             t($9), pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17), pg_catalog.unnest($18), pg_catalog.unnest($19), pg_catalog.unnest($20), pg_catalog.unnest($21), pg_catalog.unnest($22)) \
-             AS t(uid, signup, r3, r6, r12, rl, o3, o6, o12, ol, a3, a6, a12, al, first, last, dsl, c3, c6, c12, bs, seg)",
-        r3 = money("r3"),
-        r6 = money("r6"),
-        r12 = money("r12"),
-        rl = money("rl"),
-        a3 = money("a3"),
-        a6 = money("a6"),
-        a12 = money("a12"),
-        al = money("al"),
+         SELECT * FROM {ext}._ltv_pending_rows($1)"
     );
-    let count = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
-    for chunk in rows.chunks(CHUNK_ROWS) {
-        let args: Vec<DatumWithOid<'_>> = vec![
-            column(chunk, |r| r.user_id).into(),
-            column(chunk, |r| r.signup.0).into(),
-            column(chunk, |r| r.revenue[0]).into(),
-            column(chunk, |r| r.revenue[1]).into(),
-            column(chunk, |r| r.revenue[2]).into(),
-            column(chunk, |r| r.revenue[3]).into(),
-            column(chunk, |r| count(r.orders[0])).into(),
-            column(chunk, |r| count(r.orders[1])).into(),
-            column(chunk, |r| count(r.orders[2])).into(),
-            column(chunk, |r| count(r.orders[3])).into(),
-            column(chunk, |r| r.avg_order_value[0]).into(),
-            column(chunk, |r| r.avg_order_value[1]).into(),
-            column(chunk, |r| r.avg_order_value[2]).into(),
-            column(chunk, |r| r.avg_order_value[3]).into(),
-            column(chunk, |r| r.first_order.map(|d| d.0)).into(),
-            column(chunk, |r| r.last_order.map(|d| d.0)).into(),
-            column(chunk, |r| r.days_since_last_order).into(),
-            column(chunk, |r| r.horizon_complete[0]).into(),
-            column(chunk, |r| r.horizon_complete[1]).into(),
-            column(chunk, |r| r.horizon_complete[2]).into(),
-            column(chunk, |r| count(r.orders_before_signup)).into(),
-            column(chunk, |r| r.segment.name().to_string()).into(),
-            as_of.0.into(),
-        ];
-        run(&sql, &args, "writing ml_user_ltv");
-    }
+    run(&sql, &[token.into()], "writing ml_user_ltv");
 }
 
 pub struct RunRecord<'a> {
@@ -204,4 +170,136 @@ pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary) {
         ];
         run(&sql, &args, "writing ml_ltv_summary");
     }
+}
+
+/// The rows being written, handed from [`replace_results`] to the `_ltv_pending_rows` function
+/// that its INSERT reads, in the same backend. Set only while that INSERT runs.
+struct Pending {
+    token: i64,
+    rows: *const UserLtv,
+    len: usize,
+    as_of: Day,
+    scale: u32,
+}
+
+thread_local! {
+    static PENDING: std::cell::Cell<Option<Pending>> = const { std::cell::Cell::new(None) };
+    static NEXT_TOKEN: std::cell::Cell<i64> = const { std::cell::Cell::new(1) };
+}
+
+/// Clears [`PENDING`] when the INSERT ends, normally or by an error unwinding through it.
+struct PendingGuard;
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        PENDING.with(|p| p.set(None));
+    }
+}
+
+const RESULT_COLUMNS: usize = 24;
+
+v1_finfo!(pg_finfo_cda_ltv_pending_rows);
+/// `_ltv_pending_rows(token)`: the rows [`replace_results`] is writing, as the 24 columns of
+/// ml_user_ltv, in materialize mode. Numbers are built in numeric's storage format directly
+/// (`encode_minor`), so a row costs no numeric arithmetic in the executor.
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
+    let pending = PENDING.with(|p| {
+        let v = p.take();
+        let out = v
+            .as_ref()
+            .map(|v| (v.token, v.rows, v.len, v.as_of, v.scale));
+        p.set(v);
+        out
+    });
+    let Some((pending_token, rows, len, as_of, scale)) = pending.filter(|p| Some(p.0) == token)
+    else {
+        raise(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "_ltv_pending_rows is internal to calculate_all_ltv()",
+            None,
+        );
+    };
+    let _ = pending_token;
+    // SAFETY: replace_results keeps the slice alive and unchanged while its INSERT, the only
+    // caller with the token, runs.
+    let rows = unsafe { std::slice::from_raw_parts(rows, len) };
+    unsafe {
+        pg_sys::InitMaterializedSRF(fcinfo, 0);
+        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
+        let desc = (*rsinfo).setDesc;
+        if (*desc).natts as usize != RESULT_COLUMNS {
+            raise(
+                ERRCODE_INTERNAL_ERROR,
+                "_ltv_pending_rows: unexpected row type",
+                None,
+            );
+        }
+        let store = (*rsinfo).setResult;
+        let now = pg_sys::GetCurrentTransactionStartTimestamp();
+        let mut scratch: Vec<u8> = Vec::with_capacity(512);
+        let mut values = [pg_sys::Datum::from(0usize); RESULT_COLUMNS];
+        let mut nulls = [false; RESULT_COLUMNS];
+        for r in rows {
+            scratch.clear();
+            // Varlena values go into `scratch` first; their datums are set once it stops growing.
+            let mut offsets: [(usize, usize); 9] = [(0, 0); 9];
+            let mut k = 0;
+            let mut numeric =
+                |col: usize, minor: Option<i64>, scratch: &mut Vec<u8>, nulls: &mut [bool]| {
+                    nulls[col] = minor.is_none();
+                    if let Some(m) = minor {
+                        while !scratch.len().is_multiple_of(4) {
+                            scratch.push(0);
+                        }
+                        offsets[k] = (col, scratch.len());
+                        k += 1;
+                        cda_analytics_core::pg_numeric::encode_minor(m, scale, scratch);
+                    }
+                };
+            for h in 0..4 {
+                numeric(2 + h, Some(r.revenue[h]), &mut scratch, &mut nulls);
+                numeric(10 + h, r.avg_order_value[h], &mut scratch, &mut nulls);
+            }
+            while !scratch.len().is_multiple_of(4) {
+                scratch.push(0);
+            }
+            let text_at = scratch.len();
+            let name = r.segment.name().as_bytes();
+            scratch.extend_from_slice(&(((name.len() + 4) as u32) << 2).to_ne_bytes());
+            scratch.extend_from_slice(name);
+            let base = scratch.as_ptr();
+            for &(col, off) in &offsets[..k] {
+                values[col] = pg_sys::Datum::from(base.add(off));
+            }
+            values[21] = pg_sys::Datum::from(base.add(text_at));
+            let int = |v: i64| pg_sys::Datum::from(v as i32);
+            let day = |d: Option<Day>| d.map(|d| pg_sys::Datum::from(d.0));
+            values[0] = pg_sys::Datum::from(r.user_id);
+            values[1] = pg_sys::Datum::from(r.signup.0);
+            for h in 0..4 {
+                values[6 + h] = int(r.orders[h].min(i64::from(i32::MAX)));
+            }
+            for (col, v) in [
+                (14, day(r.first_order)),
+                (15, day(r.last_order)),
+                (16, r.days_since_last_order.map(pg_sys::Datum::from)),
+            ] {
+                nulls[col] = v.is_none();
+                values[col] = v.unwrap_or(pg_sys::Datum::from(0usize));
+            }
+            for h in 0..3 {
+                values[17 + h] = pg_sys::Datum::from(r.horizon_complete[h]);
+            }
+            values[20] = int(r.orders_before_signup.min(i64::from(i32::MAX)));
+            values[22] = pg_sys::Datum::from(as_of.0);
+            values[23] = pg_sys::Datum::from(now);
+            pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        }
+    }
+    pg_sys::Datum::from(0usize)
 }

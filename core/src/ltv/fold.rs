@@ -11,7 +11,7 @@
 
 use super::segment::{Segment, SegmentThresholds};
 use super::totals::{OrderTotals, Slot};
-use super::users::UserTable;
+use super::users::{ABSENT, LEFT_OUT, UserTable};
 use super::wire::{Reader, Writer};
 use crate::calendar::Day;
 
@@ -267,6 +267,7 @@ impl LtvFold {
 
     /// Folds one order in. Returns the issue when the order is not counted.
     pub fn add_order(&mut self, order: OrderRow) -> Result<Option<OrderIssue>, FoldError> {
+        self.users.freeze();
         let users = &self.users;
         self.totals
             .get_or_insert_with(|| OrderTotals::for_users(users))
@@ -274,7 +275,8 @@ impl LtvFold {
     }
 
     /// The result rows, ordered by user_id, and what the run counted.
-    pub fn finish(self, thresholds: &SegmentThresholds) -> (Vec<UserLtv>, RunCounts) {
+    pub fn finish(mut self, thresholds: &SegmentThresholds) -> (Vec<UserLtv>, RunCounts) {
+        self.users.freeze();
         let totals = self
             .totals
             .unwrap_or_else(|| OrderTotals::for_users(&self.users));
@@ -290,36 +292,39 @@ pub fn finish(
 ) -> (Vec<UserLtv>, RunCounts) {
     let as_of = users.as_of();
     let empty = Slot::default();
-    let mut rows: Vec<UserLtv> = (0..users.len() as u32)
-        .map(|slot| {
-            let acc = totals.slots.get(slot as usize).unwrap_or(&empty);
-            let orders = acc.orders.map(i64::from);
-            let mut avg_order_value = [None; 4];
-            for h in 0..4 {
-                if orders[h] > 0 {
-                    let avg =
-                        crate::money::div_round(i128::from(acc.revenue[h]), i128::from(orders[h]));
-                    // An average never exceeds the sum it came from, so it fits.
-                    avg_order_value[h] = i64::try_from(avg).ok();
-                }
+    let mut rows: Vec<UserLtv> = Vec::with_capacity(users.len());
+    for slot in 0..users.slot_count() as u32 {
+        let signup = users.slot_signup(slot);
+        if signup == ABSENT || signup == LEFT_OUT {
+            continue;
+        }
+        let acc = totals.slots.get(slot as usize).unwrap_or(&empty);
+        let orders = acc.orders.map(i64::from);
+        let mut avg_order_value = [None; 4];
+        for h in 0..4 {
+            if orders[h] > 0 {
+                let avg =
+                    crate::money::div_round(i128::from(acc.revenue[h]), i128::from(orders[h]));
+                // An average never exceeds the sum it came from, so it fits.
+                avg_order_value[h] = i64::try_from(avg).ok();
             }
-            let last = acc.last();
-            UserLtv {
-                user_id: users.user_id(slot),
-                signup: users.signup(slot),
-                revenue: acc.revenue,
-                orders,
-                avg_order_value,
-                first_order: acc.first(),
-                last_order: last,
-                days_since_last_order: last.map(|l| as_of.days_since(l)),
-                horizon_complete: users.horizon_end(slot).map(|end| end <= as_of),
-                orders_before_signup: i64::from(acc.before_signup),
-                segment: thresholds.classify(acc.revenue[LIFETIME]),
-            }
-        })
-        .collect();
-    if !rows.is_sorted_by_key(|r| r.user_id) {
+        }
+        let last = acc.last();
+        rows.push(UserLtv {
+            user_id: users.user_id(slot),
+            signup: Day(signup),
+            revenue: acc.revenue,
+            orders,
+            avg_order_value,
+            first_order: acc.first(),
+            last_order: last,
+            days_since_last_order: last.map(|l| as_of.days_since(l)),
+            horizon_complete: users.horizon_end(signup).map(|end| end <= as_of.0),
+            orders_before_signup: i64::from(acc.before_signup),
+            segment: thresholds.classify(acc.revenue[LIFETIME]),
+        });
+    }
+    if !users.slots_sorted() {
         rows.sort_unstable_by_key(|r| r.user_id);
     }
     let mut counts = users.counts().clone();
@@ -580,11 +585,14 @@ mod tests {
                     (proptest::option::of(-2i64..45), proptest::option::of(-50i32..900),
                      proptest::option::of(-10i64..100_000), any::<bool>(), 0usize..3),
                     0..120),
+                sparse in any::<bool>(),
             ) {
                 let as_of = Day(700);
                 let mut serial = LtvFold::new(as_of);
                 let mut table = UserTable::new(as_of);
                 for &(id, signup) in &users {
+                    // Ids spread out in some cases, so that both slot layouts are exercised.
+                    let id = if sparse { id * 1_000_003 } else { id };
                     let a = serial.add_user(Some(id), signup.map(Day));
                     let b = table.add_user(Some(id), signup.map(Day));
                     prop_assert_eq!(a, b);
@@ -594,7 +602,7 @@ mod tests {
                 let mut parts = vec![OrderTotals::for_users(&shared); 3];
                 for &(user, day, amount, null_status, part) in &orders {
                     let row = OrderRow {
-                        user_id: user,
+                        user_id: user.map(|u| if sparse { u * 1_000_003 } else { u }),
                         day: day.map(Day),
                         amount,
                         status: if null_status { StatusClass::Null } else { StatusClass::Successful },

@@ -5,21 +5,27 @@
 //! are merged ([`OrderTotals::merge`]). Memory is one slot per user, whatever the number of orders.
 
 use super::fold::{FoldError, LIFETIME, OrderIssue, OrderRow, RunCounts, StatusClass};
-use super::users::{Lookup, UserTable};
+use super::users::{ABSENT, LEFT_OUT, Lookup, UserTable};
 use super::wire::{Reader, Writer};
 use crate::calendar::Day;
 
 const NO_FIRST: i32 = i32::MAX;
 const NO_LAST: i32 = i32::MIN;
+/// Encoded slot size: everything but the signup copy.
 const SLOT_BYTES: usize = 4 * 8 + 4 * 4 + 3 * 4;
 
+/// One user's sums: exactly one cache line, holding everything folding an order reads or
+/// writes (the user's signup day included), so an order costs one memory access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
 pub(crate) struct Slot {
     /// Minor units: 3m, 6m, 12m, lifetime.
     pub revenue: [i64; 4],
     pub orders: [u32; 4],
     pub first: i32,
     pub last: i32,
+    /// A copy of the user's signup day (or a marker), local to the process; not encoded.
+    pub signup: i32,
     pub before_signup: u32,
 }
 
@@ -30,6 +36,7 @@ impl Default for Slot {
             orders: [0; 4],
             first: NO_FIRST,
             last: NO_LAST,
+            signup: ABSENT,
             before_signup: 0,
         }
     }
@@ -56,8 +63,14 @@ pub struct OrderTotals {
 impl OrderTotals {
     /// Empty totals for the users of `users`.
     pub fn for_users(users: &UserTable) -> Self {
+        let slots = (0..users.slot_count() as u32)
+            .map(|s| Slot {
+                signup: users.slot_signup(s),
+                ..Slot::default()
+            })
+            .collect();
         OrderTotals {
-            slots: vec![Slot::default(); users.len()],
+            slots,
             counts: RunCounts::default(),
             error: None,
         }
@@ -91,17 +104,13 @@ impl OrderTotals {
             return Err(e.clone());
         }
         self.counts.orders_read += 1;
-        let (slot, day, amount) = match classify(users, &order) {
+        let (slot, day, amount) = match classify(users, &self.slots, &order) {
             Ok(v) => v,
             Err(issue) => {
                 self.counts.count_order_issue(issue);
                 return Ok(Some(issue));
             }
         };
-        if slot as usize >= self.slots.len() {
-            self.slots.resize(users.len(), Slot::default());
-        }
-        let signup = users.signup(slot);
         let acc = &mut self.slots[slot as usize];
         let Some(lifetime) = acc.revenue[LIFETIME].checked_add(amount) else {
             let e = FoldError::RevenueOverflow(users.user_id(slot));
@@ -112,13 +121,13 @@ impl OrderTotals {
         acc.orders[LIFETIME] += 1;
         acc.first = acc.first.min(day.0);
         acc.last = acc.last.max(day.0);
-        if day < signup {
+        if day.0 < acc.signup {
             acc.before_signup += 1;
             self.counts.orders_before_signup += 1;
         } else {
             // Horizon sums never exceed the lifetime sum, which did not overflow.
-            for (h, end) in users.horizon_end(slot).iter().enumerate() {
-                if day <= *end {
+            for (h, end) in users.horizon_end(acc.signup).iter().enumerate() {
+                if day.0 <= *end {
                     acc.revenue[h] += amount;
                     acc.orders[h] += 1;
                 }
@@ -204,6 +213,7 @@ impl OrderTotals {
                 orders,
                 first: r.i32()?,
                 last: r.i32()?,
+                signup: ABSENT,
                 before_signup: r.u32()?,
             });
         }
@@ -217,7 +227,12 @@ impl OrderTotals {
 }
 
 /// The slot, day and amount of an order that counts, or why it does not.
-fn classify(users: &UserTable, order: &OrderRow) -> Result<(u32, Day, i64), OrderIssue> {
+#[inline]
+fn classify(
+    users: &UserTable,
+    slots: &[Slot],
+    order: &OrderRow,
+) -> Result<(u32, Day, i64), OrderIssue> {
     if order.status == StatusClass::Null {
         return Err(OrderIssue::NullStatus);
     }
@@ -227,6 +242,11 @@ fn classify(users: &UserTable, order: &OrderRow) -> Result<(u32, Day, i64), Orde
         Lookup::LeftOut => return Err(OrderIssue::UserLeftOut),
         Lookup::Slot(slot) => slot,
     };
+    match slots.get(slot as usize).map(|s| s.signup) {
+        None | Some(ABSENT) => return Err(OrderIssue::UnknownUser),
+        Some(LEFT_OUT) => return Err(OrderIssue::UserLeftOut),
+        Some(_) => {}
+    }
     let day = order.day.ok_or(OrderIssue::NullDate)?;
     if day > users.as_of() {
         return Err(OrderIssue::AfterAsOf);
