@@ -19,7 +19,9 @@
 //! sql/ltv_aggregates.sql.
 
 use cda_analytics_core::calendar::Day;
-use cda_analytics_core::ltv::{FoldError, OrderRow, OrderTotals, StatusClass, UserTable};
+use cda_analytics_core::ltv::{
+    FoldError, OrderBatch, OrderRow, OrderTotals, StatusClass, UserTable,
+};
 use cda_analytics_core::money::AmountError;
 use cda_analytics_core::pg_numeric::decode_minor;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw, pg_return_null};
@@ -150,6 +152,8 @@ pub unsafe extern "C-unwind" fn cda_ltv_users_final(
 struct OrdersState {
     users: Option<UserTable>,
     totals: OrderTotals,
+    /// Orders read but not yet folded in; flushed before the state leaves the process.
+    batch: OrderBatch,
     /// The first amount that could not be read, with its user.
     bad_amount: Option<(AmountError, Option<i64>)>,
 }
@@ -179,6 +183,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_sfunc(
                 let s = OrdersState {
                     users: Some(users),
                     totals,
+                    batch: OrderBatch::default(),
                     bad_amount: None,
                 };
                 &mut *keep(fcinfo, "_ltv_orders", s).cast_mut_ptr::<OrdersState>()
@@ -216,9 +221,12 @@ unsafe fn fold_order(fcinfo: pg_sys::FunctionCallInfo, state: &mut OrdersState) 
             status,
         };
         // An overflow stays in the totals; the caller reports it.
-        let _ = state
-            .totals
-            .add_order(users, row, amount.is_some_and(|a| a.rounded));
+        state.batch.push(
+            &mut state.totals,
+            users,
+            row,
+            amount.is_some_and(|a| a.rounded),
+        );
     }
 }
 
@@ -232,6 +240,8 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_combine(
         let other = state_arg::<OrdersState>(fcinfo, 1);
         match (state_arg::<OrdersState>(fcinfo, 0), other) {
             (Some(s), Some(o)) => {
+                s.flush();
+                o.flush();
                 s.totals.merge(&o.totals, s.users.as_ref());
                 if s.bad_amount.is_none() {
                     s.bad_amount = o.bad_amount.take();
@@ -240,8 +250,20 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_combine(
             }
             (Some(s), None) => pg_sys::Datum::from(s as *mut OrdersState),
             // The second state may live in a short-lived context: move it into the aggregate's.
-            (None, Some(o)) => keep(fcinfo, "_ltv_orders", std::mem::take(o)),
+            (None, Some(o)) => {
+                o.flush();
+                keep(fcinfo, "_ltv_orders", std::mem::take(o))
+            }
             (None, None) => pg_return_null(fcinfo),
+        }
+    }
+}
+
+impl OrdersState {
+    /// Folds in the orders still held in the batch.
+    fn flush(&mut self) {
+        if let Some(users) = &self.users {
+            self.batch.flush(&mut self.totals, users);
         }
     }
 }
@@ -298,6 +320,7 @@ fn decode_state(bytes: &[u8]) -> Result<OrdersState, String> {
     Ok(OrdersState {
         users: None,
         totals: OrderTotals::decode(rest)?,
+        batch: OrderBatch::default(),
         bad_amount,
     })
 }
@@ -310,7 +333,10 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_serial(
 ) -> pg_sys::Datum {
     unsafe {
         match state_arg::<OrdersState>(fcinfo, 0) {
-            Some(s) => bytea(encode_state(s)),
+            Some(s) => {
+                s.flush();
+                bytea(encode_state(s))
+            }
             None => pg_return_null(fcinfo),
         }
     }
@@ -339,7 +365,10 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_final(
 ) -> pg_sys::Datum {
     unsafe {
         match state_arg::<OrdersState>(fcinfo, 0) {
-            Some(s) => bytea(encode_state(s)),
+            Some(s) => {
+                s.flush();
+                bytea(encode_state(s))
+            }
             None => pg_return_null(fcinfo),
         }
     }

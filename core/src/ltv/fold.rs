@@ -10,6 +10,8 @@
 //! ([`super::totals::OrderTotals`], one per process, merged at the end).
 
 use super::segment::{Segment, SegmentThresholds};
+#[cfg(test)]
+use super::totals::OrderBatch;
 use super::totals::{OrderTotals, Slot};
 use super::users::{ABSENT, LEFT_OUT, UserTable};
 use super::wire::{Reader, Writer};
@@ -600,6 +602,7 @@ mod tests {
                 prop_assume!(table.check().is_ok());
                 let shared = UserTable::decode(&table.encode()).unwrap();
                 let mut parts = vec![OrderTotals::for_users(&shared); 3];
+                let mut batches: Vec<OrderBatch> = (0..3).map(|_| OrderBatch::default()).collect();
                 for &(user, day, amount, null_status, part) in &orders {
                     let row = OrderRow {
                         user_id: user.map(|u| if sparse { u * 1_000_003 } else { u }),
@@ -607,9 +610,16 @@ mod tests {
                         amount,
                         status: if null_status { StatusClass::Null } else { StatusClass::Successful },
                     };
-                    let a = serial.add_order(row).unwrap();
-                    let b = parts[part].add_order(&shared, row, false).unwrap();
-                    prop_assert_eq!(a, b);
+                    serial.add_order(row).unwrap();
+                    // Part 0 folds order by order, the others in batches.
+                    if part == 0 {
+                        parts[0].add_order(&shared, row, false).unwrap();
+                    } else {
+                        batches[part].push(&mut parts[part], &shared, row, false);
+                    }
+                }
+                for (batch, part) in batches.iter_mut().zip(parts.iter_mut()) {
+                    batch.flush(part, &shared);
                 }
                 let mut merged: Option<OrderTotals> = None;
                 for part in &parts {

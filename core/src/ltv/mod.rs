@@ -22,5 +22,5 @@ pub use fold::{
 };
 pub use segment::{Segment, SegmentThresholds, ThresholdError};
 pub use summary::{HorizonSummary, LtvSummary, summarize};
-pub use totals::OrderTotals;
+pub use totals::{OrderBatch, OrderTotals};
 pub use users::{Lookup, UserTable};
