@@ -148,6 +148,10 @@ impl Config {
     /// Checks everything that can be checked without reading data: tables, columns and their
     /// types, the status set, the time zone, the thresholds. Raises a clear error otherwise.
     pub fn validate(&self) -> crate::source::Source {
+        crate::catalog_cache::source(self, || self.check())
+    }
+
+    fn check(&self) -> crate::source::Source {
         if self.successful_statuses.is_empty() {
             raise(
                 ERRCODE_INVALID_PARAMETER_VALUE,

@@ -60,6 +60,10 @@ pub fn qualified(schema: &str, name: &str) -> String {
 
 /// The schema this extension was created in, quoted, for schema-qualified SQL.
 pub fn ext_schema() -> String {
+    crate::catalog_cache::ext_schema(lookup_ext_schema)
+}
+
+fn lookup_ext_schema() -> String {
     let name: Option<String> = Spi::connect(|c| {
         let t = c.select(
             "SELECT n.nspname::text FROM pg_catalog.pg_extension e \

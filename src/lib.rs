@@ -19,6 +19,7 @@ macro_rules! v1_finfo {
     };
 }
 
+mod catalog_cache;
 mod config;
 mod errors;
 mod ltv;

@@ -1,0 +1,67 @@
+//! A per-backend cache of what was looked up in the catalog (the extension's schema, the checked
+//! source tables and columns), so that calculate_user_ltv() does not repeat a dozen catalog
+//! queries per call. Any relation cache invalidation (a table or column altered, renamed or
+//! dropped by any session, or rolled back) starts a new generation, and cached entries from an
+//! older generation are looked up again.
+
+use std::cell::{Cell, RefCell};
+
+use pgrx::pg_sys;
+
+thread_local! {
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    static REGISTERED: Cell<bool> = const { Cell::new(false) };
+    static EXT_SCHEMA: RefCell<Option<(u64, String)>> = const { RefCell::new(None) };
+    static SOURCE: RefCell<Option<(u64, crate::config::Config, crate::source::Source)>> =
+        const { RefCell::new(None) };
+}
+
+unsafe extern "C-unwind" fn invalidated(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+    GENERATION.with(|g| g.set(g.get().wrapping_add(1)));
+}
+
+/// The current generation; registers the invalidation callback on first use.
+fn generation() -> u64 {
+    if !REGISTERED.with(|r| r.replace(true)) {
+        // SAFETY: registering a callback that only bumps a counter; once per backend.
+        unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidated), pg_sys::Datum::from(0)) };
+    }
+    GENERATION.with(Cell::get)
+}
+
+/// The extension's schema, looked up by `lookup` when not cached for this generation.
+pub fn ext_schema(lookup: impl FnOnce() -> String) -> String {
+    let gen_now = generation();
+    if let Some(s) = EXT_SCHEMA.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(g, _)| *g == gen_now)
+            .map(|(_, s)| s.clone())
+    }) {
+        return s;
+    }
+    let s = lookup();
+    EXT_SCHEMA.with(|c| *c.borrow_mut() = Some((gen_now, s.clone())));
+    s
+}
+
+/// The checked source for `config`, checked by `check` when not cached for this configuration
+/// and generation.
+pub fn source(
+    config: &crate::config::Config,
+    check: impl FnOnce() -> crate::source::Source,
+) -> crate::source::Source {
+    let gen_now = generation();
+    if let Some(s) = SOURCE.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(g, cfg, _)| *g == gen_now && cfg == config)
+            .map(|(_, _, s)| s.clone())
+    }) {
+        return s;
+    }
+    let s = check();
+    // The check may itself have caused invalidations; key by the generation it started in.
+    SOURCE.with(|c| *c.borrow_mut() = Some((gen_now, config.clone(), s.clone())));
+    s
+}
