@@ -94,7 +94,9 @@ CREATE TABLE @extschema@.ml_ltv_runs (
     segment_medium            numeric     NOT NULL,
     segment_low               numeric     NOT NULL,
     cohort_12m_revenue_6m     numeric     NOT NULL,
-    cohort_12m_revenue_12m    numeric     NOT NULL
+    cohort_12m_revenue_12m    numeric     NOT NULL,
+    -- The bin counts whose histograms this run stored in ml_ltv_distribution.
+    distribution_bins         integer[]   NOT NULL
 );
 
 -- The summary of the latest run, computed during the run from the same rows it wrote, so that
@@ -107,4 +109,18 @@ CREATE TABLE @extschema@.ml_ltv_summary (
     revenue_sum       numeric NOT NULL,
     median            double precision,
     p95               double precision
+);
+
+-- Histograms of the latest run for the bin counts in ml_ltv_runs.distribution_bins, computed
+-- during the run, so that ltv_distribution() reads a few rows; other bin counts are computed from
+-- ml_user_ltv when asked for.
+CREATE TABLE @extschema@.ml_ltv_distribution (
+    metric     text    NOT NULL,
+    bins       integer NOT NULL,
+    bin        integer NOT NULL,
+    range_min  numeric NOT NULL,
+    range_max  numeric NOT NULL,
+    users      bigint  NOT NULL,
+    percentage numeric NOT NULL,
+    PRIMARY KEY (metric, bins, bin)
 );

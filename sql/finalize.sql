@@ -93,10 +93,11 @@ AS $$
     FROM metric GROUP BY ord, name ORDER BY ord
 $$;
 
--- Equal-width bins over the values above 0 of one metric. Horizon metrics cover users whose
--- horizon had elapsed. The maximum falls in the last bin; when every value is equal there is one
--- bin. Percentages are of the users counted, rounded to 2 places.
-CREATE FUNCTION @extschema@.ltv_distribution(metric text DEFAULT 'revenue_6m', bins integer DEFAULT 10)
+-- Equal-width bins over the values above 0 of one metric, computed from ml_user_ltv. Horizon
+-- metrics cover users whose horizon had elapsed. The maximum falls in the last bin; when every
+-- value is equal there is one bin. Percentages are of the users counted, rounded to 2 places.
+-- The refresh stores the same histograms for common bin counts (core/src/ltv/distribution.rs).
+CREATE FUNCTION @extschema@._ltv_distribution_live(metric text, bins integer)
 RETURNS TABLE (bin integer, range_min numeric, range_max numeric, users bigint, percentage numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -144,6 +145,33 @@ BEGIN
         LEFT JOIN counted c ON c.bin = g.i
         ORDER BY g.i
     $q$, metric, mature) USING bins;
+END
+$$;
+
+-- The histogram of one metric: stored by the latest run for the common bin counts, else computed.
+CREATE FUNCTION @extschema@.ltv_distribution(metric text DEFAULT 'revenue_6m', bins integer DEFAULT 10)
+RETURNS TABLE (bin integer, range_min numeric, range_max numeric, users bigint, percentage numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    last_run bigint;
+BEGIN
+    IF ltv_distribution.metric IN ('revenue_3m', 'revenue_6m', 'revenue_12m', 'lifetime_revenue')
+       AND ltv_distribution.bins BETWEEN 1 AND 1000 THEN
+        last_run := @extschema@._ltv_require_run();
+        IF EXISTS (SELECT 1 FROM @extschema@.ml_ltv_runs r
+                   WHERE r.run_id = last_run AND ltv_distribution.bins = ANY (r.distribution_bins)) THEN
+            RETURN QUERY
+                SELECT d.bin, d.range_min, d.range_max, d.users, d.percentage
+                FROM @extschema@.ml_ltv_distribution d
+                WHERE d.metric = ltv_distribution.metric AND d.bins = ltv_distribution.bins
+                ORDER BY d.bin;
+            RETURN;
+        END IF;
+    END IF;
+    -- Other bin counts, and the errors for bad arguments.
+    RETURN QUERY SELECT * FROM @extschema@._ltv_distribution_live(metric, bins);
 END
 $$;
 

@@ -112,3 +112,17 @@ SELECT sum(users) AS users_in_bins, (SELECT count(*) FROM ml_user_ltv WHERE life
        max(range_max) = (SELECT max(lifetime_revenue) FROM ml_user_ltv) AS max_is_last_edge
 FROM ltv_distribution('lifetime_revenue', 20);
 SELECT * FROM ltv_distribution('revenue_12m', 5);
+
+-- The histograms stored by the refresh equal the ones computed from ml_user_ltv, for every
+-- metric and stored bin count; a bin count that is not stored is computed.
+SELECT (SELECT distribution_bins FROM ltv_last_run) AS stored_bins;
+SELECT m.metric, k.bins,
+       (SELECT count(*) FROM (SELECT * FROM ltv_distribution(m.metric, k.bins)
+                              EXCEPT SELECT * FROM _ltv_distribution_live(m.metric, k.bins)) d) AS missing,
+       (SELECT count(*) FROM (SELECT * FROM _ltv_distribution_live(m.metric, k.bins)
+                              EXCEPT SELECT * FROM ltv_distribution(m.metric, k.bins)) d) AS unexpected,
+       (SELECT count(*) FROM ltv_distribution(m.metric, k.bins)) AS bins_returned
+FROM (VALUES ('revenue_3m'), ('revenue_6m'), ('revenue_12m'), ('lifetime_revenue')) m(metric)
+CROSS JOIN (VALUES (10), (20), (50), (100)) k(bins)
+ORDER BY 1, 2;
+SELECT count(*) AS stored_rows FROM ml_ltv_distribution;

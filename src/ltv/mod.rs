@@ -75,7 +75,7 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         source: &source,
         counts: &counts,
     };
-    write::record_run(&ext, &run, &summary);
+    write::record_run(&ext, &run, &summary, &rows);
     read::report_skipped("calculate_all_ltv", &counts, &source, true);
     rows.len() as i64
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use cda_analytics_core::calendar::Day;
+use cda_analytics_core::ltv::distribution::{METRICS, STORED_BINS, histogram};
 use cda_analytics_core::ltv::{LtvSummary, RunCounts, UserLtv};
 use cda_analytics_core::money::format_minor;
 use pgrx::datum::DatumWithOid;
@@ -83,7 +84,7 @@ pub struct RunRecord<'a> {
 }
 
 /// Appends the run to `ml_ltv_runs` and replaces `ml_ltv_summary` with this run's summary.
-pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary) {
+pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary, rows: &[UserLtv]) {
     let RunRecord {
         as_of,
         started_at,
@@ -102,11 +103,12 @@ pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary) {
              orders_skipped_unknown_user, orders_skipped_null_date, orders_skipped_after_as_of, \
              orders_skipped_null_amount, orders_skipped_negative_amount, orders_skipped_user_left_out, \
              amounts_rounded, amount_scale, users_source, orders_source, successful_statuses, time_zone, \
-             segment_vip, segment_high, segment_medium, segment_low, cohort_12m_revenue_6m, cohort_12m_revenue_12m) \
+             segment_vip, segment_high, segment_medium, segment_low, cohort_12m_revenue_6m, cohort_12m_revenue_12m, \
+             distribution_bins) \
          VALUES (DATE '2000-01-01' + $1, $2::pg_catalog.timestamptz, pg_catalog.clock_timestamp(), $3, $4, $5, $6, $7, \
              $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
              $26::pg_catalog.numeric, $27::pg_catalog.numeric, $28::pg_catalog.numeric, $29::pg_catalog.numeric, \
-             $30::pg_catalog.numeric, $31::pg_catalog.numeric) \
+             $30::pg_catalog.numeric, $31::pg_catalog.numeric, $32) \
          RETURNING run_id"
     );
     let args: Vec<DatumWithOid<'_>> = vec![
@@ -141,6 +143,7 @@ pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary) {
         money(i128::from(thresholds.low)).into(),
         money(summary.cohort_12m_revenue_6m).into(),
         money(summary.cohort_12m_revenue_12m).into(),
+        STORED_BINS.map(|b| b as i32).to_vec().into(),
     ];
     let run_id = Spi::connect_mut(|c| c.update(sql.as_str(), None, &args)?.first().get::<i64>(1))
         .or_raise("recording the run")
@@ -170,6 +173,47 @@ pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary) {
         ];
         run(&sql, &args, "writing ml_ltv_summary");
     }
+    write_distributions(ext, rows, scale);
+}
+
+/// Replaces ml_ltv_distribution with this run's histograms for [`STORED_BINS`].
+fn write_distributions(ext: &str, rows: &[UserLtv], scale: u32) {
+    run(
+        &format!("DELETE FROM {ext}.ml_ltv_distribution"),
+        &[],
+        "clearing ml_ltv_distribution",
+    );
+    let (mut metric, mut bins, mut bin, mut lo, mut hi, mut users, mut pct) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (name, horizon) in METRICS {
+        for b in STORED_BINS {
+            for h in histogram(rows, horizon, b, scale) {
+                metric.push(name.to_string());
+                bins.push(b as i32);
+                bin.push(h.bin as i32);
+                lo.push(format_minor(h.range_min, 2));
+                hi.push(format_minor(h.range_max, 2));
+                users.push(h.users);
+                pct.push(format_minor(h.percentage, 2));
+            }
+        }
+    }
+    let sql = format!(
+        "INSERT INTO {ext}.ml_ltv_distribution (metric, bins, bin, range_min, range_max, users, percentage) \
+         SELECT t.m, t.k, t.b, t.lo::pg_catalog.numeric, t.hi::pg_catalog.numeric, t.n, t.p::pg_catalog.numeric \
+         FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), \
+             pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) AS t(m, k, b, lo, hi, n, p)"
+    );
+    let args: Vec<DatumWithOid<'_>> = vec![
+        metric.into(),
+        bins.into(),
+        bin.into(),
+        lo.into(),
+        hi.into(),
+        users.into(),
+        pct.into(),
+    ];
+    run(&sql, &args, "writing ml_ltv_distribution");
 }
 
 /// The rows being written, handed from [`replace_results`] to the `_ltv_pending_rows` function

@@ -9,6 +9,7 @@
 //! - A user with no orders has 0 orders and 0 revenue; average order value is `None` there.
 //! - A horizon is complete when its last day is on or before the as-of day.
 
+pub mod distribution;
 mod fold;
 mod segment;
 mod summary;
