@@ -78,7 +78,7 @@ for scale in $SCALES; do
     say "measuring at $users users / $orders orders"
     psql_ -d "$db" -c "DROP EXTENSION IF EXISTS cda_analytics CASCADE" -c "CREATE EXTENSION cda_analytics" >/dev/null 2>&1
     psql_ -d "$db" -f "$ROOT/bench/baselines.sql" >/dev/null
-    stats=$(q "$db" "SELECT count(*) FILTER (WHERE status IN ('paid','shipped','completed')), pg_size_pretty(pg_table_size('orders')) FROM orders")
+    stats=$(q "$db" "SELECT count(*) FILTER (WHERE status IN ('paid','shipped','completed')) || ' ' || pg_size_pretty(pg_table_size('orders')) FROM orders")
 
     # Warm the caches once, then interleave the contenders round by round.
     ms "$db" "SELECT count(*), sum(total_amount) FROM orders" >/dev/null
@@ -114,7 +114,8 @@ for scale in $SCALES; do
     rm -f "$stop" "$memf"
     psql_ -d "$db" -At >/dev/null <<SQL
 SELECT pg_backend_pid() AS pid \gset
-\! bash "$ROOT/bench/memsample.sh" :pid "$memf" "$stop" &
+\setenv BENCH_PID :pid
+\! bash "$ROOT/bench/memsample.sh" "\$BENCH_PID" "$memf" "$stop" &
 SELECT pg_sleep(0.2);
 SELECT calculate_all_ltv('$AS_OF');
 \! touch "$stop"
@@ -123,7 +124,8 @@ SQL
     read -r mem_leader mem_worker <"$memf"
     base_mem=$(psql_ -d "$db" -At <<SQL
 SELECT pg_backend_pid() AS pid \gset
-\! awk '/^RssAnon:/ {print \$2}' /proc/:pid/status
+\setenv BENCH_PID :pid
+\! awk '/^RssAnon:/ {print \$2}' /proc/\$BENCH_PID/status
 SQL
 )
 
