@@ -79,6 +79,11 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// Everything not read yet.
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.bytes)
+    }
+
     pub fn end(&self) -> Result<(), String> {
         if self.bytes.is_empty() {
             Ok(())
