@@ -146,7 +146,7 @@ function r(x) { return sprintf("%.2f", x) }
 BEGIN {
     print "Measured " date " on " machine "; " pgver "."
     print "Settings: " settings "; everything else default (fsync, synchronous_commit and full_page_writes on)."
-    print "Times are the best of " runs " runs each, interleaved, from a fresh session (`psql \\timing`); latencies are measured inside the backend."
+    print "Times are the best of " runs " runs each, interleaved, from a fresh session (psql timing); latencies are measured inside the backend."
     print ""
 }
 { n++; for (i = 1; i <= NF; i++) v[n, i] = $i }

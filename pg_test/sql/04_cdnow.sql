@@ -64,6 +64,34 @@ SELECT (SELECT count(*) FROM ml_user_ltv) AS users,
        (SELECT count(*) FILTER (WHERE horizon_12m_complete) FROM ml_user_ltv) AS mature_12m;
 SELECT orders_read, orders_counted, orders_skipped_after_as_of FROM ltv_last_run;
 
+-- The same with the orders read by parallel workers: the planner is pushed to a parallel plan
+-- on this small table, the plan shows the partial aggregates, and the result is the same.
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF)
+SELECT _ltv_orders(NULL::bytea, o.user_id, o.created_at, o.total_amount, o.status IS NULL, 2)
+FROM public.orders o WHERE o.status = ANY ('{paid,shipped,completed}') OR o.status IS NULL;
+SELECT calculate_all_ltv('1998-02-15');
+SELECT (SELECT count(*) FROM (SELECT * FROM pg_temp.plain_ltv('1998-02-15')
+            EXCEPT SELECT user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, lifetime_revenue,
+                orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m,
+                avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date,
+                last_order_date, days_since_last_order, horizon_3m_complete, horizon_6m_complete,
+                horizon_12m_complete, orders_before_signup, segment FROM ml_user_ltv) d) AS missing,
+       (SELECT count(*) FROM (SELECT user_id, signup_date, revenue_3m, revenue_6m, revenue_12m,
+                lifetime_revenue, orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m,
+                avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date,
+                last_order_date, days_since_last_order, horizon_3m_complete, horizon_6m_complete,
+                horizon_12m_complete, orders_before_signup, segment FROM ml_user_ltv
+            EXCEPT SELECT * FROM pg_temp.plain_ltv('1998-02-15')) d) AS unexpected;
+SELECT orders_read, orders_counted, orders_skipped_after_as_of FROM ltv_last_run;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+
 -- The stored summary equals percentile_cont and avg over the same users in plain SQL.
 WITH h(horizon, metric, mature) AS (VALUES ('3m', 'revenue_3m', 'horizon_3m_complete'),
         ('6m', 'revenue_6m', 'horizon_6m_complete'), ('12m', 'revenue_12m', 'horizon_12m_complete'),
