@@ -47,21 +47,27 @@ LANGUAGE sql AS $$
     FROM agg
 $$;
 
+-- Rows of the plain formulation that ml_user_ltv lacks, and the other way round.
+CREATE FUNCTION pg_temp.diff_vs_plain(as_of date, OUT missing bigint, OUT unexpected bigint)
+LANGUAGE sql AS $$
+    WITH ext AS (
+        SELECT user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, lifetime_revenue,
+               orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m,
+               avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date,
+               last_order_date, days_since_last_order, horizon_3m_complete, horizon_6m_complete,
+               horizon_12m_complete, orders_before_signup, segment
+        FROM ml_user_ltv
+    ), plain AS (
+        SELECT * FROM pg_temp.plain_ltv(as_of)
+    )
+    SELECT (SELECT count(*) FROM (SELECT * FROM plain EXCEPT SELECT * FROM ext) d),
+           (SELECT count(*) FROM (SELECT * FROM ext EXCEPT SELECT * FROM plain) d)
+$$;
+
 SELECT calculate_all_ltv('1998-02-15');
-SELECT (SELECT count(*) FROM ml_user_ltv) AS users,
-       (SELECT count(*) FROM (SELECT * FROM pg_temp.plain_ltv('1998-02-15')
-            EXCEPT SELECT user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, lifetime_revenue,
-                orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m,
-                avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date,
-                last_order_date, days_since_last_order, horizon_3m_complete, horizon_6m_complete,
-                horizon_12m_complete, orders_before_signup, segment FROM ml_user_ltv) d) AS missing,
-       (SELECT count(*) FROM (SELECT user_id, signup_date, revenue_3m, revenue_6m, revenue_12m,
-                lifetime_revenue, orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m,
-                avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date,
-                last_order_date, days_since_last_order, horizon_3m_complete, horizon_6m_complete,
-                horizon_12m_complete, orders_before_signup, segment FROM ml_user_ltv
-            EXCEPT SELECT * FROM pg_temp.plain_ltv('1998-02-15')) d) AS unexpected,
-       (SELECT count(*) FILTER (WHERE horizon_12m_complete) FROM ml_user_ltv) AS mature_12m;
+SELECT (SELECT count(*) FROM ml_user_ltv) AS users, d.missing, d.unexpected,
+       (SELECT count(*) FILTER (WHERE horizon_12m_complete) FROM ml_user_ltv) AS mature_12m
+FROM pg_temp.diff_vs_plain('1998-02-15') d;
 SELECT orders_read, orders_counted, orders_skipped_after_as_of FROM ltv_last_run;
 
 -- The same with the orders read by parallel workers: the planner is pushed to a parallel plan
@@ -74,18 +80,7 @@ EXPLAIN (COSTS OFF)
 SELECT _ltv_orders(NULL::bytea, o.user_id, o.created_at, o.total_amount, o.status IS NULL, 2)
 FROM public.orders o WHERE o.status = ANY ('{paid,shipped,completed}') OR o.status IS NULL;
 SELECT calculate_all_ltv('1998-02-15');
-SELECT (SELECT count(*) FROM (SELECT * FROM pg_temp.plain_ltv('1998-02-15')
-            EXCEPT SELECT user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, lifetime_revenue,
-                orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m,
-                avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date,
-                last_order_date, days_since_last_order, horizon_3m_complete, horizon_6m_complete,
-                horizon_12m_complete, orders_before_signup, segment FROM ml_user_ltv) d) AS missing,
-       (SELECT count(*) FROM (SELECT user_id, signup_date, revenue_3m, revenue_6m, revenue_12m,
-                lifetime_revenue, orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m,
-                avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date,
-                last_order_date, days_since_last_order, horizon_3m_complete, horizon_6m_complete,
-                horizon_12m_complete, orders_before_signup, segment FROM ml_user_ltv
-            EXCEPT SELECT * FROM pg_temp.plain_ltv('1998-02-15')) d) AS unexpected;
+SELECT * FROM pg_temp.diff_vs_plain('1998-02-15');
 SELECT orders_read, orders_counted, orders_skipped_after_as_of FROM ltv_last_run;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
@@ -117,13 +112,8 @@ SELECT p.horizon, p.n = s.users_measured AS n_ok, p.buyers = s.users_with_orders
 FROM plain p JOIN ml_ltv_summary s USING (horizon) ORDER BY p.n DESC, p.horizon;
 
 SELECT calculate_all_ltv('1998-06-30');
-SELECT (SELECT count(*) FROM (SELECT * FROM pg_temp.plain_ltv('1998-06-30')
-            EXCEPT SELECT user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, lifetime_revenue,
-                orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m,
-                avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date,
-                last_order_date, days_since_last_order, horizon_3m_complete, horizon_6m_complete,
-                horizon_12m_complete, orders_before_signup, segment FROM ml_user_ltv) d) AS missing,
-       (SELECT count(*) FROM ml_user_ltv) AS users;
+SELECT d.missing, d.unexpected, (SELECT count(*) FROM ml_user_ltv) AS users
+FROM pg_temp.diff_vs_plain('1998-06-30') d;
 SELECT * FROM get_ltv_summary();
 SELECT * FROM ltv_segments();
 
