@@ -32,8 +32,10 @@ CREATE FUNCTION @extschema@._ltv_orders_serial(internal)
 RETURNS bytea LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_serial';
 CREATE FUNCTION @extschema@._ltv_orders_deserial(bytea, internal)
 RETURNS internal LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_deserial';
+-- The final function returns what the serial function does (the merged totals), but is not
+-- STRICT: no rows at all give a NULL state.
 CREATE FUNCTION @extschema@._ltv_orders_final(internal)
-RETURNS bytea LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_final';
+RETURNS bytea LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_serial';
 
 -- _ltv_orders(users, user_id, created_at, amount, status_is_null, scale): per-user order sums
 -- against the users of _ltv_users, parallel-capable.

@@ -22,7 +22,6 @@ use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::{
     FoldError, OrderBatch, OrderRow, OrderTotals, StatusClass, UserTable,
 };
-use cda_analytics_core::money::AmountError;
 use cda_analytics_core::pg_numeric::decode_minor;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
@@ -154,8 +153,6 @@ struct OrdersState {
     totals: OrderTotals,
     /// Orders read but not yet folded in; flushed before the state leaves the process.
     batch: OrderBatch,
-    /// The first amount that could not be read, with its user.
-    bad_amount: Option<(AmountError, Option<i64>)>,
 }
 
 v1_finfo!(pg_finfo_cda_ltv_orders_sfunc);
@@ -184,12 +181,11 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_sfunc(
                     users: Some(users),
                     totals,
                     batch: OrderBatch::default(),
-                    bad_amount: None,
                 };
                 &mut *keep(fcinfo, "_ltv_orders", s).cast_mut_ptr::<OrdersState>()
             }
         };
-        if state.bad_amount.is_none() && state.totals.check().is_ok() {
+        if state.totals.check().is_ok() {
             fold_order(fcinfo, state);
         }
         pg_sys::Datum::from(state as *mut OrdersState)
@@ -204,8 +200,8 @@ unsafe fn fold_order(fcinfo: pg_sys::FunctionCallInfo, state: &mut OrdersState) 
         let amount = match varlena_arg(fcinfo, 4).map(|p| decode_minor(p, scale)) {
             None => None,
             Some(Ok(parsed)) => Some(parsed),
-            Some(Err(e)) => {
-                state.bad_amount = Some((e, user_id));
+            Some(Err(error)) => {
+                state.totals.fail(FoldError::BadAmount { error, user_id });
                 return;
             }
         };
@@ -243,9 +239,6 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_combine(
                 s.flush();
                 o.flush();
                 s.totals.merge(&o.totals, s.users.as_ref());
-                if s.bad_amount.is_none() {
-                    s.bad_amount = o.bad_amount.take();
-                }
                 pg_sys::Datum::from(s as *mut OrdersState)
             }
             (Some(s), None) => pg_sys::Datum::from(s as *mut OrdersState),
@@ -268,63 +261,6 @@ impl OrdersState {
     }
 }
 
-/// Totals and the first bad amount, as bytes.
-fn encode_state(s: &OrdersState) -> Vec<u8> {
-    let mut out = Vec::new();
-    match &s.bad_amount {
-        None => out.push(0u8),
-        Some((e, user)) => {
-            let (kind, text) = match e {
-                AmountError::NotANumber(t) => (1u8, t),
-                AmountError::Overflow(t) => (2u8, t),
-            };
-            out.push(kind);
-            out.extend_from_slice(&user.unwrap_or(i64::MIN).to_le_bytes());
-            out.push(u8::from(user.is_some()));
-            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
-            out.extend_from_slice(text.as_bytes());
-        }
-    }
-    out.extend_from_slice(&s.totals.encode());
-    out
-}
-
-fn decode_state(bytes: &[u8]) -> Result<OrdersState, String> {
-    let bad = || "truncated state".to_string();
-    let (&kind, mut rest) = bytes.split_first().ok_or_else(bad)?;
-    let bad_amount = if kind == 0 {
-        None
-    } else {
-        let user = i64::from_le_bytes(
-            rest.get(..8)
-                .ok_or_else(bad)?
-                .try_into()
-                .map_err(|_| bad())?,
-        );
-        let has_user = *rest.get(8).ok_or_else(bad)? != 0;
-        let len = u32::from_le_bytes(
-            rest.get(9..13)
-                .ok_or_else(bad)?
-                .try_into()
-                .map_err(|_| bad())?,
-        ) as usize;
-        let text = String::from_utf8_lossy(rest.get(13..13 + len).ok_or_else(bad)?).into_owned();
-        rest = &rest[13 + len..];
-        let e = if kind == 1 {
-            AmountError::NotANumber(text)
-        } else {
-            AmountError::Overflow(text)
-        };
-        Some((e, has_user.then_some(user)))
-    };
-    Ok(OrdersState {
-        users: None,
-        totals: OrderTotals::decode(rest)?,
-        batch: OrderBatch::default(),
-        bad_amount,
-    })
-}
-
 v1_finfo!(pg_finfo_cda_ltv_orders_serial);
 #[unsafe(no_mangle)]
 #[pg_guard]
@@ -335,7 +271,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_serial(
         match state_arg::<OrdersState>(fcinfo, 0) {
             Some(s) => {
                 s.flush();
-                bytea(encode_state(s))
+                bytea(s.totals.encode())
             }
             None => pg_return_null(fcinfo),
         }
@@ -350,47 +286,27 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_deserial(
 ) -> pg_sys::Datum {
     unsafe {
         let bytes = varlena_arg(fcinfo, 0).unwrap_or_default();
-        match decode_state(bytes) {
-            Ok(s) => keep(fcinfo, "_ltv_orders", s),
+        match OrderTotals::decode(bytes) {
+            Ok(totals) => keep(
+                fcinfo,
+                "_ltv_orders",
+                OrdersState {
+                    users: None,
+                    totals,
+                    batch: OrderBatch::default(),
+                },
+            ),
             Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("_ltv_orders: {e}"), None),
         }
     }
 }
 
-v1_finfo!(pg_finfo_cda_ltv_orders_final);
-#[unsafe(no_mangle)]
-#[pg_guard]
-pub unsafe extern "C-unwind" fn cda_ltv_orders_final(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    unsafe {
-        match state_arg::<OrdersState>(fcinfo, 0) {
-            Some(s) => {
-                s.flush();
-                bytea(encode_state(s))
-            }
-            None => pg_return_null(fcinfo),
-        }
-    }
-}
-
-/// What the orders aggregate returned: the totals, or the first error it met.
-pub enum OrdersResult {
-    Totals(OrderTotals),
-    BadAmount(AmountError, Option<i64>),
-    Fold(FoldError),
-}
-
-pub fn decode_orders_result(bytes: &[u8]) -> OrdersResult {
-    let state = match decode_state(bytes) {
-        Ok(s) => s,
+/// The totals the orders aggregate returned, or the first error it met.
+pub fn decode_orders_result(bytes: &[u8]) -> Result<OrderTotals, FoldError> {
+    let totals = match OrderTotals::decode(bytes) {
+        Ok(t) => t,
         Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("_ltv_orders: {e}"), None),
     };
-    if let Some((e, user)) = state.bad_amount {
-        return OrdersResult::BadAmount(e, user);
-    }
-    match state.totals.check() {
-        Ok(()) => OrdersResult::Totals(state.totals),
-        Err(e) => OrdersResult::Fold(e),
-    }
+    totals.check()?;
+    Ok(totals)
 }

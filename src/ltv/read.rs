@@ -2,9 +2,11 @@
 //! the orders (src/ltv/aggregate.rs), then the rows.
 
 use cda_analytics_core::calendar::Day;
-use cda_analytics_core::ltv::{RunCounts, SegmentThresholds, UserLtv, UserTable, finish};
+use cda_analytics_core::ltv::{
+    FoldError, RunCounts, SegmentThresholds, UserLtv, UserTable, finish,
+};
 
-use super::aggregate::{OrdersResult, decode_orders_result};
+use super::aggregate::decode_orders_result;
 use crate::config::Config;
 use crate::errors::*;
 use crate::source::{Params, Source};
@@ -53,12 +55,17 @@ pub fn compute(
     let zone = &config.time_zone;
     let mut params = Params::new();
     let sql = source.users_sql(ext, zone, as_of.0, one_user, &mut params);
+    // The users' bytes are kept as they came: the orders query passes them on to every process.
     let users = aggregate(&sql, params, "reading the users", |bytes| match bytes {
-        None => Ok(UserTable::new(as_of)),
-        Some(b) => UserTable::decode(b),
+        None => {
+            let empty = UserTable::new(as_of);
+            let bytes = empty.encode();
+            Ok((empty, bytes))
+        }
+        Some(b) => UserTable::decode(b).map(|t| (t, b.to_vec())),
     });
     let t_users = std::time::Instant::now();
-    let users = match users {
+    let (users, users_bytes) = match users {
         Ok(u) => u,
         Err(e) => raise(
             ERRCODE_INTERNAL_ERROR,
@@ -82,7 +89,7 @@ pub fn compute(
         ext,
         zone,
         &config.successful_statuses,
-        users.encode(),
+        users_bytes,
         one_user,
         &mut params,
     );
@@ -91,17 +98,13 @@ pub fn compute(
     });
     let totals = match result {
         None => cda_analytics_core::ltv::OrderTotals::for_users(&users),
-        Some(OrdersResult::Totals(t)) => t,
-        Some(OrdersResult::BadAmount(e, user_id)) => raise(
+        Some(Ok(t)) => t,
+        Some(Err(e @ FoldError::BadAmount { .. })) => raise(
             ERRCODE_DATA_EXCEPTION,
-            format!(
-                "{e}: order of user_id {} in {}",
-                user_id.map_or("NULL".into(), |u| u.to_string()),
-                source.orders
-            ),
+            format!("{e} in {}", source.orders),
             Some("Order amounts must be finite numbers; exclude bad rows with a view and point configure_source at it.".into()),
         ),
-        Some(OrdersResult::Fold(e)) => raise(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, e.to_string(), None),
+        Some(Err(e)) => raise(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, e.to_string(), None),
     };
     let t_finish = std::time::Instant::now();
     let out = finish(&users, &totals, thresholds);

@@ -218,6 +218,7 @@ fn write_distributions(ext: &str, rows: &[UserLtv], scale: u32) {
 
 /// The rows being written, handed from [`replace_results`] to the `_ltv_pending_rows` function
 /// that its INSERT reads, in the same backend. Set only while that INSERT runs.
+#[derive(Clone, Copy)]
 struct Pending {
     token: i64,
     rows: *const UserLtv,
@@ -252,15 +253,15 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
-    let pending = PENDING.with(|p| {
-        let v = p.take();
-        let out = v
-            .as_ref()
-            .map(|v| (v.token, v.rows, v.len, v.as_of, v.scale));
-        p.set(v);
-        out
-    });
-    let Some((pending_token, rows, len, as_of, scale)) = pending.filter(|p| Some(p.0) == token)
+    let Some(Pending {
+        rows,
+        len,
+        as_of,
+        scale,
+        ..
+    }) = PENDING
+        .with(std::cell::Cell::get)
+        .filter(|p| Some(p.token) == token)
     else {
         raise(
             ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -268,7 +269,6 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
             None,
         );
     };
-    let _ = pending_token;
     // SAFETY: replace_results keeps the slice alive and unchanged while its INSERT, the only
     // caller with the token, runs.
     let rows = unsafe { std::slice::from_raw_parts(rows, len) };

@@ -16,6 +16,7 @@ use super::totals::{OrderTotals, Slot};
 use super::users::{ABSENT, LEFT_OUT, UserTable};
 use super::wire::{Reader, Writer};
 use crate::calendar::Day;
+use crate::money::AmountError;
 
 /// The horizons, in calendar months after signup.
 pub const HORIZON_MONTHS: [u32; 3] = [3, 6, 12];
@@ -67,26 +68,63 @@ pub enum FoldError {
     RevenueOverflow(i64),
     DateOutOfRange(i64),
     TooManyUsers,
+    /// An order amount the reader could not turn into minor units, with the order's user.
+    BadAmount {
+        error: AmountError,
+        user_id: Option<i64>,
+    },
 }
 
 impl FoldError {
-    pub(crate) fn to_wire(&self) -> (u32, i64) {
-        match self {
-            FoldError::DuplicateUser(id) => (1, *id),
-            FoldError::RevenueOverflow(id) => (2, *id),
-            FoldError::DateOutOfRange(id) => (3, *id),
-            FoldError::TooManyUsers => (4, 0),
-        }
+    /// Writes an optional error, for states that carry the first error they met.
+    pub(crate) fn write_opt(error: &Option<FoldError>, w: &mut Writer) {
+        let (kind, id) = match error {
+            None => return w.u32(0),
+            Some(FoldError::DuplicateUser(id)) => (1, *id),
+            Some(FoldError::RevenueOverflow(id)) => (2, *id),
+            Some(FoldError::DateOutOfRange(id)) => (3, *id),
+            Some(FoldError::TooManyUsers) => (4, 0),
+            Some(FoldError::BadAmount { error, user_id }) => {
+                let (kind, text) = match error {
+                    AmountError::NotANumber(t) => (5, t),
+                    AmountError::Overflow(t) => (6, t),
+                };
+                w.u32(kind);
+                w.u32(u32::from(user_id.is_some()));
+                w.i64(user_id.unwrap_or_default());
+                w.str(text);
+                return;
+            }
+        };
+        w.u32(kind);
+        w.i64(id);
     }
 
-    pub(crate) fn from_wire(kind: u32, id: i64) -> Result<Self, String> {
-        Ok(match kind {
-            1 => FoldError::DuplicateUser(id),
-            2 => FoldError::RevenueOverflow(id),
-            3 => FoldError::DateOutOfRange(id),
-            4 => FoldError::TooManyUsers,
+    pub(crate) fn read_opt(r: &mut Reader<'_>) -> Result<Option<FoldError>, String> {
+        Ok(Some(match r.u32()? {
+            0 => return Ok(None),
+            1 => FoldError::DuplicateUser(r.i64()?),
+            2 => FoldError::RevenueOverflow(r.i64()?),
+            3 => FoldError::DateOutOfRange(r.i64()?),
+            4 => {
+                r.i64()?;
+                FoldError::TooManyUsers
+            }
+            kind @ (5 | 6) => {
+                let has_user = r.u32()? != 0;
+                let user_id = r.i64()?;
+                let text = r.str()?;
+                FoldError::BadAmount {
+                    error: if kind == 5 {
+                        AmountError::NotANumber(text)
+                    } else {
+                        AmountError::Overflow(text)
+                    },
+                    user_id: has_user.then_some(user_id),
+                }
+            }
             _ => return Err("unknown error kind in state".into()),
-        })
+        }))
     }
 }
 
@@ -106,6 +144,10 @@ impl std::fmt::Display for FoldError {
                 )
             }
             FoldError::TooManyUsers => write!(f, "more than 4,294,967,293 users"),
+            FoldError::BadAmount { error, user_id } => match user_id {
+                Some(id) => write!(f, "{error}: order of user_id {id}"),
+                None => write!(f, "{error}: order of user_id NULL"),
+            },
         }
     }
 }

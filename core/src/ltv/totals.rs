@@ -84,7 +84,7 @@ impl OrderTotals {
     }
 
     /// Records an error found outside the fold (an amount that could not be read), so that it
-    /// travels with the totals to the process that reports it.
+    /// travels with the totals to the process that reports it. The first error stays.
     pub fn fail(&mut self, error: FoldError) {
         if self.error.is_none() {
             self.error = Some(error);
@@ -141,7 +141,9 @@ impl OrderTotals {
 
     /// Adds another part's sums and counts to these. Both must be for the same [`UserTable`].
     pub fn merge(&mut self, other: &OrderTotals, users: Option<&UserTable>) {
-        if self.error.is_none() {
+        // A bad amount is reported before any other error, whichever part met it.
+        let bad_amount = |e: &Option<FoldError>| matches!(e, Some(FoldError::BadAmount { .. }));
+        if self.error.is_none() || (bad_amount(&other.error) && !bad_amount(&self.error)) {
             self.error = other.error.clone();
         }
         self.counts.merge(&other.counts);
@@ -171,14 +173,7 @@ impl OrderTotals {
         let mut w = Writer::with_capacity(256 + self.slots.len() * SLOT_BYTES);
         w.tag(b"CDAO");
         self.counts.write(&mut w);
-        match &self.error {
-            None => w.u32(0),
-            Some(e) => {
-                let (kind, id) = e.to_wire();
-                w.u32(kind);
-                w.i64(id);
-            }
-        }
+        FoldError::write_opt(&self.error, &mut w);
         w.u64(self.slots.len() as u64);
         // The bytes only travel between processes of one server (parallel workers and their
         // leader), so the slots are copied as they lie in memory: no per-field work for a
@@ -192,10 +187,7 @@ impl OrderTotals {
         let mut r = Reader::new(bytes);
         r.tag(b"CDAO")?;
         let counts = RunCounts::read(&mut r)?;
-        let error = match r.u32()? {
-            0 => None,
-            kind => Some(FoldError::from_wire(kind, r.i64()?)?),
-        };
+        let error = FoldError::read_opt(&mut r)?;
         let n = r.len(SLOT_BYTES)?;
         let raw = r.rest();
         if raw.len() != n * SLOT_BYTES {
@@ -295,5 +287,39 @@ fn classify(
         None => Err(OrderIssue::NullAmount),
         Some(a) if a < 0 => Err(OrderIssue::NegativeAmount),
         Some(a) => Ok((slot, day, a)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::AmountError;
+
+    #[test]
+    fn errors_travel_in_the_encoding_and_a_bad_amount_wins_the_merge() {
+        let bad = FoldError::BadAmount {
+            error: AmountError::NotANumber("NaN".into()),
+            user_id: Some(7),
+        };
+        let mut a = OrderTotals::default();
+        a.fail(FoldError::RevenueOverflow(3));
+        let mut b = OrderTotals::default();
+        b.fail(bad.clone());
+        b.fail(FoldError::RevenueOverflow(4));
+        let b = OrderTotals::decode(&b.encode()).unwrap();
+        assert_eq!(b.check(), Err(bad.clone()));
+        a.merge(&b, None);
+        assert_eq!(a.check(), Err(bad.clone()));
+        assert_eq!(
+            bad.to_string(),
+            "amount \"NaN\" is not a finite number: order of user_id 7"
+        );
+        let none = FoldError::BadAmount {
+            error: AmountError::Overflow("1e30".into()),
+            user_id: None,
+        };
+        let mut c = OrderTotals::default();
+        c.fail(none.clone());
+        assert_eq!(OrderTotals::decode(&c.encode()).unwrap().check(), Err(none));
     }
 }

@@ -275,14 +275,7 @@ impl UserTable {
         w.tag(b"CDAU");
         w.i32(self.as_of.0);
         self.counts.write(&mut w);
-        match &self.error {
-            None => w.u32(0),
-            Some(e) => {
-                let (kind, id) = e.to_wire();
-                w.u32(kind);
-                w.i64(id);
-            }
-        }
+        FoldError::write_opt(&self.error, &mut w);
         w.u64(n as u64);
         w.u64(self.left_out.len() as u64);
         for &id in &self.ids {
@@ -303,10 +296,7 @@ impl UserTable {
         r.tag(b"CDAU")?;
         let as_of = Day(r.i32()?);
         let counts = RunCounts::read(&mut r)?;
-        let error = match r.u32()? {
-            0 => None,
-            kind => Some(FoldError::from_wire(kind, r.i64()?)?),
-        };
+        let error = FoldError::read_opt(&mut r)?;
         let n = r.len(12)?;
         let n_left = r.len(8)?;
         let mut ids = Vec::with_capacity(n);

@@ -23,6 +23,10 @@ impl Writer {
     pub fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
+    pub fn str(&mut self, v: &str) {
+        self.u64(v.len() as u64);
+        self.0.extend_from_slice(v.as_bytes());
+    }
     pub fn into_bytes(self) -> Vec<u8> {
         self.0
     }
@@ -65,6 +69,13 @@ impl<'a> Reader<'a> {
     }
     pub fn u64(&mut self) -> Result<u64, String> {
         Ok(u64::from_le_bytes(self.take()?))
+    }
+
+    pub fn str(&mut self) -> Result<String, String> {
+        let n = self.len(1)?;
+        let (text, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(String::from_utf8_lossy(text).into_owned())
     }
 
     /// A count of items of `item_size` bytes each, checked against the bytes left so that a
