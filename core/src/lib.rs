@@ -2,11 +2,14 @@
 //! testable with `cargo test` in milliseconds. The extension crate (`src/`) reads rows from the
 //! database, feeds them here, and writes back what comes out.
 //!
-//! Each capability has one module: [`ltv`] for retrospective lifetime value. Shared value types
+//! Each capability has one module: [`ltv`] for retrospective lifetime value, [`rfm`] for RFM
+//! scores and named segments, [`segmentation`] for snapshot features and stable K-means clusters. Shared value types
 //! live in [`calendar`] (days) and [`money`] (exact amounts in minor units).
 
 pub mod calendar;
 pub mod ltv;
 pub mod money;
 pub mod pg_numeric;
+pub mod rfm;
+pub mod segmentation;
 pub mod stats;
