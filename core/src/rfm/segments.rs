@@ -28,8 +28,11 @@ pub const UNMATCHED: &str = "Others";
 /// The segment of users without a successful order: they have no R, F or M to score.
 pub const NO_ORDERS: &str = "No Orders";
 
+/// An inclusive score range.
+type Range = (u8, u8);
+
 /// The default map, in priority order: (name, R, F, M).
-pub const DEFAULT_RULES: [(&str, (u8, u8), (u8, u8), (u8, u8)); 11] = [
+pub const DEFAULT_RULES: [(&str, Range, Range, Range); 11] = [
     ("Champions", (4, 5), (4, 5), (4, 5)),
     ("Loyal Customers", (3, 5), (3, 5), (3, 5)),
     ("Potential Loyalist", (4, 5), (2, 5), (1, 5)),
