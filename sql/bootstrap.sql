@@ -124,3 +124,101 @@ CREATE TABLE @extschema@.ml_ltv_distribution (
     percentage numeric NOT NULL,
     PRIMARY KEY (metric, bins, bin)
 );
+
+-- The RFM segment map: score boxes, first match in priority order wins. Empty means the default
+-- map (rfm_segment_rules() lists the one in effect, src/core has the defaults); to change it,
+-- copy the defaults in and edit them:
+--   INSERT INTO rfm_segment_map SELECT priority, segment, r_min, r_max, f_min, f_max, m_min, m_max
+--   FROM rfm_segment_rules();
+-- Users whose scores match no rule of a custom map are in segment 'Others'.
+CREATE TABLE @extschema@.rfm_segment_map (
+    priority integer  PRIMARY KEY,
+    segment  text     NOT NULL CHECK (segment <> '' AND segment NOT IN ('Others', 'No Orders')),
+    r_min    smallint NOT NULL CHECK (r_min BETWEEN 1 AND 5),
+    r_max    smallint NOT NULL CHECK (r_max BETWEEN 1 AND 5),
+    f_min    smallint NOT NULL CHECK (f_min BETWEEN 1 AND 5),
+    f_max    smallint NOT NULL CHECK (f_max BETWEEN 1 AND 5),
+    m_min    smallint NOT NULL CHECK (m_min BETWEEN 1 AND 5),
+    m_max    smallint NOT NULL CHECK (m_max BETWEEN 1 AND 5),
+    CHECK (r_min <= r_max AND f_min <= f_max AND m_min <= m_max)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_segment_map', '');
+
+-- One row per calculate_all_rfm() run, with the breakpoints its scores came from: element i of
+-- each array is the value a customer needs for score i + 1 (for recency: at most that many days),
+-- NULL when no customer reached that score. calculate_user_rfm() scores against the latest run.
+CREATE TABLE @extschema@.ml_rfm_runs (
+    run_id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    as_of_date              date        NOT NULL,
+    monetary                text        NOT NULL CHECK (monetary IN ('total', 'average')),
+    users                   bigint      NOT NULL,
+    customers_scored        bigint      NOT NULL,
+    users_without_orders    bigint      NOT NULL,
+    recency_breakpoints     integer[]   NOT NULL,
+    frequency_breakpoints   bigint[]    NOT NULL,
+    monetary_breakpoints    numeric[]   NOT NULL,
+    -- The monetary breakpoints as exact fractions of minor units (averages do not end).
+    monetary_breakpoint_num bigint[]    NOT NULL,
+    monetary_breakpoint_den bigint[]    NOT NULL,
+    segment_map             text        NOT NULL,
+    duration_ms             double precision NOT NULL,
+    finished_at             timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+
+-- One row per user as of the latest calculate_all_rfm() run. Users without a successful order
+-- have segment 'No Orders' and no recency, monetary value or scores.
+CREATE TABLE @extschema@.ml_user_rfm (
+    user_id      bigint   PRIMARY KEY,
+    recency_days integer,
+    frequency    integer  NOT NULL,
+    revenue      numeric  NOT NULL,
+    monetary     numeric,
+    r_score      smallint CHECK (r_score BETWEEN 1 AND 5),
+    f_score      smallint CHECK (f_score BETWEEN 1 AND 5),
+    m_score      smallint CHECK (m_score BETWEEN 1 AND 5),
+    rfm_cell     text,
+    segment      text     NOT NULL,
+    as_of_date   date     NOT NULL,
+    run_id       bigint   NOT NULL
+);
+
+-- Fitted K-means models, one row per version: kmeans_fit() adds the next version of a name, and
+-- kmeans_assign() uses the latest. Features are log1p'd where log1p is true, then standardised
+-- with feature_mean and feature_scale; centroids are in that standardised space (k rows in
+-- cluster order), centroids_in_units in feature units.
+CREATE TABLE @extschema@.ml_kmeans_models (
+    model_name           text        NOT NULL,
+    version              integer     NOT NULL,
+    k                    integer     NOT NULL,
+    features             text[]      NOT NULL,
+    log1p                boolean[]   NOT NULL,
+    feature_mean         float8[]    NOT NULL,
+    feature_scale        float8[]    NOT NULL,
+    centroids            float8[]    NOT NULL,
+    centroids_in_units   float8[]    NOT NULL,
+    cluster_names        text[]      NOT NULL,
+    seed                 bigint      NOT NULL,
+    snapshot_date        date        NOT NULL,
+    users_in_snapshot    bigint      NOT NULL,
+    fitted_on_users      bigint      NOT NULL,
+    inertia              float8      NOT NULL,
+    -- The silhouette of each k tried (k chosen by silhouette), or of the given k.
+    candidate_k          integer[]   NOT NULL,
+    candidate_silhouette float8[]    NOT NULL,
+    k_chosen_by          text        NOT NULL CHECK (k_chosen_by IN ('given', 'silhouette')),
+    algorithm            text        NOT NULL DEFAULT 'linfa-clustering 0.8 k-means++ (10 runs)',
+    fitted_at            timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    PRIMARY KEY (model_name, version)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_kmeans_models', '');
+
+-- One row per clustered user, from the latest calculate_all_clusters().
+CREATE TABLE @extschema@.ml_user_clusters (
+    user_id       bigint  PRIMARY KEY,
+    cluster       integer NOT NULL,
+    cluster_name  text    NOT NULL,
+    distance      float8  NOT NULL,
+    model_name    text    NOT NULL,
+    model_version integer NOT NULL,
+    as_of_date    date    NOT NULL
+);

@@ -230,3 +230,141 @@ AS $$
            life.users_measured, life.users_with_orders
     FROM run, margin, h6, life
 $$;
+
+-- Per segment of the latest calculate_all_rfm() run: users, share of all users, average R, F and
+-- M, revenue and share of revenue. 'No Orders' is its own row; rows in map order.
+CREATE FUNCTION @extschema@.rfm_segment_summary()
+RETURNS TABLE (segment text, users bigint, share numeric, avg_recency_days numeric,
+               avg_frequency numeric, avg_monetary numeric, revenue numeric, revenue_share numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM @extschema@.ml_rfm_runs) THEN
+        RAISE EXCEPTION 'no RFM results yet'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run SELECT calculate_all_rfm(); first.';
+    END IF;
+    RETURN QUERY
+    WITH per AS (
+        SELECT r.segment, count(*) AS users, avg(r.recency_days) AS rec, avg(r.frequency) AS freq,
+               avg(r.monetary) AS mon, sum(r.revenue) AS rev
+        FROM @extschema@.ml_user_rfm r GROUP BY r.segment
+    ), ordering AS (
+        SELECT rr.segment, min(rr.priority) AS priority FROM @extschema@.rfm_segment_rules() rr GROUP BY rr.segment
+    )
+    SELECT p.segment, p.users,
+           round(100.0 * p.users / sum(p.users) OVER (), 2),
+           round(p.rec, 1), round(p.freq, 2), round(p.mon, 2), p.rev,
+           round(100.0 * p.rev / NULLIF(sum(p.rev) OVER (), 0), 2)
+    FROM per p LEFT JOIN ordering o ON o.segment = p.segment
+    ORDER BY o.priority NULLS LAST, p.segment;
+END
+$$;
+
+CREATE FUNCTION @extschema@._require_dates(from_date date, to_date date)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF from_date IS NULL OR to_date IS NULL THEN
+        RAISE EXCEPTION 'from_date and to_date must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF to_date < from_date THEN
+        RAISE EXCEPTION 'to_date % is before from_date %', to_date, from_date
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
+-- The dates from_date + i * step up to to_date: each counted from the start, so monthly steps
+-- from Jan 31 give Feb 28, Mar 31, Apr 30 rather than drifting to the 28th.
+CREATE FUNCTION @extschema@._date_steps(from_date date, to_date date, step interval)
+RETURNS TABLE (day date)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (from_date + i * step)::date
+    FROM generate_series(0, (to_date - from_date)
+                            / greatest(1, floor(extract(epoch FROM step) / 86400)::int)) i
+    WHERE from_date + i * step <= to_date
+$$;
+
+-- How users moved between RFM segments from one date to another, each date scored on its own
+-- (quintiles of that day's customers). '(not registered)' stands for users who had not signed up
+-- yet on a date.
+CREATE FUNCTION @extschema@.rfm_segment_migration(from_date date, to_date date, monetary text DEFAULT 'total')
+RETURNS TABLE (from_segment text, to_segment text, users bigint)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._require_dates(from_date, to_date);
+    RETURN QUERY
+    SELECT coalesce(a.segment, '(not registered)'), coalesce(b.segment, '(not registered)'), count(*)
+    FROM @extschema@.rfm_segment(from_date, rfm_segment_migration.monetary) a
+    FULL JOIN @extschema@.rfm_segment(to_date, rfm_segment_migration.monetary) b ON a.user_id = b.user_id
+    GROUP BY 1, 2 ORDER BY 1, 2;
+END
+$$;
+
+-- Users per RFM segment on each date from from_date to to_date every step: users per date, not
+-- user-days. Each date costs one read of the orders.
+CREATE FUNCTION @extschema@.rfm_segment_sizes(from_date date, to_date date,
+                                              step interval DEFAULT '1 day', monetary text DEFAULT 'total')
+RETURNS TABLE (snapshot_date date, segment text, users bigint, share numeric)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._require_dates(from_date, to_date);
+    IF step IS NULL OR step < interval '1 day' THEN
+        RAISE EXCEPTION 'step must be at least 1 day, got %', step USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    SELECT d.day, s.segment, count(*), round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY d.day), 2)
+    FROM @extschema@._date_steps(from_date, to_date, step) d
+    CROSS JOIN LATERAL @extschema@.rfm_segment(d.day, rfm_segment_sizes.monetary) s
+    GROUP BY d.day, s.segment ORDER BY d.day, s.segment;
+END
+$$;
+
+-- How users moved between the clusters of a stored model from one date to another: both
+-- snapshots are assigned to the same stored centroids, so the matrix means something.
+-- '(no orders)' stands for users without a successful order by a date.
+CREATE FUNCTION @extschema@.cluster_migration(model_name text, from_date date, to_date date)
+RETURNS TABLE (from_cluster text, to_cluster text, users bigint)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._require_dates(from_date, to_date);
+    RETURN QUERY
+    SELECT coalesce(a.cluster_name, '(no orders)'), coalesce(b.cluster_name, '(no orders)'), count(*)
+    FROM @extschema@.kmeans_assign(cluster_migration.model_name, from_date) a
+    FULL JOIN @extschema@.kmeans_assign(cluster_migration.model_name, to_date) b ON a.user_id = b.user_id
+    GROUP BY 1, 2 ORDER BY 1, 2;
+END
+$$;
+
+-- Users per cluster of a stored model on each date from from_date to to_date every step.
+CREATE FUNCTION @extschema@.cluster_sizes(model_name text, from_date date, to_date date,
+                                          step interval DEFAULT '1 day')
+RETURNS TABLE (snapshot_date date, cluster integer, cluster_name text, users bigint, share numeric)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._require_dates(from_date, to_date);
+    IF step IS NULL OR step < interval '1 day' THEN
+        RAISE EXCEPTION 'step must be at least 1 day, got %', step USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    SELECT d.day, a.cluster, a.cluster_name, count(*),
+           round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY d.day), 2)
+    FROM @extschema@._date_steps(from_date, to_date, step) d
+    CROSS JOIN LATERAL @extschema@.kmeans_assign(cluster_sizes.model_name, d.day) a
+    GROUP BY d.day, a.cluster, a.cluster_name ORDER BY d.day, a.cluster;
+END
+$$;

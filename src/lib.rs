@@ -23,6 +23,8 @@ mod catalog_cache;
 mod config;
 mod errors;
 mod ltv;
+mod rfm;
+mod segmentation;
 mod source;
 
 ::pgrx::pg_module_magic!(name, version);

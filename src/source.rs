@@ -312,6 +312,24 @@ fn timestamp_expr(column: &str, kind: DateKind, zone: &str, params: &mut Params<
     }
 }
 
+/// A date-like column as a day number (days since 2000-01-01) in the configured zone, NULL when
+/// NULL or infinite, for the queries that group by day in SQL.
+pub fn day_expr(column: &str, kind: DateKind, zone: &str, params: &mut Params<'_>) -> String {
+    // Unlike the read aggregates, SQL turns a timestamptz into a date in the session's TimeZone,
+    // so the configured zone is always spelled out, UTC included.
+    let ts = match kind {
+        DateKind::TimestampTz => {
+            let tz = params.bind(zone.to_string());
+            format!("({column} AT TIME ZONE {tz}::pg_catalog.text)")
+        }
+        DateKind::Timestamp => column.to_string(),
+        DateKind::Date => format!("{column}::pg_catalog.timestamp"),
+    };
+    format!(
+        "(CASE WHEN pg_catalog.isfinite({ts}) THEN {ts}::pg_catalog.date - DATE '2000-01-01' END)"
+    )
+}
+
 impl Source {
     /// `SELECT _ltv_users(...)` over the users table, or one user of it.
     pub fn users_sql(

@@ -3,7 +3,7 @@
 //! rows into it and writes what comes out. The summary functions are SQL, in sql/finalize.sql.
 
 mod aggregate;
-mod read;
+pub(crate) mod read;
 mod write;
 
 use pgrx::prelude::*;
@@ -14,7 +14,7 @@ use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::UserLtv;
 
 /// The as-of day: the given date, or today in the configured time zone.
-fn as_of_day(as_of: Option<pgrx::datum::Date>, time_zone: &str) -> Day {
+pub(crate) fn as_of_day(as_of: Option<pgrx::datum::Date>, time_zone: &str) -> Day {
     if let Some(d) = as_of {
         if !d.is_finite() {
             raise(

@@ -185,13 +185,15 @@ fn count_distinct(points: &[Vec<f64>], cap: usize) -> usize {
     seen.len()
 }
 
-fn level(z: f64, low: &'static str, mid: &'static str, high: &'static str) -> &'static str {
-    if z >= 0.5 {
-        high
-    } else if z <= -0.5 {
-        low
-    } else {
-        mid
+/// A word for where a standardised value sits: below -1.5, below -0.5, within half a standard
+/// deviation of the mean, above 0.5, above 1.5.
+fn level(z: f64, words: [&'static str; 5]) -> &'static str {
+    match z {
+        z if z <= -1.5 => words[0],
+        z if z <= -0.5 => words[1],
+        z if z < 0.5 => words[2],
+        z if z < 1.5 => words[3],
+        _ => words[4],
     }
 }
 
@@ -200,13 +202,34 @@ fn describe(t: &Transform, c: &[f64]) -> String {
     let at = |feature: usize| t.used.iter().position(|&f| f == feature).map(|j| c[j]);
     let mut parts = Vec::new();
     if let Some(z) = at(RECENCY) {
-        parts.push(level(z, "recent", "lapsing", "lapsed"));
+        parts.push(level(
+            z,
+            ["very recent", "recent", "lapsing", "lapsed", "long lapsed"],
+        ));
     }
     if let Some(z) = at(FREQUENCY) {
-        parts.push(level(z, "rare", "occasional", "frequent"));
+        parts.push(level(
+            z,
+            [
+                "very rare",
+                "rare",
+                "occasional",
+                "frequent",
+                "very frequent",
+            ],
+        ));
     }
     if let Some(z) = at(MONETARY) {
-        parts.push(level(z, "low spend", "mid spend", "high spend"));
+        parts.push(level(
+            z,
+            [
+                "lowest spend",
+                "low spend",
+                "mid spend",
+                "high spend",
+                "top spend",
+            ],
+        ));
     }
     parts.join(", ")
 }

@@ -1,0 +1,267 @@
+//! Reading snapshot features at day D (definitions in `cda_analytics_core::segmentation::features`)
+//! with two grouped queries over the source: one over the orders, with every order that cannot
+//! count grouped apart by its problem so that it is counted and reported, never summed; and,
+//! where the shop has `order_items` and `products` next to its orders, one for the categories.
+
+use pgrx::prelude::*;
+use rustc_hash::FxHashMap;
+
+use cda_analytics_core::calendar::Day;
+use cda_analytics_core::segmentation::Snapshot;
+
+use crate::config::Config;
+use crate::errors::*;
+use crate::source::{Params, Source, day_expr};
+
+/// Why an order was left out, in the order the checks run; 0 is "counted".
+const PROBLEMS: [&str; 8] = [
+    "",
+    "orders with a NULL status",
+    "orders with a NULL user id",
+    "orders with a NULL or infinite date",
+    "orders dated after the as-of date",
+    "orders with a NULL amount",
+    "orders with a negative amount",
+    "orders with a non-finite amount",
+];
+const UNKNOWN_USER: &str = "orders whose user id is not in the users table";
+const AFTER_AS_OF: usize = 4;
+
+pub struct Features {
+    /// Users with at least one counted order up to D, in user id order.
+    pub snapshots: Vec<Snapshot>,
+    /// Whether categories_180d was computed (else it is 0 and must not be used).
+    pub categories: bool,
+    /// Users on D (signed up by then) without a counted order: not in the snapshot.
+    pub without_orders: i64,
+    /// `monetary_180d` and `aov_180d` as numeric text, for display.
+    pub money_text: FxHashMap<i64, (String, Option<String>)>,
+}
+
+/// Every user with an id: whether they had signed up by the as-of day.
+fn users(source: &Source, zone: &str, as_of: Day) -> FxHashMap<i64, bool> {
+    let mut params = Params::new();
+    let day = day_expr(
+        &format!("u.{}", source.registered_at),
+        source.registered_at_kind,
+        zone,
+        &mut params,
+    );
+    let d = params.bind(as_of.0);
+    let sql = format!(
+        "SELECT u.{id}::pg_catalog.int8, coalesce({day} <= {d}, false) FROM {users} u WHERE u.{id} IS NOT NULL",
+        id = source.user_id,
+        users = source.users,
+    );
+    let mut out = FxHashMap::default();
+    let mut duplicate = None;
+    Spi::connect(|c| {
+        for row in c.select(&sql, None, &params.args)? {
+            if let Some(id) = row.get::<i64>(1)?
+                && out
+                    .insert(id, row.get::<bool>(2)?.unwrap_or(false))
+                    .is_some()
+            {
+                duplicate = Some(id);
+            }
+        }
+        Ok::<_, pgrx::spi::SpiError>(())
+    })
+    .or_raise("reading the users");
+    if let Some(id) = duplicate {
+        raise(
+            ERRCODE_DATA_EXCEPTION,
+            format!("user id {id} appears more than once ({})", source.users),
+            Some("user ids must be unique; point configure_source at a table or view with one row per user".into()),
+        );
+    }
+    out
+}
+
+/// Whether `order_items(order_id, product_id)` and `products(product_id, category)` sit in the
+/// orders table's schema and the orders have an `order_id`.
+fn category_tables(config: &Config) -> bool {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT count(*) FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_class r ON r.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace \
+             WHERE n.nspname = $1 AND a.attnum > 0 AND NOT a.attisdropped AND r.relkind IN ('r','p','v','m','f') AND ( \
+                 (r.relname = $2 AND a.attname = 'order_id') OR \
+                 (r.relname = 'order_items' AND a.attname IN ('order_id', 'product_id')) OR \
+                 (r.relname = 'products' AND a.attname IN ('product_id', 'category')))",
+            None,
+            &[config.orders_schema.clone().into(), config.orders_table.clone().into()],
+        )?;
+        Ok::<_, pgrx::spi::SpiError>(t.first().get::<i64>(1)?.unwrap_or(0) == 5)
+    })
+    .or_raise("looking for order_items and products")
+}
+
+/// The orders as rows of (user, problem) groups; the shared FROM/WHERE of both queries.
+fn order_rows(
+    source: &Source,
+    config: &Config,
+    as_of: Day,
+    extra: &str,
+    params: &mut Params<'_>,
+) -> (String, String) {
+    let day = day_expr(
+        &format!("x.{}", source.order_date),
+        source.order_date_kind,
+        &config.time_zone,
+        params,
+    );
+    let d = params.bind(as_of.0);
+    let statuses = params.bind(config.successful_statuses.clone());
+    let amount = format!("x.{}::pg_catalog.numeric", source.amount);
+    let from = format!(
+        "SELECT x.{uid}::pg_catalog.int8 AS uid, {day} AS day, {amount} AS amt, \
+                CASE WHEN x.{status} IS NULL THEN 1 WHEN x.{uid} IS NULL THEN 2 WHEN {day} IS NULL THEN 3 \
+                     WHEN {day} > {d} THEN 4 WHEN x.{amt} IS NULL THEN 5 WHEN {amount} < 0 THEN 6 \
+                     WHEN {amount} IN ('NaN', 'Infinity') THEN 7 ELSE 0 END AS problem{extra} \
+         FROM {orders} x WHERE (x.{status}::pg_catalog.text = ANY ({statuses}) OR x.{status} IS NULL)",
+        uid = source.order_user_id,
+        status = source.status,
+        amt = source.amount,
+        orders = source.orders,
+    );
+    (from, d)
+}
+
+/// `explicit_as_of`: orders after an explicit as-of date are expected and not reported; after
+/// today they are suspect, and are.
+/// `announce`: say with a NOTICE when categories are skipped.
+pub fn read(
+    config: &Config,
+    source: &Source,
+    as_of: Day,
+    explicit_as_of: bool,
+    announce: bool,
+) -> Features {
+    let known = users(source, &config.time_zone, as_of);
+    let mut params = Params::new();
+    let (from, d) = order_rows(source, config, as_of, "", &mut params);
+    let scale = params.bind(source.amount_scale as i32);
+    let sql = format!(
+        "SELECT o.uid, o.problem, count(*), max(o.day), count(*) FILTER (WHERE o.day > {d} - 90), \
+                (sum(o.amt) FILTER (WHERE o.day > {d} - 180))::pg_catalog.text, \
+                (pg_catalog.round(sum(o.amt) FILTER (WHERE o.day > {d} - 180) \
+                    / NULLIF(count(*) FILTER (WHERE o.day > {d} - 180), 0), {scale}))::pg_catalog.text \
+         FROM ({from}) o GROUP BY o.uid, o.problem"
+    );
+    let mut left_out = [0i64; PROBLEMS.len()];
+    let mut unknown = 0i64;
+    let mut not_registered = 0i64;
+    // user -> (last day, orders 90d, money 180d text, aov text)
+    let mut per_user: FxHashMap<i64, (i32, i64, Option<String>, Option<String>)> =
+        FxHashMap::default();
+    Spi::connect(|c| {
+        for row in c.select(&sql, None, &params.args)? {
+            let uid = row.get::<i64>(1)?;
+            let problem = row.get::<i32>(2)?.unwrap_or(0) as usize;
+            let n = row.get::<i64>(3)?.unwrap_or(0);
+            if problem != 0 {
+                left_out[problem.min(PROBLEMS.len() - 1)] += n;
+                continue;
+            }
+            let Some(&registered) = uid.as_ref().and_then(|u| known.get(u)) else {
+                unknown += n;
+                continue;
+            };
+            let Some(uid) = uid.filter(|_| registered) else {
+                not_registered += n;
+                continue;
+            };
+            per_user.insert(
+                uid,
+                (
+                    row.get::<i32>(4)?.unwrap_or(as_of.0),
+                    row.get::<i64>(5)?.unwrap_or(0),
+                    row.get::<String>(6)?,
+                    row.get::<String>(7)?,
+                ),
+            );
+        }
+        Ok::<_, pgrx::spi::SpiError>(())
+    })
+    .or_raise("reading the orders for snapshot features");
+
+    let categories = category_tables(config);
+    let mut cats: FxHashMap<i64, i64> = FxHashMap::default();
+    if categories {
+        let mut params = Params::new();
+        let (from, d) = order_rows(source, config, as_of, ", x.order_id", &mut params);
+        let schema = quote_ident(&config.orders_schema);
+        let sql = format!(
+            "SELECT o.uid, count(DISTINCT p.category) FROM ({from}) o \
+             JOIN {schema}.order_items i ON i.order_id = o.order_id \
+             JOIN {schema}.products p ON p.product_id = i.product_id \
+             WHERE o.problem = 0 AND o.day > {d} - 180 AND p.category IS NOT NULL GROUP BY o.uid"
+        );
+        Spi::connect(|c| {
+            for row in c.select(&sql, None, &params.args)? {
+                if let (Some(u), Some(n)) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
+                    cats.insert(u, n);
+                }
+            }
+            Ok::<_, pgrx::spi::SpiError>(())
+        })
+        .or_raise("reading the categories for snapshot features");
+    } else if announce {
+        notice(
+            format!(
+                "categories_180d skipped: no order_items(order_id, product_id) and products(product_id, category) next to {}",
+                source.orders
+            ),
+            Some("The other features are computed; clusters are fitted without categories.".into()),
+        );
+    }
+
+    let mut ids: Vec<i64> = per_user.keys().copied().collect();
+    ids.sort_unstable();
+    let mut snapshots = Vec::with_capacity(ids.len());
+    let mut money_text = FxHashMap::default();
+    for id in ids {
+        let Some((last, f90, money, aov)) = per_user.remove(&id) else {
+            continue;
+        };
+        let m: f64 = money.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0.0);
+        let a: f64 = aov.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0.0);
+        snapshots.push(Snapshot {
+            user_id: id,
+            values: [
+                (as_of.0 - last) as f64,
+                f90 as f64,
+                m,
+                a,
+                cats.get(&id).copied().unwrap_or(0) as f64,
+            ],
+        });
+        money_text.insert(id, (money.unwrap_or_else(|| "0".into()), aov));
+    }
+    let registered = known.values().filter(|&&r| r).count() as i64;
+    let without_orders = registered - snapshots.len() as i64;
+    let items: Vec<String> = left_out
+        .iter()
+        .enumerate()
+        .filter(|&(i, &n)| i != 0 && !(explicit_as_of && i == AFTER_AS_OF) && n > 0)
+        .map(|(i, n)| format!("{n} {}", PROBLEMS[i]))
+        .chain((unknown > 0).then(|| format!("{unknown} {UNKNOWN_USER}")))
+        .chain((!explicit_as_of && not_registered > 0).then(|| {
+            format!("{not_registered} orders of users who signed up after the as-of date")
+        }))
+        .collect();
+    if !items.is_empty() {
+        notice(
+            format!("snapshot features: left out {}", items.join("; ")),
+            None,
+        );
+    }
+    Features {
+        snapshots,
+        categories,
+        without_orders,
+        money_text,
+    }
+}
