@@ -153,3 +153,27 @@ BEGIN
                  FROM unnest(took) AS x;
 END
 $$;
+
+-- RFM scores in one hand-written statement (window functions over a GROUP BY): the baseline for
+-- calculate_all_rfm(), and the check that it scores every customer the same.
+CREATE TABLE bench.hand_rfm (user_id bigint PRIMARY KEY, r_score int, f_score int, m_score int);
+CREATE FUNCTION bench.hand_rfm_refresh(as_of date) RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM bench.hand_rfm;
+    INSERT INTO bench.hand_rfm
+    WITH c AS (
+        SELECT o.user_id, as_of - max((o.created_at AT TIME ZONE 'UTC')::date) AS rec, count(*) AS f,
+               sum(o.total_amount) AS m
+        FROM public.orders o JOIN public.users u USING (user_id)
+        WHERE o.status IN ('paid', 'shipped', 'completed') AND o.total_amount >= 0
+          AND (o.created_at AT TIME ZONE 'UTC')::date <= as_of AND (u.registered_at AT TIME ZONE 'UTC')::date <= as_of
+        GROUP BY o.user_id
+    )
+    SELECT user_id, 1 + 5 * (rank() OVER (ORDER BY rec DESC) - 1) / count(*) OVER (),
+           1 + 5 * (rank() OVER (ORDER BY f) - 1) / count(*) OVER (),
+           1 + 5 * (rank() OVER (ORDER BY m) - 1) / count(*) OVER ()
+    FROM c;
+    RETURN (SELECT count(*) FROM bench.hand_rfm);
+END
+$$;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo data: installs what is missing, builds and installs the
 # extension (release), starts a throwaway PostgreSQL 15, loads the CDNOW purchases, runs
-# calculate_all_ltv() and prints the summary, the distribution and the segments.
+# calculate_all_ltv() and calculate_all_rfm(), fits a K-means model, and prints the summaries.
 # Idempotent; the second run takes seconds. Leaves the cluster running (see the last lines).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -29,6 +29,21 @@ SELECT * FROM get_ltv_insights();
 \echo top 5 customers by lifetime revenue
 SELECT user_id, signup_date, orders_lifetime, lifetime_revenue, revenue_12m, last_order_date, segment
 FROM ml_user_ltv ORDER BY lifetime_revenue DESC, user_id LIMIT 5;
+\echo
+\timing on
+SELECT calculate_all_rfm('1998-06-30') AS users_scored;
+\timing off
+\echo rfm_segment_summary(): RFM segments as of 1998-06-30
+SELECT * FROM rfm_segment_summary();
+\echo rfm_segment_migration('1997-12-31', '1998-06-30'): the largest moves
+SELECT * FROM rfm_segment_migration('1997-12-31', '1998-06-30') WHERE from_segment <> to_segment
+ORDER BY users DESC LIMIT 8;
+\echo kmeans_fit('value', '1997-09-30', 4): clusters fitted on one snapshot ...
+SELECT cluster, cluster_name, users, round(recency_days::numeric, 1) AS recency_days,
+       round(frequency_90d::numeric, 2) AS frequency_90d, round(monetary_180d::numeric, 2) AS monetary_180d
+FROM kmeans_fit('value', '1997-09-30', 4);
+\echo ... and a later snapshot assigned to the same stored clusters
+SELECT cluster, cluster_name, count(*) AS users FROM kmeans_assign('value', '1998-06-30') GROUP BY 1, 2 ORDER BY 1;
 SQL
 say "done. Explore it:  $PG_BIN/psql -h $CDA_DIR -p $CDA_PORT -U postgres cda_demo"
 echo "    stop it:        $PG_BIN/pg_ctl -D $CDA_DIR/data stop$(is_root && echo '   (as the postgres user)')"

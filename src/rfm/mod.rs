@@ -256,8 +256,14 @@ fn calculate_all_rfm(
     let as_of = as_of_day(as_of, &config.time_zone);
     store::lock(&ext);
     let scored = score_all(&ext, &config, &source, as_of, mode);
+    let t_write = std::time::Instant::now();
     let run_id = store::record_run(&ext, as_of, mode, &scored, source.amount_scale, started);
     store::replace(&ext, &scored.rows, as_of, run_id, source.amount_scale);
+    pgrx::debug1!(
+        "calculate_all_rfm: read and score {:.1} ms, write {:.1} ms",
+        (t_write - started).as_secs_f64() * 1e3,
+        t_write.elapsed().as_secs_f64() * 1e3
+    );
     report("calculate_all_rfm", &scored.counts, &source, explicit);
     let unmatched = scored
         .rows
