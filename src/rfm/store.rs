@@ -71,6 +71,21 @@ pub fn replace(ext: &str, rows: &[RfmRow], as_of: Day, run_id: i64, scale: u32) 
     let score = |i: usize| -> Vec<Option<i16>> {
         rows.iter().map(|r| r.scores.map(|s| s[i] as i16)).collect()
     };
+    // Segments travel as indexes into the few distinct names, not as a million strings.
+    let mut names: Vec<String> = Vec::new();
+    let segment_index: Vec<i16> = rows
+        .iter()
+        .map(|r| {
+            let i = match names.iter().position(|n| *n == r.segment) {
+                Some(i) => i,
+                None => {
+                    names.push(r.segment.clone());
+                    names.len() - 1
+                }
+            };
+            (i + 1) as i16
+        })
+        .collect();
     let args: Vec<DatumWithOid<'_>> = vec![
         rows.iter().map(|r| r.user_id).collect::<Vec<i64>>().into(),
         rows.iter()
@@ -89,14 +104,8 @@ pub fn replace(ext: &str, rows: &[RfmRow], as_of: Day, run_id: i64, scale: u32) 
         score(0).into(),
         score(1).into(),
         score(2).into(),
-        rows.iter()
-            .map(RfmRow::cell)
-            .collect::<Vec<Option<String>>>()
-            .into(),
-        rows.iter()
-            .map(|r| r.segment.clone())
-            .collect::<Vec<String>>()
-            .into(),
+        segment_index.into(),
+        names.into(),
         unit(scale).into(),
         as_of.0.into(),
         run_id.into(),
@@ -104,13 +113,15 @@ pub fn replace(ext: &str, rows: &[RfmRow], as_of: Day, run_id: i64, scale: u32) 
     let sql = format!(
         "INSERT INTO {ext}.ml_user_rfm (user_id, recency_days, frequency, revenue, monetary, r_score, f_score, \
              m_score, rfm_cell, segment, as_of_date, run_id) \
-         SELECT u, rd, f::pg_catalog.int4, r * $11, m * $11, rs, fs, ms, cell, seg, DATE '2000-01-01' + $12, $13 \
+         SELECT u, rd, f::pg_catalog.int4, r * $11, m * $11, rs, fs, ms, \
+             CASE WHEN rs IS NOT NULL THEN rs::pg_catalog.text || fs::pg_catalog.text || ms::pg_catalog.text END, \
+             ($10::pg_catalog.text[])[seg], DATE '2000-01-01' + $12, $13 \
          FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int4[]), \
              pg_catalog.unnest($3::pg_catalog.int8[]), pg_catalog.unnest($4::pg_catalog.int8[]), \
              pg_catalog.unnest($5::pg_catalog.int8[]), pg_catalog.unnest($6::pg_catalog.int2[]), \
              pg_catalog.unnest($7::pg_catalog.int2[]), pg_catalog.unnest($8::pg_catalog.int2[]), \
-             pg_catalog.unnest($9::pg_catalog.text[]), pg_catalog.unnest($10::pg_catalog.text[])) \
-             AS t(u, rd, f, r, m, rs, fs, ms, cell, seg)"
+             pg_catalog.unnest($9::pg_catalog.int2[])) \
+             AS t(u, rd, f, r, m, rs, fs, ms, seg)"
     );
     run(&sql, &args, "writing ml_user_rfm");
 }
