@@ -98,6 +98,14 @@ fn kmeans_fit(
     ),
 > {
     check_name(&model_name);
+    // Checked before the snapshot is read, which is most of the cost.
+    if let Some(k) = k.filter(|&k| k < 2) {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("k must be at least 2, got {k}"),
+            Some("Pass NULL to choose k by silhouette.".into()),
+        );
+    }
     let ext = ext_schema();
     let config = Config::load(&ext);
     let source = config.validate();
@@ -114,13 +122,6 @@ fn kmeans_fit(
         seed: seed as u64,
         ..FitOptions::default()
     };
-    if let Some(k) = k.filter(|&k| k < 2) {
-        raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("k must be at least 2, got {k}"),
-            Some("Pass NULL to choose k by silhouette.".into()),
-        );
-    }
     if f.without_orders > 0 {
         notice(
             format!(
