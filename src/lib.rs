@@ -21,6 +21,7 @@ macro_rules! v1_finfo {
 
 mod catalog_cache;
 mod config;
+mod context;
 mod errors;
 mod ltv;
 mod rfm;

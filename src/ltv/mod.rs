@@ -8,35 +8,9 @@ mod write;
 
 use pgrx::prelude::*;
 
-use crate::config::Config;
+use crate::context::Context;
 use crate::errors::*;
-use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::UserLtv;
-
-/// The as-of day: the given date, or today in the configured time zone.
-pub(crate) fn as_of_day(as_of: Option<pgrx::datum::Date>, time_zone: &str) -> Day {
-    if let Some(d) = as_of {
-        if !d.is_finite() {
-            raise(
-                ERRCODE_INVALID_PARAMETER_VALUE,
-                "as_of must be a finite date",
-                None,
-            );
-        }
-        return Day(d.to_pg_epoch_days());
-    }
-    let today = Spi::connect(|c| {
-        c.select(
-            "SELECT ((pg_catalog.now() AT TIME ZONE $1)::pg_catalog.date - DATE '2000-01-01')",
-            None,
-            &[time_zone.into()],
-        )?
-        .first()
-        .get::<i32>(1)
-    })
-    .or_raise("reading today's date");
-    Day(today.unwrap_or_default())
-}
 
 /// Recomputes every user's LTV as of `as_of` (default: today in the configured time zone) and
 /// replaces the contents of `ml_user_ltv` in one transaction: readers keep seeing the previous
@@ -46,10 +20,13 @@ pub(crate) fn as_of_day(as_of: Option<pgrx::datum::Date>, time_zone: &str) -> Da
 #[search_path(pg_catalog, pg_temp)]
 fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 {
     let started = std::time::Instant::now();
-    let ext = ext_schema();
-    let config = Config::load(&ext);
-    let source = config.validate();
-    let as_of = as_of_day(as_of, &config.time_zone);
+    let Context {
+        ext,
+        config,
+        source,
+        as_of,
+        ..
+    } = Context::load(as_of);
     write::lock_results(&ext);
     let started_at = write::clock_timestamp();
     let thresholds = config.ltv_thresholds(source.amount_scale);
@@ -111,10 +88,13 @@ fn ltv_compute_user(
     let Some(user_id) = user_id else {
         return TableIterator::new(Vec::new());
     };
-    let ext = ext_schema();
-    let config = Config::load(&ext);
-    let source = config.validate();
-    let as_of = as_of_day(as_of, &config.time_zone);
+    let Context {
+        ext,
+        config,
+        source,
+        as_of,
+        ..
+    } = Context::load(as_of);
     let thresholds = config.ltv_thresholds(source.amount_scale);
     let (rows, counts) = read::compute(&ext, &config, &source, as_of, Some(user_id), &thresholds);
     read::report_skipped("calculate_user_ltv", &counts, &source, false);

@@ -16,8 +16,9 @@ use cda_analytics_core::rfm::{
 };
 
 use crate::config::Config;
+use crate::context::Context;
 use crate::errors::*;
-use crate::ltv::{as_of_day, read};
+use crate::ltv::read;
 use crate::source::Source;
 
 /// Users as of a day: those with a successful order as customers to score, the others apart.
@@ -227,11 +228,13 @@ fn rfm_segment(
     ),
 > {
     let mode = monetary_mode(&monetary);
-    let ext = ext_schema();
-    let config = Config::load(&ext);
-    let source = config.validate();
-    let explicit = as_of.is_some();
-    let as_of = as_of_day(as_of, &config.time_zone);
+    let Context {
+        ext,
+        config,
+        source,
+        as_of,
+        explicit_as_of: explicit,
+    } = Context::load(as_of);
     let scored = score_all(&ext, &config, &source, as_of, mode);
     report("rfm_segment", &scored.counts, &source, explicit);
     let scale = source.amount_scale;
@@ -249,11 +252,13 @@ fn calculate_all_rfm(
 ) -> i64 {
     let started = std::time::Instant::now();
     let mode = monetary_mode(&monetary);
-    let ext = ext_schema();
-    let config = Config::load(&ext);
-    let source = config.validate();
-    let explicit = as_of.is_some();
-    let as_of = as_of_day(as_of, &config.time_zone);
+    let Context {
+        ext,
+        config,
+        source,
+        as_of,
+        explicit_as_of: explicit,
+    } = Context::load(as_of);
     store::lock(&ext);
     let scored = score_all(&ext, &config, &source, as_of, mode);
     let t_write = std::time::Instant::now();
@@ -313,11 +318,13 @@ fn calculate_user_rfm(
     let Some(user_id) = user_id else {
         return TableIterator::new(Vec::new());
     };
-    let ext = ext_schema();
-    let config = Config::load(&ext);
-    let source = config.validate();
-    let explicit = as_of.is_some();
-    let as_of = as_of_day(as_of, &config.time_zone);
+    let Context {
+        ext,
+        config,
+        source,
+        as_of,
+        explicit_as_of: explicit,
+    } = Context::load(as_of);
     let run = store::latest_run(&ext);
     let (rules, _) = store::rules(&ext);
     let p = population(&ext, &config, &source, as_of, Some(user_id));

@@ -11,8 +11,8 @@ use pgrx::prelude::*;
 use cda_analytics_core::segmentation::{FitError, FitOptions, fit};
 
 use crate::config::Config;
+use crate::context::{Context, as_of_day};
 use crate::errors::*;
-use crate::ltv::as_of_day;
 
 fn money(text: &str) -> AnyNumeric {
     match AnyNumeric::try_from(text) {
@@ -40,11 +40,13 @@ fn user_features(
         name!(categories_180d, Option<i32>),
     ),
 > {
-    let ext = ext_schema();
-    let config = Config::load(&ext);
-    let source = config.validate();
-    let explicit = as_of.is_some();
-    let as_of = as_of_day(as_of, &config.time_zone);
+    let Context {
+        config,
+        source,
+        as_of,
+        explicit_as_of: explicit,
+        ..
+    } = Context::load(as_of);
     let f = features::read(&config, &source, as_of, explicit, true);
     let categories = f.categories;
     let mut money_text = f.money_text;
@@ -106,11 +108,13 @@ fn kmeans_fit(
             Some("Pass NULL to choose k by silhouette.".into()),
         );
     }
-    let ext = ext_schema();
-    let config = Config::load(&ext);
-    let source = config.validate();
-    let explicit = as_of.is_some();
-    let as_of = as_of_day(as_of, &config.time_zone);
+    let Context {
+        ext,
+        config,
+        source,
+        as_of,
+        explicit_as_of: explicit,
+    } = Context::load(as_of);
     let f = features::read(&config, &source, as_of, explicit, true);
     let used: Vec<usize> = if f.categories {
         vec![0, 1, 2, 3, 4]
@@ -214,11 +218,13 @@ fn kmeans_assign(
         name!(model_version, i32),
     ),
 > {
-    let ext = ext_schema();
-    let config = Config::load(&ext);
-    let source = config.validate();
-    let explicit = as_of.is_some();
-    let as_of = as_of_day(as_of, &config.time_zone);
+    let Context {
+        ext,
+        config,
+        source,
+        as_of,
+        explicit_as_of: explicit,
+    } = Context::load(as_of);
     let stored = model::load(&ext, &model_name);
     let f = features::read(&config, &source, as_of, explicit, false);
     if stored.model.transform.used.contains(&4) && !f.categories {
