@@ -331,6 +331,16 @@ pub fn day_expr(column: &str, kind: DateKind, zone: &str, params: &mut Params<'_
 }
 
 impl Source {
+    /// The error for a users table that cannot serve as one row per user (a duplicate id), for
+    /// every read of the users.
+    pub fn raise_bad_users(&self, e: impl std::fmt::Display) -> ! {
+        raise(
+            ERRCODE_DATA_EXCEPTION,
+            format!("{e} ({})", self.users),
+            Some("user ids must be unique; point configure_source at a table or view with one row per user".into()),
+        )
+    }
+
     /// `SELECT _ltv_users(...)` over the users table, or one user of it.
     pub fn users_sql(
         &self,

@@ -32,6 +32,10 @@ INSERT INTO seg_fx.orders VALUES (10, 1, '2021-06-01', 'paid', NULL, 'USD'), (11
     (12, NULL, '2021-06-01', 'paid', 5, 'USD'), (13, 77, '2021-06-01', 'paid', 5, 'USD'),
     (14, 1, NULL, 'paid', 5, 'USD'), (15, 1, '2021-06-01', NULL, 5, 'USD');
 SELECT user_id, frequency_90d, monetary_180d FROM user_features('2021-06-30') ORDER BY user_id;
+-- A duplicate user id is an error, as for LTV.
+INSERT INTO seg_fx.users VALUES (2, '2020-01-01');
+SELECT * FROM user_features('2021-06-30');
+DELETE FROM seg_fx.users WHERE ctid = (SELECT max(ctid) FROM seg_fx.users WHERE user_id = 2);
 
 -- K-means bad input: k below 2, k above the number of customers, no customers, no model.
 SELECT * FROM kmeans_fit('fx', '2021-06-30', 1);

@@ -74,14 +74,7 @@ pub fn compute(
         ),
     };
     if let Err(e) = users.check() {
-        raise(
-            ERRCODE_DATA_EXCEPTION,
-            format!("{e} ({})", source.users),
-            Some(
-                "user ids must be unique; calculate LTV over a table or view with one row per user"
-                    .into(),
-            ),
-        );
+        source.raise_bad_users(e);
     }
 
     let mut params = Params::new();

@@ -69,11 +69,7 @@ fn users(source: &Source, zone: &str, as_of: Day) -> FxHashMap<i64, bool> {
     })
     .or_raise("reading the users");
     if let Some(id) = duplicate {
-        raise(
-            ERRCODE_DATA_EXCEPTION,
-            format!("user id {id} appears more than once ({})", source.users),
-            Some("user ids must be unique; point configure_source at a table or view with one row per user".into()),
-        );
+        source.raise_bad_users(cda_analytics_core::ltv::FoldError::DuplicateUser(id));
     }
     out
 }
