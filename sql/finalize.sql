@@ -279,16 +279,24 @@ END
 $$;
 
 -- The dates from_date + i * step up to to_date: each counted from the start, so monthly steps
--- from Jan 31 give Feb 28, Mar 31, Apr 30 rather than drifting to the 28th.
+-- from Jan 31 give Feb 28, Mar 31, Apr 30 rather than drifting to the 28th. A step under a day
+-- would repeat dates (and break the bound on i).
 CREATE FUNCTION @extschema@._date_steps(from_date date, to_date date, step interval)
 RETURNS TABLE (day date)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    PERFORM @extschema@._require_dates(from_date, to_date);
+    IF step IS NULL OR step < interval '1 day' THEN
+        RAISE EXCEPTION 'step must be at least 1 day, got %', step USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
     SELECT (from_date + i * step)::date
     FROM generate_series(0, (to_date - from_date)
                             / greatest(1, floor(extract(epoch FROM step) / 86400)::int)) i
-    WHERE from_date + i * step <= to_date
+    WHERE from_date + i * step <= to_date;
+END
 $$;
 
 -- How users moved between RFM segments from one date to another, each date scored on its own
@@ -318,10 +326,6 @@ LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM @extschema@._require_dates(from_date, to_date);
-    IF step IS NULL OR step < interval '1 day' THEN
-        RAISE EXCEPTION 'step must be at least 1 day, got %', step USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     RETURN QUERY
     SELECT d.day, s.segment, count(*), round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY d.day), 2)
     FROM @extschema@._date_steps(from_date, to_date, step) d
@@ -356,10 +360,6 @@ LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM @extschema@._require_dates(from_date, to_date);
-    IF step IS NULL OR step < interval '1 day' THEN
-        RAISE EXCEPTION 'step must be at least 1 day, got %', step USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     RETURN QUERY
     SELECT d.day, a.cluster, a.cluster_name, count(*),
            round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY d.day), 2)
