@@ -47,15 +47,8 @@ ms() {
     PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -c '\timing on' -c "$2" | awk '/^Time: / {t=$2} END {if (t == "") exit 1; print t}'
 }
 
-# best DB SQL: the fastest of $RUNS runs, in ms.
-best() {
-    local b="" t i
-    for ((i = 0; i < RUNS; i++)); do
-        t=$(ms "$1" "$2")
-        b=$(awk -v a="${b:-$t}" -v c="$t" 'BEGIN {print (c < a) ? c : a}')
-    done
-    echo "$b"
-}
+# min A B: the smaller of two times (B when A is empty), for the best of interleaved rounds.
+min() { awk -v a="${1:-$2}" -v c="$2" 'BEGIN {print (c < a) ? c : a}'; }
 
 q() { psql_ -d "$1" -At -c "$2"; }
 
@@ -84,9 +77,9 @@ for scale in $SCALES; do
     ms "$db" "SELECT count(*), sum(total_amount) FROM orders" >/dev/null
     floor="" ext="" hand=""
     for ((r = 0; r < RUNS; r++)); do
-        t=$(ms "$db" "SELECT count(*), sum(total_amount) FROM orders"); floor=$(awk -v a="${floor:-$t}" -v c="$t" 'BEGIN {print (c < a) ? c : a}')
-        t=$(ms "$db" "SELECT calculate_all_ltv('$AS_OF')"); ext=$(awk -v a="${ext:-$t}" -v c="$t" 'BEGIN {print (c < a) ? c : a}')
-        t=$(ms "$db" "SELECT bench.hand_refresh('$AS_OF')"); hand=$(awk -v a="${hand:-$t}" -v c="$t" 'BEGIN {print (c < a) ? c : a}')
+        t=$(ms "$db" "SELECT count(*), sum(total_amount) FROM orders"); floor=$(min "$floor" "$t")
+        t=$(ms "$db" "SELECT calculate_all_ltv('$AS_OF')"); ext=$(min "$ext" "$t")
+        t=$(ms "$db" "SELECT bench.hand_refresh('$AS_OF')"); hand=$(min "$hand" "$t")
         echo "round $((r + 1)): floor $floor ms, calculate_all_ltv $ext ms, hand-written SQL $hand ms (best so far)"
     done
 
@@ -133,8 +126,8 @@ SQL
     # hand-written statement, whose scores it must equal.
     rfm="" sort=""
     for ((r = 0; r < RUNS; r++)); do
-        t=$(ms "$db" "SELECT calculate_all_rfm('$AS_OF')"); rfm=$(awk -v a="${rfm:-$t}" -v c="$t" 'BEGIN {print (c < a) ? c : a}')
-        t=$(ms "$db" "SELECT count(*) FROM (SELECT user_id FROM users ORDER BY registered_at, user_id OFFSET 0) s"); sort=$(awk -v a="${sort:-$t}" -v c="$t" 'BEGIN {print (c < a) ? c : a}')
+        t=$(ms "$db" "SELECT calculate_all_rfm('$AS_OF')"); rfm=$(min "$rfm" "$t")
+        t=$(ms "$db" "SELECT count(*) FROM (SELECT user_id FROM users ORDER BY registered_at, user_id OFFSET 0) s"); sort=$(min "$sort" "$t")
     done
     hand_rfm=$(ms "$db" "SELECT bench.hand_rfm_refresh('$AS_OF')")
     diff=$(q "$db" "SELECT (SELECT count(*) FROM (SELECT * FROM bench.hand_rfm EXCEPT SELECT user_id, r_score, f_score, m_score FROM public.ml_user_rfm WHERE r_score IS NOT NULL) d) || ' ' || (SELECT count(*) FROM (SELECT user_id, r_score, f_score, m_score FROM public.ml_user_rfm WHERE r_score IS NOT NULL EXCEPT SELECT * FROM bench.hand_rfm) d)")
