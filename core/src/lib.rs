@@ -7,6 +7,7 @@
 //! live in [`calendar`] (days) and [`money`] (exact amounts in minor units).
 
 pub mod calendar;
+pub mod clv;
 pub mod ltv;
 pub mod money;
 pub mod pg_numeric;
