@@ -222,3 +222,44 @@ CREATE TABLE @extschema@.ml_user_clusters (
     model_version integer NOT NULL,
     as_of_date    date    NOT NULL
 );
+
+-- Fitted customer-base models (clv_fit), one per name; a refit replaces the row.
+CREATE TABLE @extschema@.ml_clv_models (
+    model_name      text        PRIMARY KEY CHECK (model_name <> ''),
+    model           text        NOT NULL CHECK (model IN ('bgnbd', 'mbgnbd', 'pareto_nbd', 'gamma_gamma')),
+    time_unit       text        NOT NULL CHECK (time_unit IN ('day', 'week')),
+    calibration_end date        NOT NULL,
+    parameters      jsonb       NOT NULL,
+    std_errors      jsonb       NOT NULL,
+    log_likelihood  float8      NOT NULL,
+    customers       bigint      NOT NULL CHECK (customers > 0),
+    distinct_rows   bigint      NOT NULL,
+    penalizer       float8      NOT NULL CHECK (penalizer >= 0),
+    iterations      integer     NOT NULL,
+    gradient_norm   float8      NOT NULL,
+    starts          integer     NOT NULL,
+    starts_at_best  integer     NOT NULL,
+    fit_ms          float8      NOT NULL,
+    fitted_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_clv_models', '');
+
+-- One row per customer, from the latest calculate_all_clv().
+CREATE TABLE @extschema@.ml_user_clv (
+    user_id                 bigint  PRIMARY KEY,
+    frequency               integer NOT NULL,
+    recency                 float8  NOT NULL,
+    t                       float8  NOT NULL,
+    monetary_value          float8,
+    probability_alive       float8  NOT NULL,
+    expected_purchases      float8  NOT NULL,
+    probability_no_purchase float8,
+    expected_spend          float8,
+    clv                     float8,
+    model_name              text    NOT NULL,
+    spend_model_name        text,
+    time_unit               text    NOT NULL,
+    horizon_months          integer NOT NULL,
+    monthly_discount        float8  NOT NULL,
+    as_of_date              date    NOT NULL
+);

@@ -20,6 +20,7 @@ macro_rules! v1_finfo {
 }
 
 mod catalog_cache;
+mod clv;
 mod config;
 mod context;
 mod errors;

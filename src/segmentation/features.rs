@@ -14,7 +14,7 @@ use crate::errors::*;
 use crate::source::{Params, Source, day_expr};
 
 /// Why an order was left out, in the order the checks run; 0 is "counted".
-const PROBLEMS: [&str; 8] = [
+pub(crate) const PROBLEMS: [&str; 8] = [
     "",
     "orders with a NULL status",
     "orders with a NULL user id",
@@ -24,8 +24,8 @@ const PROBLEMS: [&str; 8] = [
     "orders with a negative amount",
     "orders with a non-finite amount",
 ];
-const UNKNOWN_USER: &str = "orders whose user id is not in the users table";
-const AFTER_AS_OF: usize = 4;
+pub(crate) const UNKNOWN_USER: &str = "orders whose user id is not in the users table";
+pub(crate) const AFTER_AS_OF: usize = 4;
 
 pub struct Features {
     /// Users with at least one counted order up to D, in user id order.
@@ -39,7 +39,7 @@ pub struct Features {
 }
 
 /// Every user with an id: whether they had signed up by the as-of day.
-fn users(source: &Source, zone: &str, as_of: Day) -> FxHashMap<i64, bool> {
+pub(crate) fn users(source: &Source, zone: &str, as_of: Day) -> FxHashMap<i64, bool> {
     let mut params = Params::new();
     let day = day_expr(
         &format!("u.{}", source.registered_at),
@@ -95,7 +95,7 @@ fn category_tables(config: &Config) -> bool {
 }
 
 /// The orders as rows of (user, problem) groups; the shared FROM/WHERE of both queries.
-fn order_rows(
+pub(crate) fn order_rows(
     source: &Source,
     config: &Config,
     as_of: Day,

@@ -3,8 +3,8 @@
 //! model, never refitting), `calculate_all_clusters` (that into `ml_user_clusters`). The math is
 //! `cda_analytics_core::segmentation`; migration and sizes over dates are SQL (sql/finalize.sql).
 
-mod features;
-mod model;
+pub(crate) mod features;
+pub(crate) mod model;
 
 use pgrx::prelude::*;
 

@@ -78,6 +78,9 @@ pub fn fit_transactions(
     if rows.is_empty() {
         return Err(ModelError::NoCustomers);
     }
+    if rows.iter().all(|r| r.frequency == 0.0) {
+        return Err(ModelError::NoRepeatPurchases);
+    }
     let scale = rows.iter().fold(0.0_f64, |m, r| m.max(r.age));
     let scale = if scale > 0.0 { scale } else { 1.0 };
     let scaled: Vec<Summary> = rows
@@ -185,6 +188,53 @@ pub fn fit_spend(rows: &[SpendRow], penalizer: f64) -> Result<FitReport, ModelEr
     })
 }
 
+/// A ridge toward a limit of the model (the supremum is at infinity, as for Gamma-Gamma when every
+/// customer spends alike) can stop BFGS at a finite point where the slope is below tolerance.
+/// Walk far along the flattest direction of the log-likelihood: at a true maximum that costs
+/// likelihood; along a ridge it costs almost none, or gains.
+fn ridge_check(
+    objective: &dyn Fn(&[f64]) -> f64,
+    theta: &[f64],
+    hessian: &[f64],
+    value: f64,
+    customers: f64,
+    names: &[&'static str],
+) -> Result<(), ModelError> {
+    const STEP: f64 = 4.0; // a factor e^4 ≈ 55 on the parameters
+    const MIN_COST: f64 = 0.01; // in total log-likelihood
+    let n = theta.len();
+    let (values, vectors) = optimize::symmetric_eigen(hessian, n);
+    let flattest = (0..n)
+        .min_by(|&a, &b| values[a].total_cmp(&values[b]))
+        .unwrap_or(0);
+    let direction: Vec<f64> = (0..n).map(|i| vectors[i * n + flattest]).collect();
+    for sign in [1.0, -1.0] {
+        let far: Vec<f64> = theta
+            .iter()
+            .zip(&direction)
+            .map(|(t, d)| t + sign * STEP * d)
+            .collect();
+        let cost = (objective(&far) - value) * customers;
+        if cost.is_nan() || cost < MIN_COST {
+            let (i, _) = direction
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                .unwrap_or((0, &0.0));
+            let toward = if sign * direction[i] > 0.0 {
+                f64::INFINITY
+            } else {
+                0.0
+            };
+            return Err(ModelError::Degenerate {
+                parameter: names[i],
+                value: toward,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn check_penalizer(penalizer: f64) -> Result<(), ModelError> {
     if penalizer.is_finite() && penalizer >= 0.0 {
         Ok(())
@@ -257,8 +307,9 @@ fn fit_common(
         });
     }
     let hessian = optimize::hessian(&objective, &best.x);
-    let covariance = optimize::invert_spd(&hessian, best.x.len()).ok_or(ModelError::NotAMaximum)?;
     let n = best.x.len();
+    let covariance = optimize::invert_spd(&hessian, n).ok_or(ModelError::NotAMaximum)?;
+    ridge_check(&objective, &best.x, &hessian, best.value, customers, names)?;
     let params: Vec<f64> = best.x.iter().map(|t| t.exp()).collect();
     // Delta method from log-parameters: se(p) = p · sqrt(Var θ), with Var θ = H⁻¹ / N for the
     // Hessian H of the mean objective.
@@ -282,4 +333,27 @@ fn fit_common(
         starts_at_best,
     };
     Ok((params, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flat_direction_is_a_ridge_and_a_curved_one_is_not() {
+        let names = ["x", "y"];
+        let at = [0.0, 0.0];
+        let flat = |t: &[f64]| t[0] * t[0] + 1e-4 * t[1] * t[1];
+        let h = optimize::hessian(&flat, &at);
+        assert_eq!(
+            ridge_check(&flat, &at, &h, 0.0, 1.0, &names),
+            Err(ModelError::Degenerate {
+                parameter: "y",
+                value: f64::INFINITY
+            })
+        );
+        let bowl = |t: &[f64]| t[0] * t[0] + t[1] * t[1];
+        let h = optimize::hessian(&bowl, &at);
+        assert_eq!(ridge_check(&bowl, &at, &h, 0.0, 1.0, &names), Ok(()));
+    }
 }

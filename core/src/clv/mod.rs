@@ -157,6 +157,7 @@ impl ModelKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelError {
     NoCustomers,
+    NoRepeatPurchases,
     NoRepeatCustomers,
     InvalidSummary {
         frequency: f64,
@@ -197,6 +198,10 @@ impl std::fmt::Display for ModelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ModelError::NoCustomers => write!(f, "no customers to fit on"),
+            ModelError::NoRepeatPurchases => write!(
+                f,
+                "no customer has a repeat purchase, so the data say nothing about purchase rates"
+            ),
             ModelError::NoRepeatCustomers => {
                 write!(
                     f,
@@ -227,10 +232,19 @@ impl std::fmt::Display for ModelError {
                 f,
                 "the maximum-likelihood fit did not converge (largest gradient component {gradient_norm:.3e} after {iterations} iterations)"
             ),
-            ModelError::Degenerate { parameter, value } => write!(
-                f,
-                "the fit ran off to a degenerate point ({parameter} = {value:.4e}): the data do not identify the model"
-            ),
+            ModelError::Degenerate { parameter, value } => {
+                let limit = if value.is_infinite() {
+                    "infinity".to_string()
+                } else if *value == 0.0 {
+                    "0".to_string()
+                } else {
+                    format!("{value:.4e}")
+                };
+                write!(
+                    f,
+                    "the fit runs off toward a degenerate limit ({parameter} -> {limit}): the data do not identify the model"
+                )
+            }
             ModelError::NotAMaximum => write!(
                 f,
                 "the fit stopped where the likelihood is not a maximum (its Hessian is not negative definite)"

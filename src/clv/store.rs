@@ -1,0 +1,220 @@
+//! The CLV tables: fitted models by name (`ml_clv_models`) and the per-customer predictions
+//! (`ml_user_clv`), written in the caller's transaction so a refresh commits whole or not at all.
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+
+use cda_analytics_core::calendar::Day;
+use cda_analytics_core::clv::fit::FitReport;
+use cda_analytics_core::clv::{ModelKind, TimeUnit};
+
+use crate::errors::*;
+
+/// A stored model as the predictions need it.
+pub struct StoredModel {
+    pub name: String,
+    pub kind: ModelKind,
+    pub unit: TimeUnit,
+    pub calibration_end: Day,
+    pub params: Vec<f64>,
+}
+
+fn json_object(names: &[&str], values: &[f64]) -> String {
+    let fields: Vec<String> = names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| {
+            if v.is_finite() {
+                format!("\"{n}\": {v:?}")
+            } else {
+                format!("\"{n}\": null")
+            }
+        })
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn store(
+    ext: &str,
+    name: &str,
+    report: &FitReport,
+    unit: TimeUnit,
+    calibration_end: Day,
+    penalizer: f64,
+    fit_ms: f64,
+) {
+    let names = report.kind.param_names();
+    let args: Vec<DatumWithOid<'_>> = vec![
+        name.to_string().into(),
+        report.kind.name().to_string().into(),
+        unit.name().to_string().into(),
+        calibration_end.0.into(),
+        json_object(names, &report.params).into(),
+        json_object(names, &report.std_errors).into(),
+        report.log_likelihood.into(),
+        (report.customers.round() as i64).into(),
+        (report.distinct_rows as i64).into(),
+        penalizer.into(),
+        (report.iterations as i32).into(),
+        report.gradient_norm.into(),
+        (report.starts as i32).into(),
+        (report.starts_at_best as i32).into(),
+        fit_ms.into(),
+    ];
+    let sql = format!(
+        "INSERT INTO {ext}.ml_clv_models (model_name, model, time_unit, calibration_end, parameters, std_errors, \
+             log_likelihood, customers, distinct_rows, penalizer, iterations, gradient_norm, starts, starts_at_best, fit_ms) \
+         VALUES ($1, $2, $3, DATE '2000-01-01' + $4, $5::pg_catalog.jsonb, $6::pg_catalog.jsonb, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15) \
+         ON CONFLICT (model_name) DO UPDATE SET model = excluded.model, time_unit = excluded.time_unit, \
+             calibration_end = excluded.calibration_end, parameters = excluded.parameters, \
+             std_errors = excluded.std_errors, log_likelihood = excluded.log_likelihood, \
+             customers = excluded.customers, distinct_rows = excluded.distinct_rows, penalizer = excluded.penalizer, \
+             iterations = excluded.iterations, gradient_norm = excluded.gradient_norm, starts = excluded.starts, \
+             starts_at_best = excluded.starts_at_best, fit_ms = excluded.fit_ms, fitted_at = pg_catalog.now()"
+    );
+    Spi::connect_mut(|c| c.update(&sql, None, &args).map(|_| ())).or_raise("storing the CLV model");
+}
+
+/// The model stored as `name`; an error naming it when there is none, or when the stored row
+/// is not a complete model (edited by hand).
+pub fn load(ext: &str, name: &str) -> StoredModel {
+    let sql = format!(
+        "SELECT model, time_unit, calibration_end - DATE '2000-01-01', \
+             ARRAY(SELECT (m.parameters ->> n)::pg_catalog.float8 FROM pg_catalog.unnest(CASE m.model \
+                 WHEN 'pareto_nbd' THEN ARRAY['r','alpha','s','beta'] WHEN 'gamma_gamma' THEN ARRAY['p','q','v'] \
+                 ELSE ARRAY['r','alpha','a','b'] END) WITH ORDINALITY AS k(n, i) ORDER BY k.i) \
+         FROM {ext}.ml_clv_models m WHERE m.model_name = $1"
+    );
+    let found = Spi::connect(|c| {
+        let t = c.select(&sql, None, &[name.to_string().into()])?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        let row = t.first();
+        Ok::<_, pgrx::spi::SpiError>(Some((
+            row.get::<String>(1)?.unwrap_or_default(),
+            row.get::<String>(2)?.unwrap_or_default(),
+            row.get::<i32>(3)?.unwrap_or_default(),
+            row.get::<Vec<Option<f64>>>(4)?.unwrap_or_default(),
+        )))
+    })
+    .or_raise("reading ml_clv_models");
+    let Some((kind, unit, end, params)) = found else {
+        raise(
+            ERRCODE_UNDEFINED_OBJECT,
+            format!("no CLV model named '{name}'"),
+            Some("Fit one first, e.g. SELECT * FROM clv_fit('name', 'bgnbd', 'week');".into()),
+        );
+    };
+    let params: Option<Vec<f64>> = params
+        .into_iter()
+        .map(|p| p.filter(|v| v.is_finite() && *v > 0.0))
+        .collect();
+    match (ModelKind::parse(&kind), TimeUnit::parse(&unit), params) {
+        (Some(kind), Some(unit), Some(params)) => StoredModel {
+            name: name.to_string(),
+            kind,
+            unit,
+            calibration_end: Day(end),
+            params,
+        },
+        _ => raise(
+            ERRCODE_DATA_CORRUPTED,
+            format!("CLV model '{name}' in ml_clv_models has missing or invalid parameters"),
+            Some("Fit the model again with clv_fit.".into()),
+        ),
+    }
+}
+
+/// One customer's row of `ml_user_clv`.
+pub struct ClvRow {
+    pub user_id: i64,
+    pub frequency: i32,
+    pub recency: f64,
+    pub age: f64,
+    pub monetary_value: Option<f64>,
+    pub probability_alive: f64,
+    pub expected_purchases: f64,
+    pub probability_no_purchase: Option<f64>,
+    pub expected_spend: Option<f64>,
+    pub clv: Option<f64>,
+}
+
+/// The settings every row of a refresh shares.
+pub struct RunSettings<'a> {
+    pub model: &'a StoredModel,
+    pub spend_model: Option<&'a str>,
+    pub horizon_months: i32,
+    pub monthly_discount: f64,
+    pub as_of: Day,
+}
+
+pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
+    let exec = |sql: &str, args: &[DatumWithOid<'_>], doing: &str| {
+        Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing)
+    };
+    exec(
+        &format!("LOCK TABLE {ext}.ml_user_clv IN SHARE ROW EXCLUSIVE MODE"),
+        &[],
+        "locking ml_user_clv",
+    );
+    exec(
+        &format!("DELETE FROM {ext}.ml_user_clv"),
+        &[],
+        "clearing ml_user_clv",
+    );
+    let args: Vec<DatumWithOid<'_>> = vec![
+        rows.iter().map(|r| r.user_id).collect::<Vec<i64>>().into(),
+        rows.iter()
+            .map(|r| r.frequency)
+            .collect::<Vec<i32>>()
+            .into(),
+        rows.iter().map(|r| r.recency).collect::<Vec<f64>>().into(),
+        rows.iter().map(|r| r.age).collect::<Vec<f64>>().into(),
+        rows.iter()
+            .map(|r| r.monetary_value)
+            .collect::<Vec<Option<f64>>>()
+            .into(),
+        rows.iter()
+            .map(|r| r.probability_alive)
+            .collect::<Vec<f64>>()
+            .into(),
+        rows.iter()
+            .map(|r| r.expected_purchases)
+            .collect::<Vec<f64>>()
+            .into(),
+        rows.iter()
+            .map(|r| r.probability_no_purchase)
+            .collect::<Vec<Option<f64>>>()
+            .into(),
+        rows.iter()
+            .map(|r| r.expected_spend)
+            .collect::<Vec<Option<f64>>>()
+            .into(),
+        rows.iter()
+            .map(|r| r.clv)
+            .collect::<Vec<Option<f64>>>()
+            .into(),
+        run.model.name.clone().into(),
+        run.spend_model.map(str::to_string).into(),
+        run.model.unit.name().to_string().into(),
+        run.horizon_months.into(),
+        run.monthly_discount.into(),
+        run.as_of.0.into(),
+    ];
+    let sql = format!(
+        "INSERT INTO {ext}.ml_user_clv (user_id, frequency, recency, t, monetary_value, probability_alive, \
+             expected_purchases, probability_no_purchase, expected_spend, clv, model_name, spend_model_name, \
+             time_unit, horizon_months, monthly_discount, as_of_date) \
+         SELECT u, f, r, t, m, pa, ep, p0, es, v, $11, $12, $13, $14, $15, DATE '2000-01-01' + $16 \
+         FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int4[]), \
+             pg_catalog.unnest($3::pg_catalog.float8[]), pg_catalog.unnest($4::pg_catalog.float8[]), \
+             pg_catalog.unnest($5::pg_catalog.float8[]), pg_catalog.unnest($6::pg_catalog.float8[]), \
+             pg_catalog.unnest($7::pg_catalog.float8[]), pg_catalog.unnest($8::pg_catalog.float8[]), \
+             pg_catalog.unnest($9::pg_catalog.float8[]), pg_catalog.unnest($10::pg_catalog.float8[])) \
+             AS x(u, f, r, t, m, pa, ep, p0, es, v)"
+    );
+    exec(&sql, &args, "writing ml_user_clv");
+}
