@@ -2,7 +2,7 @@
 //! differ only in whether a customer may drop out right after the first purchase. Parameters are
 //! `[r, alpha, a, b]`, alpha in the model's time unit.
 
-use super::special::{ln_beta, ln_gamma, ln_hyp2f1, log_add_exp, logistic_complement};
+use super::special::{digamma, ln_beta, ln_gamma, ln_hyp2f1, log_add_exp, logistic_complement};
 use super::{ModelError, Summary};
 
 /// The BG/NBD family: `modified` = false is BG/NBD, true is MBG/NBD.
@@ -49,6 +49,61 @@ impl BetaGeometric {
             total += row.weight * (common + x_terms + rest);
         }
         total
+    }
+
+    /// Σ weight · ln L and its gradient in (r, alpha, a, b), for the fit.
+    pub fn ln_likelihood_grad(self, p: &[f64], rows: &[Summary]) -> (f64, [f64; 4]) {
+        let [r, alpha, a, b] = [p[0], p[1], p[2], p[3]];
+        let extra = self.dropout_offset();
+        let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
+        let common = -ln_gamma(r) + r * ln_alpha + ln_gamma(a + b) - ln_gamma(b);
+        let psi_ab = digamma(a + b);
+        let common_grad = [
+            -digamma(r) + ln_alpha,
+            r / alpha,
+            psi_ab,
+            psi_ab - digamma(b),
+        ];
+        let mut total = 0.0;
+        let mut grad = [0.0; 4];
+        let mut cached_x = f64::NAN;
+        let mut x_terms = 0.0;
+        let mut x_grad = [0.0; 4];
+        for row in rows {
+            let x = row.frequency;
+            if x != cached_x {
+                cached_x = x;
+                let (bx, abx) = (b + x + extra, a + b + x + extra);
+                x_terms = ln_gamma(r + x) + ln_gamma(bx) - ln_gamma(abx);
+                let psi_abx = digamma(abx);
+                x_grad = [digamma(r + x), 0.0, -psi_abx, digamma(bx) - psi_abx];
+            }
+            let ln_at = (alpha + row.age).ln();
+            let a3 = -(r + x) * ln_at;
+            let w = row.weight;
+            let mut g = [-ln_at, -(r + x) / (alpha + row.age), 0.0, 0.0];
+            let rest = if self.modified || x > 0.0 {
+                let d = if self.modified { x } else { x - 1.0 };
+                let ln_ar = (alpha + row.recency).ln();
+                let a4 = ln_a - (b + d).ln() - (r + x) * ln_ar;
+                let rest = log_add_exp(a3, a4);
+                let (w3, w4) = ((a3 - rest).exp(), (a4 - rest).exp());
+                g = [
+                    w3 * g[0] - w4 * ln_ar,
+                    w3 * g[1] - w4 * (r + x) / (alpha + row.recency),
+                    w4 / a,
+                    -w4 / (b + d),
+                ];
+                rest
+            } else {
+                a3
+            };
+            total += w * (common + x_terms + rest);
+            for i in 0..4 {
+                grad[i] += w * (common_grad[i] + x_grad[i] + g[i]);
+            }
+        }
+        (total, grad)
     }
 
     /// ln of the odds "dropped out" : "alive" after the history; −inf when the model has no

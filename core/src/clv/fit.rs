@@ -2,10 +2,38 @@
 //! with counts, time rescaled so every parameter is of order one, several starts, and a result
 //! that is returned only if it converged to a proper interior maximum.
 
+use rayon::prelude::*;
+
 use super::bgnbd::BetaGeometric;
 use super::gamma_gamma::{self, SpendRow};
-use super::optimize::{self, Minimum};
+use super::optimize::{self, Minimum, ValueGrad};
 use super::{ModelError, ModelKind, Summary, pareto_nbd};
+
+/// Rows per parallel chunk of a likelihood sum. Chunks are summed in their order, so a fit gives
+/// the same digits whatever the number of threads.
+const CHUNK: usize = 8192;
+
+/// Σ over chunks of `f(chunk)`, in parallel when there is more than one chunk.
+fn chunked<R: Sync, const K: usize>(
+    rows: &[R],
+    f: impl Fn(&[R]) -> Result<(f64, [f64; K]), ModelError> + Sync,
+) -> Result<(f64, Vec<f64>), ModelError> {
+    let parts: Vec<Result<(f64, [f64; K]), ModelError>> = if rows.len() > CHUNK {
+        rows.par_chunks(CHUNK).map(&f).collect()
+    } else {
+        vec![f(rows)]
+    };
+    let mut value = 0.0;
+    let mut grad = vec![0.0; K];
+    for part in parts {
+        let (v, g) = part?;
+        value += v;
+        for (total, gi) in grad.iter_mut().zip(g) {
+            *total += gi;
+        }
+    }
+    Ok((value, grad))
+}
 
 /// What a fit found, in the caller's units.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +92,17 @@ pub fn fit_transactions(
     rows: &[Summary],
     penalizer: f64,
 ) -> Result<FitReport, ModelError> {
+    fit_transactions_with(kind, rows, penalizer, SAMPLE_ABOVE)
+}
+
+/// [`fit_transactions`], exploring on a sample when there are more than `sample_above`
+/// distinct rows.
+pub(crate) fn fit_transactions_with(
+    kind: ModelKind,
+    rows: &[Summary],
+    penalizer: f64,
+    sample_above: usize,
+) -> Result<FitReport, ModelError> {
     if !kind.is_transaction_model() {
         return Err(ModelError::BadArgument(format!(
             "{} is a spend model; fit it on spend rows",
@@ -91,13 +130,12 @@ pub fn fit_transactions(
             ..*r
         })
         .collect();
-    let ln_likelihood = |p: &[f64], data: &[Summary]| -> Result<f64, ModelError> {
-        match kind {
-            ModelKind::BgNbd => Ok(BetaGeometric { modified: false }.ln_likelihood(p, data)),
-            ModelKind::MbgNbd => Ok(BetaGeometric { modified: true }.ln_likelihood(p, data)),
-            ModelKind::ParetoNbd => pareto_nbd::ln_likelihood(p, data),
-            ModelKind::GammaGamma => unreachable!("rejected above"),
-        }
+    let ln_likelihood = |p: &[f64], data: &[Summary]| -> Result<(f64, Vec<f64>), ModelError> {
+        chunked(data, |chunk| match kind {
+            ModelKind::BgNbd => Ok(BetaGeometric { modified: false }.ln_likelihood_grad(p, chunk)),
+            ModelKind::MbgNbd => Ok(BetaGeometric { modified: true }.ln_likelihood_grad(p, chunk)),
+            _ => pareto_nbd::ln_likelihood_grad(p, chunk),
+        })
     };
     // The time-carrying parameters: alpha for all three, beta for Pareto/NBD.
     let time_params: &[usize] = if kind == ModelKind::ParetoNbd {
@@ -105,18 +143,31 @@ pub fn fit_transactions(
     } else {
         &[1]
     };
-    let starts: [[f64; 4]; 3] = [
-        [1.0, 1.0, 1.0, 1.0],
-        [1.0, 3.0, 1.0, 3.0],
-        [0.1, 1.0, 0.5, 5.0],
-    ];
-    let starts: Vec<Vec<f64>> = starts.iter().map(|s| s.to_vec()).collect();
+    let starts = transaction_starts(&scaled);
+    let full = |p: &[f64]| ln_likelihood(p, &scaled);
+    let sampled: Vec<Summary> = if scaled.len() > sample_above {
+        weighted_sample(
+            &scaled,
+            |r| r.weight,
+            |r, w| Summary { weight: w, ..r },
+            SAMPLE_SIZE,
+        )
+    } else {
+        Vec::new()
+    };
+    let on_sample = |p: &[f64]| ln_likelihood(p, &sampled);
     let (natural, report) = fit_common(
         kind,
         &starts,
         penalizer,
-        |p| ln_likelihood(p, &scaled),
-        weight_total(&scaled),
+        Likelihood {
+            ln_likelihood: &full,
+            customers: weight_total(&scaled),
+        },
+        (!sampled.is_empty()).then(|| Likelihood {
+            ln_likelihood: &on_sample,
+            customers: weight_total(&sampled),
+        }),
     )?;
     let mut params = natural;
     let mut std_errors = report.std_errors.clone();
@@ -124,7 +175,7 @@ pub fn fit_transactions(
         params[i] *= scale;
         std_errors[i] *= scale;
     }
-    let log_likelihood = ln_likelihood(&params, &rows)?;
+    let log_likelihood = ln_likelihood(&params, &rows)?.0;
     Ok(FitReport {
         params,
         std_errors,
@@ -132,6 +183,17 @@ pub fn fit_transactions(
         distinct_rows: rows.len(),
         ..report
     })
+}
+
+/// Two starts, run in parallel: one from the data's mean purchase rate (r = 1, alpha = T̄/x̄,
+/// a = 1, b = 3, the purchase-rate mean matched), one fixed, far from it. Agreement between them
+/// is reported; disagreement means a likelihood with several optima.
+fn transaction_starts(scaled: &[Summary]) -> Vec<Vec<f64>> {
+    let total = weight_total(scaled);
+    let mean_x = scaled.iter().map(|r| r.weight * r.frequency).sum::<f64>() / total;
+    let mean_t = scaled.iter().map(|r| r.weight * r.age).sum::<f64>() / total;
+    let alpha = (mean_t / mean_x.max(1e-6)).clamp(1e-3, 1e3);
+    vec![vec![1.0, alpha, 1.0, 3.0], vec![1.0, 1.0, 1.0, 1.0]]
 }
 
 /// Fits Gamma-Gamma on customers with x ≥ 1 and a mean repeat spend > 0. Money is rescaled to
@@ -169,12 +231,38 @@ pub fn fit_spend(rows: &[SpendRow], penalizer: f64) -> Result<FitReport, ModelEr
         vec![5.0, 5.0, 5.0],
         vec![0.5, 2.0, 0.5],
     ];
+    let full = |p: &[f64]| {
+        chunked(&scaled, |chunk| {
+            Ok(gamma_gamma::ln_likelihood_grad(p, chunk))
+        })
+    };
+    let sampled: Vec<SpendRow> = if scaled.len() > SAMPLE_ABOVE {
+        weighted_sample(
+            &scaled,
+            |r| r.weight,
+            |r, w| SpendRow { weight: w, ..r },
+            SAMPLE_SIZE,
+        )
+    } else {
+        Vec::new()
+    };
+    let on_sample = |p: &[f64]| {
+        chunked(&sampled, |chunk| {
+            Ok(gamma_gamma::ln_likelihood_grad(p, chunk))
+        })
+    };
     let (mut params, report) = fit_common(
         ModelKind::GammaGamma,
         &starts,
         penalizer,
-        |p| Ok(gamma_gamma::ln_likelihood(p, &scaled)),
-        total,
+        Likelihood {
+            ln_likelihood: &full,
+            customers: total,
+        },
+        (!sampled.is_empty()).then(|| Likelihood {
+            ln_likelihood: &on_sample,
+            customers: weight_total_spend(&sampled),
+        }),
     )?;
     params[2] *= scale;
     let mut std_errors = report.std_errors.clone();
@@ -193,7 +281,7 @@ pub fn fit_spend(rows: &[SpendRow], penalizer: f64) -> Result<FitReport, ModelEr
 /// Walk far along the flattest direction of the log-likelihood: at a true maximum that costs
 /// likelihood; along a ridge it costs almost none, or gains.
 fn ridge_check(
-    objective: &dyn Fn(&[f64]) -> f64,
+    objective: &ValueGrad<'_>,
     theta: &[f64],
     hessian: &[f64],
     value: f64,
@@ -214,7 +302,7 @@ fn ridge_check(
             .zip(&direction)
             .map(|(t, d)| t + sign * STEP * d)
             .collect();
-        let cost = (objective(&far) - value) * customers;
+        let cost = (objective(&far).0 - value) * customers;
         if cost.is_nan() || cost < MIN_COST {
             let (i, _) = direction
                 .iter()
@@ -256,27 +344,110 @@ fn weight_total_spend(rows: &[SpendRow]) -> f64 {
 /// Runs BFGS on the log-parameters from every start, keeps the best converged optimum, and
 /// checks it: not degenerate, a proper maximum. Returns the natural parameters (in the rescaled
 /// units) and a report whose log-likelihood the caller fills in the original units.
+/// Σ ln L and its gradient at the given parameters.
+type LnLikelihood<'a> = dyn Fn(&[f64]) -> Result<(f64, Vec<f64>), ModelError> + Sync + 'a;
+
+/// A likelihood (with gradient) over one set of rows, and their total weight.
+pub(crate) struct Likelihood<'a> {
+    pub ln_likelihood: &'a LnLikelihood<'a>,
+    pub customers: f64,
+}
+
+impl Likelihood<'_> {
+    /// The mean negative log-likelihood plus the penalty, and its gradient, in log-parameters.
+    fn objective(&self, penalizer: f64, theta: &[f64]) -> (f64, Vec<f64>) {
+        let p: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
+        match (self.ln_likelihood)(&p) {
+            Ok((ll, g)) => (
+                -ll / self.customers + penalizer * p.iter().map(|v| v * v).sum::<f64>(),
+                (0..p.len())
+                    .map(|i| (-g[i] / self.customers + 2.0 * penalizer * p[i]) * p[i])
+                    .collect(),
+            ),
+            Err(_) => (f64::NAN, vec![f64::NAN; p.len()]),
+        }
+    }
+}
+
+/// Distinct rows above which the starts run on a sample first.
+const SAMPLE_ABOVE: usize = 40_000;
+const SAMPLE_SIZE: usize = 20_000;
+
+/// A systematic sample of about `target` rows with probability proportional to weight: walk the
+/// rows, and take one each time the running weight passes a multiple of the step, with weight
+/// step × times taken. Totals over the sample estimate totals over all rows without bias, and
+/// the rows' order (by frequency, then recency and T) spreads it over the whole range.
+pub(crate) fn weighted_sample<R: Copy>(
+    rows: &[R],
+    weight: impl Fn(&R) -> f64,
+    reweight: impl Fn(R, f64) -> R,
+    target: usize,
+) -> Vec<R> {
+    let total: f64 = rows.iter().map(&weight).sum();
+    let step = total / target as f64;
+    let mut next = step / 2.0;
+    let mut running = 0.0;
+    let mut out = Vec::with_capacity(target + 1);
+    for row in rows {
+        running += weight(row);
+        let mut taken = 0.0;
+        while running > next {
+            taken += 1.0;
+            next += step;
+        }
+        if taken > 0.0 {
+            out.push(reweight(*row, taken * step));
+        }
+    }
+    out
+}
+
+/// Runs BFGS on the log-parameters from every start (in parallel), keeps the best optimum, and
+/// checks it: converged, not degenerate, a proper maximum. With a `sample`, the starts run on it
+/// and the best is then polished on all rows from the sample's curvature, which takes a few
+/// iterations instead of dozens. Returns the natural parameters (in the rescaled units) and a
+/// report whose log-likelihood the caller fills in the original units.
 fn fit_common(
     kind: ModelKind,
     starts: &[Vec<f64>],
     penalizer: f64,
-    ln_likelihood: impl Fn(&[f64]) -> Result<f64, ModelError>,
-    customers: f64,
+    full: Likelihood<'_>,
+    sample: Option<Likelihood<'_>>,
 ) -> Result<(Vec<f64>, FitReport), ModelError> {
-    let objective = |theta: &[f64]| -> f64 {
-        let p: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
-        match ln_likelihood(&p) {
-            Ok(ll) => -ll / customers + penalizer * p.iter().map(|v| v * v).sum::<f64>(),
-            Err(_) => f64::NAN,
-        }
-    };
-    let runs: Vec<Minimum> = starts
-        .iter()
+    let customers = full.customers;
+    let objective = |theta: &[f64]| full.objective(penalizer, theta);
+    let explore = sample.as_ref().unwrap_or(&full);
+    let explore_objective = |theta: &[f64]| explore.objective(penalizer, theta);
+    let mut runs: Vec<Minimum> = starts
+        .par_iter()
         .map(|s| {
             let theta: Vec<f64> = s.iter().map(|v| v.ln()).collect();
-            optimize::bfgs(&objective, &theta)
+            optimize::bfgs(&explore_objective, &theta)
         })
         .collect();
+    if sample.is_some() {
+        let best = runs
+            .iter()
+            .filter(|m| m.value.is_finite())
+            .min_by(|a, b| a.value.total_cmp(&b.value))
+            .cloned();
+        if let Some(best) = best {
+            let polished = optimize::bfgs_from(&objective, &best.x, Some(&best.inverse_hessian));
+            // Only the polished optimum speaks for all rows; the sample runs count starts.
+            let agree = runs
+                .iter()
+                .filter(|m| {
+                    m.converged && (m.value - best.value).abs() <= 1e-7 * best.value.abs().max(1.0)
+                })
+                .count();
+            let iterations = runs.iter().map(|m| m.iterations).sum::<usize>();
+            runs = vec![Minimum {
+                iterations: iterations + polished.iterations,
+                ..polished
+            }];
+            return finish_fit(kind, starts.len(), agree, &runs[0], &objective, customers);
+        }
+    }
     let best = runs
         .iter()
         .filter(|m| m.value.is_finite())
@@ -284,12 +455,30 @@ fn fit_common(
     let Some(best) = best else {
         // Every start failed to evaluate: surface the numerical reason.
         let p: Vec<f64> = starts[0].clone();
-        ln_likelihood(&p)?;
+        (full.ln_likelihood)(&p)?;
         return Err(ModelError::NotConverged {
             gradient_norm: f64::NAN,
             iterations: 0,
         });
     };
+    let agree = runs
+        .iter()
+        .filter(|m| m.converged && (m.value - best.value).abs() <= 1e-7 * best.value.abs().max(1.0))
+        .count();
+    let mut best = best.clone();
+    best.iterations = runs.iter().map(|m| m.iterations).sum();
+    finish_fit(kind, starts.len(), agree, &best, &objective, customers)
+}
+
+/// Checks the chosen optimum and reports it.
+fn finish_fit(
+    kind: ModelKind,
+    starts: usize,
+    starts_at_best: usize,
+    best: &Minimum,
+    objective: &ValueGrad<'_>,
+    customers: f64,
+) -> Result<(Vec<f64>, FitReport), ModelError> {
     let names = kind.param_names();
     for (i, theta) in best.x.iter().enumerate() {
         let value = theta.exp();
@@ -306,20 +495,16 @@ fn fit_common(
             iterations: best.iterations,
         });
     }
-    let hessian = optimize::hessian(&objective, &best.x);
+    let hessian = optimize::hessian(objective, &best.x);
     let n = best.x.len();
     let covariance = optimize::invert_spd(&hessian, n).ok_or(ModelError::NotAMaximum)?;
-    ridge_check(&objective, &best.x, &hessian, best.value, customers, names)?;
+    ridge_check(objective, &best.x, &hessian, best.value, customers, names)?;
     let params: Vec<f64> = best.x.iter().map(|t| t.exp()).collect();
     // Delta method from log-parameters: se(p) = p · sqrt(Var θ), with Var θ = H⁻¹ / N for the
     // Hessian H of the mean objective.
     let std_errors = (0..n)
         .map(|i| params[i] * (covariance[i * n + i] / customers).sqrt())
         .collect();
-    let starts_at_best = runs
-        .iter()
-        .filter(|m| m.converged && (m.value - best.value).abs() <= 1e-7 * best.value.abs().max(1.0))
-        .count();
     let report = FitReport {
         kind,
         params: params.clone(),
@@ -327,9 +512,9 @@ fn fit_common(
         log_likelihood: f64::NAN,
         customers,
         distinct_rows: 0,
-        iterations: runs.iter().map(|m| m.iterations).sum(),
+        iterations: best.iterations,
         gradient_norm: best.gradient_norm,
-        starts: starts.len(),
+        starts,
         starts_at_best,
     };
     Ok((params, report))
@@ -343,7 +528,12 @@ mod tests {
     fn a_flat_direction_is_a_ridge_and_a_curved_one_is_not() {
         let names = ["x", "y"];
         let at = [0.0, 0.0];
-        let flat = |t: &[f64]| t[0] * t[0] + 1e-4 * t[1] * t[1];
+        let flat = |t: &[f64]| {
+            (
+                t[0] * t[0] + 1e-4 * t[1] * t[1],
+                vec![2.0 * t[0], 2e-4 * t[1]],
+            )
+        };
         let h = optimize::hessian(&flat, &at);
         assert_eq!(
             ridge_check(&flat, &at, &h, 0.0, 1.0, &names),
@@ -352,7 +542,7 @@ mod tests {
                 value: f64::INFINITY
             })
         );
-        let bowl = |t: &[f64]| t[0] * t[0] + t[1] * t[1];
+        let bowl = |t: &[f64]| (t[0] * t[0] + t[1] * t[1], vec![2.0 * t[0], 2.0 * t[1]]);
         let h = optimize::hessian(&bowl, &at);
         assert_eq!(ridge_check(&bowl, &at, &h, 0.0, 1.0, &names), Ok(()));
     }

@@ -1,14 +1,13 @@
-//! Maximum likelihood: BFGS on log-parameters with central-difference gradients, from several
-//! starts, and the Hessian at the optimum for standard errors.
+//! Maximum likelihood: BFGS on log-parameters with the models' analytic gradients, and the
+//! Hessian at the optimum (central differences of the gradient) for standard errors.
 //!
-//! The models have three or four parameters and smooth likelihoods, so a quasi-Newton method with
-//! numerical gradients is accurate to well below the published digits; the log-parameters keep
-//! every trial point positive without bounds.
+//! The models have three or four parameters and smooth likelihoods; the log-parameters keep every
+//! trial point positive without bounds.
 
-/// Step for the central differences on log-parameters: the truncation error (h²) and the rounding
-/// error (ε/h) of a mean log-likelihood of order 1 are both below 1e-9 here.
-const GRADIENT_STEP: f64 = 1e-5;
-const HESSIAN_STEP: f64 = 1e-4;
+/// An objective with its gradient.
+pub type ValueGrad<'a> = dyn Fn(&[f64]) -> (f64, Vec<f64>) + Sync + 'a;
+
+const HESSIAN_STEP: f64 = 1e-5;
 const MAX_ITERATIONS: usize = 1000;
 /// Converged when the largest gradient component of the mean negative log-likelihood is below this.
 pub const GRADIENT_TOLERANCE: f64 = 1e-6;
@@ -21,20 +20,9 @@ pub struct Minimum {
     pub gradient_norm: f64,
     pub iterations: usize,
     pub converged: bool,
-}
-
-pub fn gradient(f: &dyn Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
-    let mut point = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            point[i] = x[i] + GRADIENT_STEP;
-            let up = f(&point);
-            point[i] = x[i] - GRADIENT_STEP;
-            let down = f(&point);
-            point[i] = x[i];
-            (up - down) / (2.0 * GRADIENT_STEP)
-        })
-        .collect()
+    /// The final inverse Hessian approximation, row-major: a good first guess for a polish of
+    /// the same objective on more data.
+    pub inverse_hessian: Vec<f64>,
 }
 
 fn inf_norm(v: &[f64]) -> f64 {
@@ -47,10 +35,26 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Minimises `f` from `start` by BFGS with a backtracking (Armijo) line search. A non-finite
 /// value at a trial point counts as "too far", so the search backs off instead of failing.
-pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
+pub fn bfgs(f: &ValueGrad<'_>, start: &[f64]) -> Minimum {
+    bfgs_from(f, start, None)
+}
+
+/// BFGS from `start` with an initial inverse Hessian (else the identity, rescaled after the
+/// first step).
+pub fn bfgs_from(f: &ValueGrad<'_>, start: &[f64], initial: Option<&[f64]>) -> Minimum {
     let n = start.len();
     let mut x = start.to_vec();
-    let mut fx = f(&x);
+    let (mut fx, mut g) = f(&x);
+    // Inverse Hessian approximation, row-major.
+    let mut h = vec![0.0; n * n];
+    for i in 0..n {
+        h[i * n + i] = 1.0;
+    }
+    let mut first_step = true;
+    if let Some(initial) = initial.filter(|m| m.len() == n * n && m.iter().all(|v| v.is_finite())) {
+        h.copy_from_slice(initial);
+        first_step = false;
+    }
     if !fx.is_finite() {
         return Minimum {
             x,
@@ -58,15 +62,9 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
             gradient_norm: f64::INFINITY,
             iterations: 0,
             converged: false,
+            inverse_hessian: h,
         };
     }
-    let mut g = gradient(f, &x);
-    // Inverse Hessian approximation, row-major.
-    let mut h = vec![0.0; n * n];
-    for i in 0..n {
-        h[i * n + i] = 1.0;
-    }
-    let mut first_step = true;
     let mut stalled = 0;
     for iteration in 0..MAX_ITERATIONS {
         let gnorm = inf_norm(&g);
@@ -77,6 +75,7 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
                 gradient_norm: gnorm,
                 iterations: iteration,
                 converged: true,
+                inverse_hessian: h,
             };
         }
         let mut direction: Vec<f64> = (0..n)
@@ -103,14 +102,15 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
                 .zip(&direction)
                 .map(|(xi, di)| xi + step * di)
                 .collect();
-            let ft = f(&trial);
-            if ft.is_finite() && ft <= fx + 1e-4 * step * slope {
-                accepted = Some((trial, ft));
+            let (ft, gt) = f(&trial);
+            if ft.is_finite() && ft <= fx + 1e-4 * step * slope && gt.iter().all(|v| v.is_finite())
+            {
+                accepted = Some((trial, ft, gt));
                 break;
             }
             step *= 0.5;
         }
-        let Some((next, fnext)) = accepted else {
+        let Some((next, fnext, gnext)) = accepted else {
             // No decrease along a descent direction: at the precision floor of the objective.
             return Minimum {
                 x,
@@ -118,9 +118,9 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
                 gradient_norm: gnorm,
                 iterations: iteration,
                 converged: gnorm < 100.0 * GRADIENT_TOLERANCE,
+                inverse_hessian: h,
             };
         };
-        let gnext = gradient(f, &next);
         let s: Vec<f64> = next.iter().zip(&x).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = gnext.iter().zip(&g).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);
@@ -159,6 +159,7 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
                     gradient_norm: gnorm,
                     iterations: iteration + 1,
                     converged: gnorm < 100.0 * GRADIENT_TOLERANCE,
+                    inverse_hessian: h,
                 };
             }
         } else {
@@ -172,38 +173,25 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
         gradient_norm: gnorm,
         iterations: MAX_ITERATIONS,
         converged: false,
+        inverse_hessian: h,
     }
 }
 
-/// The Hessian of `f` at `x` by central differences, row-major.
-pub fn hessian(f: &dyn Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
+/// The Hessian of `f` at `x` by central differences of its gradient, symmetrised, row-major.
+pub fn hessian(f: &ValueGrad<'_>, x: &[f64]) -> Vec<f64> {
     let n = x.len();
     let h = HESSIAN_STEP;
     let mut out = vec![0.0; n * n];
     let mut p = x.to_vec();
-    let f0 = f(x);
     for i in 0..n {
-        for j in i..n {
-            let value = if i == j {
-                p[i] = x[i] + h;
-                let up = f(&p);
-                p[i] = x[i] - h;
-                let down = f(&p);
-                p[i] = x[i];
-                (up - 2.0 * f0 + down) / (h * h)
-            } else {
-                let mut corner = |di: f64, dj: f64| {
-                    p[i] = x[i] + di;
-                    p[j] = x[j] + dj;
-                    let v = f(&p);
-                    p[i] = x[i];
-                    p[j] = x[j];
-                    v
-                };
-                (corner(h, h) - corner(h, -h) - corner(-h, h) + corner(-h, -h)) / (4.0 * h * h)
-            };
-            out[i * n + j] = value;
-            out[j * n + i] = value;
+        p[i] = x[i] + h;
+        let up = f(&p).1;
+        p[i] = x[i] - h;
+        let down = f(&p).1;
+        p[i] = x[i];
+        for j in 0..n {
+            out[i * n + j] += (up[j] - down[j]) / (4.0 * h);
+            out[j * n + i] += (up[j] - down[j]) / (4.0 * h);
         }
     }
     out
@@ -305,7 +293,12 @@ mod tests {
 
     #[test]
     fn bfgs_finds_the_rosenbrock_minimum() {
-        let f = |p: &[f64]| (1.0 - p[0]).powi(2) + 100.0 * (p[1] - p[0] * p[0]).powi(2);
+        let f = |p: &[f64]| {
+            let value = (1.0 - p[0]).powi(2) + 100.0 * (p[1] - p[0] * p[0]).powi(2);
+            let dx = -2.0 * (1.0 - p[0]) - 400.0 * p[0] * (p[1] - p[0] * p[0]);
+            let dy = 200.0 * (p[1] - p[0] * p[0]);
+            (value, vec![dx, dy])
+        };
         let m = bfgs(&f, &[-1.2, 1.0]);
         assert!(m.converged, "{m:?}");
         assert!(
@@ -316,7 +309,10 @@ mod tests {
 
     #[test]
     fn hessian_and_inverse_of_a_quadratic() {
-        let f = |p: &[f64]| 2.0 * p[0] * p[0] + p[0] * p[1] + 3.0 * p[1] * p[1];
+        let f = |p: &[f64]| {
+            let value = 2.0 * p[0] * p[0] + p[0] * p[1] + 3.0 * p[1] * p[1];
+            (value, vec![4.0 * p[0] + p[1], p[0] + 6.0 * p[1]])
+        };
         let h = hessian(&f, &[0.3, -0.2]);
         let want = [4.0, 1.0, 1.0, 6.0];
         for (g, w) in h.iter().zip(want) {

@@ -506,3 +506,138 @@ fn bad_inputs_are_errors() {
         ModelError::NoRepeatCustomers
     );
 }
+
+#[test]
+fn likelihood_gradients_match_finite_differences() {
+    let rows = vec![
+        Summary::new(0, 0.0, 30.0),
+        Summary::new(2, 30.43, 38.86),
+        Summary::new(26, 30.86, 31.0),
+        Summary::new(300, 99.0, 100.0),
+        Summary {
+            weight: 3.0,
+            ..Summary::new(1, 5.0, 20.0)
+        },
+    ];
+    let check = |name: &str, p: &[f64], f: &dyn Fn(&[f64]) -> f64, g: &[f64]| {
+        for i in 0..p.len() {
+            let h = 1e-6 * p[i];
+            let mut up = p.to_vec();
+            let mut down = p.to_vec();
+            up[i] += h;
+            down[i] -= h;
+            let fd = (f(&up) - f(&down)) / (2.0 * h);
+            assert!(
+                (g[i] - fd).abs() <= 1e-5 * fd.abs().max(1.0),
+                "{name} {p:?} d{i}: {} vs {fd}",
+                g[i]
+            );
+        }
+    };
+    for modified in [false, true] {
+        let m = super::bgnbd::BetaGeometric { modified };
+        for p in [[0.24, 4.4, 0.79, 2.4], [1.5, 0.3, 3.0, 0.5]] {
+            let (v, g) = m.ln_likelihood_grad(&p, &rows);
+            assert!((v - m.ln_likelihood(&p, &rows)).abs() < 1e-9 * v.abs());
+            check("bg", &p, &|q| m.ln_likelihood(q, &rows), &g);
+        }
+    }
+    // Both branches of Pareto/NBD: alpha >= beta and alpha < beta.
+    for p in [
+        [0.55, 12.6, 0.6, 10.7],
+        [0.55, 10.6, 0.6, 11.7],
+        [2.0, 1.0, 1.3, 30.0],
+    ] {
+        let (v, g) = pareto_nbd::ln_likelihood_grad(&p, &rows).unwrap();
+        let value = |q: &[f64]| pareto_nbd::ln_likelihood(q, &rows).unwrap();
+        assert!((v - value(&p)).abs() < 1e-9 * v.abs());
+        check("pnbd", &p, &value, &g);
+    }
+    let spend = [
+        SpendRow {
+            frequency: 1.0,
+            mean_spend: 12.0,
+            weight: 1.0,
+        },
+        SpendRow {
+            frequency: 7.0,
+            mean_spend: 40.5,
+            weight: 2.0,
+        },
+    ];
+    for p in [[6.2, 3.7, 15.4], [0.8, 1.2, 0.3]] {
+        let (v, g) = gamma_gamma::ln_likelihood_grad(&p, &spend);
+        assert!((v - gamma_gamma::ln_likelihood(&p, &spend)).abs() < 1e-9 * v.abs());
+        check("gg", &p, &|q| gamma_gamma::ln_likelihood(q, &spend), &g);
+    }
+}
+
+/// Draws BG/NBD customers with continuous purchase times, so nearly every row is distinct.
+fn simulate_bgnbd(params: [f64; 4], customers: usize, seed: u64) -> Vec<Summary> {
+    use rand_xoshiro::Xoshiro256PlusPlus;
+    use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut uniform = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 + 1e-300;
+    // Marsaglia-Tsang, with the shape < 1 boost.
+    fn gamma(shape: f64, u: &mut dyn FnMut() -> f64) -> f64 {
+        if shape < 1.0 {
+            return gamma(shape + 1.0, u) * u().powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let n = (-2.0 * u().ln()).sqrt() * (2.0 * std::f64::consts::PI * u()).cos();
+            let v = (1.0 + c * n).powi(3);
+            if v > 0.0 && u().ln() < 0.5 * n * n + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+    let [r, alpha, a, b] = params;
+    (0..customers)
+        .map(|_| {
+            let lambda = gamma(r, &mut uniform) / alpha;
+            let ga = gamma(a, &mut uniform);
+            let p = ga / (ga + gamma(b, &mut uniform));
+            let age = 10.0 + 90.0 * uniform();
+            let (mut t, mut x, mut last) = (0.0, 0u32, 0.0);
+            loop {
+                t += -uniform().ln() / lambda;
+                if t > age {
+                    break;
+                }
+                x += 1;
+                last = t;
+                if uniform() < p {
+                    break;
+                }
+            }
+            Summary::new(x, last, age)
+        })
+        .collect()
+}
+
+#[test]
+fn large_fits_explore_on_a_sample_and_land_on_the_full_data_optimum() {
+    let truth = [0.243, 4.414, 0.793, 2.426];
+    let data = simulate_bgnbd(truth, 60_000, 7);
+    assert!(super::fit::distinct_rows(&data).len() > 40_000);
+    let sampled = fit_transactions(ModelKind::BgNbd, &data, 0.0).unwrap();
+    let full = super::fit::fit_transactions_with(ModelKind::BgNbd, &data, 0.0, usize::MAX).unwrap();
+    for (s, f) in sampled.params.iter().zip(&full.params) {
+        close(*s, *f, 1e-5);
+    }
+    assert!(
+        (sampled.log_likelihood - full.log_likelihood).abs() < 1e-6 * full.log_likelihood.abs()
+    );
+    // And the simulation's parameters come back, within a few standard errors.
+    for i in 0..4 {
+        let z = (sampled.params[i] - truth[i]) / sampled.std_errors[i];
+        assert!(
+            z.abs() < 4.0,
+            "parameter {i}: {} vs {}",
+            sampled.params[i],
+            truth[i]
+        );
+    }
+}
