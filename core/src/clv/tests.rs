@@ -631,13 +631,7 @@ fn large_fits_explore_on_a_sample_and_land_on_the_full_data_optimum() {
         (sampled.log_likelihood - full.log_likelihood).abs() < 1e-6 * full.log_likelihood.abs()
     );
     // And the simulation's parameters come back, within a few standard errors.
-    for i in 0..4 {
-        let z = (sampled.params[i] - truth[i]) / sampled.std_errors[i];
-        assert!(
-            z.abs() < 4.0,
-            "parameter {i}: {} vs {}",
-            sampled.params[i],
-            truth[i]
-        );
+    for ((p, se), t) in sampled.params.iter().zip(&sampled.std_errors).zip(truth) {
+        assert!(((p - t) / se).abs() < 4.0, "{p} vs {t} (se {se})");
     }
 }
