@@ -9,16 +9,7 @@
 # distribution and per-user calls. It checks that the extension's results equal the hand-written
 # SQL's, and writes the results into BENCHMARKS.md between the generated-results markers.
 # Not part of the test command: the default scales take about half an hour.
-CDA_PORT=${CDA_BENCH_PORT:-55416}
-BENCH_SETTINGS="shared_buffers = 4GB
-work_mem = 256MB
-maintenance_work_mem = 1GB
-max_wal_size = 16GB
-checkpoint_timeout = 1h
-max_parallel_workers_per_gather = 2
-max_worker_processes = 8
-jit = on"
-CDA_CLUSTER_SETTINGS=$BENCH_SETTINGS
+source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 SCALES="100000:1000000 1000000:10000000"

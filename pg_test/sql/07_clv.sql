@@ -53,18 +53,10 @@ DROP SCHEMA clv_fx CASCADE;
 -- The CDNOW sample of the literature: 2,357 customers, 6,919 purchase lines, as users and orders
 -- (user ids are the sample's customer ids, 1..2357).
 CREATE SCHEMA clv_cdnow;
-CREATE TABLE clv_cdnow.users (user_id bigint PRIMARY KEY, registered_at timestamptz NOT NULL);
-CREATE TABLE clv_cdnow.orders (order_id bigserial, user_id bigint, created_at timestamptz, status text,
-                               total_amount numeric(12,2), currency text DEFAULT 'USD');
-CREATE TEMP TABLE raw_sample (line text);
 \getenv abs_srcdir PG_ABS_SRCDIR
+\set cdnow_schema clv_cdnow
 \set sample_file :abs_srcdir '/../demo/cdnow/CDNOW_sample.txt'
-\set load_cmd '\\copy raw_sample FROM ' :'sample_file'
-:load_cmd
-INSERT INTO clv_cdnow.orders (user_id, created_at, status, total_amount)
-    SELECT f[2]::bigint, to_date(f[3], 'YYYYMMDD')::timestamp AT TIME ZONE 'UTC', 'completed', f[5]::numeric
-    FROM (SELECT regexp_split_to_array(btrim(line), '\s+') AS f FROM raw_sample) s;
-INSERT INTO clv_cdnow.users SELECT user_id, min(created_at) FROM clv_cdnow.orders GROUP BY user_id;
+\i :abs_srcdir/../demo/load_cdnow_sample.sql
 SELECT count(*) AS customers, (SELECT count(*) FROM clv_cdnow.orders) AS lines FROM clv_cdnow.users;
 -- The published summary (weeks, calibration to 1997-09-30), rounded there to 2 decimals.
 CREATE TEMP TABLE published (id int, x int, t_x float8, t float8, zbar float8);

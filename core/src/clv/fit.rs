@@ -219,13 +219,19 @@ pub fn fit_spend(rows: &[SpendRow], penalizer: f64) -> Result<FitReport, ModelEr
     }
     let total = weight_total_spend(rows);
     let scale = rows.iter().map(|r| r.weight * r.mean_spend).sum::<f64>() / total;
-    let scaled: Vec<SpendRow> = rows
+    let mut scaled: Vec<SpendRow> = rows
         .iter()
         .map(|r| SpendRow {
             mean_spend: r.mean_spend / scale,
             ..*r
         })
         .collect();
+    // Sorted by frequency, the likelihood shares its gamma terms between rows.
+    scaled.sort_by(|a, b| {
+        a.frequency
+            .total_cmp(&b.frequency)
+            .then(a.mean_spend.total_cmp(&b.mean_spend))
+    });
     let starts = vec![
         vec![1.0, 1.0, 1.0],
         vec![5.0, 5.0, 5.0],

@@ -26,23 +26,32 @@ pub fn ln_likelihood(params: &[f64], rows: &[SpendRow]) -> f64 {
         .sum()
 }
 
-/// Σ weight · ln L and its gradient in (p, q, v).
+/// Σ weight · ln L and its gradient in (p, q, v). The gamma-function terms depend on the
+/// frequency only, so rows sorted by frequency (as the fit sorts them) share them.
 pub fn ln_likelihood_grad(params: &[f64], rows: &[SpendRow]) -> (f64, [f64; 3]) {
     let [p, q, v] = [params[0], params[1], params[2]];
-    let common = -ln_gamma(q) + q * v.ln();
-    let psi_q = digamma(q);
+    let (ln_v, psi_q) = (v.ln(), digamma(q));
+    let common = -ln_gamma(q) + q * ln_v;
     let mut total = 0.0;
     let mut grad = [0.0; 3];
+    let mut cached_x = f64::NAN;
+    // lnΓ(px+q) − lnΓ(px) + px ln x, ψ(px+q), ψ(px) − ln x.
+    let (mut gammas, mut psi_pxq, mut psi_px) = (0.0, 0.0, 0.0);
     for row in rows {
         let (x, m, w) = (row.frequency, row.mean_spend, row.weight);
         let px = p * x;
+        if x != cached_x {
+            cached_x = x;
+            let ln_x = x.ln();
+            gammas = ln_gamma(px + q) - ln_gamma(px) + px * ln_x;
+            psi_pxq = digamma(px + q);
+            psi_px = digamma(px) - ln_x;
+        }
+        let ln_m = m.ln();
         let ln_xmv = (x * m + v).ln();
-        let psi_pxq = digamma(px + q);
-        total += w
-            * (common + ln_gamma(px + q) - ln_gamma(px) + (px - 1.0) * m.ln() + px * x.ln()
-                - (px + q) * ln_xmv);
-        grad[0] += w * x * (psi_pxq - digamma(px) + m.ln() + x.ln() - ln_xmv);
-        grad[1] += w * (-psi_q + v.ln() + psi_pxq - ln_xmv);
+        total += w * (common + gammas + (px - 1.0) * ln_m - (px + q) * ln_xmv);
+        grad[0] += w * x * (psi_pxq - psi_px + ln_m - ln_xmv);
+        grad[1] += w * (-psi_q + ln_v + psi_pxq - ln_xmv);
         grad[2] += w * (q / v - (px + q) / (x * m + v));
     }
     (total, grad)

@@ -238,7 +238,7 @@ impl std::fmt::Display for ModelError {
                 } else if *value == 0.0 {
                     "0".to_string()
                 } else {
-                    format!("{value:.4e}")
+                    format!("{value:.0e}")
                 };
                 write!(
                     f,
