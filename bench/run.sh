@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The performance benchmark: bash bench/run.sh [--scales "USERS:ORDERS ..."] [--runs N]
-#                                              [--loop-users N] [--regenerate] [--no-write]
+#                                              [--loop-users N] [--regenerate] [--no-write] [--no-clv]
 # Builds and installs a release build, starts a throwaway PostgreSQL 15 with the settings below
 # (its own directory and port, separate from the test cluster), generates a seed-shaped shop at
 # each scale (bench/generate.sql; kept between runs unless --regenerate), and times, on the same
@@ -17,6 +17,7 @@ RUNS=3
 LOOP_USERS=20000
 REGENERATE=0
 WRITE=1
+CLV=1
 AS_OF=2025-06-30
 while [ $# -gt 0 ]; do
     case $1 in
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
         --loop-users) LOOP_USERS=$2; shift 2 ;;
         --regenerate) REGENERATE=1; shift ;;
         --no-write) WRITE=0; shift ;;
+        --no-clv) CLV=0; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -208,4 +210,9 @@ if [ "$WRITE" = 1 ]; then
         /<!-- bench:end -->/ {skip = 0}
         !skip {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
     say "results written to BENCHMARKS.md"
+fi
+if [ "$CLV" = 1 ]; then
+    clv_args=(--runs "$RUNS")
+    [ "$WRITE" = 1 ] || clv_args+=(--no-write)
+    bash "$ROOT/bench/clv.sh" "${clv_args[@]}"
 fi

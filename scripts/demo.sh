@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo data: installs what is missing, builds and installs the
 # extension (release), starts a throwaway PostgreSQL 15, loads the CDNOW purchases, runs
-# calculate_all_ltv() and calculate_all_rfm(), fits a K-means model, and prints the summaries.
+# calculate_all_ltv() and calculate_all_rfm(), fits a K-means model and the CLV models, scores
+# every customer's CLV, and prints the summaries.
 # Idempotent; the second run takes seconds. Leaves the cluster running (see the last lines).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -44,6 +45,24 @@ SELECT cluster, cluster_name, users, round(recency_days::numeric, 1) AS recency_
 FROM kmeans_fit('value', '1997-09-30', 4);
 \echo ... and a later snapshot assigned to the same stored clusters
 SELECT cluster, cluster_name, count(*) AS users FROM kmeans_assign('value', '1998-06-30') GROUP BY 1, 2 ORDER BY 1;
+\echo
+\echo predictive CLV: BG/NBD and Gamma-Gamma fitted on all 23,570 customers, weeks, calibration to 1997-09-30
+SELECT parameter, round(estimate::numeric, 4) AS estimate, round(std_error::numeric, 4) AS std_error
+FROM clv_fit('bg', 'bgnbd', 'week', '1997-09-30');
+SELECT parameter, round(estimate::numeric, 4) AS estimate, round(std_error::numeric, 4) AS std_error
+FROM clv_fit('gg', 'gamma_gamma', 'week', '1997-09-30');
+\echo clv_holdout_evaluation('bg', '1998-06-30'): actual against predicted purchases in the 39 holdout weeks
+SELECT frequency, customers, round(actual_mean::numeric, 3) AS actual_mean, round(predicted_mean::numeric, 3) AS predicted_mean,
+       actual_total, round(predicted_total::numeric) AS predicted_total
+FROM clv_holdout_evaluation('bg', '1998-06-30');
+\echo calculate_all_clv('bg', 'gg', 12, 0.01, '1998-06-30'): everyone scored as of the end of the data
+SELECT customers, round(expected_purchases::numeric) AS expected_purchases_12m, round(total_clv::numeric) AS total_clv_12m
+FROM calculate_all_clv('bg', 'gg', 12, 0.01, '1998-06-30');
+\echo the 5 highest predicted 12-month CLVs
+SELECT user_id, frequency, round(recency::numeric, 1) AS recency_w, round(t::numeric, 1) AS t_w,
+       round(probability_alive::numeric, 3) AS p_alive, round(expected_purchases::numeric, 2) AS purchases_12m,
+       round(expected_spend::numeric, 2) AS spend, round(clv::numeric, 2) AS clv_12m
+FROM ml_user_clv ORDER BY clv DESC, user_id LIMIT 5;
 SQL
 say "done. Explore it:  $PG_BIN/psql -h $CDA_DIR -p $CDA_PORT -U postgres cda_demo"
 echo "    stop it:        $PG_BIN/pg_ctl -D $CDA_DIR/data stop$(is_root && echo '   (as the postgres user)')"
