@@ -2,7 +2,9 @@
 //! differ only in whether a customer may drop out right after the first purchase. Parameters are
 //! `[r, alpha, a, b]`, alpha in the model's time unit.
 
-use super::special::{digamma, ln_beta, ln_gamma, ln_hyp2f1, log_add_exp, logistic_complement};
+use super::special::{
+    digamma, ln_beta, ln_gamma, ln_hyp2f1, log_add_exp, log_add_exp_weights, logistic_complement,
+};
 use super::{ModelError, Summary};
 
 /// The BG/NBD family: `modified` = false is BG/NBD, true is MBG/NBD.
@@ -86,8 +88,7 @@ impl BetaGeometric {
                 let d = if self.modified { x } else { x - 1.0 };
                 let ln_ar = (alpha + row.recency).ln();
                 let a4 = ln_a - (b + d).ln() - (r + x) * ln_ar;
-                let rest = log_add_exp(a3, a4);
-                let (w3, w4) = ((a3 - rest).exp(), (a4 - rest).exp());
+                let (rest, w3, w4) = log_add_exp_weights(a3, a4);
                 g = [
                     w3 * g[0] - w4 * ln_ar,
                     w3 * g[1] - w4 * (r + x) / (alpha + row.recency),

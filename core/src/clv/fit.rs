@@ -143,7 +143,7 @@ pub(crate) fn fit_transactions_with(
     } else {
         &[1]
     };
-    let starts = transaction_starts(&scaled);
+    let starts = transaction_starts(kind, &scaled);
     let full = |p: &[f64]| ln_likelihood(p, &scaled);
     let sampled: Vec<Summary> = if scaled.len() > sample_above {
         weighted_sample(
@@ -185,15 +185,21 @@ pub(crate) fn fit_transactions_with(
     })
 }
 
-/// Two starts, run in parallel: one from the data's mean purchase rate (r = 1, alpha = T̄/x̄,
-/// a = 1, b = 3, the purchase-rate mean matched), one fixed, far from it. Agreement between them
-/// is reported; disagreement means a likelihood with several optima.
-fn transaction_starts(scaled: &[Summary]) -> Vec<Vec<f64>> {
+/// Two starts, run in parallel: one from the data's mean purchase rate (r = 1, alpha = T̄/x̄, so
+/// the mean rate r/alpha matches), one fixed, far from it. Agreement between them is reported;
+/// disagreement means a likelihood with several optima. Pareto/NBD starts with beta = alpha,
+/// where its hypergeometric terms are exactly 1, instead of far apart, where their series need
+/// hundreds of terms.
+fn transaction_starts(kind: ModelKind, scaled: &[Summary]) -> Vec<Vec<f64>> {
     let total = weight_total(scaled);
     let mean_x = scaled.iter().map(|r| r.weight * r.frequency).sum::<f64>() / total;
     let mean_t = scaled.iter().map(|r| r.weight * r.age).sum::<f64>() / total;
     let alpha = (mean_t / mean_x.max(1e-6)).clamp(1e-3, 1e3);
-    vec![vec![1.0, alpha, 1.0, 3.0], vec![1.0, 1.0, 1.0, 1.0]]
+    if kind == ModelKind::ParetoNbd {
+        vec![vec![1.0, alpha, 1.0, alpha], vec![1.0, 1.0, 1.0, 1.0]]
+    } else {
+        vec![vec![1.0, alpha, 1.0, 3.0], vec![1.0, 1.0, 1.0, 1.0]]
+    }
 }
 
 /// Fits Gamma-Gamma on customers with x ≥ 1 and a mean repeat spend > 0. Money is rescaled to

@@ -3,7 +3,11 @@
 //! form lifetimes uses subtracts two nearly equal hypergeometric terms there). Parameters are
 //! `[r, alpha, s, beta]`, alpha and beta in the model's time unit.
 
-use super::special::{digamma, ln_gamma, ln_hyp2f1, ln_hyp2f1_grad, log_add_exp};
+use super::special::{
+    digamma, ln_gamma, ln_hyp2f1, ln_hyp2f1_grad, log_add_exp, log_add_exp_weights,
+};
+use rustc_hash::FxHashMap;
+
 use super::{ModelError, Summary};
 
 /// ln L for one customer, minus the x-only terms lnΓ(r + x) − lnΓ(r) (added by the caller).
@@ -47,7 +51,49 @@ pub fn ln_likelihood(p: &[f64], rows: &[Summary]) -> Result<f64, ModelError> {
 }
 
 /// ln L for one customer without lnΓ(r + x) − lnΓ(r), and its gradient in (r, alpha, s, beta).
-fn ln_likelihood_rest_grad(p: &[f64], row: &Summary) -> Result<(f64, [f64; 4]), ModelError> {
+/// The two hypergeometric terms of a customer's likelihood with their gradients in (a, b, c, z):
+/// the first depends on (x, t_x) only and the second on (x, T) only, so customers who share
+/// them share the work.
+type Hyp = (f64, [f64; 4]);
+
+fn hyp_terms(p: &[f64], x: f64, t: f64, first: bool) -> Result<Hyp, ModelError> {
+    let [r, alpha, s, beta] = [p[0], p[1], p[2], p[3]];
+    let (big, small) = if alpha >= beta {
+        (alpha, beta)
+    } else {
+        (beta, alpha)
+    };
+    let rsx = r + s + x;
+    let b = match (alpha >= beta, first) {
+        (true, true) => s + 1.0,
+        (true, false) => s,
+        (false, true) => r + x,
+        (false, false) => r + x + 1.0,
+    };
+    Ok(ln_hyp2f1_grad(
+        rsx,
+        b,
+        rsx + 1.0,
+        (big - small) / (big + t),
+    )?)
+}
+
+/// Logarithms that are the same for every customer, or for every customer with the same x.
+struct Logs {
+    alpha: f64,
+    beta: f64,
+    s: f64,
+    rsx: f64,
+    rx: f64,
+}
+
+fn ln_likelihood_rest_grad(
+    p: &[f64],
+    row: &Summary,
+    logs: &Logs,
+    (f1, g1): Hyp,
+    (f2, g2): Hyp,
+) -> (f64, [f64; 4]) {
     let [r, alpha, s, beta] = [p[0], p[1], p[2], p[3]];
     let x = row.frequency;
     let alpha_big = alpha >= beta;
@@ -58,25 +104,21 @@ fn ln_likelihood_rest_grad(p: &[f64], row: &Summary) -> Result<(f64, [f64; 4]), 
     };
     let rsx = r + s + x;
     let (mt, mt_age) = (big + row.recency, big + row.age);
-    let (z1, z2) = ((big - small) / mt, (big - small) / mt_age);
     // ∂z/∂(big) and ∂z/∂(small) for z = (big − small)/(big + t).
     let dz = |t: f64| ((small + t) / ((big + t) * (big + t)), -1.0 / (big + t));
     let (dz1_big, dz1_small) = dz(row.recency);
     let (dz2_big, dz2_small) = dz(row.age);
     // (r, s) derivatives of the upper parameter b of each 2F1.
-    let (b1, db1, b2, db2) = if alpha_big {
-        (s + 1.0, [0.0, 1.0], s, [0.0, 1.0])
+    let (db1, db2) = if alpha_big {
+        ([0.0, 1.0], [0.0, 1.0])
     } else {
-        (r + x, [1.0, 0.0], r + x + 1.0, [1.0, 0.0])
+        ([1.0, 0.0], [1.0, 0.0])
     };
-    let (f1, g1) = ln_hyp2f1_grad(rsx, b1, rsx + 1.0, z1)?;
-    let (f2, g2) = ln_hyp2f1_grad(rsx, b2, rsx + 1.0, z2)?;
     let (ln_mt, ln_mt_age) = (mt.ln(), mt_age.ln());
-    let t1 = s.ln() - rsx.ln() + f1;
-    let t2 = (r + x).ln() - rsx.ln() + f2 + rsx * (ln_mt - ln_mt_age);
-    let mix = log_add_exp(t1, t2);
-    let (w1, w2) = ((t1 - mix).exp(), (t2 - mix).exp());
-    let value = r * alpha.ln() + s * beta.ln() - rsx * ln_mt + mix;
+    let t1 = logs.s - logs.rsx + f1;
+    let t2 = logs.rx - logs.rsx + f2 + rsx * (ln_mt - ln_mt_age);
+    let (mix, w1, w2) = log_add_exp_weights(t1, t2);
+    let value = r * logs.alpha + s * logs.beta - rsx * ln_mt + mix;
     // d/dr and d/ds of each term (a = rsx and c = rsx + 1 move with both).
     let dt1_r = -1.0 / rsx + g1[0] + g1[1] * db1[0] + g1[2];
     let dt1_s = 1.0 / s - 1.0 / rsx + g1[0] + g1[1] * db1[1] + g1[2];
@@ -94,15 +136,15 @@ fn ln_likelihood_rest_grad(p: &[f64], row: &Summary) -> Result<(f64, [f64; 4]), 
     } else {
         (d_small, d_big)
     };
-    Ok((
+    (
         value,
         [
-            alpha.ln() - ln_mt + w1 * dt1_r + w2 * dt2_r,
+            logs.alpha - ln_mt + w1 * dt1_r + w2 * dt2_r,
             r / alpha + d_alpha,
-            beta.ln() - ln_mt + w1 * dt1_s + w2 * dt2_s,
+            logs.beta - ln_mt + w1 * dt1_s + w2 * dt2_s,
             s / beta + d_beta,
         ],
-    ))
+    )
 }
 
 /// Σ weight · ln L and its gradient in (r, alpha, s, beta), for the fit.
@@ -113,13 +155,40 @@ pub fn ln_likelihood_grad(p: &[f64], rows: &[Summary]) -> Result<(f64, [f64; 4])
     let mut grad = [0.0; 4];
     let mut cached_x = f64::NAN;
     let (mut x_terms, mut x_grad) = (0.0, 0.0);
+    let mut first_key = (f64::NAN, f64::NAN);
+    let mut first: Hyp = (0.0, [0.0; 4]);
+    let mut seconds: FxHashMap<(u64, u64), Hyp> = FxHashMap::default();
+    let mut logs = Logs {
+        alpha: p[1].ln(),
+        beta: p[3].ln(),
+        s: p[2].ln(),
+        rsx: 0.0,
+        rx: 0.0,
+    };
     for row in rows {
         if row.frequency != cached_x {
             cached_x = row.frequency;
             x_terms = ln_gamma(r + cached_x) - ln_gamma(r);
             x_grad = digamma(r + cached_x) - psi_r;
+            logs.rsx = (r + p[2] + cached_x).ln();
+            logs.rx = (r + cached_x).ln();
         }
-        let (v, g) = ln_likelihood_rest_grad(p, row)?;
+        // Rows come sorted by (x, t_x, T): the first term repeats while (x, t_x) does; the second
+        // is looked up by (x, T).
+        if row.frequency != first_key.0 || row.recency != first_key.1 {
+            first_key = (row.frequency, row.recency);
+            first = hyp_terms(p, row.frequency, row.recency, true)?;
+        }
+        let key = (row.frequency.to_bits(), row.age.to_bits());
+        let second = match seconds.get(&key) {
+            Some(h) => *h,
+            None => {
+                let h = hyp_terms(p, row.frequency, row.age, false)?;
+                seconds.insert(key, h);
+                h
+            }
+        };
+        let (v, g) = ln_likelihood_rest_grad(p, row, &logs, first, second);
         total += row.weight * (x_terms + v);
         grad[0] += row.weight * (x_grad + g[0]);
         for i in 1..4 {

@@ -21,6 +21,20 @@ pub fn log_add_exp(x: f64, y: f64) -> f64 {
     hi + (lo - hi).exp().ln_1p()
 }
 
+/// ln(e^x + e^y) and the shares e^x / (e^x + e^y), e^y / (e^x + e^y), with one exp and one
+/// ln_1p: the likelihoods' mixtures and their gradients' weights.
+pub fn log_add_exp_weights(x: f64, y: f64) -> (f64, f64, f64) {
+    if x >= y {
+        let e = (y - x).exp();
+        let total = 1.0 + e;
+        (x + e.ln_1p(), 1.0 / total, e / total)
+    } else {
+        let e = (x - y).exp();
+        let total = 1.0 + e;
+        (y + e.ln_1p(), e / total, 1.0 / total)
+    }
+}
+
 /// 1 / (1 + e^x), the form every "probability alive" takes, exact in both tails.
 pub fn logistic_complement(x: f64) -> f64 {
     if x > 0.0 {
@@ -320,5 +334,11 @@ mod tests {
         assert_eq!(logistic_complement(1e5), 0.0);
         assert_eq!(logistic_complement(-1e5), 1.0);
         close(logistic_complement(0.0), 0.5, 1e-15);
+        for (x, y) in [(3.0, -2.0), (-700.0, 1.0), (0.5, 0.5)] {
+            let (v, wx, wy) = log_add_exp_weights(x, y);
+            close(v, log_add_exp(x, y), 1e-15);
+            close(wx, (x - v).exp(), 1e-12);
+            close(wy, (y - v).exp(), 1e-12);
+        }
     }
 }
