@@ -11,13 +11,14 @@ mod store;
 
 use pgrx::prelude::*;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::clv::evaluate::holdout;
 use cda_analytics_core::clv::fit::{fit_spend, fit_transactions};
 use cda_analytics_core::clv::gamma_gamma::SpendRow;
 use cda_analytics_core::clv::summary::CustomerSummary;
-use cda_analytics_core::clv::value::customer_value;
+use cda_analytics_core::clv::value::{discounted, month_ends};
 use cda_analytics_core::clv::{
     ModelError, ModelKind, SpendModel, Summary, TimeUnit, TransactionModel,
 };
@@ -521,21 +522,14 @@ fn calculate_all_clv(
     let t1 = std::time::Instant::now();
     let horizon = f64::from(horizon_months) * model.unit.per_month();
     let scored: Result<Vec<ClvRow>, ModelError> = on_worker_threads(|| {
-        customers
-            .par_iter()
-            .with_min_len(1024)
-            .map(|(id, s)| {
-                score(
-                    &model,
-                    spend.as_ref(),
-                    *id,
-                    s,
-                    horizon,
-                    horizon_months,
-                    monthly_discount,
-                )
-            })
-            .collect()
+        score_all(
+            &model,
+            spend.as_ref(),
+            &customers,
+            horizon,
+            horizon_months,
+            monthly_discount,
+        )
     });
     let rows = scored.unwrap_or_else(|e| raise_model(e, &format!("scoring with '{model_name}'")));
     let t2 = std::time::Instant::now();
@@ -565,34 +559,79 @@ fn calculate_all_clv(
     ))
 }
 
-fn score(
+/// What a purchase model says about one (frequency, recency, T): the same for every customer with
+/// that history, so it is computed once per distinct history.
+struct Outlook {
+    probability_alive: f64,
+    /// Expected purchases by the end of each month of the horizon.
+    cumulative: Vec<f64>,
+    probability_no_purchase: Option<f64>,
+}
+
+fn outlook(
+    model: &TransactionModel,
+    row: &Summary,
+    ends: &[f64],
+    horizon: f64,
+) -> Result<Outlook, ModelError> {
+    Ok(Outlook {
+        probability_alive: model.probability_alive(row)?,
+        cumulative: model.expected_purchases_many(row, ends)?,
+        probability_no_purchase: model.probability_of_purchases(row, 0, horizon).ok(),
+    })
+}
+
+/// Scores every customer: the model's outlook once per distinct history (one-time buyers of the
+/// same age, for example, share theirs), then each customer's spend and CLV from it.
+fn score_all(
     model: &TransactionModel,
     spend: Option<&SpendModel>,
-    user_id: i64,
-    s: &CustomerSummary,
+    customers: &[(i64, CustomerSummary)],
     horizon: f64,
     months: i32,
     discount: f64,
-) -> Result<ClvRow, ModelError> {
-    let row = s.model_row();
-    let expected_spend = spend
-        .map(|m| m.expected_spend(f64::from(s.frequency), s.monetary_value.unwrap_or(0.0)))
-        .transpose()?;
-    let clv = expected_spend
-        .map(|m| customer_value(model, &row, m, months as u32, discount))
-        .transpose()?;
-    Ok(ClvRow {
-        user_id,
-        frequency: s.frequency as i32,
-        recency: s.recency,
-        age: s.age,
-        monetary_value: s.monetary_value,
-        probability_alive: model.probability_alive(&row)?,
-        expected_purchases: model.expected_purchases(&row, horizon)?,
-        probability_no_purchase: model.probability_of_purchases(&row, 0, horizon).ok(),
-        expected_spend,
-        clv,
-    })
+) -> Result<Vec<ClvRow>, ModelError> {
+    let mut index: FxHashMap<(u32, u64, u64), usize> = FxHashMap::default();
+    let mut histories: Vec<Summary> = Vec::new();
+    let slots: Vec<usize> = customers
+        .iter()
+        .map(|(_, s)| {
+            let key = (s.frequency, s.recency.to_bits(), s.age.to_bits());
+            *index.entry(key).or_insert_with(|| {
+                histories.push(s.model_row());
+                histories.len() - 1
+            })
+        })
+        .collect();
+    let ends = month_ends(model, months as u32);
+    let outlooks: Vec<Outlook> = histories
+        .par_iter()
+        .with_min_len(256)
+        .map(|row| outlook(model, row, &ends, horizon))
+        .collect::<Result<_, _>>()?;
+    customers
+        .par_iter()
+        .zip(slots)
+        .with_min_len(4096)
+        .map(|((user_id, s), slot)| {
+            let o = &outlooks[slot];
+            let expected_spend = spend
+                .map(|m| m.expected_spend(f64::from(s.frequency), s.monetary_value.unwrap_or(0.0)))
+                .transpose()?;
+            Ok(ClvRow {
+                user_id: *user_id,
+                frequency: s.frequency as i32,
+                recency: s.recency,
+                age: s.age,
+                monetary_value: s.monetary_value,
+                probability_alive: o.probability_alive,
+                expected_purchases: o.cumulative.last().copied().unwrap_or(0.0),
+                probability_no_purchase: o.probability_no_purchase,
+                expected_spend,
+                clv: expected_spend.map(|m| discounted(&o.cumulative, m, discount)),
+            })
+        })
+        .collect()
 }
 
 /// Holdout evaluation of a purchase model: customers of its calibration period binned by

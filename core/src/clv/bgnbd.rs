@@ -3,7 +3,8 @@
 //! `[r, alpha, a, b]`, alpha in the model's time unit.
 
 use super::special::{
-    digamma, ln_beta, ln_gamma, ln_hyp2f1, log_add_exp, log_add_exp_weights, logistic_complement,
+    digamma, ln_beta, ln_gamma, ln_hyp2f1, ln_hyp2f1_many, log_add_exp, log_add_exp_weights,
+    logistic_complement,
 };
 use super::{ModelError, Summary};
 
@@ -143,6 +144,43 @@ impl BetaGeometric {
             Ok(c / (a - 1.0) * -(ln_power + ln_f).exp_m1())
         })?;
         Ok(alive * conditional)
+    }
+
+    /// E[Y(t) | x, t_x, T] at several horizons at once (the months of a CLV), sharing the
+    /// hypergeometric series between them.
+    pub fn expected_purchases_many(
+        self,
+        p: &[f64],
+        row: &Summary,
+        ts: &[f64],
+    ) -> Result<Vec<f64>, ModelError> {
+        let a = p[2];
+        if (a - 1.0).abs() < 1e-3 {
+            // Near the removable singularity: the one-at-a-time path interpolates.
+            return ts
+                .iter()
+                .map(|&t| self.expected_purchases(p, row, t))
+                .collect();
+        }
+        let alive = self.probability_alive(p, row);
+        let [r, alpha, _, b] = [p[0], p[1], p[2], p[3]];
+        let x = row.frequency;
+        let (aa, bb) = (r + x, b + x + self.dropout_offset());
+        let c = a + b + x - 1.0 + self.dropout_offset();
+        let zs: Vec<f64> = ts.iter().map(|&t| t / (alpha + row.age + t)).collect();
+        let mut ln_f = vec![0.0; zs.len()];
+        ln_hyp2f1_many(aa, bb, c, &zs, &mut ln_f)?;
+        Ok(zs
+            .iter()
+            .zip(ln_f)
+            .map(|(&z, lf)| {
+                if z == 0.0 {
+                    0.0
+                } else {
+                    alive * c / (a - 1.0) * -(aa * (-z).ln_1p() + lf).exp_m1()
+                }
+            })
+            .collect())
     }
 
     /// E[X(t)] for a customer just acquired (x = 0 at T = 0).

@@ -225,34 +225,32 @@ pub fn fit_spend(rows: &[SpendRow], penalizer: f64) -> Result<FitReport, ModelEr
     }
     let total = weight_total_spend(rows);
     let scale = rows.iter().map(|r| r.weight * r.mean_spend).sum::<f64>() / total;
-    let mut scaled: Vec<SpendRow> = rows
+    let scaled_rows: Vec<SpendRow> = rows
         .iter()
         .map(|r| SpendRow {
             mean_spend: r.mean_spend / scale,
             ..*r
         })
         .collect();
+    let mut scaled = gamma_gamma::prepare(&scaled_rows);
     // Sorted by frequency, the likelihood shares its gamma terms between rows.
     scaled.sort_by(|a, b| {
         a.frequency
             .total_cmp(&b.frequency)
             .then(a.mean_spend.total_cmp(&b.mean_spend))
     });
-    let starts = vec![
-        vec![1.0, 1.0, 1.0],
-        vec![5.0, 5.0, 5.0],
-        vec![0.5, 2.0, 0.5],
-    ];
+    // Two starts, run in parallel: p = q = v = 1 (on the scaled money), and one far from it.
+    let starts = vec![vec![1.0, 1.0, 1.0], vec![5.0, 5.0, 5.0]];
     let full = |p: &[f64]| {
         chunked(&scaled, |chunk| {
             Ok(gamma_gamma::ln_likelihood_grad(p, chunk))
         })
     };
-    let sampled: Vec<SpendRow> = if scaled.len() > SAMPLE_ABOVE {
+    let sampled: Vec<gamma_gamma::Prepared> = if scaled.len() > SAMPLE_ABOVE {
         weighted_sample(
             &scaled,
             |r| r.weight,
-            |r, w| SpendRow { weight: w, ..r },
+            |r, w| gamma_gamma::Prepared { weight: w, ..r },
             SAMPLE_SIZE,
         )
     } else {
@@ -273,7 +271,7 @@ pub fn fit_spend(rows: &[SpendRow], penalizer: f64) -> Result<FitReport, ModelEr
         },
         (!sampled.is_empty()).then(|| Likelihood {
             ln_likelihood: &on_sample,
-            customers: weight_total_spend(&sampled),
+            customers: sampled.iter().map(|r| r.weight).sum(),
         }),
     )?;
     params[2] *= scale;
@@ -495,9 +493,10 @@ fn finish_fit(
     for (i, theta) in best.x.iter().enumerate() {
         let value = theta.exp();
         if !(1.0 / DEGENERATE_BOUND..=DEGENERATE_BOUND).contains(&value) {
+            // Where on the ridge the search stopped says nothing; which way it ran does.
             return Err(ModelError::Degenerate {
                 parameter: names[i],
-                value,
+                value: if value > 1.0 { f64::INFINITY } else { 0.0 },
             });
         }
     }

@@ -26,9 +26,29 @@ pub fn ln_likelihood(params: &[f64], rows: &[SpendRow]) -> f64 {
         .sum()
 }
 
+/// A spend row with the logarithms that do not change during a fit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prepared {
+    pub frequency: f64,
+    pub mean_spend: f64,
+    pub weight: f64,
+    pub(crate) ln_mean_spend: f64,
+}
+
+pub fn prepare(rows: &[SpendRow]) -> Vec<Prepared> {
+    rows.iter()
+        .map(|r| Prepared {
+            frequency: r.frequency,
+            mean_spend: r.mean_spend,
+            weight: r.weight,
+            ln_mean_spend: r.mean_spend.ln(),
+        })
+        .collect()
+}
+
 /// Σ weight · ln L and its gradient in (p, q, v). The gamma-function terms depend on the
 /// frequency only, so rows sorted by frequency (as the fit sorts them) share them.
-pub fn ln_likelihood_grad(params: &[f64], rows: &[SpendRow]) -> (f64, [f64; 3]) {
+pub fn ln_likelihood_grad(params: &[f64], rows: &[Prepared]) -> (f64, [f64; 3]) {
     let [p, q, v] = [params[0], params[1], params[2]];
     let (ln_v, psi_q) = (v.ln(), digamma(q));
     let common = -ln_gamma(q) + q * ln_v;
@@ -47,12 +67,13 @@ pub fn ln_likelihood_grad(params: &[f64], rows: &[SpendRow]) -> (f64, [f64; 3]) 
             psi_pxq = digamma(px + q);
             psi_px = digamma(px) - ln_x;
         }
-        let ln_m = m.ln();
-        let ln_xmv = (x * m + v).ln();
+        let ln_m = row.ln_mean_spend;
+        let xmv = x * m + v;
+        let ln_xmv = xmv.ln();
         total += w * (common + gammas + (px - 1.0) * ln_m - (px + q) * ln_xmv);
         grad[0] += w * x * (psi_pxq - psi_px + ln_m - ln_xmv);
         grad[1] += w * (-psi_q + ln_v + psi_pxq - ln_xmv);
-        grad[2] += w * (q / v - (px + q) / (x * m + v));
+        grad[2] += w * (q / v - (px + q) / xmv);
     }
     (total, grad)
 }

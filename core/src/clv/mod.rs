@@ -317,6 +317,26 @@ impl TransactionModel {
         }
     }
 
+    /// Expected repeat purchases in the next `t` units for each t of `ts`, sharing work between
+    /// them where the model allows.
+    pub fn expected_purchases_many(
+        &self,
+        row: &Summary,
+        ts: &[f64],
+    ) -> Result<Vec<f64>, ModelError> {
+        row.check()?;
+        for &t in ts {
+            check_horizon(t)?;
+        }
+        match self.family() {
+            Some(f) => f.expected_purchases_many(&self.params, row, ts),
+            None => ts
+                .iter()
+                .map(|&t| pareto_nbd::expected_purchases(&self.params, row, t))
+                .collect(),
+        }
+    }
+
     /// Expected repeat purchases of a customer acquired now, over `t` units.
     pub fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
         check_horizon(t)?;

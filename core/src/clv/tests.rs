@@ -566,7 +566,7 @@ fn likelihood_gradients_match_finite_differences() {
         },
     ];
     for p in [[6.2, 3.7, 15.4], [0.8, 1.2, 0.3]] {
-        let (v, g) = gamma_gamma::ln_likelihood_grad(&p, &spend);
+        let (v, g) = gamma_gamma::ln_likelihood_grad(&p, &gamma_gamma::prepare(&spend));
         assert!((v - gamma_gamma::ln_likelihood(&p, &spend)).abs() < 1e-9 * v.abs());
         check("gg", &p, &|q| gamma_gamma::ln_likelihood(q, &spend), &g);
     }
@@ -633,5 +633,30 @@ fn large_fits_explore_on_a_sample_and_land_on_the_full_data_optimum() {
     // And the simulation's parameters come back, within a few standard errors.
     for ((p, se), t) in sampled.params.iter().zip(&sampled.std_errors).zip(truth) {
         assert!(((p - t) / se).abs() < 4.0, "{p} vs {t} (se {se})");
+    }
+}
+
+#[test]
+fn many_horizons_equal_one_at_a_time() {
+    let ts: Vec<f64> = (1..=12)
+        .map(|i| f64::from(i) * TimeUnit::Week.per_month())
+        .collect();
+    for (kind, params) in [
+        (ModelKind::BgNbd, PAPER_BG),
+        (ModelKind::MbgNbd, PAPER_BG),
+        (ModelKind::BgNbd, [0.24, 4.4, 1.0, 2.4]),
+        (ModelKind::ParetoNbd, BTYD_PNBD),
+    ] {
+        let m = model(kind, params);
+        for row in [
+            Summary::new(0, 0.0, 39.0),
+            Summary::new(2, 30.43, 38.86),
+            Summary::new(500, 100.0, 100.0),
+        ] {
+            let many = m.expected_purchases_many(&row, &ts).unwrap();
+            for (t, got) in ts.iter().zip(many) {
+                close(got, m.expected_purchases(&row, *t).unwrap(), 1e-10);
+            }
+        }
     }
 }

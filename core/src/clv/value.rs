@@ -18,17 +18,27 @@ pub fn customer_value(
             "the monthly discount rate must be a finite number > -1, got {monthly_discount}"
         )));
     }
+    let cumulative = model.expected_purchases_many(row, &month_ends(model, months))?;
+    Ok(discounted(&cumulative, expected_spend, monthly_discount))
+}
+
+/// The ends of the next `months` months, in the model's unit.
+pub fn month_ends(model: &TransactionModel, months: u32) -> Vec<f64> {
     let month = model.unit.per_month();
+    (1..=months).map(|i| f64::from(i) * month).collect()
+}
+
+/// The discounted value of cumulative expected purchases at the ends of successive months.
+pub fn discounted(cumulative: &[f64], expected_spend: f64, monthly_discount: f64) -> f64 {
     let mut previous = 0.0;
     let mut value = 0.0;
     let mut discount = 1.0;
-    for i in 1..=months {
-        let cumulative = model.expected_purchases(row, f64::from(i) * month)?;
+    for &c in cumulative {
         discount /= 1.0 + monthly_discount;
-        value += expected_spend * (cumulative - previous) * discount;
-        previous = cumulative;
+        value += expected_spend * (c - previous) * discount;
+        previous = c;
     }
-    Ok(value)
+    value
 }
 
 /// The spend to multiply by: Gamma-Gamma's conditional expectation for the customer.
