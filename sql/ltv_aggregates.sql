@@ -1,5 +1,6 @@
--- The two aggregates that read the LTV source rows (src/ltv/aggregate.rs explains why they are
--- aggregates and why they take raw values). Internal: calculate_all_ltv() and
+-- C-level functions: the two aggregates that read the LTV source rows (src/ltv/aggregate.rs
+-- explains why they are aggregates and why they take raw values), and the in-memory row sources
+-- of the LTV and CLV refreshes. Internal: calculate_all_ltv() and
 -- calculate_user_ltv() generate the queries that call them. The support functions are IMMUTABLE
 -- like PostgreSQL's own (numeric_avg_accum and friends): their result depends on their
 -- arguments only, the state included.
@@ -63,3 +64,11 @@ RETURNS TABLE (user_id bigint, signup_date date, revenue_3m numeric, revenue_6m 
     horizon_3m_complete boolean, horizon_6m_complete boolean, horizon_12m_complete boolean,
     orders_before_signup integer, segment text, as_of_date date, calculated_at timestamptz)
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_ltv_pending_rows';
+
+-- The rows calculate_all_clv() is writing, read by its own INSERT from the backend's memory
+-- (src/clv/store.rs). Internal: any other call is an error.
+CREATE FUNCTION @extschema@._clv_pending_rows(token bigint)
+RETURNS TABLE (user_id bigint, frequency integer, recency float8, t float8, monetary_value float8,
+    probability_alive float8, expected_purchases float8, probability_no_purchase float8,
+    expected_spend float8, clv float8)
+LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_clv_pending_rows';

@@ -17,4 +17,5 @@ SELECT * FROM get_ltv_summary();
 SELECT * FROM cda_configuration();
 -- Internal functions refuse to be called on their own.
 SELECT * FROM _ltv_pending_rows(1);
+SELECT * FROM _clv_pending_rows(1);
 SELECT _ltv_orders(NULL::bytea, 1, now(), 1.0, false, 2);

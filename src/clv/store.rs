@@ -151,6 +151,10 @@ pub struct RunSettings<'a> {
     pub as_of: Day,
 }
 
+/// Replaces the contents of `ml_user_clv` with `rows`, under a lock that only other refreshes
+/// wait for. DELETE, not TRUNCATE, so that readers keep the previous rows until commit. The rows
+/// reach the INSERT through `_clv_pending_rows`, which reads them from this backend's memory: an
+/// `unnest` of ten arrays of a million values costs four times the INSERT itself.
 pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
     let exec = |sql: &str, args: &[DatumWithOid<'_>], doing: &str| {
         Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing)
@@ -165,38 +169,21 @@ pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
         &[],
         "clearing ml_user_clv",
     );
+    let token = NEXT_TOKEN.with(|t| {
+        let v = t.get();
+        t.set(v.wrapping_add(1));
+        v
+    });
+    PENDING.with(|p| {
+        p.set(Some(Pending {
+            token,
+            rows: rows.as_ptr(),
+            len: rows.len(),
+        }))
+    });
+    let _guard = PendingGuard;
     let args: Vec<DatumWithOid<'_>> = vec![
-        rows.iter().map(|r| r.user_id).collect::<Vec<i64>>().into(),
-        rows.iter()
-            .map(|r| r.frequency)
-            .collect::<Vec<i32>>()
-            .into(),
-        rows.iter().map(|r| r.recency).collect::<Vec<f64>>().into(),
-        rows.iter().map(|r| r.age).collect::<Vec<f64>>().into(),
-        rows.iter()
-            .map(|r| r.monetary_value)
-            .collect::<Vec<Option<f64>>>()
-            .into(),
-        rows.iter()
-            .map(|r| r.probability_alive)
-            .collect::<Vec<f64>>()
-            .into(),
-        rows.iter()
-            .map(|r| r.expected_purchases)
-            .collect::<Vec<f64>>()
-            .into(),
-        rows.iter()
-            .map(|r| r.probability_no_purchase)
-            .collect::<Vec<Option<f64>>>()
-            .into(),
-        rows.iter()
-            .map(|r| r.expected_spend)
-            .collect::<Vec<Option<f64>>>()
-            .into(),
-        rows.iter()
-            .map(|r| r.clv)
-            .collect::<Vec<Option<f64>>>()
-            .into(),
+        token.into(),
         run.model.name.clone().into(),
         run.spend_model.map(str::to_string).into(),
         run.model.unit.name().to_string().into(),
@@ -208,13 +195,91 @@ pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
         "INSERT INTO {ext}.ml_user_clv (user_id, frequency, recency, t, monetary_value, probability_alive, \
              expected_purchases, probability_no_purchase, expected_spend, clv, model_name, spend_model_name, \
              time_unit, horizon_months, monthly_discount, as_of_date) \
-         SELECT u, f, r, t, m, pa, ep, p0, es, v, $11, $12, $13, $14, $15, DATE '2000-01-01' + $16 \
-         FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int4[]), \
-             pg_catalog.unnest($3::pg_catalog.float8[]), pg_catalog.unnest($4::pg_catalog.float8[]), \
-             pg_catalog.unnest($5::pg_catalog.float8[]), pg_catalog.unnest($6::pg_catalog.float8[]), \
-             pg_catalog.unnest($7::pg_catalog.float8[]), pg_catalog.unnest($8::pg_catalog.float8[]), \
-             pg_catalog.unnest($9::pg_catalog.float8[]), pg_catalog.unnest($10::pg_catalog.float8[])) \
-             AS x(u, f, r, t, m, pa, ep, p0, es, v)"
+         SELECT p.*, $2, $3, $4, $5, $6, DATE '2000-01-01' + $7 FROM {ext}._clv_pending_rows($1) p"
     );
     exec(&sql, &args, "writing ml_user_clv");
+}
+
+/// The rows being written, handed from [`replace`] to `_clv_pending_rows` in the same backend;
+/// set only while that INSERT runs.
+#[derive(Clone, Copy)]
+struct Pending {
+    token: i64,
+    rows: *const ClvRow,
+    len: usize,
+}
+
+thread_local! {
+    static PENDING: std::cell::Cell<Option<Pending>> = const { std::cell::Cell::new(None) };
+    static NEXT_TOKEN: std::cell::Cell<i64> = const { std::cell::Cell::new(1) };
+}
+
+/// Clears [`PENDING`] when the INSERT ends, normally or by an error unwinding through it.
+struct PendingGuard;
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        PENDING.with(|p| p.set(None));
+    }
+}
+
+const PENDING_COLUMNS: usize = 10;
+
+v1_finfo!(pg_finfo_cda_clv_pending_rows);
+/// `_clv_pending_rows(token)`: the rows [`replace`] is writing, as the ten per-customer columns
+/// of `ml_user_clv`, in materialize mode. Every column is passed by value.
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_clv_pending_rows(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
+    let Some(Pending { rows, len, .. }) = PENDING
+        .with(std::cell::Cell::get)
+        .filter(|p| Some(p.token) == token)
+    else {
+        raise(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "_clv_pending_rows is internal to calculate_all_clv()",
+            None,
+        );
+    };
+    // SAFETY: replace keeps the slice alive and unchanged while its INSERT, the only caller with
+    // the token, runs.
+    let rows = unsafe { std::slice::from_raw_parts(rows, len) };
+    unsafe {
+        pg_sys::InitMaterializedSRF(fcinfo, 0);
+        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
+        let desc = (*rsinfo).setDesc;
+        if (*desc).natts as usize != PENDING_COLUMNS {
+            raise(
+                ERRCODE_INTERNAL_ERROR,
+                "_clv_pending_rows: unexpected row type",
+                None,
+            );
+        }
+        let store = (*rsinfo).setResult;
+        let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
+        let mut nulls = [false; PENDING_COLUMNS];
+        let float = |v: f64| pg_sys::Datum::from(v.to_bits());
+        for r in rows {
+            values[0] = pg_sys::Datum::from(r.user_id);
+            values[1] = pg_sys::Datum::from(r.frequency);
+            values[2] = float(r.recency);
+            values[3] = float(r.age);
+            values[5] = float(r.probability_alive);
+            values[6] = float(r.expected_purchases);
+            for (col, v) in [
+                (4, r.monetary_value),
+                (7, r.probability_no_purchase),
+                (8, r.expected_spend),
+                (9, r.clv),
+            ] {
+                nulls[col] = v.is_none();
+                values[col] = float(v.unwrap_or(0.0));
+            }
+            pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        }
+    }
+    pg_sys::Datum::from(0usize)
 }
