@@ -74,9 +74,105 @@ pub fn summarize(
     })
 }
 
+/// One customer's purchases reduced to per-day totals, as a grouped query over the orders
+/// produces them: purchase days on or before the calibration end (`calibration_days`), the first
+/// and the last of them, their spend and the first day's spend, and the days and spend after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayTotals {
+    pub first_day: i32,
+    pub calibration_days: u32,
+    pub last_calibration_day: i32,
+    pub calibration_spend: f64,
+    pub first_day_spend: f64,
+    pub holdout_days: u32,
+    pub holdout_spend: f64,
+}
+
+/// The summary from [`DayTotals`]: the same definitions as [`summarize`], for the read path that
+/// aggregates in SQL.
+pub fn from_totals(
+    t: &DayTotals,
+    calibration_end: i32,
+    holdout_end: Option<i32>,
+    unit_days: f64,
+) -> Option<CustomerSummary> {
+    if t.calibration_days == 0 || t.first_day > calibration_end {
+        return None;
+    }
+    let frequency = t.calibration_days - 1;
+    Some(CustomerSummary {
+        frequency,
+        recency: f64::from(t.last_calibration_day - t.first_day) / unit_days,
+        age: f64::from(calibration_end - t.first_day) / unit_days,
+        monetary_value: (frequency > 0)
+            .then(|| (t.calibration_spend - t.first_day_spend) / f64::from(frequency)),
+        holdout_frequency: holdout_end.map(|_| t.holdout_days),
+        holdout_spend: holdout_end.map(|_| t.holdout_spend),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Per-day totals computed independently give the same summary as the purchases.
+        #[test]
+        fn totals_give_the_same_summary(
+            purchases in proptest::collection::vec((0i32..60, 0u32..10_000), 1..40),
+            calibration_end in 0i32..60,
+            holdout in proptest::option::of(1i32..30),
+            weekly in any::<bool>(),
+        ) {
+            let unit = if weekly { 7.0 } else { 1.0 };
+            let holdout_end = holdout.map(|h| calibration_end + h);
+            let mut rows: Vec<(i32, f64)> = purchases
+                .iter()
+                .map(|&(d, cents)| (d, f64::from(cents) / 100.0))
+                .filter(|&(d, _)| holdout_end.map_or(d <= calibration_end, |h| d <= h))
+                .collect();
+            let mut days: std::collections::BTreeMap<i32, f64> = Default::default();
+            for &(d, a) in &rows {
+                *days.entry(d).or_default() += a;
+            }
+            let cal: Vec<(&i32, &f64)> = days.iter().filter(|(d, _)| **d <= calibration_end).collect();
+            let expected = summarize(&mut rows, calibration_end, holdout_end, unit);
+            let got = days.iter().next().and_then(|(&first, &first_spend)| {
+                from_totals(
+                    &DayTotals {
+                        first_day: first,
+                        calibration_days: cal.len() as u32,
+                        last_calibration_day: cal.last().map_or(first, |(d, _)| **d),
+                        calibration_spend: cal.iter().map(|(_, a)| **a).sum(),
+                        first_day_spend: first_spend,
+                        holdout_days: days.keys().filter(|d| **d > calibration_end).count() as u32,
+                        holdout_spend: days.iter().filter(|(d, _)| **d > calibration_end).map(|(_, a)| a).sum(),
+                    },
+                    calibration_end,
+                    holdout_end,
+                    unit,
+                )
+            });
+            match (expected, got) {
+                (None, None) => {}
+                (Some(e), Some(g)) => {
+                    prop_assert_eq!(e.frequency, g.frequency);
+                    prop_assert_eq!(e.recency, g.recency);
+                    prop_assert_eq!(e.age, g.age);
+                    prop_assert_eq!(e.holdout_frequency, g.holdout_frequency);
+                    let near = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    prop_assert!(near(e.monetary_value, g.monetary_value), "{:?} {:?}", e, g);
+                    prop_assert!(near(e.holdout_spend, g.holdout_spend), "{:?} {:?}", e, g);
+                }
+                (e, g) => prop_assert!(false, "{:?} vs {:?}", e, g),
+            }
+        }
+    }
 
     #[test]
     fn same_day_purchases_count_once_and_first_day_spend_is_left_out() {
