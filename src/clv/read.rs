@@ -1,15 +1,13 @@
 //! Reading the per-customer summaries (definitions in `cda_analytics_core::clv::summary`) with one
-//! statement over the orders: grouped by user and day, then by user into a handful of totals
-//! (first day and its spend, calibration days, last day and spend, holdout days and spend), with
-//! every order that cannot count grouped apart by its problem and reported, as the snapshot
-//! features do. Small per-user states keep the hash aggregates in memory: collecting each user's
-//! days into arrays instead made them spill to disk.
+//! grouped query over the orders: each user's successful purchase days and amounts up to the end
+//! of the window, with every order that cannot count grouped apart by its problem and reported,
+//! as the snapshot features do.
 
 use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::clv::TimeUnit;
-use cda_analytics_core::clv::summary::{CustomerSummary, DayTotals, from_totals};
+use cda_analytics_core::clv::summary::{CustomerSummary, summarize};
 
 use crate::context::Context;
 use crate::errors::*;
@@ -47,21 +45,11 @@ pub fn summaries(
         Some(id) => format!(" WHERE o.uid = {}", params.bind(id)),
         None => String::new(),
     };
-    let cal = params.bind(window.calibration_end.0);
-    // The first day's spend: the smallest [day, spend] array is the first day's (arrays compare
-    // element by element).
     let sql = format!(
-        "SELECT g.uid, g.problem, pg_catalog.sum(g.n)::pg_catalog.int8, pg_catalog.min(g.day), \
-                (pg_catalog.count(*) FILTER (WHERE g.day <= {cal}))::pg_catalog.int4, \
-                pg_catalog.max(g.day) FILTER (WHERE g.day <= {cal}), \
-                pg_catalog.sum(g.amt) FILTER (WHERE g.day <= {cal}), \
-                (pg_catalog.min(ARRAY[g.day::pg_catalog.float8, g.amt]))[2], \
-                (pg_catalog.count(*) FILTER (WHERE g.day > {cal}))::pg_catalog.int4, \
-                pg_catalog.sum(g.amt) FILTER (WHERE g.day > {cal}) \
-         FROM (SELECT o.uid, o.problem, o.day, pg_catalog.count(*) AS n, \
-                      pg_catalog.sum(o.amt::pg_catalog.float8) AS amt \
-               FROM ({from}) o{filter} GROUP BY o.uid, o.problem, o.day) g \
-         GROUP BY g.uid, g.problem"
+        "SELECT o.uid, o.problem, pg_catalog.count(*), \
+                pg_catalog.array_agg(o.day) FILTER (WHERE o.problem = 0), \
+                pg_catalog.array_agg(o.amt::pg_catalog.float8) FILTER (WHERE o.problem = 0) \
+         FROM ({from}) o{filter} GROUP BY o.uid, o.problem"
     );
     let mut left_out = [0i64; PROBLEMS.len()];
     let mut unknown = 0i64;
@@ -80,20 +68,11 @@ pub fn summaries(
                 unknown += n;
                 continue;
             };
-            let Some(first_day) = row.get::<i32>(4)? else {
-                continue;
-            };
-            let totals = DayTotals {
-                first_day,
-                calibration_days: row.get::<i32>(5)?.unwrap_or(0).max(0) as u32,
-                last_calibration_day: row.get::<i32>(6)?.unwrap_or(first_day),
-                calibration_spend: row.get::<f64>(7)?.unwrap_or(0.0),
-                first_day_spend: row.get::<f64>(8)?.unwrap_or(0.0),
-                holdout_days: row.get::<i32>(9)?.unwrap_or(0).max(0) as u32,
-                holdout_spend: row.get::<f64>(10)?.unwrap_or(0.0),
-            };
-            if let Some(s) = from_totals(
-                &totals,
+            let days: Vec<i32> = row.get(4)?.unwrap_or_default();
+            let amounts: Vec<f64> = row.get(5)?.unwrap_or_default();
+            let mut purchases: Vec<(i32, f64)> = days.into_iter().zip(amounts).collect();
+            if let Some(s) = summarize(
+                &mut purchases,
                 window.calibration_end.0,
                 window.holdout_end.map(|d| d.0),
                 unit_days,
