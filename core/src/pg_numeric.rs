@@ -360,7 +360,9 @@ mod tests {
             scale in 0u32..=6,
             long in any::<bool>(),
         ) {
-            let int_part = if int_part.is_empty() { "0".to_string() } else { int_part };
+            // As numeric_out prints it: no leading zeros (the overflow error quotes the text).
+            let int_part = int_part.trim_start_matches('0');
+            let int_part = if int_part.is_empty() { "0".to_string() } else { int_part.to_string() };
             let body = if frac_part.is_empty() { int_part.clone() } else { format!("{int_part}.{frac_part}") };
             let text = if negative { format!("-{body}") } else { body };
             prop_assert_eq!(decode_minor(&encode(&text, long), scale), parse_minor(&text, scale));

@@ -114,6 +114,13 @@ SELECT parameter, round(estimate::numeric, 3) AS estimate FROM clv_fit('pnbd', '
 SELECT model_name, abs(log_likelihood - -9594.97) < 0.5 AS ll_as_published FROM ml_clv_models WHERE model_name = 'pnbd';
 SELECT round(probability_alive::numeric, 4) AS p_alive, round(expected_purchases::numeric, 2) AS purchases_52w
 FROM clv_predict('pnbd', 26, 30.86, 31, 'week', 52);
+-- Its purchase distribution (a one-dimensional integral here): it sums to 1, and its mean is the
+-- expected purchases.
+SELECT n, round(probability::numeric, 4) AS probability FROM clv_purchase_probabilities('pnbd', 1516, 52, 'week', 3, '1997-09-30');
+SELECT round(sum(probability)::numeric, 6) AS total,
+       abs(sum(n * probability) - (SELECT expected_purchases FROM clv_user('pnbd', 1516, 52, 'week', as_of => '1997-09-30'))) < 1e-6
+           AS mean_is_expected
+FROM clv_purchase_probabilities('pnbd', 1516, 52, 'week', 400, '1997-09-30');
 -- Gamma-Gamma on the 946 repeat customers: p = 6.2488, q = 3.7446, v = 15.4477, LL -4055.92;
 -- the first customer (x = 2, mean 22.35) spends about 24.66 per purchase.
 SELECT parameter, round(estimate::numeric, 3) AS estimate FROM clv_fit('gg', 'gamma_gamma', 'week', '1997-09-30');
@@ -144,14 +151,13 @@ SELECT user_id, frequency, round(probability_alive::numeric, 4) AS p_alive, roun
        round(expected_spend::numeric, 2) AS spend, round(clv::numeric, 2) AS clv, model_name, spend_model_name, time_unit
 FROM ml_user_clv ORDER BY clv DESC, user_id LIMIT 3;
 
--- Bad input: unknown model, a spend model where a purchase model belongs and back, Pareto/NBD has
--- no purchase distribution, a user without purchases, horizons and units, a holdout before the
--- calibration end, a hand-edited model with q <= 1 (infinite mean spend).
+-- Bad input: unknown model, a spend model where a purchase model belongs and back, a user without
+-- purchases, horizons and units, a holdout before the calibration end, a hand-edited model with
+-- q <= 1 (infinite mean spend).
 \set SHOW_CONTEXT never
 SELECT * FROM clv_predict('nope', 1, 1, 2, 'week', 52);
 SELECT * FROM clv_predict('gg', 1, 1, 2, 'week', 52);
 SELECT clv_expected_spend('bg', 1, 10);
-SELECT * FROM clv_purchase_probabilities('pnbd', 1516, 52, 'week', 3, '1997-09-30');
 SELECT * FROM clv_user('bg', 999999, 52, 'week');
 SELECT * FROM clv_predict('bg', 1, 1, 2, 'month', 52);
 SELECT * FROM clv_predict('bg', 1, 1, 2, 'week', -1);

@@ -12,6 +12,7 @@ pub mod fit;
 pub mod gamma_gamma;
 pub mod optimize;
 pub mod pareto_nbd;
+pub mod quadrature;
 pub mod special;
 pub mod summary;
 pub mod value;
@@ -357,10 +358,7 @@ impl TransactionModel {
         check_horizon(t)?;
         match self.family() {
             Some(f) => Ok(f.probability_of_purchases(&self.params, row, n, t)),
-            None => Err(ModelError::NotAvailable {
-                what: "the probability of n purchases",
-                model: self.kind.name(),
-            }),
+            None => pareto_nbd::probability_of_purchases(&self.params, row, n, t),
         }
     }
 }

@@ -234,3 +234,48 @@ pub fn expected_purchases_new(p: &[f64], t: f64) -> f64 {
     let ln_y = beta.ln() - (beta + t).ln();
     r * beta / alpha * one_minus_power_over(s, ln_y)
 }
+
+/// P(Y(t) = n | x, t_x, T): the chance of exactly n repeat purchases in (T, T + t].
+///
+/// Given alive at T, the posteriors are λ ~ Gamma(r + x, α + T) and μ ~ Gamma(s, β + T),
+/// independent, and purchases are Poisson at rate λ until the exponential lifetime ends. So the
+/// count is negative binomial over the whole window if the customer outlives it, and over
+/// (T, T + τ] if they leave at τ: the first term is closed-form, the second a one-dimensional
+/// integral of a smooth density, taken by composite Gauss-Legendre quadrature. A customer already
+/// gone makes none.
+pub fn probability_of_purchases(
+    p: &[f64],
+    row: &Summary,
+    n: u32,
+    t: f64,
+) -> Result<f64, ModelError> {
+    let alive = probability_alive(p, row)?;
+    let gone = if n == 0 { 1.0 - alive } else { 0.0 };
+    if t == 0.0 {
+        return Ok(gone + if n == 0 { alive } else { 0.0 });
+    }
+    let [r, alpha, s, beta] = [p[0], p[1], p[2], p[3]];
+    let shape = r + row.frequency;
+    let n = f64::from(n);
+    let (at, bt) = (alpha + row.age, beta + row.age);
+    let (ln_at, ln_bt) = (at.ln(), bt.ln());
+    let ln_coef = ln_gamma(shape + n) - ln_gamma(shape) - ln_gamma(n + 1.0);
+    // NB(n) for a window of length tau.
+    let nb = |tau: f64| -> f64 {
+        if tau <= 0.0 {
+            return if n == 0.0 { 1.0 } else { 0.0 };
+        }
+        let ln_end = (at + tau).ln();
+        let ln_n = if n > 0.0 {
+            n * (tau.ln() - ln_end)
+        } else {
+            0.0
+        };
+        (ln_coef + shape * (ln_at - ln_end) + ln_n).exp()
+    };
+    let survives = (s * (ln_bt - (bt + t).ln())).exp() * nb(t);
+    // E[μ e^{−μτ}] under the posterior: the density of leaving at τ.
+    let leaves_at = |tau: f64| s / bt * ((s + 1.0) * (ln_bt - (bt + tau).ln())).exp();
+    let leaves = super::quadrature::integrate(|tau| leaves_at(tau) * nb(tau), 0.0, t);
+    Ok(gone + alive * (survives + leaves))
+}

@@ -157,8 +157,13 @@ fn bgnbd_predictions_reproduce_the_paper() {
 
 #[test]
 fn conditional_purchase_distribution_is_proper_and_its_mean_is_the_expectation() {
-    for kind in [ModelKind::BgNbd, ModelKind::MbgNbd] {
-        let m = model(kind, PAPER_BG);
+    for (kind, params) in [
+        (ModelKind::BgNbd, PAPER_BG),
+        (ModelKind::MbgNbd, PAPER_BG),
+        (ModelKind::ParetoNbd, BTYD_PNBD),
+        (ModelKind::ParetoNbd, [0.55, 10.6, 1.0, 11.7]),
+    ] {
+        let m = model(kind, params);
         for row in [
             Summary::new(0, 0.0, 20.0),
             Summary::new(2, 30.43, 38.86),
@@ -295,10 +300,6 @@ fn pareto_nbd_fit_and_predictions_reproduce_btyd() {
             1e-3,
         );
     }
-    assert!(matches!(
-        btyd.probability_of_purchases(&c1516, 1, 1.0),
-        Err(ModelError::NotAvailable { .. })
-    ));
 }
 
 #[test]
@@ -657,6 +658,50 @@ fn many_horizons_equal_one_at_a_time() {
             for (t, got) in ts.iter().zip(many) {
                 close(got, m.expected_purchases(&row, *t).unwrap(), 1e-10);
             }
+        }
+    }
+}
+
+#[test]
+fn pareto_nbd_purchase_distribution_equals_lifetimes() {
+    // lifetimes 0.11.3, ParetoNBDFitter.conditional_probability_of_n_purchases_up_to_time(n, 52,
+    // x, t_x, T) at BTYD's parameters, for n = 0, 1, 2, 5, 20.
+    let m = model(ModelKind::ParetoNbd, BTYD_PNBD);
+    let cases = [
+        (
+            Summary::new(26, 30.85714, 31.0),
+            [
+                0.023865194864004256,
+                0.020526110307381766,
+                0.019419916053187297,
+                0.016624351589189217,
+                0.017936712778208314,
+            ],
+        ),
+        (
+            Summary::new(2, 30.43, 38.86),
+            [
+                0.3685265247124102,
+                0.1920416104359078,
+                0.1461647460431178,
+                0.04583096459429957,
+                1.2254789106635099e-05,
+            ],
+        ),
+        (
+            Summary::new(0, 0.0, 20.0),
+            [
+                0.8480732940758313,
+                0.07935046581352931,
+                0.03418438009177625,
+                0.00509554862241487,
+                2.4219741068849217e-06,
+            ],
+        ),
+    ];
+    for (row, want) in cases {
+        for (n, w) in [0, 1, 2, 5, 20].into_iter().zip(want) {
+            close(m.probability_of_purchases(&row, n, 52.0).unwrap(), w, 1e-6);
         }
     }
 }
