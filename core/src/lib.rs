@@ -6,6 +6,7 @@
 //! scores and named segments, [`segmentation`] for snapshot features and stable K-means clusters. Shared value types
 //! live in [`calendar`] (days) and [`money`] (exact amounts in minor units).
 
+pub mod anomaly;
 pub mod calendar;
 pub mod clv;
 pub mod ltv;
