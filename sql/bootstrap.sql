@@ -263,3 +263,22 @@ CREATE TABLE @extschema@.ml_user_clv (
     monthly_discount        float8  NOT NULL,
     as_of_date              date    NOT NULL
 );
+
+-- The judged weeks of the latest calculate_all_anomalies(): one row per user and week.
+CREATE TABLE @extschema@.ml_user_anomalies_weekly (
+    user_id              bigint  NOT NULL,
+    week_start           date    NOT NULL,
+    orders               integer NOT NULL,
+    spend                float8  NOT NULL,
+    orders_z             float8,
+    spend_z              float8,
+    spend_robust_z       float8,
+    orders_ratio         float8,
+    spend_ratio          float8,
+    anomaly_score        float8  NOT NULL,
+    is_anomaly           boolean NOT NULL,
+    triggers             text[]  NOT NULL,
+    insufficient_history boolean NOT NULL,
+    as_of_date           date    NOT NULL,
+    PRIMARY KEY (user_id, week_start)
+);

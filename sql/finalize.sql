@@ -368,3 +368,38 @@ BEGIN
     GROUP BY d.day, a.cluster, a.cluster_name ORDER BY d.day, a.cluster;
 END
 $$;
+
+-- The anomalies of the latest judged week in ml_user_anomalies_weekly, highest score first.
+CREATE FUNCTION @extschema@.latest_anomalies(min_score float8 DEFAULT 1, max_rows integer DEFAULT 100)
+RETURNS TABLE (user_id bigint, week_start date, orders integer, spend float8, anomaly_score float8,
+               triggers text[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.user_id, a.week_start, a.orders, a.spend, round(a.anomaly_score::numeric, 4)::float8, a.triggers
+    FROM @extschema@.ml_user_anomalies_weekly a
+    WHERE a.is_anomaly AND a.anomaly_score >= min_score
+      AND a.week_start = (SELECT max(b.week_start) FROM @extschema@.ml_user_anomalies_weekly b)
+    ORDER BY a.anomaly_score DESC, a.user_id
+    LIMIT max_rows;
+$$;
+
+-- Per judged week: users judged, anomalies, users flagged for short history, score statistics,
+-- and how often each trigger fired.
+CREATE FUNCTION @extschema@.anomaly_summary()
+RETURNS TABLE (week_start date, users_judged bigint, anomalies bigint, insufficient_history bigint,
+               mean_score float8, max_score float8, top_triggers text[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.week_start, count(*), count(*) FILTER (WHERE a.is_anomaly),
+           count(*) FILTER (WHERE a.insufficient_history),
+           round((avg(a.anomaly_score) FILTER (WHERE a.is_anomaly))::numeric, 4)::float8,
+           round((max(a.anomaly_score) FILTER (WHERE a.is_anomaly))::numeric, 4)::float8,
+           ARRAY(SELECT t.trigger || ': ' || count(*)
+                 FROM @extschema@.ml_user_anomalies_weekly b, unnest(b.triggers) AS t(trigger)
+                 WHERE b.week_start = a.week_start AND b.is_anomaly
+                 GROUP BY t.trigger ORDER BY count(*) DESC, t.trigger LIMIT 5)
+    FROM @extschema@.ml_user_anomalies_weekly a
+    GROUP BY a.week_start ORDER BY a.week_start;
+$$;

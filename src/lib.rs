@@ -19,6 +19,7 @@ macro_rules! v1_finfo {
     };
 }
 
+mod anomaly;
 mod catalog_cache;
 mod clv;
 mod config;

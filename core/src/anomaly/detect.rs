@@ -225,22 +225,31 @@ fn judge(
     (triggers, score)
 }
 
-/// Judges every week of a user's series (from [`super::fill_weeks`]) that has a full window
-/// before it. Weeks earlier than the window are not judged: there is nothing to compare them with.
+/// Judges every week of a user's series (from [`super::fill_weeks`]) from its third week on:
+/// the first two have too little before them to compare with.
 pub fn detect(series: &[WeekRow], rules: &Rules) -> Vec<Finding> {
-    if series.len() <= rules.window || rules.window < 2 {
+    detect_after(series, 0, rules)
+}
+
+/// [`detect`] for a series that starts `earlier_weeks` weeks after the user's first active week
+/// (a refresh reads only the weeks it needs): history is counted from that first week. A week
+/// with fewer than `window` weeks before it in the series is compared with the weeks there are
+/// (at least two), and is flagged as short history when it has fewer than `min_history`.
+pub fn detect_after(series: &[WeekRow], earlier_weeks: usize, rules: &Rules) -> Vec<Finding> {
+    if rules.window < 2 {
         return Vec::new();
     }
-    (rules.window..series.len())
+    (2..series.len())
         .map(|i| {
-            let window = &series[i - rules.window..i];
+            let window = &series[i.saturating_sub(rules.window)..i];
             let current = &series[i];
             let orders = stats(Metric::Orders, window, current);
             let spend = stats(Metric::Spend, window, current);
             let (mut triggers, score_o) = judge(Metric::Orders, &orders, window, rules);
             let (spend_triggers, score_s) = judge(Metric::Spend, &spend, window, rules);
             triggers.extend(spend_triggers);
-            let insufficient_history = i < rules.min_history;
+            let insufficient_history =
+                earlier_weeks + i < rules.min_history || window.len() < rules.window;
             Finding {
                 week: current.week,
                 orders,
@@ -283,8 +292,8 @@ mod tests {
     fn a_spike_fires_the_z_and_ratio_rules_and_names_them() {
         let s = series(&[10.0, 12.0, 11.0, 9.0, 10.0, 60.0]);
         let f = detect(&s, &Rules::default());
-        assert_eq!(f.len(), 2);
-        let spike = &f[1];
+        assert_eq!(f.len(), 4);
+        let spike = &f[3];
         assert!(spike.is_anomaly);
         // Window 12, 11, 9, 10: mean 10.5, sample std 1.29; z = 38.3; ratio 6.
         assert!((spike.spend.z.unwrap() - 49.5 / (5.0f64 / 3.0).sqrt()).abs() < 1e-9);
@@ -296,15 +305,18 @@ mod tests {
         // One order every week: the orders rules stay quiet (no spread, ratio 1).
         assert!(!n.iter().any(|t| t.starts_with("orders")));
         assert!(spike.score >= 1.0);
-        // The calm week before it fired nothing.
-        assert!(!f[0].is_anomaly && f[0].triggers.is_empty() && f[0].score < 1.0);
+        // The calm week before it fired nothing; the weeks before that had short windows.
+        assert!(!f[2].is_anomaly && f[2].triggers.is_empty() && f[2].score < 1.0);
+        assert!(
+            f[0].insufficient_history && f[1].insufficient_history && !f[2].insufficient_history
+        );
     }
 
     #[test]
     fn a_drop_to_zero_after_steady_weeks_is_seen() {
         let s = series(&[10.0, 10.0, 10.0, 10.0, 0.0]);
         let f = detect(&s, &Rules::default());
-        let drop = &f[0];
+        let drop = f.last().unwrap();
         assert_eq!(drop.spend.value, 0.0);
         assert_eq!(drop.spend.z, None, "no spread in the window: no z-score");
         let n = names(drop);
@@ -329,9 +341,10 @@ mod tests {
             ..Rules::default()
         };
         let f = detect(&s, &rules);
-        assert_eq!(f.len(), 1);
-        assert!(f[0].insufficient_history);
-        assert!(!f[0].triggers.is_empty() && !f[0].is_anomaly);
+        assert_eq!(f.len(), 2);
+        let last = f.last().unwrap();
+        assert!(last.insufficient_history);
+        assert!(!last.triggers.is_empty() && !last.is_anomaly);
         let reported = detect(
             &s,
             &Rules {
@@ -339,7 +352,14 @@ mod tests {
                 ..rules
             },
         );
-        assert!(reported[0].is_anomaly);
+        assert!(reported.last().unwrap().is_anomaly);
+        // The same weeks cut from a longer history are judged.
+        assert!(
+            !detect_after(&s, 10, &rules)
+                .last()
+                .unwrap()
+                .insufficient_history
+        );
     }
 
     #[test]

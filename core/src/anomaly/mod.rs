@@ -6,5 +6,5 @@
 pub mod detect;
 pub mod weekly;
 
-pub use detect::{Finding, Metric, MetricStats, Rules, Trigger, detect};
+pub use detect::{Finding, Metric, MetricStats, Rules, Trigger, detect, detect_after};
 pub use weekly::{WeekRow, WeekTotals, fill_weeks, week_of, week_start};

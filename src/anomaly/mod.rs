@@ -1,0 +1,432 @@
+//! Weekly behaviour and anomalies in SQL: one grouped read of the orders into (user, week)
+//! totals, each user's weeks filled with zero weeks, the rules of
+//! `cda_analytics_core::anomaly`, and `ml_user_anomalies_weekly`, replaced atomically.
+//!
+//! Weeks run Monday to Sunday in the configured time zone, and a week is judged once it is
+//! complete: the latest judged week is the one that ends on or before the as-of date.
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use rustc_hash::FxHashMap;
+
+use cda_analytics_core::anomaly::{
+    Finding, Rules, WeekRow, WeekTotals, detect_after, fill_weeks, week_of, week_start,
+};
+use cda_analytics_core::calendar::Day;
+
+use crate::context::Context;
+use crate::errors::*;
+use crate::segmentation::features::{AFTER_AS_OF, PROBLEMS, UNKNOWN_USER, order_rows, users};
+use crate::source::Params;
+
+/// The last complete week on or before `as_of`.
+fn last_complete_week(as_of: Day) -> i32 {
+    let week = week_of(as_of);
+    if week_start(week + 1).0 - 1 <= as_of.0 {
+        week
+    } else {
+        week - 1
+    }
+}
+
+/// Each user's weeks from `from_week` (or their first active week, if later) through
+/// `through_week`, and how many weeks of history each user had before `from_week`.
+struct Weeks {
+    series: Vec<(i64, Vec<WeekRow>, usize)>,
+}
+
+fn read_weeks(
+    ctx: &Context,
+    from_week: i32,
+    through_week: i32,
+    one_user: Option<i64>,
+    explicit_end: bool,
+) -> Weeks {
+    let end = Day(week_start(through_week + 1).0 - 1);
+    let known = users(&ctx.source, &ctx.config.time_zone, end);
+    let mut params = Params::new();
+    let (from, _) = order_rows(&ctx.source, &ctx.config, end, "", &mut params);
+    let filter = match one_user {
+        Some(id) => format!(" WHERE o.uid = {}", params.bind(id)),
+        None => String::new(),
+    };
+    let first = params.bind(from_week);
+    // Monday-based weeks from day numbers (day 2 is Monday 2000-01-03); the offset keeps integer
+    // division flooring for dates before 2000. Weeks before the range share one bucket, which
+    // only says when the user's history started.
+    let week = "((o.day - 2 + 7000000) / 7 - 1000000)";
+    let sql = format!(
+        "SELECT o.uid, o.problem, GREATEST({week}, {first} - 1) AS wk, pg_catalog.count(*), \
+                pg_catalog.min({week}), (pg_catalog.sum(o.amt))::pg_catalog.float8 \
+         FROM ({from}) o{filter} GROUP BY 1, 2, 3"
+    );
+    let mut left_out = [0i64; PROBLEMS.len()];
+    let mut unknown = 0i64;
+    // user -> (first active week, active weeks in range)
+    let mut per_user: FxHashMap<i64, (i32, Vec<WeekTotals>)> = FxHashMap::default();
+    Spi::connect(|c| {
+        for row in c.select(&sql, None, &params.args)? {
+            let uid = row.get::<i64>(1)?;
+            let problem = row.get::<i32>(2)?.unwrap_or(0) as usize;
+            let n = row.get::<i64>(4)?.unwrap_or(0);
+            if problem != 0 {
+                left_out[problem.min(PROBLEMS.len() - 1)] += n;
+                continue;
+            }
+            let Some(uid) = uid.filter(|u| known.contains_key(u)) else {
+                unknown += n;
+                continue;
+            };
+            let (Some(wk), Some(min_week)) = (row.get::<i32>(3)?, row.get::<i32>(5)?) else {
+                continue;
+            };
+            let entry = per_user.entry(uid).or_insert((min_week, Vec::new()));
+            entry.0 = entry.0.min(min_week);
+            if wk >= from_week {
+                entry.1.push(WeekTotals {
+                    week: wk,
+                    orders: n.clamp(0, i64::from(u32::MAX)) as u32,
+                    spend: row.get::<f64>(6)?.unwrap_or(0.0),
+                    categories: None,
+                });
+            }
+        }
+        Ok::<_, pgrx::spi::SpiError>(())
+    })
+    .or_raise("reading the orders by week");
+    let items: Vec<String> = left_out
+        .iter()
+        .enumerate()
+        .filter(|&(i, &n)| i != 0 && !(explicit_end && i == AFTER_AS_OF) && n > 0)
+        .map(|(i, n)| format!("{n} {}", PROBLEMS[i]))
+        .chain((unknown > 0).then(|| format!("{unknown} {UNKNOWN_USER}")))
+        .collect();
+    if !items.is_empty() {
+        notice(
+            format!("weekly behaviour: left out {}", items.join("; ")),
+            None,
+        );
+    }
+    let mut ids: Vec<i64> = per_user.keys().copied().collect();
+    ids.sort_unstable();
+    let series = ids
+        .into_iter()
+        .filter_map(|id| {
+            let (first_week, mut active) = per_user.remove(&id)?;
+            let start = first_week.max(from_week);
+            if start > through_week {
+                return None;
+            }
+            // A user whose history starts before the range gets its first week as a zero week if
+            // they bought nothing then, so the series starts at `from_week`.
+            if first_week < from_week && !active.iter().any(|w| w.week == from_week) {
+                active.push(WeekTotals {
+                    week: from_week,
+                    orders: 0,
+                    spend: 0.0,
+                    categories: None,
+                });
+            }
+            let rows = fill_weeks(&active, through_week, false);
+            Some((id, rows, (start - first_week) as usize))
+        })
+        .collect();
+    Weeks { series }
+}
+
+fn rules(
+    window_weeks: i32,
+    z_threshold: f64,
+    ratio_threshold: f64,
+    robust_threshold: f64,
+    min_history_weeks: i32,
+    report_insufficient: bool,
+) -> Rules {
+    let rules = Rules {
+        window: window_weeks.max(0) as usize,
+        z: z_threshold,
+        ratio: ratio_threshold,
+        robust_z: robust_threshold,
+        min_history: min_history_weeks.max(0) as usize,
+        report_insufficient,
+    };
+    if window_weeks > 520 || min_history_weeks < 0 {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            "window_weeks must be between 2 and 520 and min_history_weeks >= 0",
+            None,
+        );
+    }
+    if let Err(e) = rules.check() {
+        raise(ERRCODE_INVALID_PARAMETER_VALUE, e, None);
+    }
+    rules
+}
+
+fn date(day: Day) -> pgrx::datum::Date {
+    pgrx::datum::Date::saturating_from_raw(day.0)
+}
+
+fn trigger_names(f: &Finding) -> Vec<String> {
+    f.triggers.iter().map(|t| t.name()).collect()
+}
+
+/// One user's weeks up to the last complete week before `as_of` (default today), zero weeks
+/// included, from their first active week or `weeks` weeks back, whichever is later.
+#[pg_extern(stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+fn user_behavior_weekly(
+    user_id: i64,
+    as_of: default!(Option<pgrx::datum::Date>, "NULL"),
+    weeks: default!(i32, 26),
+) -> TableIterator<
+    'static,
+    (
+        name!(week_start, pgrx::datum::Date),
+        name!(orders, i32),
+        name!(spend, f64),
+        name!(average_order_value, Option<f64>),
+    ),
+> {
+    if !(1..=520).contains(&weeks) {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("weeks must be between 1 and 520, got {weeks}"),
+            None,
+        );
+    }
+    let ctx = Context::load(as_of);
+    let last = last_complete_week(ctx.as_of);
+    let read = read_weeks(
+        &ctx,
+        last - weeks + 1,
+        last,
+        Some(user_id),
+        ctx.explicit_as_of,
+    );
+    let rows: Vec<_> = read
+        .series
+        .into_iter()
+        .flat_map(|(_, rows, _)| rows)
+        .map(|w| {
+            (
+                date(week_start(w.week)),
+                w.orders as i32,
+                w.spend,
+                w.average_order_value,
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// One user's judged weeks (the last `weeks` complete ones), computed on the fly with the given
+/// rules: the statistics, the score, the triggers that fired and whether the history sufficed.
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+#[pg_extern(stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+fn user_anomaly_history(
+    user_id: i64,
+    as_of: default!(Option<pgrx::datum::Date>, "NULL"),
+    weeks: default!(i32, 12),
+    window_weeks: default!(i32, 4),
+    z_threshold: default!(f64, 3.0),
+    ratio_threshold: default!(f64, 3.0),
+    robust_threshold: default!(f64, 3.5),
+    min_history_weeks: default!(i32, 4),
+) -> TableIterator<
+    'static,
+    (
+        name!(week_start, pgrx::datum::Date),
+        name!(orders, i32),
+        name!(spend, f64),
+        name!(orders_z, Option<f64>),
+        name!(spend_z, Option<f64>),
+        name!(spend_robust_z, Option<f64>),
+        name!(spend_ratio, Option<f64>),
+        name!(anomaly_score, f64),
+        name!(is_anomaly, bool),
+        name!(triggers, Vec<String>),
+        name!(insufficient_history, bool),
+    ),
+> {
+    let rules = rules(
+        window_weeks,
+        z_threshold,
+        ratio_threshold,
+        robust_threshold,
+        min_history_weeks,
+        false,
+    );
+    if !(1..=520).contains(&weeks) {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("weeks must be between 1 and 520, got {weeks}"),
+            None,
+        );
+    }
+    let ctx = Context::load(as_of);
+    let last = last_complete_week(ctx.as_of);
+    let from = last - weeks + 1 - rules.window as i32;
+    let read = read_weeks(&ctx, from, last, Some(user_id), ctx.explicit_as_of);
+    let rows: Vec<_> = read
+        .series
+        .iter()
+        .flat_map(|(_, series, earlier)| detect_after(series, *earlier, &rules))
+        .filter(|f| f.week > last - weeks)
+        .map(|f| {
+            (
+                date(week_start(f.week)),
+                f.orders.value as i32,
+                f.spend.value,
+                f.orders.z,
+                f.spend.z,
+                f.spend.robust_z,
+                f.spend.ratio,
+                f.score,
+                f.is_anomaly,
+                trigger_names(&f),
+                f.insufficient_history,
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// Judges every user's last `weeks` complete weeks before `as_of` (default today) and replaces
+/// the contents of `ml_user_anomalies_weekly` with the findings in one transaction.
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn calculate_all_anomalies(
+    as_of: default!(Option<pgrx::datum::Date>, "NULL"),
+    weeks: default!(i32, 1),
+    window_weeks: default!(i32, 4),
+    z_threshold: default!(f64, 3.0),
+    ratio_threshold: default!(f64, 3.0),
+    robust_threshold: default!(f64, 3.5),
+    min_history_weeks: default!(i32, 4),
+    report_insufficient: default!(bool, false),
+) -> TableIterator<
+    'static,
+    (
+        name!(weeks_judged, i64),
+        name!(anomalies, i64),
+        name!(anomalous_users, i64),
+        name!(insufficient_history, i64),
+    ),
+> {
+    let rules = rules(
+        window_weeks,
+        z_threshold,
+        ratio_threshold,
+        robust_threshold,
+        min_history_weeks,
+        report_insufficient,
+    );
+    if !(1..=52).contains(&weeks) {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("weeks must be between 1 and 52, got {weeks}"),
+            None,
+        );
+    }
+    let ctx = Context::load(as_of);
+    let last = last_complete_week(ctx.as_of);
+    let from = last - weeks + 1 - rules.window as i32;
+    let read = read_weeks(&ctx, from, last, None, ctx.explicit_as_of);
+    let mut rows: Vec<(i64, Finding)> = Vec::new();
+    for (id, series, earlier) in &read.series {
+        for f in detect_after(series, *earlier, &rules) {
+            if f.week > last - weeks {
+                rows.push((*id, f));
+            }
+        }
+    }
+    write(&ctx.ext, &rows, ctx.as_of);
+    let anomalous: std::collections::BTreeSet<i64> = rows
+        .iter()
+        .filter(|(_, f)| f.is_anomaly)
+        .map(|(id, _)| *id)
+        .collect();
+    TableIterator::once((
+        rows.len() as i64,
+        rows.iter().filter(|(_, f)| f.is_anomaly).count() as i64,
+        anomalous.len() as i64,
+        rows.iter().filter(|(_, f)| f.insufficient_history).count() as i64,
+    ))
+}
+
+fn write(ext: &str, rows: &[(i64, Finding)], as_of: Day) {
+    let exec = |sql: &str, args: &[DatumWithOid<'_>], doing: &str| {
+        Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing)
+    };
+    exec(
+        &format!("LOCK TABLE {ext}.ml_user_anomalies_weekly IN SHARE ROW EXCLUSIVE MODE"),
+        &[],
+        "locking ml_user_anomalies_weekly",
+    );
+    exec(
+        &format!("DELETE FROM {ext}.ml_user_anomalies_weekly"),
+        &[],
+        "clearing ml_user_anomalies_weekly",
+    );
+    let col = |f: &dyn Fn(&Finding) -> Option<f64>| -> Vec<Option<f64>> {
+        rows.iter().map(|(_, x)| f(x)).collect()
+    };
+    // Triggers travel as one comma-joined text per row; trigger names have no commas.
+    let args: Vec<DatumWithOid<'_>> = vec![
+        rows.iter().map(|(id, _)| *id).collect::<Vec<i64>>().into(),
+        rows.iter()
+            .map(|(_, f)| week_start(f.week).0)
+            .collect::<Vec<i32>>()
+            .into(),
+        rows.iter()
+            .map(|(_, f)| f.orders.value as i32)
+            .collect::<Vec<i32>>()
+            .into(),
+        rows.iter()
+            .map(|(_, f)| f.spend.value)
+            .collect::<Vec<f64>>()
+            .into(),
+        col(&|f| f.orders.z).into(),
+        col(&|f| f.spend.z).into(),
+        col(&|f| f.spend.robust_z).into(),
+        col(&|f| f.orders.ratio).into(),
+        col(&|f| f.spend.ratio).into(),
+        rows.iter()
+            .map(|(_, f)| f.score)
+            .collect::<Vec<f64>>()
+            .into(),
+        rows.iter()
+            .map(|(_, f)| f.is_anomaly)
+            .collect::<Vec<bool>>()
+            .into(),
+        rows.iter()
+            .map(|(_, f)| trigger_names(f).join(","))
+            .collect::<Vec<String>>()
+            .into(),
+        rows.iter()
+            .map(|(_, f)| f.insufficient_history)
+            .collect::<Vec<bool>>()
+            .into(),
+        as_of.0.into(),
+    ];
+    let sql = format!(
+        "INSERT INTO {ext}.ml_user_anomalies_weekly (user_id, week_start, orders, spend, orders_z, spend_z, \
+             spend_robust_z, orders_ratio, spend_ratio, anomaly_score, is_anomaly, triggers, insufficient_history, \
+             as_of_date) \
+         SELECT u, DATE '2000-01-01' + w, o, s, oz, sz, srz, orr, sr, sc, an, \
+             CASE WHEN tr = '' THEN '{{}}'::pg_catalog.text[] ELSE pg_catalog.string_to_array(tr, ',') END, ins, \
+             DATE '2000-01-01' + $14 \
+         FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int4[]), \
+             pg_catalog.unnest($3::pg_catalog.int4[]), pg_catalog.unnest($4::pg_catalog.float8[]), \
+             pg_catalog.unnest($5::pg_catalog.float8[]), pg_catalog.unnest($6::pg_catalog.float8[]), \
+             pg_catalog.unnest($7::pg_catalog.float8[]), pg_catalog.unnest($8::pg_catalog.float8[]), \
+             pg_catalog.unnest($9::pg_catalog.float8[]), pg_catalog.unnest($10::pg_catalog.float8[]), \
+             pg_catalog.unnest($11::pg_catalog.bool[]), pg_catalog.unnest($12::pg_catalog.text[]), \
+             pg_catalog.unnest($13::pg_catalog.bool[])) \
+             AS x(u, w, o, s, oz, sz, srz, orr, sr, sc, an, tr, ins)"
+    );
+    exec(&sql, &args, "writing ml_user_anomalies_weekly");
+}
