@@ -6,8 +6,9 @@
 # each scale (bench/generate.sql; kept between runs unless --regenerate), and times, on the same
 # data in the same run, best of N runs each: the LTV refresh, the floor (one plain read of the
 # orders), the best hand-written SQL, the original one-query-per-user loop, the summary, the
-# distribution and per-user calls. It checks that the extension's results equal the hand-written
-# SQL's, and writes the results into BENCHMARKS.md between the generated-results markers.
+# distribution and per-user calls, then RFM, segmentation and the weekly anomaly refresh. It checks
+# that the extension's results equal the hand-written SQL's, and writes the results into
+# BENCHMARKS.md between the generated-results markers.
 # Not part of the test command: the default scales take about half an hour.
 source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -135,12 +136,17 @@ SQL
     assign=$(ms "$db" "SELECT calculate_all_clusters('bench', '$AS_OF')")
     features=$(ms "$db" "SELECT count(*) FROM user_features('$AS_OF')")
     echo "k-means: features $features ms, fit k=5 $fit ms, fit with k by silhouette $fit_auto ms, assign all $assign ms"
+    # Weekly anomalies: the last complete week, and the last four.
+    anomalies=$(ms "$db" "SELECT * FROM calculate_all_anomalies('$AS_OF')")
+    anomalies4=$(ms "$db" "SELECT * FROM calculate_all_anomalies('$AS_OF', weeks => 4)")
+    judged=$(q "$db" "SELECT count(*) || ' ' || count(*) FILTER (WHERE is_anomaly) FROM ml_user_anomalies_weekly")
+    echo "anomalies: last week $anomalies ms, last 4 weeks $anomalies4 ms (rows, anomalies: $judged)"
 
     summary=$(q "$db" "SELECT p50_ms || ' ' || max_ms FROM bench.latency('SELECT * FROM get_ltv_summary()', 100)")
     dist=$(q "$db" "SELECT p50_ms || ' ' || max_ms FROM bench.latency('SELECT * FROM ltv_distribution()', 100)")
     user=$(q "$db" "SELECT p50_ms || ' ' || p99_ms FROM bench.latency('SELECT * FROM calculate_user_ltv(\$1, ''$AS_OF'')', 2000)")
 
-    results+=("$users|$orders|$stats|$floor|$ext|$hand|$n_loop|$loop|$loop_all|$mem_leader|$mem_worker|$base_mem|$summary|$dist|$user|$rows|$rfm|$sort|$hand_rfm|$features|$fit|$fit_auto|$assign")
+    results+=("$users|$orders|$stats|$floor|$ext|$hand|$n_loop|$loop|$loop_all|$mem_leader|$mem_worker|$base_mem|$summary|$dist|$user|$rows|$rfm|$sort|$hand_rfm|$features|$fit|$fit_auto|$assign|$anomalies|$anomalies4")
     echo "${results[-1]}"
 done
 
@@ -184,6 +190,8 @@ END {
     row("`kmeans_fit(k => 5)` (features, fit, store)", 21)
     row("`kmeans_fit()` with k chosen by silhouette over 2..10", 22)
     row("`calculate_all_clusters()` (features, assign to stored model, write)", 23)
+    row("`calculate_all_anomalies()`: the last complete week, results written", 24)
+    row("`calculate_all_anomalies(weeks => 4)`: the last four weeks", 25)
 }
 function row(label, col,   k, line, s, a, b) {
     line = "| " label " |"
