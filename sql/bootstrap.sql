@@ -270,6 +270,7 @@ CREATE TABLE @extschema@.ml_user_anomalies_weekly (
     week_start           date    NOT NULL,
     orders               integer NOT NULL,
     spend                float8  NOT NULL,
+    categories           integer,
     orders_z             float8,
     spend_z              float8,
     spend_robust_z       float8,

@@ -51,6 +51,19 @@ FROM user_anomaly_history(1, '2024-03-31', 3);
 SELECT anomalies FROM calculate_all_anomalies('2024-03-31', z_threshold => 100, ratio_threshold => 1000,
                                               robust_threshold => 1000);
 
+-- With order items and products next to the orders, each week counts its distinct categories
+-- (a NULL category is not one); spend stays the orders' own totals, not multiplied by items.
+CREATE TABLE an_fx.products (product_id bigint, category text);
+CREATE TABLE an_fx.order_items (order_id bigint, product_id bigint);
+INSERT INTO an_fx.products VALUES (1, 'books'), (2, 'music'), (3, NULL);
+INSERT INTO an_fx.order_items SELECT o.order_id, CASE WHEN o.total_amount = 35 THEN 2 ELSE 1 END
+    FROM an_fx.orders o WHERE o.user_id = 1;
+INSERT INTO an_fx.order_items SELECT o.order_id, p FROM an_fx.orders o, (VALUES (1), (3)) v(p)
+    WHERE o.user_id = 1 AND o.total_amount = 35;
+SELECT week_start, orders, spend, categories FROM user_behavior_weekly(1, '2024-03-31', 3);
+SELECT weeks_judged FROM calculate_all_anomalies('2024-03-31');
+SELECT user_id, orders, spend, categories FROM ml_user_anomalies_weekly ORDER BY user_id;
+
 -- Bad settings.
 \set SHOW_CONTEXT never
 SELECT * FROM calculate_all_anomalies('2024-03-31', window_weeks => 1);

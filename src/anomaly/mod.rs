@@ -15,8 +15,11 @@ use cda_analytics_core::anomaly::{
 use cda_analytics_core::calendar::Day;
 
 use crate::context::Context;
+use crate::errors::quote_ident;
 use crate::errors::*;
-use crate::segmentation::features::{AFTER_AS_OF, PROBLEMS, UNKNOWN_USER, order_rows, users};
+use crate::segmentation::features::{
+    AFTER_AS_OF, PROBLEMS, UNKNOWN_USER, category_tables, order_rows, users,
+};
 use crate::source::Params;
 
 /// The last complete week on or before `as_of`.
@@ -35,12 +38,54 @@ struct Weeks {
     series: Vec<(i64, Vec<WeekRow>, usize)>,
 }
 
+/// Monday-based weeks from day numbers (day 2 is Monday 2000-01-03); the offset keeps integer
+/// division flooring for dates before 2000.
+const WEEK: &str = "((o.day - 2 + 7000000) / 7 - 1000000)";
+
+/// Distinct categories per (user, week) from `from_week` on, where `order_items(order_id,
+/// product_id)` and `products(product_id, category)` sit next to the orders.
+fn read_categories(
+    ctx: &Context,
+    end: Day,
+    from_week: i32,
+    one_user: Option<i64>,
+) -> FxHashMap<(i64, i32), u32> {
+    let mut params = Params::new();
+    let (from, _) = order_rows(&ctx.source, &ctx.config, end, ", x.order_id", &mut params);
+    let first = params.bind(from_week);
+    let user = match one_user {
+        Some(id) => format!(" AND o.uid = {}", params.bind(id)),
+        None => String::new(),
+    };
+    let schema = quote_ident(&ctx.config.orders_schema);
+    let sql = format!(
+        "SELECT o.uid, {WEEK}, pg_catalog.count(DISTINCT p.category)::pg_catalog.int8 FROM ({from}) o \
+         JOIN {schema}.order_items i ON i.order_id = o.order_id \
+         JOIN {schema}.products p ON p.product_id = i.product_id \
+         WHERE o.problem = 0 AND {WEEK} >= {first} AND p.category IS NOT NULL{user} GROUP BY 1, 2"
+    );
+    let mut out = FxHashMap::default();
+    Spi::connect(|c| {
+        for row in c.select(&sql, None, &params.args)? {
+            if let (Some(u), Some(w), Some(n)) =
+                (row.get::<i64>(1)?, row.get::<i32>(2)?, row.get::<i64>(3)?)
+            {
+                out.insert((u, w), n.clamp(0, i64::from(u32::MAX)) as u32);
+            }
+        }
+        Ok::<_, pgrx::spi::SpiError>(())
+    })
+    .or_raise("reading the categories by week");
+    out
+}
+
 fn read_weeks(
     ctx: &Context,
     from_week: i32,
     through_week: i32,
     one_user: Option<i64>,
     explicit_end: bool,
+    announce: bool,
 ) -> Weeks {
     let end = Day(week_start(through_week + 1).0 - 1);
     let known = users(&ctx.source, &ctx.config.time_zone, end);
@@ -51,10 +96,8 @@ fn read_weeks(
         None => String::new(),
     };
     let first = params.bind(from_week);
-    // Monday-based weeks from day numbers (day 2 is Monday 2000-01-03); the offset keeps integer
-    // division flooring for dates before 2000. Weeks before the range share one bucket, which
-    // only says when the user's history started.
-    let week = "((o.day - 2 + 7000000) / 7 - 1000000)";
+    // Weeks before the range share one bucket, which only says when the user's history started.
+    let week = WEEK;
     let sql = format!(
         "SELECT o.uid, o.problem, GREATEST({week}, {first} - 1) AS wk, pg_catalog.count(*), \
                 pg_catalog.min({week}), (pg_catalog.sum(o.amt))::pg_catalog.float8 \
@@ -107,6 +150,21 @@ fn read_weeks(
             None,
         );
     }
+    let categories = category_tables(&ctx.config);
+    let category_counts = if categories {
+        read_categories(ctx, end, from_week, one_user)
+    } else {
+        if announce {
+            notice(
+                format!(
+                    "categories per week skipped: no order_items(order_id, product_id) and products(product_id, category) next to {}",
+                    ctx.source.orders
+                ),
+                None,
+            );
+        }
+        FxHashMap::default()
+    };
     let mut ids: Vec<i64> = per_user.keys().copied().collect();
     ids.sort_unstable();
     let series = ids
@@ -127,7 +185,12 @@ fn read_weeks(
                     categories: None,
                 });
             }
-            let rows = fill_weeks(&active, through_week, false);
+            if categories {
+                for w in active.iter_mut() {
+                    w.categories = Some(category_counts.get(&(id, w.week)).copied().unwrap_or(0));
+                }
+            }
+            let rows = fill_weeks(&active, through_week, categories);
             Some((id, rows, (start - first_week) as usize))
         })
         .collect();
@@ -172,7 +235,9 @@ fn trigger_names(f: &Finding) -> Vec<String> {
 }
 
 /// One user's weeks up to the last complete week before `as_of` (default today), zero weeks
-/// included, from their first active week or `weeks` weeks back, whichever is later.
+/// included, from their first active week or `weeks` weeks back, whichever is later. Categories
+/// are the distinct product categories of the week, NULL without order_items and products.
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn user_behavior_weekly(
@@ -186,6 +251,7 @@ fn user_behavior_weekly(
         name!(orders, i32),
         name!(spend, f64),
         name!(average_order_value, Option<f64>),
+        name!(categories, Option<i32>),
     ),
 > {
     if !(1..=520).contains(&weeks) {
@@ -203,6 +269,7 @@ fn user_behavior_weekly(
         last,
         Some(user_id),
         ctx.explicit_as_of,
+        false,
     );
     let rows: Vec<_> = read
         .series
@@ -214,6 +281,7 @@ fn user_behavior_weekly(
                 w.orders as i32,
                 w.spend,
                 w.average_order_value,
+                w.categories.map(|c| c as i32),
             )
         })
         .collect();
@@ -268,7 +336,7 @@ fn user_anomaly_history(
     let ctx = Context::load(as_of);
     let last = last_complete_week(ctx.as_of);
     let from = last - weeks + 1 - rules.window as i32;
-    let read = read_weeks(&ctx, from, last, Some(user_id), ctx.explicit_as_of);
+    let read = read_weeks(&ctx, from, last, Some(user_id), ctx.explicit_as_of, false);
     let rows: Vec<_> = read
         .series
         .iter()
@@ -334,7 +402,7 @@ fn calculate_all_anomalies(
     let ctx = Context::load(as_of);
     let last = last_complete_week(ctx.as_of);
     let from = last - weeks + 1 - rules.window as i32;
-    let read = read_weeks(&ctx, from, last, None, ctx.explicit_as_of);
+    let read = read_weeks(&ctx, from, last, None, ctx.explicit_as_of, true);
     let mut rows: Vec<(i64, Finding)> = Vec::new();
     for (id, series, earlier) in &read.series {
         for f in detect_after(series, *earlier, &rules) {
@@ -389,6 +457,10 @@ fn write(ext: &str, rows: &[(i64, Finding)], as_of: Day) {
             .map(|(_, f)| f.spend.value)
             .collect::<Vec<f64>>()
             .into(),
+        rows.iter()
+            .map(|(_, f)| f.categories.map(|c| c as i32))
+            .collect::<Vec<Option<i32>>>()
+            .into(),
         col(&|f| f.orders.z).into(),
         col(&|f| f.spend.z).into(),
         col(&|f| f.spend.robust_z).into(),
@@ -413,20 +485,21 @@ fn write(ext: &str, rows: &[(i64, Finding)], as_of: Day) {
         as_of.0.into(),
     ];
     let sql = format!(
-        "INSERT INTO {ext}.ml_user_anomalies_weekly (user_id, week_start, orders, spend, orders_z, spend_z, \
-             spend_robust_z, orders_ratio, spend_ratio, anomaly_score, is_anomaly, triggers, insufficient_history, \
-             as_of_date) \
-         SELECT u, DATE '2000-01-01' + w, o, s, oz, sz, srz, orr, sr, sc, an, \
+        "INSERT INTO {ext}.ml_user_anomalies_weekly (user_id, week_start, orders, spend, categories, orders_z, \
+             spend_z, spend_robust_z, orders_ratio, spend_ratio, anomaly_score, is_anomaly, triggers, \
+             insufficient_history, as_of_date) \
+         SELECT u, DATE '2000-01-01' + w, o, s, c, oz, sz, srz, orr, sr, sc, an, \
              CASE WHEN tr = '' THEN '{{}}'::pg_catalog.text[] ELSE pg_catalog.string_to_array(tr, ',') END, ins, \
-             DATE '2000-01-01' + $14 \
+             DATE '2000-01-01' + $15 \
          FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int4[]), \
              pg_catalog.unnest($3::pg_catalog.int4[]), pg_catalog.unnest($4::pg_catalog.float8[]), \
-             pg_catalog.unnest($5::pg_catalog.float8[]), pg_catalog.unnest($6::pg_catalog.float8[]), \
-             pg_catalog.unnest($7::pg_catalog.float8[]), pg_catalog.unnest($8::pg_catalog.float8[]), \
-             pg_catalog.unnest($9::pg_catalog.float8[]), pg_catalog.unnest($10::pg_catalog.float8[]), \
-             pg_catalog.unnest($11::pg_catalog.bool[]), pg_catalog.unnest($12::pg_catalog.text[]), \
-             pg_catalog.unnest($13::pg_catalog.bool[])) \
-             AS x(u, w, o, s, oz, sz, srz, orr, sr, sc, an, tr, ins)"
+             pg_catalog.unnest($5::pg_catalog.int4[]), \
+             pg_catalog.unnest($6::pg_catalog.float8[]), pg_catalog.unnest($7::pg_catalog.float8[]), \
+             pg_catalog.unnest($8::pg_catalog.float8[]), pg_catalog.unnest($9::pg_catalog.float8[]), \
+             pg_catalog.unnest($10::pg_catalog.float8[]), pg_catalog.unnest($11::pg_catalog.float8[]), \
+             pg_catalog.unnest($12::pg_catalog.bool[]), pg_catalog.unnest($13::pg_catalog.text[]), \
+             pg_catalog.unnest($14::pg_catalog.bool[])) \
+             AS x(u, w, o, s, c, oz, sz, srz, orr, sr, sc, an, tr, ins)"
     );
     exec(&sql, &args, "writing ml_user_anomalies_weekly");
 }

@@ -76,7 +76,7 @@ pub(crate) fn users(source: &Source, zone: &str, as_of: Day) -> FxHashMap<i64, b
 
 /// Whether `order_items(order_id, product_id)` and `products(product_id, category)` sit in the
 /// orders table's schema and the orders have an `order_id`.
-fn category_tables(config: &Config) -> bool {
+pub(crate) fn category_tables(config: &Config) -> bool {
     Spi::connect(|c| {
         let t = c.select(
             "SELECT count(*) FROM pg_catalog.pg_attribute a \

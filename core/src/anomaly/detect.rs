@@ -138,6 +138,8 @@ pub struct MetricStats {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     pub week: i32,
+    /// Distinct categories bought that week, when known (not judged: breadth is reported).
+    pub categories: Option<u32>,
     pub orders: MetricStats,
     pub spend: MetricStats,
     pub score: f64,
@@ -252,6 +254,7 @@ pub fn detect_after(series: &[WeekRow], earlier_weeks: usize, rules: &Rules) -> 
                 earlier_weeks + i < rules.min_history || window.len() < rules.window;
             Finding {
                 week: current.week,
+                categories: current.categories,
                 orders,
                 spend,
                 score: score_o.max(score_s),
