@@ -400,6 +400,9 @@ fn calculate_all_anomalies(
         );
     }
     let ctx = Context::load(as_of);
+    // Lock before reading: a refresh that waits for another must read the data that one saw
+    // committed, or it would overwrite newer results with older ones.
+    lock(&ctx.ext);
     let last = last_complete_week(ctx.as_of);
     let from = last - weeks + 1 - rules.window as i32;
     let read = read_weeks(&ctx, from, last, None, ctx.explicit_as_of, true);
@@ -425,15 +428,24 @@ fn calculate_all_anomalies(
     ))
 }
 
+/// Serialises refreshes without blocking readers (see the LTV refresh).
+fn lock(ext: &str) {
+    Spi::connect_mut(|c| {
+        c.update(
+            &format!("LOCK TABLE {ext}.ml_user_anomalies_weekly IN SHARE ROW EXCLUSIVE MODE"),
+            None,
+            &[],
+        )
+        .map(|_| ())
+    })
+    .or_raise("locking ml_user_anomalies_weekly");
+}
+
+/// Replaces the table's rows; the caller holds the lock.
 fn write(ext: &str, rows: &[(i64, Finding)], as_of: Day) {
     let exec = |sql: &str, args: &[DatumWithOid<'_>], doing: &str| {
         Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing)
     };
-    exec(
-        &format!("LOCK TABLE {ext}.ml_user_anomalies_weekly IN SHARE ROW EXCLUSIVE MODE"),
-        &[],
-        "locking ml_user_anomalies_weekly",
-    );
     exec(
         &format!("DELETE FROM {ext}.ml_user_anomalies_weekly"),
         &[],

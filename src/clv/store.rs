@@ -151,19 +151,28 @@ pub struct RunSettings<'a> {
     pub as_of: Day,
 }
 
-/// Replaces the contents of `ml_user_clv` with `rows`, under a lock that only other refreshes
-/// wait for. DELETE, not TRUNCATE, so that readers keep the previous rows until commit. The rows
-/// reach the INSERT through `_clv_pending_rows`, which reads them from this backend's memory: an
-/// `unnest` of ten arrays of a million values costs four times the INSERT itself.
+/// Serialises refreshes without blocking readers. Taken before the read: a refresh that waits for
+/// another then reads what that one committed, instead of overwriting it with older results.
+pub fn lock(ext: &str) {
+    Spi::connect_mut(|c| {
+        c.update(
+            &format!("LOCK TABLE {ext}.ml_user_clv IN SHARE ROW EXCLUSIVE MODE"),
+            None,
+            &[],
+        )
+        .map(|_| ())
+    })
+    .or_raise("locking ml_user_clv");
+}
+
+/// Replaces the contents of `ml_user_clv` with `rows`; the caller holds the lock ([`lock`]).
+/// DELETE, not TRUNCATE, so that readers keep the previous rows until commit. The rows reach the
+/// INSERT through `_clv_pending_rows`, which reads them from this backend's memory: an `unnest`
+/// of ten arrays of a million values costs four times the INSERT itself.
 pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
     let exec = |sql: &str, args: &[DatumWithOid<'_>], doing: &str| {
         Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing)
     };
-    exec(
-        &format!("LOCK TABLE {ext}.ml_user_clv IN SHARE ROW EXCLUSIVE MODE"),
-        &[],
-        "locking ml_user_clv",
-    );
     exec(
         &format!("DELETE FROM {ext}.ml_user_clv"),
         &[],
