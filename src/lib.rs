@@ -26,6 +26,7 @@ mod config;
 mod context;
 mod errors;
 mod ltv;
+mod results;
 mod rfm;
 mod segmentation;
 mod source;

@@ -17,6 +17,7 @@ use cda_analytics_core::calendar::Day;
 use crate::context::Context;
 use crate::errors::quote_ident;
 use crate::errors::*;
+use crate::results::execute;
 use crate::segmentation::features::{
     AFTER_AS_OF, PROBLEMS, UNKNOWN_USER, category_tables, order_rows, users,
 };
@@ -400,9 +401,7 @@ fn calculate_all_anomalies(
         );
     }
     let ctx = Context::load(as_of);
-    // Lock before reading: a refresh that waits for another must read the data that one saw
-    // committed, or it would overwrite newer results with older ones.
-    lock(&ctx.ext);
+    crate::results::lock(&ctx.ext, "ml_user_anomalies_weekly");
     let last = last_complete_week(ctx.as_of);
     let from = last - weeks + 1 - rules.window as i32;
     let read = read_weeks(&ctx, from, last, None, ctx.explicit_as_of, true);
@@ -428,25 +427,9 @@ fn calculate_all_anomalies(
     ))
 }
 
-/// Serialises refreshes without blocking readers (see the LTV refresh).
-fn lock(ext: &str) {
-    Spi::connect_mut(|c| {
-        c.update(
-            &format!("LOCK TABLE {ext}.ml_user_anomalies_weekly IN SHARE ROW EXCLUSIVE MODE"),
-            None,
-            &[],
-        )
-        .map(|_| ())
-    })
-    .or_raise("locking ml_user_anomalies_weekly");
-}
-
 /// Replaces the table's rows; the caller holds the lock.
 fn write(ext: &str, rows: &[(i64, Finding)], as_of: Day) {
-    let exec = |sql: &str, args: &[DatumWithOid<'_>], doing: &str| {
-        Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing)
-    };
-    exec(
+    execute(
         &format!("DELETE FROM {ext}.ml_user_anomalies_weekly"),
         &[],
         "clearing ml_user_anomalies_weekly",
@@ -513,5 +496,5 @@ fn write(ext: &str, rows: &[(i64, Finding)], as_of: Day) {
              pg_catalog.unnest($14::pg_catalog.bool[])) \
              AS x(u, w, o, s, c, oz, sz, srz, orr, sr, sc, an, tr, ins)"
     );
-    exec(&sql, &args, "writing ml_user_anomalies_weekly");
+    execute(&sql, &args, "writing ml_user_anomalies_weekly");
 }

@@ -511,7 +511,7 @@ fn calculate_all_clv(
     let stored = store::load(&ctx.ext, model_name);
     let model = purchase_model(&stored);
     let spend = spend_model.map(|n| self::spend_model(&store::load(&ctx.ext, n)));
-    store::lock(&ctx.ext);
+    crate::results::lock(&ctx.ext, "ml_user_clv");
     let t0 = std::time::Instant::now();
     let window = Window {
         calibration_end: ctx.as_of,

@@ -9,6 +9,7 @@ use cda_analytics_core::clv::fit::FitReport;
 use cda_analytics_core::clv::{ModelKind, TimeUnit};
 
 use crate::errors::*;
+use crate::results::execute;
 
 /// A stored model as the predictions need it.
 pub struct StoredModel {
@@ -151,29 +152,13 @@ pub struct RunSettings<'a> {
     pub as_of: Day,
 }
 
-/// Serialises refreshes without blocking readers. Taken before the read: a refresh that waits for
-/// another then reads what that one committed, instead of overwriting it with older results.
-pub fn lock(ext: &str) {
-    Spi::connect_mut(|c| {
-        c.update(
-            &format!("LOCK TABLE {ext}.ml_user_clv IN SHARE ROW EXCLUSIVE MODE"),
-            None,
-            &[],
-        )
-        .map(|_| ())
-    })
-    .or_raise("locking ml_user_clv");
-}
-
-/// Replaces the contents of `ml_user_clv` with `rows`; the caller holds the lock ([`lock`]).
+/// Replaces the contents of `ml_user_clv` with `rows`; the caller holds the table's lock
+/// ([`crate::results::lock`]).
 /// DELETE, not TRUNCATE, so that readers keep the previous rows until commit. The rows reach the
 /// INSERT through `_clv_pending_rows`, which reads them from this backend's memory: an `unnest`
 /// of ten arrays of a million values costs four times the INSERT itself.
 pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
-    let exec = |sql: &str, args: &[DatumWithOid<'_>], doing: &str| {
-        Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing)
-    };
-    exec(
+    execute(
         &format!("DELETE FROM {ext}.ml_user_clv"),
         &[],
         "clearing ml_user_clv",
@@ -206,7 +191,7 @@ pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
              time_unit, horizon_months, monthly_discount, as_of_date) \
          SELECT p.*, $2, $3, $4, $5, $6, DATE '2000-01-01' + $7 FROM {ext}._clv_pending_rows($1) p"
     );
-    exec(&sql, &args, "writing ml_user_clv");
+    execute(&sql, &args, "writing ml_user_clv");
 }
 
 /// The rows being written, handed from [`replace`] to `_clv_pending_rows` in the same backend;

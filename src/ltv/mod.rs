@@ -27,7 +27,7 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         as_of,
         ..
     } = Context::load(as_of);
-    write::lock_results(&ext);
+    crate::results::lock(&ext, "ml_user_ltv");
     let started_at = write::clock_timestamp();
     let thresholds = config.ltv_thresholds(source.amount_scale);
     let t_read = std::time::Instant::now();

@@ -14,19 +14,7 @@ use crate::config::Config;
 use crate::errors::*;
 use crate::source::Source;
 
-fn run(sql: &str, args: &[DatumWithOid<'_>], doing: &str) {
-    Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing);
-}
-
-/// Serialises refreshes: SHARE ROW EXCLUSIVE conflicts with itself and with writers, but not with
-/// readers, who keep reading the previous results while a refresh runs.
-pub fn lock_results(ext: &str) {
-    run(
-        &format!("LOCK TABLE {ext}.ml_user_ltv IN SHARE ROW EXCLUSIVE MODE"),
-        &[],
-        "locking ml_user_ltv",
-    );
-}
+use crate::results::execute as run;
 
 pub fn clock_timestamp() -> String {
     Spi::connect(|c| {

@@ -259,7 +259,7 @@ fn calculate_all_rfm(
         as_of,
         explicit_as_of: explicit,
     } = Context::load(as_of);
-    store::lock(&ext);
+    crate::results::lock(&ext, "ml_user_rfm");
     let scored = score_all(&ext, &config, &source, as_of, mode);
     let t_write = std::time::Instant::now();
     let run_id = store::record_run(&ext, as_of, mode, &scored, source.amount_scale, started);

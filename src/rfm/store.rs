@@ -11,9 +11,7 @@ use cda_analytics_core::rfm::{Breakpoints, Monetary, Ratio, SegmentRule, default
 use super::{RfmRow, Scored};
 use crate::errors::*;
 
-fn run(sql: &str, args: &[DatumWithOid<'_>], doing: &str) {
-    Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ())).or_raise(doing);
-}
+use crate::results::execute as run;
 
 /// The segment map: the rows of `rfm_segment_map` in priority order, or the default map when the
 /// table is empty. The bool says whether the user's map is in use.
@@ -42,15 +40,6 @@ pub fn rules(ext: &str) -> (Vec<SegmentRule>, bool) {
     } else {
         (rules, true)
     }
-}
-
-/// Serialises refreshes without blocking readers (see the LTV refresh).
-pub fn lock(ext: &str) {
-    run(
-        &format!("LOCK TABLE {ext}.ml_user_rfm IN SHARE ROW EXCLUSIVE MODE"),
-        &[],
-        "locking ml_user_rfm",
-    );
 }
 
 fn unit(scale: u32) -> AnyNumeric {

@@ -262,15 +262,10 @@ fn calculate_all_clusters(
     let ext = ext_schema();
     let config = Config::load(&ext);
     let as_of = as_of_day(as_of, &config.time_zone);
-    let run = |sql: String, doing: &str| {
-        Spi::connect_mut(|c| c.update(&sql, None, &[]).map(|_| ())).or_raise(doing)
-    };
-    run(
-        format!("LOCK TABLE {ext}.ml_user_clusters IN SHARE ROW EXCLUSIVE MODE"),
-        "locking ml_user_clusters",
-    );
-    run(
-        format!("DELETE FROM {ext}.ml_user_clusters"),
+    crate::results::lock(&ext, "ml_user_clusters");
+    crate::results::execute(
+        &format!("DELETE FROM {ext}.ml_user_clusters"),
+        &[],
         "clearing ml_user_clusters",
     );
     let args: Vec<pgrx::datum::DatumWithOid<'_>> = vec![model_name.into(), as_of.0.into()];
