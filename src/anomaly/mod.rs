@@ -18,9 +18,7 @@ use crate::context::Context;
 use crate::errors::quote_ident;
 use crate::errors::*;
 use crate::results::execute;
-use crate::segmentation::features::{
-    AFTER_AS_OF, PROBLEMS, UNKNOWN_USER, category_tables, order_rows, users,
-};
+use crate::segmentation::features::{LeftOut, category_tables, order_rows, users};
 use crate::source::Params;
 
 /// The last complete week on or before `as_of`.
@@ -104,8 +102,7 @@ fn read_weeks(
                 pg_catalog.min({week}), (pg_catalog.sum(o.amt))::pg_catalog.float8 \
          FROM ({from}) o{filter} GROUP BY 1, 2, 3"
     );
-    let mut left_out = [0i64; PROBLEMS.len()];
-    let mut unknown = 0i64;
+    let mut left_out = LeftOut::default();
     // user -> (first active week, active weeks in range)
     let mut per_user: FxHashMap<i64, (i32, Vec<WeekTotals>)> = FxHashMap::default();
     Spi::connect(|c| {
@@ -113,12 +110,11 @@ fn read_weeks(
             let uid = row.get::<i64>(1)?;
             let problem = row.get::<i32>(2)?.unwrap_or(0) as usize;
             let n = row.get::<i64>(4)?.unwrap_or(0);
-            if problem != 0 {
-                left_out[problem.min(PROBLEMS.len() - 1)] += n;
+            if left_out.problem(problem, n) {
                 continue;
             }
             let Some(uid) = uid.filter(|u| known.contains_key(u)) else {
-                unknown += n;
+                left_out.unknown_user(n);
                 continue;
             };
             let (Some(wk), Some(min_week)) = (row.get::<i32>(3)?, row.get::<i32>(5)?) else {
@@ -138,19 +134,7 @@ fn read_weeks(
         Ok::<_, pgrx::spi::SpiError>(())
     })
     .or_raise("reading the orders by week");
-    let items: Vec<String> = left_out
-        .iter()
-        .enumerate()
-        .filter(|&(i, &n)| i != 0 && !(explicit_end && i == AFTER_AS_OF) && n > 0)
-        .map(|(i, n)| format!("{n} {}", PROBLEMS[i]))
-        .chain((unknown > 0).then(|| format!("{unknown} {UNKNOWN_USER}")))
-        .collect();
-    if !items.is_empty() {
-        notice(
-            format!("weekly behaviour: left out {}", items.join("; ")),
-            None,
-        );
-    }
+    left_out.report("weekly behaviour", explicit_end, None);
     let categories = category_tables(&ctx.config);
     let category_counts = if categories {
         read_categories(ctx, end, from_week, one_user)

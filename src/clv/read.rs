@@ -11,7 +11,7 @@ use cda_analytics_core::clv::summary::{CustomerSummary, summarize};
 
 use crate::context::Context;
 use crate::errors::*;
-use crate::segmentation::features::{AFTER_AS_OF, PROBLEMS, UNKNOWN_USER, order_rows, users};
+use crate::segmentation::features::{LeftOut, order_rows, users};
 use crate::source::Params;
 
 /// The window the summaries describe.
@@ -51,8 +51,7 @@ pub fn summaries(
                 pg_catalog.array_agg(o.amt::pg_catalog.float8) FILTER (WHERE o.problem = 0) \
          FROM ({from}) o{filter} GROUP BY o.uid, o.problem"
     );
-    let mut left_out = [0i64; PROBLEMS.len()];
-    let mut unknown = 0i64;
+    let mut left_out = LeftOut::default();
     let unit_days = window.unit.days();
     let mut out = Vec::new();
     Spi::connect(|c| {
@@ -60,12 +59,11 @@ pub fn summaries(
             let uid = row.get::<i64>(1)?;
             let problem = row.get::<i32>(2)?.unwrap_or(0) as usize;
             let n = row.get::<i64>(3)?.unwrap_or(0);
-            if problem != 0 {
-                left_out[problem.min(PROBLEMS.len() - 1)] += n;
+            if left_out.problem(problem, n) {
                 continue;
             }
             let Some(uid) = uid.filter(|u| known.contains_key(u)) else {
-                unknown += n;
+                left_out.unknown_user(n);
                 continue;
             };
             let days: Vec<i32> = row.get(4)?.unwrap_or_default();
@@ -85,19 +83,7 @@ pub fn summaries(
     .or_raise("reading the orders for customer summaries");
     out.sort_unstable_by_key(|(id, _)| *id);
     if announce {
-        let items: Vec<String> = left_out
-            .iter()
-            .enumerate()
-            .filter(|&(i, &n)| i != 0 && !(window.explicit_end && i == AFTER_AS_OF) && n > 0)
-            .map(|(i, n)| format!("{n} {}", PROBLEMS[i]))
-            .chain((unknown > 0).then(|| format!("{unknown} {UNKNOWN_USER}")))
-            .collect();
-        if !items.is_empty() {
-            notice(
-                format!("customer summaries: left out {}", items.join("; ")),
-                None,
-            );
-        }
+        left_out.report("customer summaries", window.explicit_end, None);
     }
     out
 }

@@ -14,7 +14,7 @@ use crate::errors::*;
 use crate::source::{Params, Source, day_expr};
 
 /// Why an order was left out, in the order the checks run; 0 is "counted".
-pub(crate) const PROBLEMS: [&str; 8] = [
+const PROBLEMS: [&str; 8] = [
     "",
     "orders with a NULL status",
     "orders with a NULL user id",
@@ -24,8 +24,51 @@ pub(crate) const PROBLEMS: [&str; 8] = [
     "orders with a negative amount",
     "orders with a non-finite amount",
 ];
-pub(crate) const UNKNOWN_USER: &str = "orders whose user id is not in the users table";
-pub(crate) const AFTER_AS_OF: usize = 4;
+const UNKNOWN_USER: &str = "orders whose user id is not in the users table";
+const AFTER_AS_OF: usize = 4;
+
+/// The orders a grouped read over [`order_rows`] left out, by problem, and the report of them.
+#[derive(Default)]
+pub(crate) struct LeftOut {
+    by_problem: [i64; PROBLEMS.len()],
+    unknown_user: i64,
+}
+
+impl LeftOut {
+    /// Counts a group of `n` orders with `problem`; true when the group is to be left out.
+    pub fn problem(&mut self, problem: usize, n: i64) -> bool {
+        if problem == 0 {
+            return false;
+        }
+        self.by_problem[problem.min(PROBLEMS.len() - 1)] += n;
+        true
+    }
+
+    /// Counts orders whose user id is not in the users table.
+    pub fn unknown_user(&mut self, n: i64) {
+        self.unknown_user += n;
+    }
+
+    /// The report's items. Orders after an explicit end date are expected there and not listed;
+    /// after today they are suspect, and are.
+    fn items(&self, explicit_end: bool) -> Vec<String> {
+        self.by_problem
+            .iter()
+            .enumerate()
+            .filter(|&(i, &n)| i != 0 && !(explicit_end && i == AFTER_AS_OF) && n > 0)
+            .map(|(i, n)| format!("{n} {}", PROBLEMS[i]))
+            .chain((self.unknown_user > 0).then(|| format!("{} {UNKNOWN_USER}", self.unknown_user)))
+            .collect()
+    }
+
+    /// A NOTICE "`what`: left out ..." when anything was.
+    pub fn report(&self, what: &str, explicit_end: bool, more: Option<String>) {
+        let items: Vec<String> = self.items(explicit_end).into_iter().chain(more).collect();
+        if !items.is_empty() {
+            notice(format!("{what}: left out {}", items.join("; ")), None);
+        }
+    }
+}
 
 pub struct Features {
     /// Users with at least one counted order up to D, in user id order.
@@ -146,8 +189,7 @@ pub fn read(
                     / NULLIF(count(*) FILTER (WHERE o.day > {d} - 180), 0), {scale}))::pg_catalog.text \
          FROM ({from}) o GROUP BY o.uid, o.problem"
     );
-    let mut left_out = [0i64; PROBLEMS.len()];
-    let mut unknown = 0i64;
+    let mut left_out = LeftOut::default();
     let mut not_registered = 0i64;
     // user -> (last day, orders 90d, money 180d text, aov text)
     let mut per_user: FxHashMap<i64, (i32, i64, Option<String>, Option<String>)> =
@@ -157,12 +199,11 @@ pub fn read(
             let uid = row.get::<i64>(1)?;
             let problem = row.get::<i32>(2)?.unwrap_or(0) as usize;
             let n = row.get::<i64>(3)?.unwrap_or(0);
-            if problem != 0 {
-                left_out[problem.min(PROBLEMS.len() - 1)] += n;
+            if left_out.problem(problem, n) {
                 continue;
             }
             let Some(&registered) = uid.as_ref().and_then(|u| known.get(u)) else {
-                unknown += n;
+                left_out.unknown_user(n);
                 continue;
             };
             let Some(uid) = uid.filter(|_| registered) else {
@@ -238,22 +279,13 @@ pub fn read(
     }
     let registered = known.values().filter(|&&r| r).count() as i64;
     let without_orders = registered - snapshots.len() as i64;
-    let items: Vec<String> = left_out
-        .iter()
-        .enumerate()
-        .filter(|&(i, &n)| i != 0 && !(explicit_as_of && i == AFTER_AS_OF) && n > 0)
-        .map(|(i, n)| format!("{n} {}", PROBLEMS[i]))
-        .chain((unknown > 0).then(|| format!("{unknown} {UNKNOWN_USER}")))
-        .chain((!explicit_as_of && not_registered > 0).then(|| {
+    left_out.report(
+        "snapshot features",
+        explicit_as_of,
+        (!explicit_as_of && not_registered > 0).then(|| {
             format!("{not_registered} orders of users who signed up after the as-of date")
-        }))
-        .collect();
-    if !items.is_empty() {
-        notice(
-            format!("snapshot features: left out {}", items.join("; ")),
-            None,
-        );
-    }
+        }),
+    );
     Features {
         snapshots,
         categories,
