@@ -211,6 +211,17 @@ fn rules(
     rules
 }
 
+/// How many weeks a call reads or judges: at least one, at most `max`.
+fn check_weeks(weeks: i32, max: i32) {
+    if !(1..=max).contains(&weeks) {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("weeks must be between 1 and {max}, got {weeks}"),
+            None,
+        );
+    }
+}
+
 fn date(day: Day) -> pgrx::datum::Date {
     pgrx::datum::Date::saturating_from_raw(day.0)
 }
@@ -239,13 +250,7 @@ fn user_behavior_weekly(
         name!(categories, Option<i32>),
     ),
 > {
-    if !(1..=520).contains(&weeks) {
-        raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("weeks must be between 1 and 520, got {weeks}"),
-            None,
-        );
-    }
+    check_weeks(weeks, 520);
     let ctx = Context::load(as_of);
     let last = last_complete_week(ctx.as_of);
     let read = read_weeks(
@@ -311,13 +316,7 @@ fn user_anomaly_history(
         min_history_weeks,
         false,
     );
-    if !(1..=520).contains(&weeks) {
-        raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("weeks must be between 1 and 520, got {weeks}"),
-            None,
-        );
-    }
+    check_weeks(weeks, 520);
     let ctx = Context::load(as_of);
     let last = last_complete_week(ctx.as_of);
     let from = last - weeks + 1 - rules.window as i32;
@@ -377,13 +376,7 @@ fn calculate_all_anomalies(
         min_history_weeks,
         report_insufficient,
     );
-    if !(1..=52).contains(&weeks) {
-        raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("weeks must be between 1 and 52, got {weeks}"),
-            None,
-        );
-    }
+    check_weeks(weeks, 52);
     let ctx = Context::load(as_of);
     crate::results::lock(&ctx.ext, "ml_user_anomalies_weekly");
     let last = last_complete_week(ctx.as_of);

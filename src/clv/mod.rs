@@ -119,12 +119,7 @@ fn spend_model(stored: &StoredModel) -> SpendModel {
 /// The history of one user as of a date, for the per-user predictions; an error when the user
 /// has no purchase by then.
 fn user_history(ctx: &Context, user_id: i64, unit: TimeUnit) -> CustomerSummary {
-    let window = Window {
-        calibration_end: ctx.as_of,
-        holdout_end: None,
-        unit,
-        explicit_end: ctx.explicit_as_of,
-    };
+    let window = Window::as_of(ctx, unit);
     match read::summaries(ctx, window, Some(user_id), true).pop() {
         Some((_, s)) => s,
         None => raise(
@@ -233,12 +228,7 @@ fn clv_fit(
     let unit = self::time_unit(time_unit, "time_unit");
     let penalizer = finite(penalizer, "penalizer", 0.0);
     let ctx = Context::load(calibration_end);
-    let window = Window {
-        calibration_end: ctx.as_of,
-        holdout_end: None,
-        unit,
-        explicit_end: ctx.explicit_as_of,
-    };
+    let window = Window::as_of(&ctx, unit);
     let customers = read::summaries(&ctx, window, None, true);
     let started = std::time::Instant::now();
     let what = format!("fitting {} model '{model_name}'", kind.name());
@@ -513,12 +503,7 @@ fn calculate_all_clv(
     let spend = spend_model.map(|n| self::spend_model(&store::load(&ctx.ext, n)));
     crate::results::lock(&ctx.ext, "ml_user_clv");
     let t0 = std::time::Instant::now();
-    let window = Window {
-        calibration_end: ctx.as_of,
-        holdout_end: None,
-        unit: model.unit,
-        explicit_end: ctx.explicit_as_of,
-    };
+    let window = Window::as_of(&ctx, model.unit);
     let customers = read::summaries(&ctx, window, None, true);
     let t1 = std::time::Instant::now();
     let horizon = f64::from(horizon_months) * model.unit.per_month();

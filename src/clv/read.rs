@@ -25,6 +25,16 @@ pub struct Window {
 }
 
 impl Window {
+    /// Calibration to the context's as-of date, no holdout.
+    pub fn as_of(ctx: &Context, unit: TimeUnit) -> Window {
+        Window {
+            calibration_end: ctx.as_of,
+            holdout_end: None,
+            unit,
+            explicit_end: ctx.explicit_as_of,
+        }
+    }
+
     pub fn end(&self) -> Day {
         self.holdout_end.unwrap_or(self.calibration_end)
     }
