@@ -26,6 +26,7 @@ mod config;
 mod context;
 mod errors;
 mod ltv;
+mod pending;
 mod results;
 mod rfm;
 mod segmentation;

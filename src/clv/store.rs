@@ -163,19 +163,14 @@ pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
         &[],
         "clearing ml_user_clv",
     );
-    let token = NEXT_TOKEN.with(|t| {
-        let v = t.get();
-        t.set(v.wrapping_add(1));
-        v
-    });
-    PENDING.with(|p| {
-        p.set(Some(Pending {
-            token,
-            rows: rows.as_ptr(),
-            len: rows.len(),
-        }))
-    });
-    let _guard = PendingGuard;
+    let pending = Pending {
+        rows: rows.as_ptr(),
+        len: rows.len(),
+    };
+    crate::pending::park(pending, |token| write_parked(ext, token, run));
+}
+
+fn write_parked(ext: &str, token: i64, run: &RunSettings<'_>) {
     let args: Vec<DatumWithOid<'_>> = vec![
         token.into(),
         run.model.name.clone().into(),
@@ -194,27 +189,12 @@ pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
     execute(&sql, &args, "writing ml_user_clv");
 }
 
-/// The rows being written, handed from [`replace`] to `_clv_pending_rows` in the same backend;
-/// set only while that INSERT runs.
+/// The rows being written, parked by [`replace`] for `_clv_pending_rows` (see
+/// `crate::pending`).
 #[derive(Clone, Copy)]
 struct Pending {
-    token: i64,
     rows: *const ClvRow,
     len: usize,
-}
-
-thread_local! {
-    static PENDING: std::cell::Cell<Option<Pending>> = const { std::cell::Cell::new(None) };
-    static NEXT_TOKEN: std::cell::Cell<i64> = const { std::cell::Cell::new(1) };
-}
-
-/// Clears [`PENDING`] when the INSERT ends, normally or by an error unwinding through it.
-struct PendingGuard;
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        PENDING.with(|p| p.set(None));
-    }
 }
 
 const PENDING_COLUMNS: usize = 10;
@@ -228,10 +208,7 @@ pub unsafe extern "C-unwind" fn cda_clv_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
-    let Some(Pending { rows, len, .. }) = PENDING
-        .with(std::cell::Cell::get)
-        .filter(|p| Some(p.token) == token)
-    else {
+    let Some(Pending { rows, len }) = crate::pending::take::<Pending>(token) else {
         raise(
             ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             "_clv_pending_rows is internal to calculate_all_clv()",

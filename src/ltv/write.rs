@@ -36,21 +36,6 @@ pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) {
         &[],
         "clearing ml_user_ltv",
     );
-    let token = NEXT_TOKEN.with(|t| {
-        let v = t.get();
-        t.set(v.wrapping_add(1));
-        v
-    });
-    PENDING.with(|p| {
-        p.set(Some(Pending {
-            token,
-            rows: rows.as_ptr(),
-            len: rows.len(),
-            as_of,
-            scale,
-        }))
-    });
-    let _guard = PendingGuard;
     let sql = format!(
         "INSERT INTO {ext}.ml_user_ltv (user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, \
              lifetime_revenue, orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m, \
@@ -59,7 +44,15 @@ pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) {
              horizon_12m_complete, orders_before_signup, segment, as_of_date, calculated_at) \
          SELECT * FROM {ext}._ltv_pending_rows($1)"
     );
-    run(&sql, &[token.into()], "writing ml_user_ltv");
+    let pending = Pending {
+        rows: rows.as_ptr(),
+        len: rows.len(),
+        as_of,
+        scale,
+    };
+    crate::pending::park(pending, |token| {
+        run(&sql, &[token.into()], "writing ml_user_ltv")
+    });
 }
 
 pub struct RunRecord<'a> {
@@ -204,29 +197,14 @@ fn write_distributions(ext: &str, rows: &[UserLtv], scale: u32) {
     run(&sql, &args, "writing ml_ltv_distribution");
 }
 
-/// The rows being written, handed from [`replace_results`] to the `_ltv_pending_rows` function
-/// that its INSERT reads, in the same backend. Set only while that INSERT runs.
+/// The rows being written, parked by [`replace_results`] for the `_ltv_pending_rows` function
+/// that its INSERT reads (see `crate::pending`).
 #[derive(Clone, Copy)]
 struct Pending {
-    token: i64,
     rows: *const UserLtv,
     len: usize,
     as_of: Day,
     scale: u32,
-}
-
-thread_local! {
-    static PENDING: std::cell::Cell<Option<Pending>> = const { std::cell::Cell::new(None) };
-    static NEXT_TOKEN: std::cell::Cell<i64> = const { std::cell::Cell::new(1) };
-}
-
-/// Clears [`PENDING`] when the INSERT ends, normally or by an error unwinding through it.
-struct PendingGuard;
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        PENDING.with(|p| p.set(None));
-    }
 }
 
 const RESULT_COLUMNS: usize = 24;
@@ -246,10 +224,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
         len,
         as_of,
         scale,
-        ..
-    }) = PENDING
-        .with(std::cell::Cell::get)
-        .filter(|p| Some(p.token) == token)
+    }) = crate::pending::take::<Pending>(token)
     else {
         raise(
             ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
