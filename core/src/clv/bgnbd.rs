@@ -3,8 +3,7 @@
 //! `[r, alpha, a, b]`, alpha in the model's time unit.
 
 use super::special::{
-    digamma, ln_beta, ln_gamma, ln_hyp2f1, ln_hyp2f1_many, log_add_exp, log_add_exp_weights,
-    logistic_complement,
+    digamma, ln_beta, ln_gamma, ln_hyp2f1, ln_hyp2f1_many, log_add_exp_weights, logistic_complement,
 };
 use super::{ModelError, Summary};
 
@@ -20,8 +19,11 @@ impl BetaGeometric {
         if self.modified { 1.0 } else { 0.0 }
     }
 
-    /// Σ weight · ln L over rows sorted by frequency (the gamma terms depend on x only).
+    /// Σ weight · ln L over rows sorted by frequency (the gamma terms depend on x only): the
+    /// value-only form the tests check [`Self::ln_likelihood_grad`] against; fits use that one.
+    #[cfg(test)]
     pub fn ln_likelihood(self, p: &[f64], rows: &[Summary]) -> f64 {
+        use super::special::log_add_exp;
         let [r, alpha, a, b] = [p[0], p[1], p[2], p[3]];
         let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
         let common = -ln_gamma(r) + r * ln_alpha + ln_gamma(a + b) - ln_gamma(b);

@@ -12,6 +12,9 @@ pub struct SpendRow {
     pub weight: f64,
 }
 
+/// Σ weight · ln L, value only: the reference the tests check [`ln_likelihood_grad`] against;
+/// fits use that one.
+#[cfg(test)]
 pub fn ln_likelihood(params: &[f64], rows: &[SpendRow]) -> f64 {
     let [p, q, v] = [params[0], params[1], params[2]];
     let common = -ln_gamma(q) + q * v.ln();

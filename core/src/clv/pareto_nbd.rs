@@ -35,6 +35,9 @@ fn ln_likelihood_rest(p: &[f64], row: &Summary) -> Result<f64, ModelError> {
     Ok(r * alpha.ln() + s * beta.ln() - rsx * ln_big_recency + log_add_exp(term_recency, term_age))
 }
 
+/// Σ weight · ln L, value only: the reference the tests check [`ln_likelihood_grad`] against;
+/// fits use that one.
+#[cfg(test)]
 pub fn ln_likelihood(p: &[f64], rows: &[Summary]) -> Result<f64, ModelError> {
     let r = p[0];
     let mut total = 0.0;
