@@ -8,6 +8,7 @@
 
 pub mod anomaly;
 pub mod calendar;
+pub mod churn;
 pub mod clv;
 pub mod ltv;
 pub mod money;
