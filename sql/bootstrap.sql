@@ -283,3 +283,100 @@ CREATE TABLE @extschema@.ml_user_anomalies_weekly (
     as_of_date           date    NOT NULL,
     PRIMARY KEY (user_id, week_start)
 );
+
+-- Trained churn and purchase models (churn_train), one per name; a retrain replaces the row and
+-- raises its version. Features are log1p'd where log1p is true, then standardised with
+-- feature_mean and feature_scale. A logistic model has intercept and weights (one per feature);
+-- a tree has its nodes as parallel arrays (tree_left = 0 marks a leaf; a row goes left when its
+-- standardised feature is below tree_threshold; tree_value is the training rows' positive rate).
+CREATE TABLE @extschema@.ml_churn_models (
+    model_name           text        PRIMARY KEY CHECK (model_name <> ''),
+    version              integer     NOT NULL,
+    target               text        NOT NULL CHECK (target IN ('churn', 'purchase')),
+    classifier           text        NOT NULL CHECK (classifier IN ('logistic', 'tree')),
+    features             text[]      NOT NULL,
+    log1p                boolean[]   NOT NULL,
+    feature_mean         float8[]    NOT NULL,
+    feature_scale        float8[]    NOT NULL,
+    intercept            float8,
+    weights              float8[],
+    tree_feature         integer[],
+    tree_threshold       float8[],
+    tree_left            integer[],
+    tree_right           integer[],
+    tree_value           float8[],
+    threshold            float8      NOT NULL,
+    label_days           integer     NOT NULL,
+    min_tenure_days      integer     NOT NULL,
+    active_days          integer     NOT NULL,
+    -- The purchase model refitted at every snapshot for the p_alive and expected_purchases
+    -- features, NULL when they are not used.
+    btyd_model           text        CHECK (btyd_model IN ('bgnbd', 'mbgnbd', 'pareto_nbd')),
+    as_of_date           date        NOT NULL,
+    training_snapshots   date[]      NOT NULL,
+    validation_snapshots date[]      NOT NULL,
+    eligible_training_rows   bigint  NOT NULL,
+    eligible_validation_rows bigint  NOT NULL,
+    -- Rows are sampled (by a hash of user and day, fixed by seed) down to max_training_rows.
+    sample_rate          float8      NOT NULL,
+    seed                 bigint      NOT NULL,
+    train_ms             float8      NOT NULL,
+    trained_at           timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_churn_models', '');
+
+-- Each scorer's quality when the model was trained: the logistic regression, the tree and the
+-- P(alive) baseline, on the training rows (where the threshold was chosen) and the validation
+-- rows (later snapshots, never trained on).
+CREATE TABLE @extschema@.ml_churn_model_metrics (
+    model_name      text    NOT NULL REFERENCES @extschema@.ml_churn_models ON DELETE CASCADE,
+    scorer          text    NOT NULL CHECK (scorer IN ('logistic', 'tree', 'p_alive')),
+    split           text    NOT NULL CHECK (split IN ('training', 'validation')),
+    chosen          boolean NOT NULL,
+    rows            bigint  NOT NULL,
+    positives       bigint  NOT NULL,
+    roc_auc         float8,
+    pr_auc          float8,
+    threshold       float8  NOT NULL,
+    precision       float8,
+    recall          float8,
+    f1              float8,
+    true_positives  bigint  NOT NULL,
+    false_positives bigint  NOT NULL,
+    true_negatives  bigint  NOT NULL,
+    false_negatives bigint  NOT NULL,
+    top_decile_lift float8,
+    PRIMARY KEY (model_name, scorer, split)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_churn_model_metrics', '');
+
+-- One row per customer from the latest calculate_all_churn(): the probability of no successful
+-- order in the model's label window, its band, and the features that raise it most.
+CREATE TABLE @extschema@.ml_churn_scores (
+    user_id       bigint      PRIMARY KEY,
+    probability   float8      NOT NULL CHECK (probability BETWEEN 0 AND 1),
+    risk_band     text        NOT NULL CHECK (risk_band IN ('critical', 'high', 'medium', 'low')),
+    -- Whether the customer met the training eligibility on the as-of date (first order at
+    -- least min_tenure_days before it, an order in the last active_days); the others are scored
+    -- outside the population the model was validated on.
+    eligible      boolean     NOT NULL,
+    top_reasons   text[]      NOT NULL,
+    model_name    text        NOT NULL,
+    model_version integer     NOT NULL,
+    as_of_date    date        NOT NULL,
+    scored_at     timestamptz NOT NULL
+);
+
+-- One row per customer from the latest calculate_all_purchase(): the probability of a
+-- successful order in the model's label window.
+CREATE TABLE @extschema@.ml_purchase_scores (
+    user_id       bigint      PRIMARY KEY,
+    probability   float8      NOT NULL CHECK (probability BETWEEN 0 AND 1),
+    band          text        NOT NULL CHECK (band IN ('high', 'medium', 'low')),
+    eligible      boolean     NOT NULL,
+    top_reasons   text[]      NOT NULL,
+    model_name    text        NOT NULL,
+    model_version integer     NOT NULL,
+    as_of_date    date        NOT NULL,
+    scored_at     timestamptz NOT NULL
+);

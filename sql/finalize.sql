@@ -403,3 +403,48 @@ AS $$
     FROM @extschema@.ml_user_anomalies_weekly a
     GROUP BY a.week_start ORDER BY a.week_start;
 $$;
+
+-- The customers most at risk in the latest calculate_all_churn(), all customers considered:
+-- probability at least `threshold`, highest first.
+CREATE FUNCTION @extschema@.churn_high_risk(threshold float8 DEFAULT 0.6, max_rows integer DEFAULT 20)
+RETURNS TABLE (user_id bigint, probability float8, risk_band text, eligible boolean, top_reasons text[],
+               model_name text, model_version integer, as_of_date date)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF threshold IS NULL OR NOT (threshold BETWEEN 0 AND 1) THEN
+        RAISE EXCEPTION 'threshold must be between 0 and 1, got %', threshold
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_rows IS NULL OR max_rows < 1 THEN
+        RAISE EXCEPTION 'max_rows must be at least 1, got %', max_rows
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT FROM @extschema@.ml_churn_scores) THEN
+        RAISE EXCEPTION 'ml_churn_scores is empty'
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Train a model and score: SELECT * FROM churn_train(); SELECT * FROM calculate_all_churn();';
+    END IF;
+    RETURN QUERY
+        SELECT s.user_id, round(s.probability::numeric, 4)::float8, s.risk_band, s.eligible, s.top_reasons,
+               s.model_name, s.model_version, s.as_of_date
+        FROM @extschema@.ml_churn_scores s
+        WHERE s.probability >= threshold
+        ORDER BY s.probability DESC, s.user_id
+        LIMIT max_rows;
+END;
+$$;
+
+-- Customers per churn risk band in the latest calculate_all_churn().
+CREATE FUNCTION @extschema@.churn_summary()
+RETURNS TABLE (risk_band text, customers bigint, share float8, mean_probability float8, eligible bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.risk_band, count(*), round(count(*)::numeric / sum(count(*)) OVER (), 4)::float8,
+           round(avg(s.probability)::numeric, 4)::float8, count(*) FILTER (WHERE s.eligible)
+    FROM @extschema@.ml_churn_scores s
+    GROUP BY s.risk_band
+    ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], s.risk_band);
+$$;

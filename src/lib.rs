@@ -21,6 +21,7 @@ macro_rules! v1_finfo {
 
 mod anomaly;
 mod catalog_cache;
+mod churn;
 mod clv;
 mod config;
 mod context;

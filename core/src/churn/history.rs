@@ -63,14 +63,18 @@ impl View<'_> {
     /// Orders and spend in (day - window, day].
     pub fn window(&self, window: i32) -> (usize, f64) {
         let i = self.window_start(window);
-        (self.days.len() - i, self.amounts[i..].iter().sum())
+        // + 0.0: an empty sum is -0.0.
+        (
+            self.days.len() - i,
+            self.amounts[i..].iter().sum::<f64>() + 0.0,
+        )
     }
 
     /// Spend in (day - to, day - from] for from < to.
     pub fn spend_between(&self, from: i32, to: i32) -> f64 {
         let i = self.window_start(to);
         let j = self.window_start(from);
-        self.amounts[i..j].iter().sum()
+        self.amounts[i..j].iter().sum::<f64>() + 0.0
     }
 
     /// Distinct categories bought in (day - window, day].
