@@ -321,6 +321,9 @@ CREATE TABLE @extschema@.ml_churn_models (
     sample_rate          float8      NOT NULL,
     seed                 bigint      NOT NULL,
     train_ms             float8      NOT NULL,
+    -- Milliseconds spent reading the orders, fitting the purchase model at every snapshot,
+    -- building the features and labels, and fitting and evaluating the classifiers.
+    phase_ms             float8[]    NOT NULL,
     trained_at           timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_churn_models', '');

@@ -206,6 +206,7 @@ fn churn_train(
     crate::results::lock(&ctx.ext, "ml_churn_models");
     let started = std::time::Instant::now();
     let h = read::histories(&ctx, ctx.as_of, None, true);
+    let read_done = std::time::Instant::now();
 
     let (eligible_t, eligible_v) = on_worker_threads(|| {
         (
@@ -246,6 +247,7 @@ fn churn_train(
             }
         }
     });
+    let fit_done = std::time::Instant::now();
     let seed_u = seed as u64;
     let (training, validation): (Rows, Rows) = on_worker_threads(|| {
         let (mt, mv) = match &fitted {
@@ -277,6 +279,7 @@ fn churn_train(
         .filter(|&c| c != CATEGORIES || h.categories)
         .filter(|&c| (c != P_ALIVE && c != EXPECTED_PURCHASES) || fitted.is_some())
         .collect();
+    let build_done = std::time::Instant::now();
     let report = on_worker_threads(|| {
         train(
             target,
@@ -287,7 +290,14 @@ fn churn_train(
         )
     })
     .unwrap_or_else(|e| raise_churn(e));
-    let train_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let done = std::time::Instant::now();
+    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1000.0;
+    let phase_ms = [
+        ms(started, read_done),
+        ms(read_done, fit_done),
+        ms(fit_done, build_done),
+        ms(build_done, done),
+    ];
     notice(
         format!(
             "churn_train: {} training rows at {} snapshots ({} eligible, sample rate {:.4}), {} validation rows at {} snapshots; {} kept",
@@ -315,7 +325,7 @@ fn churn_train(
             eligible_validation: eligible_v as i64,
             sample_rate: rate,
             seed,
-            train_ms,
+            phase_ms,
         },
     );
     let chosen = report.model.classifier.kind();

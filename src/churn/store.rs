@@ -27,7 +27,8 @@ pub struct Run {
     pub eligible_validation: i64,
     pub sample_rate: f64,
     pub seed: i64,
-    pub train_ms: f64,
+    /// Reading, purchase-model fits, features, classifiers.
+    pub phase_ms: [f64; 4],
 }
 
 /// A stored model as scoring needs it.
@@ -91,19 +92,20 @@ pub fn store(ext: &str, name: &str, report: &TrainReport, run: &Run) -> i32 {
         run.eligible_validation.into(),
         run.sample_rate.into(),
         run.seed.into(),
-        run.train_ms.into(),
+        run.phase_ms.iter().sum::<f64>().into(),
+        run.phase_ms.to_vec().into(),
     ];
     let sql = format!(
         "INSERT INTO {ext}.ml_churn_models AS m (model_name, version, target, classifier, features, log1p, \
              feature_mean, feature_scale, intercept, weights, tree_feature, tree_threshold, tree_left, tree_right, \
              tree_value, threshold, label_days, min_tenure_days, active_days, btyd_model, as_of_date, \
              training_snapshots, validation_snapshots, eligible_training_rows, eligible_validation_rows, \
-             sample_rate, seed, train_ms) \
+             sample_rate, seed, train_ms, phase_ms) \
          VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
              DATE '2000-01-01' + $20, \
              ARRAY(SELECT DATE '2000-01-01' + d FROM pg_catalog.unnest($21::pg_catalog.int4[]) d), \
              ARRAY(SELECT DATE '2000-01-01' + d FROM pg_catalog.unnest($22::pg_catalog.int4[]) d), \
-             $23, $24, $25, $26, $27) \
+             $23, $24, $25, $26, $27, $28) \
          ON CONFLICT (model_name) DO UPDATE SET version = m.version + 1, target = excluded.target, \
              classifier = excluded.classifier, features = excluded.features, log1p = excluded.log1p, \
              feature_mean = excluded.feature_mean, feature_scale = excluded.feature_scale, \
@@ -116,7 +118,7 @@ pub fn store(ext: &str, name: &str, report: &TrainReport, run: &Run) -> i32 {
              validation_snapshots = excluded.validation_snapshots, \
              eligible_training_rows = excluded.eligible_training_rows, \
              eligible_validation_rows = excluded.eligible_validation_rows, sample_rate = excluded.sample_rate, \
-             seed = excluded.seed, train_ms = excluded.train_ms, trained_at = pg_catalog.clock_timestamp() \
+             seed = excluded.seed, train_ms = excluded.train_ms, phase_ms = excluded.phase_ms, trained_at = pg_catalog.clock_timestamp() \
          RETURNING version"
     );
     let version = Spi::connect_mut(|c| {

@@ -7,6 +7,7 @@
 pub mod dataset;
 pub mod features;
 pub mod history;
+pub mod logistic;
 pub mod metrics;
 pub mod model;
 #[cfg(test)]

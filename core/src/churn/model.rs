@@ -1,11 +1,10 @@
-//! The classifiers: L2-regularised logistic regression (linfa-logistic) on standardised features,
+//! The classifiers: L2-regularised logistic regression ([`super::logistic`]) on standardised features,
 //! and a decision tree (linfa-trees) whose leaves carry the training rows' positive rate. Both
 //! explain a prediction by their own per-feature contributions: the logistic's weight times the
 //! standardised value (log-odds relative to the average training row), the tree's change in
 //! rate at each split on the row's path (Saabas), which sum to the prediction.
 
 use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
 use linfa_trees::{DecisionTree, SplitQuality};
 use ndarray::{Array1, Array2};
 
@@ -252,23 +251,15 @@ fn check_classes(rows: &Rows, split: &'static str) -> Result<(), ChurnError> {
     Ok(())
 }
 
-fn fit_logistic(z: Array2<f64>, y: &[bool], l2: f64) -> Result<Classifier, ChurnError> {
-    let targets = Array1::from_vec(y.to_vec());
-    let data = Dataset::new(z, targets);
-    let fitted = LogisticRegression::default()
-        .alpha(l2)
-        .max_iterations(200)
-        .fit(&data)
-        .map_err(|e| ChurnError::Fit(e.to_string()))?;
-    // linfa takes the first label it meets as the positive class.
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    let weights: Vec<f64> = fitted.params().iter().map(|w| sign * w).collect();
-    if weights.iter().any(|w| !w.is_finite()) || !fitted.intercept().is_finite() {
+fn fit_logistic(z: &Array2<f64>, y: &[bool], l2: f64) -> Result<Classifier, ChurnError> {
+    let rows: Vec<Vec<f64>> = z.rows().into_iter().map(|r| r.to_vec()).collect();
+    let fit = super::logistic::fit(&rows, y, l2)?;
+    if fit.weights.iter().any(|w| !w.is_finite()) || !fit.intercept.is_finite() {
         return Err(ChurnError::Fit("non-finite logistic weights".into()));
     }
     Ok(Classifier::Logistic {
-        intercept: sign * fitted.intercept(),
-        weights,
+        intercept: fit.intercept,
+        weights: fit.weights,
     })
 }
 
@@ -347,7 +338,7 @@ pub fn train(
     let transform = Transform::fit(&training.x, columns);
     let zt = transform.matrix(&training.x);
     let zv = transform.matrix(&validation.x);
-    let logistic = fit_logistic(zt.clone(), &training.label, options.l2)?;
+    let logistic = fit_logistic(&zt, &training.label, options.l2)?;
     let tree = fit_tree(&zt, &training.label, options)?;
 
     let mut candidates = Vec::new();

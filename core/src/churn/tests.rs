@@ -436,3 +436,68 @@ fn a_tree_explains_by_the_rate_changes_on_its_path() {
     assert!(close(c[1], 0.2, 1e-12) && close(c[0], 0.3, 1e-12));
     assert_eq!(tree.probability(&[0.0, 0.0]), 0.1);
 }
+
+// The Newton fit and linfa-logistic's L-BFGS minimise the same loss: run long enough, linfa lands
+// on the same weights.
+#[test]
+fn newton_logistic_matches_linfa_logistic() {
+    use linfa::prelude::*;
+    use linfa_logistic::LogisticRegression;
+    use ndarray::{Array1, Array2};
+    let (ids, histories) = planted_shop(2000, 5);
+    let s = Settings::new(Target::Churn);
+    let snapshots = plan(900, 20, 4, s.label_days).unwrap();
+    let training = build(&ids, &histories, &snapshots.training, None, &s, 1.0, 1);
+    let columns: Vec<usize> = (0..CATEGORIES).collect();
+    let t = super::model::Transform::fit(&training.x, &columns);
+    let rows: Vec<Vec<f64>> = training.x.iter().map(|x| t.apply(x)).collect();
+    let newton = super::logistic::fit(&rows, &training.label, 1.0).unwrap();
+    assert!(newton.iterations < 20, "{}", newton.iterations);
+    assert!(newton.gradient < 1e-9);
+    let mut z = Array2::zeros((rows.len(), columns.len()));
+    for (i, r) in rows.iter().enumerate() {
+        for (j, v) in r.iter().enumerate() {
+            z[[i, j]] = *v;
+        }
+    }
+    let data = Dataset::new(z, Array1::from_vec(training.label.clone()));
+    let linfa = LogisticRegression::default()
+        .alpha(1.0)
+        .gradient_tolerance(1e-8)
+        .max_iterations(5000)
+        .fit(&data)
+        .unwrap();
+    let sign = if linfa.labels().pos.class { 1.0 } else { -1.0 };
+    for (a, b) in newton.weights.iter().zip(linfa.params()) {
+        assert!(
+            close(*a, sign * b, 1e-3 * (1.0 + a.abs())),
+            "{:?} against {:?}",
+            newton.weights,
+            linfa.params()
+        );
+    }
+    assert!(close(
+        newton.intercept,
+        sign * linfa.intercept(),
+        1e-3 * (1.0 + newton.intercept.abs())
+    ));
+}
+
+#[test]
+fn logistic_regression_edge_cases() {
+    // Perfectly separable rows: the penalty keeps the weights finite.
+    let z: Vec<Vec<f64>> = (0..100).map(|i| vec![i as f64 / 50.0 - 1.0]).collect();
+    let y: Vec<bool> = (0..100).map(|i| i >= 50).collect();
+    let f = super::logistic::fit(&z, &y, 1.0).unwrap();
+    assert!(f.weights[0].is_finite() && f.weights[0] > 1.0, "{f:?}");
+    assert!(super::logistic::fit(&z, &y, 0.0).is_err());
+    assert!(super::logistic::fit(&[], &[], 1.0).is_err());
+    // A feature without information gets (nearly) no weight; the intercept is the log-odds.
+    let z: Vec<Vec<f64>> = (0..400)
+        .map(|i| vec![if i % 2 == 0 { 1.0 } else { -1.0 }])
+        .collect();
+    let y: Vec<bool> = (0..400).map(|i| (i / 2) % 4 == 0).collect();
+    let f = super::logistic::fit(&z, &y, 1e-6).unwrap();
+    assert!(f.weights[0].abs() < 1e-6);
+    assert!(close(f.intercept, (0.25f64 / 0.75).ln(), 1e-6));
+}
