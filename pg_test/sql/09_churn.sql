@@ -103,7 +103,8 @@ SELECT count(*) AS differ FROM trained t JOIN ml_churn_model_metrics m
 WHERE (m.roc_auc, m.pr_auc, m.f1, m.rows) IS DISTINCT FROM (t.roc_auc, t.pr_auc, t.f1, t.rows);
 
 -- Every customer is scored; bands follow the probabilities; reasons come from the model.
-SELECT * FROM calculate_all_churn('churn', '2025-01-31');
+SELECT customers, eligible, round(mean_probability::numeric, 4) AS mean_probability, above_threshold, model_version
+FROM calculate_all_churn('churn', '2025-01-31');
 SELECT count(*) AS scored, count(*) FILTER (WHERE eligible) AS eligible,
        count(*) FILTER (WHERE risk_band <> CASE WHEN probability >= 0.8 THEN 'critical'
            WHEN probability >= 0.6 THEN 'high' WHEN probability >= 0.4 THEN 'medium' ELSE 'low' END) AS wrong_band,
