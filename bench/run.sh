@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The performance benchmark: bash bench/run.sh [--scales "USERS:ORDERS ..."] [--runs N]
 #                                              [--loop-users N] [--regenerate] [--no-write] [--no-clv]
+#                                              [--no-churn]
 # Builds and installs a release build, starts a throwaway PostgreSQL 15 with the settings below
 # (its own directory and port, separate from the test cluster), generates a seed-shaped shop at
 # each scale (bench/generate.sql; kept between runs unless --regenerate), and times, on the same
@@ -19,6 +20,7 @@ LOOP_USERS=20000
 REGENERATE=0
 WRITE=1
 CLV=1
+CHURN=1
 AS_OF=2025-06-30
 while [ $# -gt 0 ]; do
     case $1 in
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
         --regenerate) REGENERATE=1; shift ;;
         --no-write) WRITE=0; shift ;;
         --no-clv) CLV=0; shift ;;
+        --no-churn) CHURN=0; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -223,4 +226,9 @@ if [ "$CLV" = 1 ]; then
     clv_args=(--runs "$RUNS")
     [ "$WRITE" = 1 ] || clv_args+=(--no-write)
     bash "$ROOT/bench/clv.sh" "${clv_args[@]}"
+fi
+if [ "$CHURN" = 1 ]; then
+    churn_args=()
+    [ "$WRITE" = 1 ] || churn_args+=(--no-write)
+    bash "$ROOT/bench/churn.sh" "${churn_args[@]}"
 fi

@@ -26,6 +26,7 @@ mod clv;
 mod config;
 mod context;
 mod errors;
+mod events;
 mod ltv;
 mod pending;
 mod results;

@@ -10,6 +10,7 @@ pub mod anomaly;
 pub mod calendar;
 pub mod churn;
 pub mod clv;
+pub mod events;
 pub mod ltv;
 pub mod money;
 pub mod pg_numeric;

@@ -1,7 +1,7 @@
-//! Reading every customer's successful orders up to the as-of date, as one grouped query (each
-//! user's days and amounts, every order that cannot count grouped apart by its problem and
-//! reported, as the other reads do), and, where the shop has `order_items` and `products`, the
-//! categories bought on each day. Snapshots before the as-of date cut these histories in memory.
+//! Reading every customer's successful orders up to the as-of date through the order-events
+//! aggregate (`crate::events`: the orders that cannot count are counted by problem and reported,
+//! as the other reads do), and, where the shop has `order_items` and `products`, the categories
+//! bought on each day. Snapshots before the as-of date cut these histories in memory.
 
 use pgrx::prelude::*;
 use rustc_hash::FxHashMap;
@@ -11,7 +11,7 @@ use cda_analytics_core::churn::history::History;
 
 use crate::context::Context;
 use crate::errors::*;
-use crate::segmentation::features::{LeftOut, category_tables, order_rows, users};
+use crate::segmentation::features::{category_tables, order_rows};
 use crate::source::Params;
 
 pub struct Histories {
@@ -24,43 +24,11 @@ pub struct Histories {
 
 /// The histories up to `end`; `one_user` limits the read to one user.
 pub fn histories(ctx: &Context, end: Day, one_user: Option<i64>, announce: bool) -> Histories {
-    let known = users(&ctx.source, &ctx.config.time_zone, end);
-    let mut params = Params::new();
-    let (from, _) = order_rows(&ctx.source, &ctx.config, end, "", &mut params);
-    let filter = match one_user {
-        Some(id) => format!(" WHERE o.uid = {}", params.bind(id)),
-        None => String::new(),
-    };
-    let sql = format!(
-        "SELECT o.uid, o.problem, pg_catalog.count(*), \
-                pg_catalog.array_agg(o.day) FILTER (WHERE o.problem = 0), \
-                pg_catalog.array_agg(o.amt::pg_catalog.float8) FILTER (WHERE o.problem = 0) \
-         FROM ({from}) o{filter} GROUP BY o.uid, o.problem"
-    );
-    let mut left_out = LeftOut::default();
-    let mut orders: FxHashMap<i64, Vec<(i32, f64)>> = FxHashMap::default();
-    Spi::connect(|c| {
-        for row in c.select(&sql, None, &params.args)? {
-            let uid = row.get::<i64>(1)?;
-            let problem = row.get::<i32>(2)?.unwrap_or(0) as usize;
-            let n = row.get::<i64>(3)?.unwrap_or(0);
-            if left_out.problem(problem, n) {
-                continue;
-            }
-            let Some(uid) = uid.filter(|u| known.contains_key(u)) else {
-                left_out.unknown_user(n);
-                continue;
-            };
-            let days: Vec<i32> = row.get(4)?.unwrap_or_default();
-            let amounts: Vec<f64> = row.get(5)?.unwrap_or_default();
-            orders.insert(uid, days.into_iter().zip(amounts).collect());
-        }
-        Ok::<_, pgrx::spi::SpiError>(())
-    })
-    .or_raise("reading the orders for churn features");
+    let (mut events, left_out) = crate::events::read(ctx, end, one_user);
     if announce {
         left_out.report("churn features", ctx.explicit_as_of, None);
     }
+    let groups = crate::segmentation::model::on_worker_threads(|| events.by_user());
 
     let categories = category_tables(&ctx.config);
     let mut bought: FxHashMap<i64, Vec<(i32, u32)>> = FxHashMap::default();
@@ -102,17 +70,16 @@ pub fn histories(ctx: &Context, end: Day, one_user: Option<i64>, announce: bool)
         .or_raise("reading the categories for churn features");
     }
 
-    let mut ids: Vec<i64> = orders.keys().copied().collect();
-    ids.sort_unstable();
-    let histories = ids
-        .iter()
-        .map(|id| {
-            History::new(
-                orders.remove(id).unwrap_or_default(),
-                bought.remove(id).unwrap_or_default(),
-            )
-        })
-        .collect();
+    let mut ids = Vec::with_capacity(groups.len());
+    let mut histories = Vec::with_capacity(groups.len());
+    for (id, range) in groups {
+        let orders = events.events[range]
+            .iter()
+            .map(|e| (e.day, e.amount))
+            .collect();
+        ids.push(id);
+        histories.push(History::new(orders, bought.remove(&id).unwrap_or_default()));
+    }
     Histories {
         ids,
         histories,

@@ -32,7 +32,10 @@ use crate::errors::*;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// The aggregate's memory context: states live there and are dropped when it is reset.
-unsafe fn agg_context(fcinfo: pg_sys::FunctionCallInfo, what: &str) -> pg_sys::MemoryContext {
+pub(crate) unsafe fn agg_context(
+    fcinfo: pg_sys::FunctionCallInfo,
+    what: &str,
+) -> pg_sys::MemoryContext {
     let mut cx: pg_sys::MemoryContext = std::ptr::null_mut();
     // SAFETY: fcinfo is the live call's; AggCheckCallContext only reads it.
     if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut cx) } == 0 {
@@ -47,13 +50,20 @@ unsafe fn agg_context(fcinfo: pg_sys::FunctionCallInfo, what: &str) -> pg_sys::M
 
 /// Moves `value` into the aggregate context; it is dropped when that context goes away, so an
 /// error or a cancel frees it.
-unsafe fn keep<T>(fcinfo: pg_sys::FunctionCallInfo, what: &str, value: T) -> pg_sys::Datum {
+pub(crate) unsafe fn keep<T>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    what: &str,
+    value: T,
+) -> pg_sys::Datum {
     let cx = unsafe { agg_context(fcinfo, what) };
     pg_sys::Datum::from(PgMemoryContexts::For(cx).leak_and_drop_on_delete(value))
 }
 
 /// The state pointer in argument `n`, or None for a NULL state.
-unsafe fn state_arg<'a, T>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<&'a mut T> {
+pub(crate) unsafe fn state_arg<'a, T>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    n: usize,
+) -> Option<&'a mut T> {
     // SAFETY: argument n of these functions is declared `internal` and only ever holds a
     // pointer this module created with keep().
     unsafe {
@@ -65,13 +75,16 @@ unsafe fn state_arg<'a, T>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option
     }
 }
 
-unsafe fn i64_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<i64> {
+pub(crate) unsafe fn i64_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<i64> {
     // SAFETY: int8 and timestamps are passed by value on 64-bit builds.
     unsafe { (!pg_arg_is_null(fcinfo, n)).then(|| pg_getarg_datum_raw(fcinfo, n).value() as i64) }
 }
 
 /// A bytea or numeric argument's payload, detoasted.
-unsafe fn varlena_arg<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<&'a [u8]> {
+pub(crate) unsafe fn varlena_arg<'a>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    n: usize,
+) -> Option<&'a [u8]> {
     // SAFETY: the argument is a varlena; a compressed or out-of-line one is detoasted into a
     // copy in the current memory context, which outlives this call.
     unsafe {
@@ -102,7 +115,7 @@ fn day_of(micros: Option<i64>) -> Option<Day> {
     }
 }
 
-fn bytea(bytes: Vec<u8>) -> pg_sys::Datum {
+pub(crate) fn bytea(bytes: Vec<u8>) -> pg_sys::Datum {
     bytes.into_datum().unwrap_or(pg_sys::Datum::from(0usize))
 }
 

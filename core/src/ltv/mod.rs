@@ -15,7 +15,7 @@ mod segment;
 mod summary;
 mod totals;
 mod users;
-mod wire;
+pub(crate) mod wire;
 
 pub use fold::{
     FoldError, HORIZON_MONTHS, LIFETIME, LtvFold, OrderIssue, OrderRow, RunCounts, StatusClass,

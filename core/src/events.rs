@@ -1,0 +1,138 @@
+//! Order events: each counted order as (user, day, amount), the rows the per-user reads (churn
+//! histories) work from, gathered by one parallel aggregate over the orders and passed between
+//! processes as bytes. Orders that cannot count are only counted, by problem.
+
+use crate::ltv::wire::{Reader, Writer};
+
+/// Why an order was left out, by the index the read's SQL gives it; 0 is "counted".
+pub const PROBLEMS: usize = 8;
+
+/// Bytes per event on the wire.
+const EVENT_BYTES: usize = 20;
+
+/// The most events one state may carry: its bytes must fit PostgreSQL's 1 GB limit on a value.
+pub const MAX_EVENTS: usize = 50_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Event {
+    pub user: i64,
+    pub day: i32,
+    pub amount: f64,
+}
+
+/// What an events read gathered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Events {
+    pub events: Vec<Event>,
+    /// Orders left out, by problem (index 0 unused).
+    pub left_out: [i64; PROBLEMS],
+}
+
+impl Events {
+    /// Adds one order: an event when `problem` is 0, else a count.
+    pub fn push(&mut self, user: i64, day: i32, amount: f64, problem: usize) {
+        if problem == 0 {
+            self.events.push(Event { user, day, amount });
+        } else {
+            self.left_out[problem.min(PROBLEMS - 1)] += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: Events) {
+        if self.events.is_empty() {
+            self.events = other.events;
+        } else {
+            self.events.extend(other.events);
+        }
+        for (a, b) in self.left_out.iter_mut().zip(other.left_out) {
+            *a += b;
+        }
+    }
+
+    /// Whether the encoding fits one PostgreSQL value.
+    pub fn fits(&self) -> bool {
+        self.events.len() <= MAX_EVENTS
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(4 + 8 * (PROBLEMS + 1) + EVENT_BYTES * self.events.len());
+        w.tag(b"CEV1");
+        for n in self.left_out {
+            w.i64(n);
+        }
+        w.u64(self.events.len() as u64);
+        for e in &self.events {
+            w.i64(e.user);
+            w.i32(e.day);
+            w.u64(e.amount.to_bits());
+        }
+        w.into_bytes()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Events, String> {
+        let mut r = Reader::new(bytes);
+        r.tag(b"CEV1")?;
+        let mut left_out = [0i64; PROBLEMS];
+        for n in left_out.iter_mut() {
+            *n = r.i64()?;
+        }
+        let n = r.len(EVENT_BYTES)?;
+        let mut events = Vec::with_capacity(n);
+        for _ in 0..n {
+            events.push(Event {
+                user: r.i64()?,
+                day: r.i32()?,
+                amount: f64::from_bits(r.u64()?),
+            });
+        }
+        r.end()?;
+        Ok(Events { events, left_out })
+    }
+
+    /// The events grouped by user, in user id order, each user's sorted by day: ranges into the
+    /// (re-sorted) events.
+    pub fn by_user(&mut self) -> Vec<(i64, std::ops::Range<usize>)> {
+        use rayon::slice::ParallelSliceMut;
+        self.events.par_sort_unstable_by(|a, b| {
+            a.user
+                .cmp(&b.user)
+                .then(a.day.cmp(&b.day))
+                .then(a.amount.total_cmp(&b.amount))
+        });
+        let mut out = Vec::new();
+        let mut start = 0;
+        for i in 1..=self.events.len() {
+            if i == self.events.len() || self.events[i].user != self.events[start].user {
+                out.push((self.events[start].user, start..i));
+                start = i;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_merge_and_group() {
+        let mut a = Events::default();
+        a.push(7, 100, 12.5, 0);
+        a.push(3, 90, -0.0, 0);
+        a.push(0, 0, 0.0, 5);
+        let mut b = Events::default();
+        b.push(7, 80, 1.0, 0);
+        b.push(0, 0, 0.0, 99); // an unknown problem counts as the last one
+        a.merge(b);
+        let mut back = Events::decode(&a.encode()).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.left_out, [0, 0, 0, 0, 0, 1, 0, 1]);
+        let groups = back.by_user();
+        assert_eq!(groups, vec![(3, 0..1), (7, 1..3)]);
+        assert_eq!(back.events[1].day, 80);
+        assert!(Events::decode(&a.encode()[..30]).is_err());
+        assert!(Events::decode(b"XXXX").is_err());
+        assert!(Events::default().by_user().is_empty());
+    }
+}

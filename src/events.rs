@@ -1,0 +1,167 @@
+//! The order-events read: one parallel aggregate over the orders, `_order_events(user, day,
+//! amount, problem)`, returns every counted order as (user, day, amount) and the others counted
+//! by problem (`cda_analytics_core::events`). It streams the orders once, in parallel workers where
+//! the planner splits the scan, where a grouped `array_agg` per user sorted or spilled 10 million
+//! orders (8 to 16 s against about 2 s). The CREATE AGGREGATE is in sql/ltv_aggregates.sql
+//! (pgrx#2351, as for the LTV aggregates).
+
+use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw, pg_return_null};
+use pgrx::prelude::*;
+
+use cda_analytics_core::calendar::Day;
+use cda_analytics_core::events::Events;
+
+use crate::context::Context;
+use crate::errors::*;
+use crate::ltv::aggregate::{bytea, i64_arg, keep, state_arg, varlena_arg};
+use crate::segmentation::features::{LeftOut, order_rows, users};
+use crate::source::Params;
+
+const WHAT: &str = "_order_events";
+
+unsafe fn i32_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<i32> {
+    // SAFETY: int4 is passed by value.
+    unsafe { (!pg_arg_is_null(fcinfo, n)).then(|| pg_getarg_datum_raw(fcinfo, n).value() as i32) }
+}
+
+unsafe fn f64_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<f64> {
+    // SAFETY: float8 is passed by value on 64-bit builds (FLOAT8PASSBYVAL).
+    unsafe {
+        (!pg_arg_is_null(fcinfo, n))
+            .then(|| f64::from_bits(pg_getarg_datum_raw(fcinfo, n).value() as u64))
+    }
+}
+
+fn too_many() -> ! {
+    raise(
+        ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        format!(
+            "more than {} successful orders in one read",
+            cda_analytics_core::events::MAX_EVENTS
+        ),
+        Some("Score the customers in parts (by user id range) or on a shorter history.".into()),
+    )
+}
+
+v1_finfo!(pg_finfo_cda_events_sfunc);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_events_sfunc(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        let state = match state_arg::<Events>(fcinfo, 0) {
+            Some(s) => s,
+            None => &mut *keep(fcinfo, WHAT, Events::default()).cast_mut_ptr::<Events>(),
+        };
+        let problem = i32_arg(fcinfo, 4).unwrap_or(0).max(0) as usize;
+        match (i64_arg(fcinfo, 1), i32_arg(fcinfo, 2), problem) {
+            (Some(user), Some(day), 0) => {
+                state.push(user, day, f64_arg(fcinfo, 3).unwrap_or(0.0), 0)
+            }
+            // The read's SQL gives a NULL user (2) or day (3) its problem already; these
+            // arms only keep a row that slips through from being counted as an order.
+            (None, _, 0) => state.push(0, 0, 0.0, 2),
+            (_, None, 0) => state.push(0, 0, 0.0, 3),
+            _ => state.push(0, 0, 0.0, problem),
+        }
+        if !state.fits() {
+            too_many();
+        }
+        pg_sys::Datum::from(state as *mut Events)
+    }
+}
+
+v1_finfo!(pg_finfo_cda_events_combine);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_events_combine(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        match (
+            state_arg::<Events>(fcinfo, 0),
+            state_arg::<Events>(fcinfo, 1),
+        ) {
+            (Some(s), Some(o)) => {
+                s.merge(std::mem::take(o));
+                if !s.fits() {
+                    too_many();
+                }
+                pg_sys::Datum::from(s as *mut Events)
+            }
+            (Some(s), None) => pg_sys::Datum::from(s as *mut Events),
+            // The second state may live in a short-lived context: move it into the aggregate's.
+            (None, Some(o)) => keep(fcinfo, WHAT, std::mem::take(o)),
+            (None, None) => pg_return_null(fcinfo),
+        }
+    }
+}
+
+v1_finfo!(pg_finfo_cda_events_serial);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_events_serial(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        match state_arg::<Events>(fcinfo, 0) {
+            Some(s) => bytea(s.encode()),
+            None => pg_return_null(fcinfo),
+        }
+    }
+}
+
+v1_finfo!(pg_finfo_cda_events_deserial);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_events_deserial(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        let bytes = varlena_arg(fcinfo, 0).unwrap_or_default();
+        match Events::decode(bytes) {
+            Ok(events) => keep(fcinfo, WHAT, events),
+            Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("{WHAT}: {e}"), None),
+        }
+    }
+}
+
+/// Every counted order up to `end` of users in the users table (one user's with `one_user`),
+/// grouped by user; the orders left out are counted in the returned [`LeftOut`].
+pub fn read(ctx: &Context, end: Day, one_user: Option<i64>) -> (Events, LeftOut) {
+    let known = users(&ctx.source, &ctx.config.time_zone, end);
+    let mut params = Params::new();
+    let (from, _) = order_rows(&ctx.source, &ctx.config, end, "", &mut params);
+    let filter = match one_user {
+        Some(id) => format!(" WHERE o.uid = {}", params.bind(id)),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT {ext}._order_events(o.uid, o.day, o.amt::pg_catalog.float8, o.problem) FROM ({from}) o{filter}",
+        ext = ctx.ext
+    );
+    let bytes: Option<Vec<u8>> = Spi::connect(|c| {
+        // No row limit: PostgreSQL runs a statement with a row limit without parallel workers.
+        let t = c.select(&sql, None, &params.args)?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        Ok::<_, pgrx::spi::SpiError>(t.first().get::<&[u8]>(1)?.map(|b| b.to_vec()))
+    })
+    .or_raise("reading the orders");
+    let mut events = match bytes.as_deref().map(Events::decode) {
+        None => Events::default(),
+        Some(Ok(e)) => e,
+        Some(Err(e)) => raise(ERRCODE_INTERNAL_ERROR, format!("{WHAT}: {e}"), None),
+    };
+    let mut left_out = LeftOut::default();
+    for (problem, &n) in events.left_out.iter().enumerate() {
+        left_out.problem(problem, n);
+    }
+    // Orders of users missing from the users table are counted, not kept.
+    let before = events.events.len();
+    events.events.retain(|e| known.contains_key(&e.user));
+    left_out.unknown_user((before - events.events.len()) as i64);
+    (events, left_out)
+}
