@@ -130,7 +130,7 @@ pub unsafe extern "C-unwind" fn cda_events_deserial(
 /// Every counted order up to `end` of users in the users table (one user's with `one_user`),
 /// grouped by user; the orders left out are counted in the returned [`LeftOut`].
 pub fn read(ctx: &Context, end: Day, one_user: Option<i64>) -> (Events, LeftOut) {
-    let known = users(&ctx.source, &ctx.config.time_zone, end);
+    let known = users(&ctx.source, &ctx.config.time_zone, end, one_user);
     let mut params = Params::new();
     let (from, _) = order_rows(&ctx.source, &ctx.config, end, "", &mut params);
     let filter = match one_user {

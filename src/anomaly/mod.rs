@@ -87,7 +87,7 @@ fn read_weeks(
     announce: bool,
 ) -> Weeks {
     let end = Day(week_start(through_week + 1).0 - 1);
-    let known = users(&ctx.source, &ctx.config.time_zone, end);
+    let known = users(&ctx.source, &ctx.config.time_zone, end, one_user);
     let mut params = Params::new();
     let (from, _) = order_rows(&ctx.source, &ctx.config, end, "", &mut params);
     let filter = match one_user {

@@ -48,7 +48,7 @@ pub fn summaries(
     one_user: Option<i64>,
     announce: bool,
 ) -> Vec<(i64, CustomerSummary)> {
-    let known = users(&ctx.source, &ctx.config.time_zone, window.end());
+    let known = users(&ctx.source, &ctx.config.time_zone, window.end(), one_user);
     let mut params = Params::new();
     let (from, _) = order_rows(&ctx.source, &ctx.config, window.end(), "", &mut params);
     let filter = match one_user {

@@ -81,8 +81,13 @@ pub struct Features {
     pub money_text: FxHashMap<i64, (String, Option<String>)>,
 }
 
-/// Every user with an id: whether they had signed up by the as-of day.
-pub(crate) fn users(source: &Source, zone: &str, as_of: Day) -> FxHashMap<i64, bool> {
+/// Every user with an id (or only `one`): whether they had signed up by the as-of day.
+pub(crate) fn users(
+    source: &Source,
+    zone: &str,
+    as_of: Day,
+    one: Option<i64>,
+) -> FxHashMap<i64, bool> {
     let mut params = Params::new();
     let day = day_expr(
         &format!("u.{}", source.registered_at),
@@ -91,8 +96,12 @@ pub(crate) fn users(source: &Source, zone: &str, as_of: Day) -> FxHashMap<i64, b
         &mut params,
     );
     let d = params.bind(as_of.0);
+    let filter = match one {
+        Some(id) => format!(" AND u.{} = {}", source.user_id, params.bind(id)),
+        None => String::new(),
+    };
     let sql = format!(
-        "SELECT u.{id}::pg_catalog.int8, coalesce({day} <= {d}, false) FROM {users} u WHERE u.{id} IS NOT NULL",
+        "SELECT u.{id}::pg_catalog.int8, coalesce({day} <= {d}, false) FROM {users} u WHERE u.{id} IS NOT NULL{filter}",
         id = source.user_id,
         users = source.users,
     );
@@ -178,7 +187,7 @@ pub fn read(
     explicit_as_of: bool,
     announce: bool,
 ) -> Features {
-    let known = users(source, &config.time_zone, as_of);
+    let known = users(source, &config.time_zone, as_of, None);
     let mut params = Params::new();
     let (from, d) = order_rows(source, config, as_of, "", &mut params);
     let scale = params.bind(source.amount_scale as i32);
