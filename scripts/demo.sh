@@ -2,7 +2,8 @@
 # The main job on the bundled demo data: installs what is missing, builds and installs the
 # extension (release), starts a throwaway PostgreSQL 15, loads the CDNOW purchases, runs
 # calculate_all_ltv() and calculate_all_rfm(), fits a K-means model and the CLV models, scores
-# every customer's CLV, and prints the summaries.
+# every customer's CLV, trains and validates churn and purchase models and scores every customer,
+# judges the last week's anomalies, and prints the summaries.
 # Idempotent; the second run takes seconds. Leaves the cluster running (see the last lines).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -63,6 +64,27 @@ SELECT user_id, frequency, round(recency::numeric, 1) AS recency_w, round(t::num
        round(probability_alive::numeric, 3) AS p_alive, round(expected_purchases::numeric, 2) AS purchases_12m,
        round(expected_spend::numeric, 2) AS spend, round(clv::numeric, 2) AS clv_12m
 FROM ml_user_clv ORDER BY clv DESC, user_id LIMIT 5;
+\echo
+\echo churn_train('churn', as_of => '1998-06-30'): 26 weekly snapshots, the last 4 validating; validation metrics
+\echo against the P(alive) baseline (BG/NBD refitted at every snapshot)
+SELECT scorer, chosen, rows, positives, round(roc_auc::numeric, 3) AS roc_auc, round(pr_auc::numeric, 3) AS pr_auc,
+       round(precision::numeric, 3) AS precision, round(recall::numeric, 3) AS recall, round(f1::numeric, 3) AS f1,
+       round(top_decile_lift::numeric, 2) AS top_decile_lift
+FROM churn_train('churn', as_of => '1998-06-30');
+\echo calculate_all_churn('churn', '1998-06-30'): every customer scored into ml_churn_scores
+SELECT customers, eligible, round(mean_probability::numeric, 3) AS mean_probability
+FROM calculate_all_churn('churn', '1998-06-30');
+SELECT * FROM churn_summary();
+\echo churn_high_risk(0.6, 5): the active customers most at risk, with the reasons from the model
+SELECT user_id, probability, risk_band, top_reasons FROM churn_high_risk(0.6, 5);
+\echo churn_train('purchase_30d', 'purchase'): a purchase in the next 30 days
+SELECT scorer, chosen, round(roc_auc::numeric, 3) AS roc_auc, round(pr_auc::numeric, 3) AS pr_auc,
+       round(top_decile_lift::numeric, 2) AS top_decile_lift
+FROM churn_train('purchase_30d', 'purchase', as_of => '1998-06-30');
+\echo
+\echo calculate_all_anomalies('1998-06-28'): the week of 1998-06-22 against the last 4 weeks of each customer
+SELECT * FROM calculate_all_anomalies('1998-06-28');
+SELECT * FROM latest_anomalies(1, 5);
 SQL
 say "done. Explore it:  $PG_BIN/psql -h $CDA_DIR -p $CDA_PORT -U postgres cda_demo"
 echo "    stop it:        $PG_BIN/pg_ctl -D $CDA_DIR/data stop$(is_root && echo '   (as the postgres user)')"

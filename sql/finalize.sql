@@ -404,9 +404,12 @@ AS $$
     GROUP BY a.week_start ORDER BY a.week_start;
 $$;
 
--- The customers most at risk in the latest calculate_all_churn(), all customers considered:
--- probability at least `threshold`, highest first.
-CREATE FUNCTION @extschema@.churn_high_risk(threshold float8 DEFAULT 0.6, max_rows integer DEFAULT 20)
+-- The customers most at risk in the latest calculate_all_churn(), every scored customer
+-- considered: probability at least `threshold`, highest first. By default only the active ones
+-- (eligible: still buying within the model's active window, who can still be kept); customers
+-- who lapsed long ago are already gone by that definition, and `include_lapsed` adds them.
+CREATE FUNCTION @extschema@.churn_high_risk(threshold float8 DEFAULT 0.6, max_rows integer DEFAULT 20,
+                                            include_lapsed boolean DEFAULT false)
 RETURNS TABLE (user_id bigint, probability float8, risk_band text, eligible boolean, top_reasons text[],
                model_name text, model_version integer, as_of_date date)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -430,7 +433,7 @@ BEGIN
         SELECT s.user_id, round(s.probability::numeric, 4)::float8, s.risk_band, s.eligible, s.top_reasons,
                s.model_name, s.model_version, s.as_of_date
         FROM @extschema@.ml_churn_scores s
-        WHERE s.probability >= threshold
+        WHERE s.probability >= threshold AND (s.eligible OR include_lapsed)
         ORDER BY s.probability DESC, s.user_id
         LIMIT max_rows;
 END;

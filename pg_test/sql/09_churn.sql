@@ -114,6 +114,10 @@ SELECT risk_band, customers > 0 AS some FROM churn_summary();
 SELECT count(*) AS rows, bool_and(probability >= 0.8) AS all_above,
        bool_and(top_reasons[1] ~ '^[a-z0-9_]+ = [-0-9.]+ \(\+[0-9.]+\)$') AS reason_format
 FROM churn_high_risk(0.8, 5);
+-- Active customers by default; the lapsed ones when asked.
+SELECT bool_and(eligible) AS active_only, count(*) = (SELECT count(*) FROM ml_churn_scores WHERE eligible) AS all_active
+FROM churn_high_risk(0, 10000);
+SELECT count(*) = (SELECT count(*) FROM ml_churn_scores) AS everyone FROM churn_high_risk(0, 10000, include_lapsed => true);
 -- One customer on the fly equals their stored score.
 SELECT abs(u.probability - s.probability) < 1e-9 AS same_probability, u.band = s.risk_band AS same_band,
        u.top_reasons = s.top_reasons AS same_reasons
