@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::errors::quote_ident;
 use crate::errors::*;
 use crate::results::execute;
-use crate::segmentation::features::{LeftOut, category_tables, order_rows, users};
+use crate::segmentation::features::{category_tables, order_rows};
 use crate::source::Params;
 
 /// The last complete week on or before `as_of`.
@@ -87,53 +87,40 @@ fn read_weeks(
     announce: bool,
 ) -> Weeks {
     let end = Day(week_start(through_week + 1).0 - 1);
-    let known = users(&ctx.source, &ctx.config.time_zone, end, one_user);
-    let mut params = Params::new();
-    let (from, _) = order_rows(&ctx.source, &ctx.config, end, "", &mut params);
-    let filter = match one_user {
-        Some(id) => format!(" WHERE o.uid = {}", params.bind(id)),
-        None => String::new(),
-    };
-    let first = params.bind(from_week);
-    // Weeks before the range share one bucket, which only says when the user's history started.
-    let week = WEEK;
-    let sql = format!(
-        "SELECT o.uid, o.problem, GREATEST({week}, {first} - 1) AS wk, pg_catalog.count(*), \
-                pg_catalog.min({week}), (pg_catalog.sum(o.amt))::pg_catalog.float8 \
-         FROM ({from}) o{filter} GROUP BY 1, 2, 3"
-    );
-    let mut left_out = LeftOut::default();
+    let (mut events, left_out) = crate::events::read(ctx, end, one_user);
+    let groups = crate::segmentation::model::on_worker_threads(|| events.by_user());
+    // Spend is summed in the amount's smallest unit, so a week's total is the exact decimal sum.
+    let unit = 10f64.powi(ctx.source.amount_scale.min(15) as i32);
     // user -> (first active week, active weeks in range)
     let mut per_user: FxHashMap<i64, (i32, Vec<WeekTotals>)> = FxHashMap::default();
-    Spi::connect(|c| {
-        for row in c.select(&sql, None, &params.args)? {
-            let uid = row.get::<i64>(1)?;
-            let problem = row.get::<i32>(2)?.unwrap_or(0) as usize;
-            let n = row.get::<i64>(4)?.unwrap_or(0);
-            if left_out.problem(problem, n) {
-                continue;
-            }
-            let Some(uid) = uid.filter(|u| known.contains_key(u)) else {
-                left_out.unknown_user(n);
-                continue;
-            };
-            let (Some(wk), Some(min_week)) = (row.get::<i32>(3)?, row.get::<i32>(5)?) else {
-                continue;
-            };
-            let entry = per_user.entry(uid).or_insert((min_week, Vec::new()));
-            entry.0 = entry.0.min(min_week);
-            if wk >= from_week {
-                entry.1.push(WeekTotals {
-                    week: wk,
-                    orders: n.clamp(0, i64::from(u32::MAX)) as u32,
-                    spend: row.get::<f64>(6)?.unwrap_or(0.0),
+    for (uid, range) in groups {
+        let orders = &events.events[range];
+        let Some(first) = orders.first() else {
+            continue;
+        };
+        let mut active: Vec<WeekTotals> = Vec::new();
+        let mut minor: Vec<i64> = Vec::new();
+        for e in orders.iter().filter(|e| week_of(Day(e.day)) >= from_week) {
+            let week = week_of(Day(e.day));
+            if active.last().is_none_or(|w| w.week != week) {
+                active.push(WeekTotals {
+                    week,
+                    orders: 0,
+                    spend: 0.0,
                     categories: None,
                 });
+                minor.push(0);
+            }
+            if let (Some(w), Some(m)) = (active.last_mut(), minor.last_mut()) {
+                w.orders = w.orders.saturating_add(1);
+                *m = m.saturating_add((e.amount * unit).round() as i64);
             }
         }
-        Ok::<_, pgrx::spi::SpiError>(())
-    })
-    .or_raise("reading the orders by week");
+        for (w, m) in active.iter_mut().zip(minor) {
+            w.spend = m as f64 / unit;
+        }
+        per_user.insert(uid, (week_of(Day(first.day)), active));
+    }
     left_out.report("weekly behaviour", explicit_end, None);
     let categories = category_tables(&ctx.config);
     let category_counts = if categories {
