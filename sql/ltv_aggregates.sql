@@ -91,3 +91,11 @@ CREATE AGGREGATE @extschema@._order_events(bigint, integer, float8, integer) (
     SERIALFUNC = @extschema@._order_events_serial, DESERIALFUNC = @extschema@._order_events_deserial,
     FINALFUNC = @extschema@._order_events_final, PARALLEL = SAFE
 );
+
+-- The rows calculate_all_anomalies() is writing, read by its own INSERT from the backend's memory
+-- (src/anomaly/mod.rs). Internal: any other call is an error.
+CREATE FUNCTION @extschema@._anomaly_pending_rows(token bigint)
+RETURNS TABLE (user_id bigint, week_start date, orders integer, spend float8, categories integer,
+    orders_z float8, spend_z float8, spend_robust_z float8, orders_ratio float8, spend_ratio float8,
+    anomaly_score float8, is_anomaly boolean, triggers text, insufficient_history boolean)
+LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_anomaly_pending_rows';

@@ -18,4 +18,5 @@ SELECT * FROM cda_configuration();
 -- Internal functions refuse to be called on their own.
 SELECT * FROM _ltv_pending_rows(1);
 SELECT * FROM _clv_pending_rows(1);
+SELECT * FROM _anomaly_pending_rows(1);
 SELECT _ltv_orders(NULL::bytea, 1, now(), 1.0, false, 2);

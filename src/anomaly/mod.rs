@@ -5,7 +5,7 @@
 //! Weeks run Monday to Sunday in the configured time zone, and a week is judged once it is
 //! complete: the latest judged week is the one that ends on or before the as-of date.
 
-use pgrx::datum::DatumWithOid;
+use pgrx::IntoDatum;
 use pgrx::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -391,74 +391,119 @@ fn calculate_all_anomalies(
     ))
 }
 
-/// Replaces the table's rows; the caller holds the lock.
+/// Replaces the table's rows; the caller holds the lock. DELETE, not TRUNCATE, so that readers
+/// keep the previous rows until commit. The rows reach the INSERT through
+/// `_anomaly_pending_rows`, which reads them from this backend's memory (`crate::pending`): an
+/// `unnest` of fourteen arrays of millions of values cost more than the INSERT itself.
 fn write(ext: &str, rows: &[(i64, Finding)], as_of: Day) {
     execute(
         &format!("DELETE FROM {ext}.ml_user_anomalies_weekly"),
         &[],
         "clearing ml_user_anomalies_weekly",
     );
-    let col = |f: &dyn Fn(&Finding) -> Option<f64>| -> Vec<Option<f64>> {
-        rows.iter().map(|(_, x)| f(x)).collect()
+    let pending = Pending {
+        rows: rows.as_ptr(),
+        len: rows.len(),
     };
-    // Triggers travel as one comma-joined text per row; trigger names have no commas.
-    let args: Vec<DatumWithOid<'_>> = vec![
-        rows.iter().map(|(id, _)| *id).collect::<Vec<i64>>().into(),
-        rows.iter()
-            .map(|(_, f)| week_start(f.week).0)
-            .collect::<Vec<i32>>()
-            .into(),
-        rows.iter()
-            .map(|(_, f)| f.orders.value as i32)
-            .collect::<Vec<i32>>()
-            .into(),
-        rows.iter()
-            .map(|(_, f)| f.spend.value)
-            .collect::<Vec<f64>>()
-            .into(),
-        rows.iter()
-            .map(|(_, f)| f.categories.map(|c| c as i32))
-            .collect::<Vec<Option<i32>>>()
-            .into(),
-        col(&|f| f.orders.z).into(),
-        col(&|f| f.spend.z).into(),
-        col(&|f| f.spend.robust_z).into(),
-        col(&|f| f.orders.ratio).into(),
-        col(&|f| f.spend.ratio).into(),
-        rows.iter()
-            .map(|(_, f)| f.score)
-            .collect::<Vec<f64>>()
-            .into(),
-        rows.iter()
-            .map(|(_, f)| f.is_anomaly)
-            .collect::<Vec<bool>>()
-            .into(),
-        rows.iter()
-            .map(|(_, f)| trigger_names(f).join(","))
-            .collect::<Vec<String>>()
-            .into(),
-        rows.iter()
-            .map(|(_, f)| f.insufficient_history)
-            .collect::<Vec<bool>>()
-            .into(),
-        as_of.0.into(),
-    ];
-    let sql = format!(
-        "INSERT INTO {ext}.ml_user_anomalies_weekly (user_id, week_start, orders, spend, categories, orders_z, \
-             spend_z, spend_robust_z, orders_ratio, spend_ratio, anomaly_score, is_anomaly, triggers, \
-             insufficient_history, as_of_date) \
-         SELECT u, DATE '2000-01-01' + w, o, s, c, oz, sz, srz, orr, sr, sc, an, \
-             CASE WHEN tr = '' THEN '{{}}'::pg_catalog.text[] ELSE pg_catalog.string_to_array(tr, ',') END, ins, \
-             DATE '2000-01-01' + $15 \
-         FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int4[]), \
-             pg_catalog.unnest($3::pg_catalog.int4[]), pg_catalog.unnest($4::pg_catalog.float8[]), \
-             pg_catalog.unnest($5::pg_catalog.int4[]), \
-             pg_catalog.unnest($6::pg_catalog.float8[]), pg_catalog.unnest($7::pg_catalog.float8[]), \
-             pg_catalog.unnest($8::pg_catalog.float8[]), pg_catalog.unnest($9::pg_catalog.float8[]), \
-             pg_catalog.unnest($10::pg_catalog.float8[]), pg_catalog.unnest($11::pg_catalog.float8[]), \
-             pg_catalog.unnest($12::pg_catalog.bool[]), pg_catalog.unnest($13::pg_catalog.text[]), \
-             pg_catalog.unnest($14::pg_catalog.bool[])) \
-             AS x(u, w, o, s, c, oz, sz, srz, orr, sr, sc, an, tr, ins)"
-    );
-    execute(&sql, &args, "writing ml_user_anomalies_weekly");
+    crate::pending::park(pending, |token| {
+        // Triggers travel as one comma-joined text per row; trigger names have no commas.
+        let sql = format!(
+            "INSERT INTO {ext}.ml_user_anomalies_weekly (user_id, week_start, orders, spend, categories, orders_z, \
+                 spend_z, spend_robust_z, orders_ratio, spend_ratio, anomaly_score, is_anomaly, triggers, \
+                 insufficient_history, as_of_date) \
+             SELECT p.user_id, p.week_start, p.orders, p.spend, p.categories, p.orders_z, p.spend_z, \
+                 p.spend_robust_z, p.orders_ratio, p.spend_ratio, p.anomaly_score, p.is_anomaly, \
+                 CASE WHEN p.triggers = '' THEN '{{}}'::pg_catalog.text[] \
+                      ELSE pg_catalog.string_to_array(p.triggers, ',') END, \
+                 p.insufficient_history, DATE '2000-01-01' + $2 \
+             FROM {ext}._anomaly_pending_rows($1) p"
+        );
+        execute(
+            &sql,
+            &[token.into(), as_of.0.into()],
+            "writing ml_user_anomalies_weekly",
+        );
+    });
+}
+
+/// The rows being written, parked by [`write`] for `_anomaly_pending_rows`.
+#[derive(Clone, Copy)]
+struct Pending {
+    rows: *const (i64, Finding),
+    len: usize,
+}
+
+const PENDING_COLUMNS: usize = 14;
+
+v1_finfo!(pg_finfo_cda_anomaly_pending_rows);
+/// `_anomaly_pending_rows(token)`: the rows [`write`] is writing, in materialize mode.
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_anomaly_pending_rows(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
+    let Some(Pending { rows, len }) = crate::pending::take::<Pending>(token) else {
+        raise(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "_anomaly_pending_rows is internal to calculate_all_anomalies()",
+            None,
+        );
+    };
+    // SAFETY: write keeps the slice alive and unchanged while its INSERT, the only caller with
+    // the token, runs.
+    let rows = unsafe { std::slice::from_raw_parts(rows, len) };
+    unsafe {
+        pg_sys::InitMaterializedSRF(fcinfo, 0);
+        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
+        let desc = (*rsinfo).setDesc;
+        if (*desc).natts as usize != PENDING_COLUMNS {
+            raise(
+                ERRCODE_INTERNAL_ERROR,
+                "_anomaly_pending_rows: unexpected row type",
+                None,
+            );
+        }
+        let store = (*rsinfo).setResult;
+        let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
+        let mut nulls = [false; PENDING_COLUMNS];
+        let float = |v: f64| pg_sys::Datum::from(v.to_bits());
+        // The few distinct trigger lists are built as text once each.
+        let mut texts: FxHashMap<String, pg_sys::Datum> = FxHashMap::default();
+        for (id, f) in rows {
+            values[0] = pg_sys::Datum::from(*id);
+            values[1] = pg_sys::Datum::from(week_start(f.week).0);
+            values[2] = pg_sys::Datum::from(f.orders.value as i32);
+            values[3] = float(f.spend.value);
+            nulls[4] = f.categories.is_none();
+            values[4] = pg_sys::Datum::from(f.categories.unwrap_or(0) as i32);
+            for (col, v) in [
+                (5, f.orders.z),
+                (6, f.spend.z),
+                (7, f.spend.robust_z),
+                (8, f.orders.ratio),
+                (9, f.spend.ratio),
+            ] {
+                nulls[col] = v.is_none();
+                values[col] = float(v.unwrap_or(0.0));
+            }
+            values[10] = float(f.score);
+            values[11] = pg_sys::Datum::from(f.is_anomaly);
+            let joined = trigger_names(f).join(",");
+            values[12] = match texts.get(&joined) {
+                Some(&d) => d,
+                None => {
+                    let d = joined
+                        .as_str()
+                        .into_datum()
+                        .unwrap_or(pg_sys::Datum::from(0usize));
+                    texts.insert(joined, d);
+                    d
+                }
+            };
+            values[13] = pg_sys::Datum::from(f.insufficient_history);
+            pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        }
+    }
+    pg_sys::Datum::from(0usize)
 }
