@@ -11,11 +11,14 @@ use pgrx::prelude::*;
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::events::Events;
 
+use rustc_hash::FxHashMap;
+
+use crate::config::Config;
 use crate::context::Context;
 use crate::errors::*;
 use crate::ltv::aggregate::{bytea, i64_arg, keep, state_arg, varlena_arg};
 use crate::segmentation::features::{LeftOut, order_rows, users};
-use crate::source::Params;
+use crate::source::{Params, Source};
 
 const WHAT: &str = "_order_events";
 
@@ -131,15 +134,27 @@ pub unsafe extern "C-unwind" fn cda_events_deserial(
 /// grouped by user; the orders left out are counted in the returned [`LeftOut`].
 pub fn read(ctx: &Context, end: Day, one_user: Option<i64>) -> (Events, LeftOut) {
     let known = users(&ctx.source, &ctx.config.time_zone, end, one_user);
+    read_with(&ctx.ext, &ctx.config, &ctx.source, end, one_user, &known)
+}
+
+/// [`read`] against a users table the caller has read (`known`: user id to whether they had
+/// signed up by `end`).
+pub fn read_with(
+    ext: &str,
+    config: &Config,
+    source: &Source,
+    end: Day,
+    one_user: Option<i64>,
+    known: &FxHashMap<i64, bool>,
+) -> (Events, LeftOut) {
     let mut params = Params::new();
-    let (from, _) = order_rows(&ctx.source, &ctx.config, end, "", &mut params);
+    let (from, _) = order_rows(source, config, end, "", &mut params);
     let filter = match one_user {
         Some(id) => format!(" WHERE o.uid = {}", params.bind(id)),
         None => String::new(),
     };
     let sql = format!(
-        "SELECT {ext}._order_events(o.uid, o.day, o.amt::pg_catalog.float8, o.problem) FROM ({from}) o{filter}",
-        ext = ctx.ext
+        "SELECT {ext}._order_events(o.uid, o.day, o.amt::pg_catalog.float8, o.problem) FROM ({from}) o{filter}"
     );
     let bytes: Option<Vec<u8>> = Spi::connect(|c| {
         // No row limit: PostgreSQL runs a statement with a row limit without parallel workers.

@@ -1,12 +1,15 @@
 //! Reading snapshot features at day D (definitions in `cda_analytics_core::segmentation::features`)
-//! with two grouped queries over the source: one over the orders, with every order that cannot
-//! count grouped apart by its problem so that it is counted and reported, never summed; and,
-//! where the shop has `order_items` and `products` next to its orders, one for the categories.
+//! from the order events (`crate::events`: every order that cannot count is counted by its problem
+//! and reported, never summed), with money summed exactly in the amount's smallest unit; and,
+//! where the shop has `order_items` and `products` next to its orders, one grouped query for the
+//! categories. The shared pieces of the reads (the users, the orders' problems, the report of what
+//! was left out) live here too.
 
 use pgrx::prelude::*;
 use rustc_hash::FxHashMap;
 
 use cda_analytics_core::calendar::Day;
+use cda_analytics_core::money::{div_round, format_minor};
 use cda_analytics_core::segmentation::Snapshot;
 
 use crate::config::Config;
@@ -188,50 +191,36 @@ pub fn read(
     announce: bool,
 ) -> Features {
     let known = users(source, &config.time_zone, as_of, None);
-    let mut params = Params::new();
-    let (from, d) = order_rows(source, config, as_of, "", &mut params);
-    let scale = params.bind(source.amount_scale as i32);
-    let sql = format!(
-        "SELECT o.uid, o.problem, count(*), max(o.day), count(*) FILTER (WHERE o.day > {d} - 90), \
-                (sum(o.amt) FILTER (WHERE o.day > {d} - 180))::pg_catalog.text, \
-                (pg_catalog.round(sum(o.amt) FILTER (WHERE o.day > {d} - 180) \
-                    / NULLIF(count(*) FILTER (WHERE o.day > {d} - 180), 0), {scale}))::pg_catalog.text \
-         FROM ({from}) o GROUP BY o.uid, o.problem"
-    );
-    let mut left_out = LeftOut::default();
+    let ext = crate::errors::ext_schema();
+    let (mut events, left_out) =
+        crate::events::read_with(&ext, config, source, as_of, None, &known);
+    let groups = crate::segmentation::model::on_worker_threads(|| events.by_user());
+    let scale = source.amount_scale.min(15);
+    let unit = 10f64.powi(scale as i32);
     let mut not_registered = 0i64;
-    // user -> (last day, orders 90d, money 180d text, aov text)
-    let mut per_user: FxHashMap<i64, (i32, i64, Option<String>, Option<String>)> =
-        FxHashMap::default();
-    Spi::connect(|c| {
-        for row in c.select(&sql, None, &params.args)? {
-            let uid = row.get::<i64>(1)?;
-            let problem = row.get::<i32>(2)?.unwrap_or(0) as usize;
-            let n = row.get::<i64>(3)?.unwrap_or(0);
-            if left_out.problem(problem, n) {
-                continue;
-            }
-            let Some(&registered) = uid.as_ref().and_then(|u| known.get(u)) else {
-                left_out.unknown_user(n);
-                continue;
-            };
-            let Some(uid) = uid.filter(|_| registered) else {
-                not_registered += n;
-                continue;
-            };
-            per_user.insert(
-                uid,
-                (
-                    row.get::<i32>(4)?.unwrap_or(as_of.0),
-                    row.get::<i64>(5)?.unwrap_or(0),
-                    row.get::<String>(6)?,
-                    row.get::<String>(7)?,
-                ),
-            );
+    // user -> (last day, orders 90d, spend 180d and orders 180d in minor units)
+    let mut per_user: FxHashMap<i64, (i32, i64, i128, i64)> = FxHashMap::default();
+    for (uid, range) in groups {
+        let orders = &events.events[range];
+        if !known.get(&uid).copied().unwrap_or(false) {
+            not_registered += orders.len() as i64;
+            continue;
         }
-        Ok::<_, pgrx::spi::SpiError>(())
-    })
-    .or_raise("reading the orders for snapshot features");
+        let Some(last) = orders.last() else {
+            continue;
+        };
+        let (mut f90, mut m180, mut c180) = (0i64, 0i128, 0i64);
+        for e in orders {
+            if e.day > as_of.0 - 180 {
+                m180 += (e.amount * unit).round() as i128;
+                c180 += 1;
+                if e.day > as_of.0 - 90 {
+                    f90 += 1;
+                }
+            }
+        }
+        per_user.insert(uid, (last.day, f90, m180, c180));
+    }
 
     let categories = category_tables(config);
     let mut cats: FxHashMap<i64, i64> = FxHashMap::default();
@@ -269,22 +258,34 @@ pub fn read(
     let mut snapshots = Vec::with_capacity(ids.len());
     let mut money_text = FxHashMap::default();
     for id in ids {
-        let Some((last, f90, money, aov)) = per_user.remove(&id) else {
+        let Some((last, f90, m180, c180)) = per_user.remove(&id) else {
             continue;
         };
-        let m: f64 = money.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0.0);
-        let a: f64 = aov.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0.0);
+        // The average order value rounded half away from zero to the amount's scale, as
+        // PostgreSQL's round(numeric, scale) does.
+        let aov = (c180 > 0).then(|| div_round(m180, i128::from(c180)));
         snapshots.push(Snapshot {
             user_id: id,
             values: [
                 (as_of.0 - last) as f64,
                 f90 as f64,
-                m,
-                a,
+                m180 as f64 / unit,
+                aov.map_or(0.0, |a| a as f64 / unit),
                 cats.get(&id).copied().unwrap_or(0) as f64,
             ],
         });
-        money_text.insert(id, (money.unwrap_or_else(|| "0".into()), aov));
+        money_text.insert(
+            id,
+            (
+                // No order in the 180 days: 0, as the SQL sum's NULL was shown.
+                if c180 > 0 {
+                    format_minor(m180, scale)
+                } else {
+                    "0".into()
+                },
+                aov.map(|a| format_minor(a, scale)),
+            ),
+        );
     }
     let registered = known.values().filter(|&&r| r).count() as i64;
     let without_orders = registered - snapshots.len() as i64;
