@@ -99,3 +99,11 @@ RETURNS TABLE (user_id bigint, week_start date, orders integer, spend float8, ca
     orders_z float8, spend_z float8, spend_robust_z float8, orders_ratio float8, spend_ratio float8,
     anomaly_score float8, is_anomaly boolean, triggers text, insufficient_history boolean)
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_anomaly_pending_rows';
+
+-- The rows calculate_all_rfm() is writing, read by its own INSERT from the backend's memory
+-- (src/rfm/store.rs). Internal: any other call is an error.
+CREATE FUNCTION @extschema@._rfm_pending_rows(token bigint)
+RETURNS TABLE (user_id bigint, recency_days integer, frequency integer, revenue numeric,
+    monetary numeric, r_score smallint, f_score smallint, m_score smallint, rfm_cell text,
+    segment text)
+LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_rfm_pending_rows';

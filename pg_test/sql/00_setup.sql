@@ -19,4 +19,5 @@ SELECT * FROM cda_configuration();
 SELECT * FROM _ltv_pending_rows(1);
 SELECT * FROM _clv_pending_rows(1);
 SELECT * FROM _anomaly_pending_rows(1);
+SELECT * FROM _rfm_pending_rows(1);
 SELECT _ltv_orders(NULL::bytea, 1, now(), 1.0, false, 2);

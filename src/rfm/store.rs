@@ -42,77 +42,123 @@ pub fn rules(ext: &str) -> (Vec<SegmentRule>, bool) {
     }
 }
 
-fn unit(scale: u32) -> AnyNumeric {
-    match AnyNumeric::try_from(format_minor(1, scale).as_str()) {
-        Ok(u) => u,
-        Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("minor unit: {e}"), None),
-    }
-}
-
 /// Replaces the contents of `ml_user_rfm`: DELETE rather than TRUNCATE, so concurrent readers
-/// keep seeing the previous results until this commits.
+/// keep seeing the previous results until this commits. The rows reach the INSERT through
+/// `_rfm_pending_rows`, which reads them from this backend's memory with numerics built in their
+/// storage format (`crate::pending`), as the LTV refresh writes: an `unnest` of nine arrays,
+/// with a numeric multiplication and a text concatenation per row, cost more than the INSERT.
 pub fn replace(ext: &str, rows: &[RfmRow], as_of: Day, run_id: i64, scale: u32) {
     run(
         &format!("DELETE FROM {ext}.ml_user_rfm"),
         &[],
         "clearing ml_user_rfm",
     );
-    let score = |i: usize| -> Vec<Option<i16>> {
-        rows.iter().map(|r| r.scores.map(|s| s[i] as i16)).collect()
+    let pending = Pending {
+        rows: rows.as_ptr(),
+        len: rows.len(),
+        scale,
     };
-    // Segments travel as indexes into the few distinct names, not as a million strings.
-    let mut names: Vec<String> = Vec::new();
-    let segment_index: Vec<i16> = rows
-        .iter()
-        .map(|r| {
-            let i = match names.iter().position(|n| *n == r.segment) {
-                Some(i) => i,
-                None => {
-                    names.push(r.segment.clone());
-                    names.len() - 1
-                }
-            };
-            (i + 1) as i16
-        })
-        .collect();
-    let args: Vec<DatumWithOid<'_>> = vec![
-        rows.iter().map(|r| r.user_id).collect::<Vec<i64>>().into(),
-        rows.iter()
-            .map(|r| r.recency_days)
-            .collect::<Vec<Option<i32>>>()
-            .into(),
-        rows.iter()
-            .map(|r| r.frequency)
-            .collect::<Vec<i64>>()
-            .into(),
-        rows.iter().map(|r| r.revenue).collect::<Vec<i64>>().into(),
-        rows.iter()
-            .map(|r| r.monetary)
-            .collect::<Vec<Option<i64>>>()
-            .into(),
-        score(0).into(),
-        score(1).into(),
-        score(2).into(),
-        segment_index.into(),
-        names.into(),
-        unit(scale).into(),
-        as_of.0.into(),
-        run_id.into(),
-    ];
-    let sql = format!(
-        "INSERT INTO {ext}.ml_user_rfm (user_id, recency_days, frequency, revenue, monetary, r_score, f_score, \
-             m_score, rfm_cell, segment, as_of_date, run_id) \
-         SELECT u, rd, f::pg_catalog.int4, r * $11, m * $11, rs, fs, ms, \
-             CASE WHEN rs IS NOT NULL THEN rs::pg_catalog.text || fs::pg_catalog.text || ms::pg_catalog.text END, \
-             ($10::pg_catalog.text[])[seg], DATE '2000-01-01' + $12, $13 \
-         FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int4[]), \
-             pg_catalog.unnest($3::pg_catalog.int8[]), pg_catalog.unnest($4::pg_catalog.int8[]), \
-             pg_catalog.unnest($5::pg_catalog.int8[]), pg_catalog.unnest($6::pg_catalog.int2[]), \
-             pg_catalog.unnest($7::pg_catalog.int2[]), pg_catalog.unnest($8::pg_catalog.int2[]), \
-             pg_catalog.unnest($9::pg_catalog.int2[])) \
-             AS t(u, rd, f, r, m, rs, fs, ms, seg)"
-    );
-    run(&sql, &args, "writing ml_user_rfm");
+    crate::pending::park(pending, |token| {
+        let args: Vec<DatumWithOid<'_>> = vec![token.into(), as_of.0.into(), run_id.into()];
+        let sql = format!(
+            "INSERT INTO {ext}.ml_user_rfm (user_id, recency_days, frequency, revenue, monetary, r_score, \
+                 f_score, m_score, rfm_cell, segment, as_of_date, run_id) \
+             SELECT p.*, DATE '2000-01-01' + $2, $3 FROM {ext}._rfm_pending_rows($1) p"
+        );
+        run(&sql, &args, "writing ml_user_rfm");
+    });
+}
+
+/// The rows being written, parked by [`replace`] for `_rfm_pending_rows`.
+#[derive(Clone, Copy)]
+struct Pending {
+    rows: *const RfmRow,
+    len: usize,
+    scale: u32,
+}
+
+const PENDING_COLUMNS: usize = 10;
+
+v1_finfo!(pg_finfo_cda_rfm_pending_rows);
+/// `_rfm_pending_rows(token)`: the rows [`replace`] is writing, as the first ten columns of
+/// `ml_user_rfm`, in materialize mode.
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_rfm_pending_rows(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
+    let Some(Pending { rows, len, scale }) = crate::pending::take::<Pending>(token) else {
+        raise(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "_rfm_pending_rows is internal to calculate_all_rfm()",
+            None,
+        );
+    };
+    // SAFETY: replace keeps the slice alive and unchanged while its INSERT, the only caller with
+    // the token, runs.
+    let rows = unsafe { std::slice::from_raw_parts(rows, len) };
+    unsafe {
+        pg_sys::InitMaterializedSRF(fcinfo, 0);
+        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
+        let desc = (*rsinfo).setDesc;
+        if (*desc).natts as usize != PENDING_COLUMNS {
+            raise(
+                ERRCODE_INTERNAL_ERROR,
+                "_rfm_pending_rows: unexpected row type",
+                None,
+            );
+        }
+        let store = (*rsinfo).setResult;
+        let mut scratch: Vec<u8> = Vec::with_capacity(256);
+        let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
+        let mut nulls = [false; PENDING_COLUMNS];
+        // A short text varlena (4-byte header) appended to `scratch`; returns its offset.
+        let text = |scratch: &mut Vec<u8>, t: &[u8]| -> usize {
+            while !scratch.len().is_multiple_of(4) {
+                scratch.push(0);
+            }
+            let at = scratch.len();
+            scratch.extend_from_slice(&(((t.len() + 4) as u32) << 2).to_ne_bytes());
+            scratch.extend_from_slice(t);
+            at
+        };
+        let numeric = |scratch: &mut Vec<u8>, minor: i64| -> usize {
+            while !scratch.len().is_multiple_of(4) {
+                scratch.push(0);
+            }
+            let at = scratch.len();
+            cda_analytics_core::pg_numeric::encode_minor(minor, scale, scratch);
+            at
+        };
+        for r in rows {
+            // Varlena values go into `scratch` first; their datums are set once it stops growing.
+            scratch.clear();
+            let revenue = numeric(&mut scratch, r.revenue);
+            let monetary = r.monetary.map(|m| numeric(&mut scratch, m));
+            let cell = r
+                .scores
+                .map(|[a, b, c]| text(&mut scratch, &[b'0' + a, b'0' + b, b'0' + c]));
+            let segment = text(&mut scratch, r.segment.as_bytes());
+            let base = scratch.as_ptr();
+            values[0] = pg_sys::Datum::from(r.user_id);
+            nulls[1] = r.recency_days.is_none();
+            values[1] = pg_sys::Datum::from(r.recency_days.unwrap_or(0));
+            values[2] = pg_sys::Datum::from(r.frequency.min(i64::from(i32::MAX)) as i32);
+            values[3] = pg_sys::Datum::from(base.add(revenue));
+            nulls[4] = monetary.is_none();
+            values[4] = pg_sys::Datum::from(base.add(monetary.unwrap_or(revenue)));
+            for i in 0..3 {
+                nulls[5 + i] = r.scores.is_none();
+                values[5 + i] = pg_sys::Datum::from(r.scores.map_or(0, |s| s[i]) as i16);
+            }
+            nulls[8] = cell.is_none();
+            values[8] = pg_sys::Datum::from(base.add(cell.unwrap_or(segment)));
+            values[9] = pg_sys::Datum::from(base.add(segment));
+            pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        }
+    }
+    pg_sys::Datum::from(0usize)
 }
 
 /// A monetary breakpoint as a number: exact for totals, to two more places than the amounts for
