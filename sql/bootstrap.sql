@@ -312,6 +312,10 @@ CREATE TABLE @extschema@.ml_churn_models (
     -- The purchase model refitted at every snapshot for the p_alive and expected_purchases
     -- features, NULL when they are not used.
     btyd_model           text        CHECK (btyd_model IN ('bgnbd', 'mbgnbd', 'pareto_nbd')),
+    -- That model as the latest scoring refresh fitted it (weeks), and the as-of date it was
+    -- fitted to: churn_user() on that date reuses it instead of refitting on every customer.
+    btyd_fit_as_of       date,
+    btyd_fit_parameters  float8[],
     as_of_date           date        NOT NULL,
     training_snapshots   date[]      NOT NULL,
     validation_snapshots date[]      NOT NULL,

@@ -123,9 +123,14 @@ SELECT abs(u.probability - s.probability) < 1e-9 AS same_probability, u.band = s
        u.top_reasons = s.top_reasons AS same_reasons
 FROM ml_churn_scores s, churn_user(s.user_id, 'churn', '2025-01-31') u
 WHERE s.user_id = (SELECT min(user_id) FROM ml_churn_scores WHERE eligible);
+-- The refresh remembers the BG/NBD fit it made for that date, which per-customer calls on the same
+-- date reuse; on another date the model is fitted anew on every customer.
+SELECT btyd_fit_as_of, cardinality(btyd_fit_parameters) AS parameters FROM ml_churn_models WHERE model_name = 'churn';
+SELECT target, band IS NOT NULL AS banded FROM churn_user((SELECT min(user_id) FROM ml_churn_scores WHERE eligible),
+                                                         'churn', '2025-01-24');
 -- A retrain raises the version.
 SELECT count(*) AS scorers FROM churn_train('churn', as_of => '2025-01-31', btyd_model => 'none');
-SELECT version, btyd_model, array_position(features, 'p_alive') AS p_alive FROM ml_churn_models;
+SELECT version, btyd_model, array_position(features, 'p_alive') AS p_alive, btyd_fit_as_of FROM ml_churn_models;
 
 -- Purchase in the next 30 days through the same machinery.
 SELECT scorer, chosen, roc_auc > 0.8 AS auc_above_080 FROM churn_train('purchase_30d', 'purchase', as_of => '2025-01-31')

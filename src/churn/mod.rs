@@ -356,10 +356,11 @@ fn churn_train(
     TableIterator::new(rows)
 }
 
-/// Every customer's score at the as-of day with a stored model.
-fn score_all(ctx: &Context, stored: &StoredModel, h: &Histories) -> Vec<Score> {
+/// The stored model's purchase model fitted on every customer up to the as-of day, when it uses
+/// one; an error when the data cannot identify it.
+fn fit_for_scoring(ctx: &Context, stored: &StoredModel, h: &Histories) -> Option<TransactionModel> {
     let day = ctx.as_of.0;
-    let btyd = stored.btyd.map(|kind| {
+    stored.btyd.map(|kind| {
         on_worker_threads(|| fit_btyd(&h.histories, day, spec(kind))).unwrap_or_else(|e| {
             raise(
                 ERRCODE_DATA_EXCEPTION,
@@ -372,7 +373,18 @@ fn score_all(ctx: &Context, stored: &StoredModel, h: &Histories) -> Vec<Score> {
                 Some("Train the model again with btyd_model => 'none'.".into()),
             )
         })
-    });
+    })
+}
+
+/// The customers' scores at the as-of day with a stored model and, when it uses one, its
+/// purchase model fitted to that day.
+fn score_all(
+    ctx: &Context,
+    stored: &StoredModel,
+    btyd: Option<&TransactionModel>,
+    h: &Histories,
+) -> Vec<Score> {
+    let day = ctx.as_of.0;
     if stored.model.transform.columns.contains(&CATEGORIES) && !h.categories {
         notice(
             format!(
@@ -391,9 +403,7 @@ fn score_all(ctx: &Context, stored: &StoredModel, h: &Histories) -> Vec<Score> {
             .par_iter()
             .zip(h.histories.par_iter())
             .filter_map(|(&id, history)| {
-                let b = btyd
-                    .as_ref()
-                    .and_then(|m| btyd_at(m, history, day, stored.settings.label_days));
+                let b = btyd.and_then(|m| btyd_at(m, history, day, stored.settings.label_days));
                 let x = features_at(&history.upto(day), b)?;
                 let p = stored.model.probability(&x).clamp(0.0, 1.0);
                 Some(Score {
@@ -449,8 +459,12 @@ fn refresh(
     };
     crate::results::lock(&ctx.ext, table);
     let h = read::histories(&ctx, ctx.as_of, None, true);
-    let scores = score_all(&ctx, &stored, &h);
+    let btyd = fit_for_scoring(&ctx, &stored, &h);
+    let scores = score_all(&ctx, &stored, btyd.as_ref(), &h);
     store::replace(&ctx.ext, &stored, ctx.as_of, &scores);
+    if let Some(m) = &btyd {
+        store::remember_btyd(&ctx.ext, model_name, ctx.as_of, &m.params);
+    }
     let n = scores.len();
     TableIterator::once((
         n as i64,
@@ -523,31 +537,34 @@ fn churn_user(
 > {
     let ctx = Context::load(as_of);
     let stored = store::load(&ctx.ext, model_name);
-    // The BG/NBD features need every customer's history: the model is fitted on all of them.
-    let h = if stored.btyd.is_some() {
-        read::histories(&ctx, ctx.as_of, None, false)
-    } else {
-        read::histories(&ctx, ctx.as_of, Some(user_id), false)
+    // The purchase model the latest scoring refresh fitted to this day, if there is one;
+    // otherwise it is fitted here on every customer's history, which means reading them all.
+    let remembered = match (stored.btyd, &stored.btyd_fit) {
+        (Some(kind), Some((day, params))) if *day == ctx.as_of.0 => {
+            TransactionModel::new(kind, params, TimeUnit::Week).ok()
+        }
+        _ => None,
     };
-    let one = match h.ids.binary_search(&user_id) {
-        Ok(i) => Histories {
-            ids: vec![user_id],
-            histories: vec![h.histories[i].clone()],
-            categories: h.categories,
-        },
-        Err(_) => raise(
+    let read_all = stored.btyd.is_some() && remembered.is_none();
+    let h = read::histories(&ctx, ctx.as_of, (!read_all).then_some(user_id), false);
+    let Ok(i) = h.ids.binary_search(&user_id) else {
+        raise(
             ERRCODE_NO_DATA_FOUND,
             format!("user {user_id} has no successful order on or before the as-of date"),
             Some("Churn and purchase models score customers, who have ordered.".into()),
-        ),
+        );
     };
-    let scores = if stored.btyd.is_some() {
-        // Fit on everyone, score the one.
-        let all = score_all(&ctx, &stored, &h);
-        all.into_iter().filter(|s| s.user_id == user_id).collect()
+    let fitted = if read_all {
+        fit_for_scoring(&ctx, &stored, &h)
     } else {
-        score_all(&ctx, &stored, &one)
+        remembered
     };
+    let one = Histories {
+        ids: vec![user_id],
+        histories: vec![h.histories[i].clone()],
+        categories: h.categories,
+    };
+    let scores = score_all(&ctx, &stored, fitted.as_ref(), &one);
     let rows: Vec<_> = scores
         .into_iter()
         .map(|s| {

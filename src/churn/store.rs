@@ -38,6 +38,8 @@ pub struct StoredModel {
     pub model: Model,
     pub settings: Settings,
     pub btyd: Option<ModelKind>,
+    /// The purchase model as the latest scoring refresh fitted it: (as-of day, parameters).
+    pub btyd_fit: Option<(i32, Vec<f64>)>,
 }
 
 fn days(d: &[i32]) -> Vec<i32> {
@@ -118,7 +120,8 @@ pub fn store(ext: &str, name: &str, report: &TrainReport, run: &Run) -> i32 {
              validation_snapshots = excluded.validation_snapshots, \
              eligible_training_rows = excluded.eligible_training_rows, \
              eligible_validation_rows = excluded.eligible_validation_rows, sample_rate = excluded.sample_rate, \
-             seed = excluded.seed, train_ms = excluded.train_ms, phase_ms = excluded.phase_ms, trained_at = pg_catalog.clock_timestamp() \
+             seed = excluded.seed, train_ms = excluded.train_ms, phase_ms = excluded.phase_ms, \
+             btyd_fit_as_of = NULL, btyd_fit_parameters = NULL, trained_at = pg_catalog.clock_timestamp() \
          RETURNING version"
     );
     let version = Spi::connect_mut(|c| {
@@ -187,7 +190,7 @@ pub fn load(ext: &str, name: &str) -> StoredModel {
     let sql = format!(
         "SELECT version, target, classifier, features, feature_mean, feature_scale, intercept, weights, \
              tree_feature, tree_threshold, tree_left, tree_right, tree_value, threshold, label_days, \
-             min_tenure_days, active_days, btyd_model \
+             min_tenure_days, active_days, btyd_model, btyd_fit_as_of - DATE '2000-01-01', btyd_fit_parameters \
          FROM {ext}.ml_churn_models WHERE model_name = $1"
     );
     type Row = (
@@ -207,6 +210,7 @@ pub fn load(ext: &str, name: &str) -> StoredModel {
         f64,
         [i32; 3],
         Option<String>,
+        Option<(i32, Vec<f64>)>,
     );
     let found: Option<Row> = Spi::connect(|c| {
         let t = c.select(&sql, None, &[name.to_string().into()])?;
@@ -235,6 +239,7 @@ pub fn load(ext: &str, name: &str) -> StoredModel {
                 r.get::<i32>(17)?.unwrap_or(0),
             ],
             r.get::<String>(18)?,
+            r.get::<i32>(19)?.zip(r.get::<Vec<f64>>(20)?),
         )))
     })
     .or_raise("reading ml_churn_models");
@@ -255,6 +260,7 @@ pub fn load(ext: &str, name: &str) -> StoredModel {
         threshold,
         s,
         btyd,
+        btyd_fit,
     )) = found
     else {
         raise(
@@ -332,7 +338,24 @@ pub fn load(ext: &str, name: &str) -> StoredModel {
         },
         settings,
         btyd: btyd.as_deref().and_then(ModelKind::parse),
+        btyd_fit,
     }
+}
+
+/// Remembers the purchase model a scoring refresh fitted, for per-customer calls on that date.
+pub fn remember_btyd(ext: &str, name: &str, as_of: Day, params: &[f64]) {
+    execute(
+        &format!(
+            "UPDATE {ext}.ml_churn_models SET btyd_fit_as_of = DATE '2000-01-01' + $2, btyd_fit_parameters = $3 \
+             WHERE model_name = $1"
+        ),
+        &[
+            name.to_string().into(),
+            as_of.0.into(),
+            params.to_vec().into(),
+        ],
+        "remembering the purchase model's fit",
+    );
 }
 
 /// One customer's score.
