@@ -6,13 +6,15 @@
 # the same for a purchase model, and churn_user for single customers; and reports every scorer's
 # validation metrics. Scales: `cdnow` is the full CDNOW data (23,570 real customers) as of the end
 # of the data; USERS:ORDERS is the generated shop of bench/run.sh (kept between runs; generated
-# here when missing), as of 2025-06-30. One run each: a training run takes tens of seconds.
+# here when missing), as of 2025-06-30, where everyone buys to the end and BG/NBD cannot be fitted;
+# `clv:N` is the customer base of N customers drawn from BG/NBD by bench/clv.sh (skipped when that
+# has not run), where customers do drop out. One run each: a training run takes tens of seconds.
 # Writes the table into BENCHMARKS.md between the churn markers. bench/run.sh runs it at the end
 # unless given --no-churn.
 source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-SCALES="cdnow 1000000:10000000"
+SCALES="cdnow 1000000:10000000 clv:1000000"
 WRITE=1
 while [ $# -gt 0 ]; do
     case $1 in
@@ -39,6 +41,13 @@ for scale in $SCALES; do
         if [ "$(q postgres "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
             recreate_db "$db"
             psql_ -q -d "$db" -v cdnow_file="$ROOT/demo/cdnow/CDNOW_master.txt" -f "$ROOT/demo/load_cdnow.sql" >/dev/null
+        fi
+    elif [ "${scale%%:*}" = clv ]; then
+        db=cda_bench_clv_${scale##*:} as_of=2025-06-30
+        label="customer base drawn from BG/NBD, ${scale##*:} customers (bench/generate_clv.py), as of $as_of"
+        if [ "$(q postgres "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
+            echo "skipping $scale: run bench/clv.sh first, which draws that customer base" >&2
+            continue
         fi
     else
         users=${scale%%:*} orders=${scale##*:}
