@@ -73,9 +73,12 @@ RETURNS TABLE (user_id bigint, frequency integer, recency float8, t float8, mone
     expected_spend float8, clv float8)
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_clv_pending_rows';
 
--- _order_events(user_id, day, amount, problem): every counted order (problem 0) as (user, day,
--- amount), the others counted by problem; parallel-capable (src/events.rs).
-CREATE FUNCTION @extschema@._order_events_sfunc(internal, bigint, integer, float8, integer)
+-- _order_events(user_id, order time, amount, problem, end day): every counted order as (user,
+-- day, amount), the others counted by problem; parallel-capable (src/events.rs). The time comes as
+-- a timestamp (a timestamptz when the zone is UTC), whose microseconds give the day.
+CREATE FUNCTION @extschema@._order_events_sfunc(internal, bigint, timestamptz, float8, integer, integer)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_sfunc';
+CREATE FUNCTION @extschema@._order_events_sfunc(internal, bigint, timestamp, float8, integer, integer)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_sfunc';
 CREATE FUNCTION @extschema@._order_events_combine(internal, internal)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_combine';
@@ -85,7 +88,13 @@ CREATE FUNCTION @extschema@._order_events_deserial(bytea, internal)
 RETURNS internal LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_deserial';
 CREATE FUNCTION @extschema@._order_events_final(internal)
 RETURNS bytea LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_serial';
-CREATE AGGREGATE @extschema@._order_events(bigint, integer, float8, integer) (
+CREATE AGGREGATE @extschema@._order_events(bigint, timestamptz, float8, integer, integer) (
+    SFUNC = @extschema@._order_events_sfunc, STYPE = internal,
+    COMBINEFUNC = @extschema@._order_events_combine,
+    SERIALFUNC = @extschema@._order_events_serial, DESERIALFUNC = @extschema@._order_events_deserial,
+    FINALFUNC = @extschema@._order_events_final, PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@._order_events(bigint, timestamp, float8, integer, integer) (
     SFUNC = @extschema@._order_events_sfunc, STYPE = internal,
     COMBINEFUNC = @extschema@._order_events_combine,
     SERIALFUNC = @extschema@._order_events_serial, DESERIALFUNC = @extschema@._order_events_deserial,

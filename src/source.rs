@@ -300,7 +300,12 @@ impl<'a> Params<'a> {
 /// A date-like column as the timestamp the read aggregates take: a `timestamptz` as is when the
 /// zone is UTC, else as local time in the configured zone; a `timestamp` as is; a `date` as its
 /// midnight. The aggregates take the day from it.
-fn timestamp_expr(column: &str, kind: DateKind, zone: &str, params: &mut Params<'_>) -> String {
+pub(crate) fn timestamp_expr(
+    column: &str,
+    kind: DateKind,
+    zone: &str,
+    params: &mut Params<'_>,
+) -> String {
     match kind {
         DateKind::TimestampTz if is_utc(zone) => column.to_string(),
         DateKind::TimestampTz => {

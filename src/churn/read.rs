@@ -70,16 +70,25 @@ pub fn histories(ctx: &Context, end: Day, one_user: Option<i64>, announce: bool)
         .or_raise("reading the categories for churn features");
     }
 
-    let mut ids = Vec::with_capacity(groups.len());
-    let mut histories = Vec::with_capacity(groups.len());
-    for (id, range) in groups {
-        let orders = events.events[range]
-            .iter()
-            .map(|e| (e.day, e.amount))
-            .collect();
-        ids.push(id);
-        histories.push(History::new(orders, bought.remove(&id).unwrap_or_default()));
-    }
+    let ids: Vec<i64> = groups.iter().map(|(id, _)| *id).collect();
+    let mut bought_by_user: Vec<Vec<(i32, u32)>> = ids
+        .iter()
+        .map(|id| bought.remove(id).unwrap_or_default())
+        .collect();
+    let histories = crate::segmentation::model::on_worker_threads(|| {
+        use rayon::prelude::*;
+        groups
+            .par_iter()
+            .zip(bought_by_user.par_iter_mut())
+            .map(|((_, range), cats)| {
+                let orders = events.events[range.clone()]
+                    .iter()
+                    .map(|e| (e.day, e.amount))
+                    .collect();
+                History::new(orders, std::mem::take(cats))
+            })
+            .collect()
+    });
     Histories {
         ids,
         histories,

@@ -108,7 +108,7 @@ pub(crate) unsafe fn varlena_arg<'a>(
 }
 
 /// Microseconds since 2000-01-01 to a day number; infinite timestamps have no day.
-fn day_of(micros: Option<i64>) -> Option<Day> {
+pub(crate) fn day_of(micros: Option<i64>) -> Option<Day> {
     match micros? {
         i64::MIN | i64::MAX => None,
         m => i32::try_from(m.div_euclid(MICROS_PER_DAY)).ok().map(Day),
