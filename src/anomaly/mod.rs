@@ -442,68 +442,57 @@ v1_finfo!(pg_finfo_cda_anomaly_pending_rows);
 pub unsafe extern "C-unwind" fn cda_anomaly_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
-    let Some(Pending { rows, len }) = crate::pending::take::<Pending>(token) else {
-        raise(
-            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "_anomaly_pending_rows is internal to calculate_all_anomalies()",
-            None,
-        );
+    // SAFETY: called by the executor as the set-returning `_anomaly_pending_rows(token)`.
+    let (Pending { rows, len }, out) = unsafe {
+        crate::pending::row_source::<Pending>(
+            fcinfo,
+            "_anomaly_pending_rows",
+            "calculate_all_anomalies()",
+            PENDING_COLUMNS,
+        )
     };
     // SAFETY: write keeps the slice alive and unchanged while its INSERT, the only caller with
     // the token, runs.
     let rows = unsafe { std::slice::from_raw_parts(rows, len) };
-    unsafe {
-        pg_sys::InitMaterializedSRF(fcinfo, 0);
-        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
-        let desc = (*rsinfo).setDesc;
-        if (*desc).natts as usize != PENDING_COLUMNS {
-            raise(
-                ERRCODE_INTERNAL_ERROR,
-                "_anomaly_pending_rows: unexpected row type",
-                None,
-            );
+    let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
+    let mut nulls = [false; PENDING_COLUMNS];
+    let float = |v: f64| pg_sys::Datum::from(v.to_bits());
+    // The few distinct trigger lists are built as text once each.
+    let mut texts: FxHashMap<String, pg_sys::Datum> = FxHashMap::default();
+    for (id, f) in rows {
+        values[0] = pg_sys::Datum::from(*id);
+        values[1] = pg_sys::Datum::from(week_start(f.week).0);
+        values[2] = pg_sys::Datum::from(f.orders.value as i32);
+        values[3] = float(f.spend.value);
+        nulls[4] = f.categories.is_none();
+        values[4] = pg_sys::Datum::from(f.categories.unwrap_or(0) as i32);
+        for (col, v) in [
+            (5, f.orders.z),
+            (6, f.spend.z),
+            (7, f.spend.robust_z),
+            (8, f.orders.ratio),
+            (9, f.spend.ratio),
+        ] {
+            nulls[col] = v.is_none();
+            values[col] = float(v.unwrap_or(0.0));
         }
-        let store = (*rsinfo).setResult;
-        let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
-        let mut nulls = [false; PENDING_COLUMNS];
-        let float = |v: f64| pg_sys::Datum::from(v.to_bits());
-        // The few distinct trigger lists are built as text once each.
-        let mut texts: FxHashMap<String, pg_sys::Datum> = FxHashMap::default();
-        for (id, f) in rows {
-            values[0] = pg_sys::Datum::from(*id);
-            values[1] = pg_sys::Datum::from(week_start(f.week).0);
-            values[2] = pg_sys::Datum::from(f.orders.value as i32);
-            values[3] = float(f.spend.value);
-            nulls[4] = f.categories.is_none();
-            values[4] = pg_sys::Datum::from(f.categories.unwrap_or(0) as i32);
-            for (col, v) in [
-                (5, f.orders.z),
-                (6, f.spend.z),
-                (7, f.spend.robust_z),
-                (8, f.orders.ratio),
-                (9, f.spend.ratio),
-            ] {
-                nulls[col] = v.is_none();
-                values[col] = float(v.unwrap_or(0.0));
+        values[10] = float(f.score);
+        values[11] = pg_sys::Datum::from(f.is_anomaly);
+        let joined = trigger_names(f).join(",");
+        values[12] = match texts.get(&joined) {
+            Some(&d) => d,
+            None => {
+                let d = joined
+                    .as_str()
+                    .into_datum()
+                    .unwrap_or(pg_sys::Datum::from(0usize));
+                texts.insert(joined, d);
+                d
             }
-            values[10] = float(f.score);
-            values[11] = pg_sys::Datum::from(f.is_anomaly);
-            let joined = trigger_names(f).join(",");
-            values[12] = match texts.get(&joined) {
-                Some(&d) => d,
-                None => {
-                    let d = joined
-                        .as_str()
-                        .into_datum()
-                        .unwrap_or(pg_sys::Datum::from(0usize));
-                    texts.insert(joined, d);
-                    d
-                }
-            };
-            values[13] = pg_sys::Datum::from(f.insufficient_history);
-            pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-        }
+        };
+        values[13] = pg_sys::Datum::from(f.insufficient_history);
+        // SAFETY: the texts live in this call's memory context until it returns.
+        unsafe { out.put(&mut values, &mut nulls) };
     }
     pg_sys::Datum::from(0usize)
 }

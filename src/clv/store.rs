@@ -207,50 +207,39 @@ v1_finfo!(pg_finfo_cda_clv_pending_rows);
 pub unsafe extern "C-unwind" fn cda_clv_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
-    let Some(Pending { rows, len }) = crate::pending::take::<Pending>(token) else {
-        raise(
-            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "_clv_pending_rows is internal to calculate_all_clv()",
-            None,
-        );
+    // SAFETY: called by the executor as the set-returning `_clv_pending_rows(token)`.
+    let (Pending { rows, len }, out) = unsafe {
+        crate::pending::row_source::<Pending>(
+            fcinfo,
+            "_clv_pending_rows",
+            "calculate_all_clv()",
+            PENDING_COLUMNS,
+        )
     };
     // SAFETY: replace keeps the slice alive and unchanged while its INSERT, the only caller with
     // the token, runs.
     let rows = unsafe { std::slice::from_raw_parts(rows, len) };
-    unsafe {
-        pg_sys::InitMaterializedSRF(fcinfo, 0);
-        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
-        let desc = (*rsinfo).setDesc;
-        if (*desc).natts as usize != PENDING_COLUMNS {
-            raise(
-                ERRCODE_INTERNAL_ERROR,
-                "_clv_pending_rows: unexpected row type",
-                None,
-            );
+    let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
+    let mut nulls = [false; PENDING_COLUMNS];
+    let float = |v: f64| pg_sys::Datum::from(v.to_bits());
+    for r in rows {
+        values[0] = pg_sys::Datum::from(r.user_id);
+        values[1] = pg_sys::Datum::from(r.frequency);
+        values[2] = float(r.recency);
+        values[3] = float(r.age);
+        values[5] = float(r.probability_alive);
+        values[6] = float(r.expected_purchases);
+        for (col, v) in [
+            (4, r.monetary_value),
+            (7, r.probability_no_purchase),
+            (8, r.expected_spend),
+            (9, r.clv),
+        ] {
+            nulls[col] = v.is_none();
+            values[col] = float(v.unwrap_or(0.0));
         }
-        let store = (*rsinfo).setResult;
-        let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
-        let mut nulls = [false; PENDING_COLUMNS];
-        let float = |v: f64| pg_sys::Datum::from(v.to_bits());
-        for r in rows {
-            values[0] = pg_sys::Datum::from(r.user_id);
-            values[1] = pg_sys::Datum::from(r.frequency);
-            values[2] = float(r.recency);
-            values[3] = float(r.age);
-            values[5] = float(r.probability_alive);
-            values[6] = float(r.expected_purchases);
-            for (col, v) in [
-                (4, r.monetary_value),
-                (7, r.probability_no_purchase),
-                (8, r.expected_spend),
-                (9, r.clv),
-            ] {
-                nulls[col] = v.is_none();
-                values[col] = float(v.unwrap_or(0.0));
-            }
-            pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-        }
+        // SAFETY: every column is passed by value.
+        unsafe { out.put(&mut values, &mut nulls) };
     }
     pg_sys::Datum::from(0usize)
 }

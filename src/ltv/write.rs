@@ -12,6 +12,7 @@ use pgrx::prelude::*;
 
 use crate::config::Config;
 use crate::errors::*;
+use crate::pending::RowBytes;
 use crate::source::Source;
 
 use crate::results::execute as run;
@@ -218,95 +219,70 @@ v1_finfo!(pg_finfo_cda_ltv_pending_rows);
 pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
-    let Some(Pending {
-        rows,
-        len,
-        as_of,
-        scale,
-    }) = crate::pending::take::<Pending>(token)
-    else {
-        raise(
-            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "_ltv_pending_rows is internal to calculate_all_ltv()",
-            None,
-        );
+    // SAFETY: called by the executor as the set-returning `_ltv_pending_rows(token)`.
+    let (
+        Pending {
+            rows,
+            len,
+            as_of,
+            scale,
+        },
+        out,
+    ) = unsafe {
+        crate::pending::row_source::<Pending>(
+            fcinfo,
+            "_ltv_pending_rows",
+            "calculate_all_ltv()",
+            RESULT_COLUMNS,
+        )
     };
     // SAFETY: replace_results keeps the slice alive and unchanged while its INSERT, the only
     // caller with the token, runs.
     let rows = unsafe { std::slice::from_raw_parts(rows, len) };
-    unsafe {
-        pg_sys::InitMaterializedSRF(fcinfo, 0);
-        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
-        let desc = (*rsinfo).setDesc;
-        if (*desc).natts as usize != RESULT_COLUMNS {
-            raise(
-                ERRCODE_INTERNAL_ERROR,
-                "_ltv_pending_rows: unexpected row type",
-                None,
+    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    let mut bytes = RowBytes::default();
+    let mut values = [pg_sys::Datum::from(0usize); RESULT_COLUMNS];
+    let mut nulls = [false; RESULT_COLUMNS];
+    for r in rows {
+        bytes.clear();
+        // Varlena values are built first; their datums are set once the buffer stops growing.
+        let mut numerics: [(usize, Option<usize>); 8] = [(0, None); 8];
+        for h in 0..4 {
+            numerics[2 * h] = (2 + h, Some(bytes.numeric(r.revenue[h], scale)));
+            numerics[2 * h + 1] = (
+                10 + h,
+                r.avg_order_value[h].map(|m| bytes.numeric(m, scale)),
             );
         }
-        let store = (*rsinfo).setResult;
-        let now = pg_sys::GetCurrentTransactionStartTimestamp();
-        let mut scratch: Vec<u8> = Vec::with_capacity(512);
-        let mut values = [pg_sys::Datum::from(0usize); RESULT_COLUMNS];
-        let mut nulls = [false; RESULT_COLUMNS];
-        for r in rows {
-            scratch.clear();
-            // Varlena values go into `scratch` first; their datums are set once it stops growing.
-            let mut offsets: [(usize, usize); 9] = [(0, 0); 9];
-            let mut k = 0;
-            let mut numeric =
-                |col: usize, minor: Option<i64>, scratch: &mut Vec<u8>, nulls: &mut [bool]| {
-                    nulls[col] = minor.is_none();
-                    if let Some(m) = minor {
-                        while !scratch.len().is_multiple_of(4) {
-                            scratch.push(0);
-                        }
-                        offsets[k] = (col, scratch.len());
-                        k += 1;
-                        cda_analytics_core::pg_numeric::encode_minor(m, scale, scratch);
-                    }
-                };
-            for h in 0..4 {
-                numeric(2 + h, Some(r.revenue[h]), &mut scratch, &mut nulls);
-                numeric(10 + h, r.avg_order_value[h], &mut scratch, &mut nulls);
-            }
-            while !scratch.len().is_multiple_of(4) {
-                scratch.push(0);
-            }
-            let text_at = scratch.len();
-            let name = r.segment.name().as_bytes();
-            scratch.extend_from_slice(&(((name.len() + 4) as u32) << 2).to_ne_bytes());
-            scratch.extend_from_slice(name);
-            let base = scratch.as_ptr();
-            for &(col, off) in &offsets[..k] {
-                values[col] = pg_sys::Datum::from(base.add(off));
-            }
-            values[21] = pg_sys::Datum::from(base.add(text_at));
-            let int = |v: i64| pg_sys::Datum::from(v as i32);
-            let day = |d: Option<Day>| d.map(|d| pg_sys::Datum::from(d.0));
-            values[0] = pg_sys::Datum::from(r.user_id);
-            values[1] = pg_sys::Datum::from(r.signup.0);
-            for h in 0..4 {
-                values[6 + h] = int(r.orders[h].min(i64::from(i32::MAX)));
-            }
-            for (col, v) in [
-                (14, day(r.first_order)),
-                (15, day(r.last_order)),
-                (16, r.days_since_last_order.map(pg_sys::Datum::from)),
-            ] {
-                nulls[col] = v.is_none();
-                values[col] = v.unwrap_or(pg_sys::Datum::from(0usize));
-            }
-            for h in 0..3 {
-                values[17 + h] = pg_sys::Datum::from(r.horizon_complete[h]);
-            }
-            values[20] = int(r.orders_before_signup.min(i64::from(i32::MAX)));
-            values[22] = pg_sys::Datum::from(as_of.0);
-            values[23] = pg_sys::Datum::from(now);
-            pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        let segment = bytes.text(r.segment.name().as_bytes());
+        for (col, at) in numerics {
+            nulls[col] = at.is_none();
+            values[col] = at.map_or(pg_sys::Datum::from(0usize), |at| bytes.datum(at));
         }
+        values[21] = bytes.datum(segment);
+        let int = |v: i64| pg_sys::Datum::from(v as i32);
+        let day = |d: Option<Day>| d.map(|d| pg_sys::Datum::from(d.0));
+        values[0] = pg_sys::Datum::from(r.user_id);
+        values[1] = pg_sys::Datum::from(r.signup.0);
+        for h in 0..4 {
+            values[6 + h] = int(r.orders[h].min(i64::from(i32::MAX)));
+        }
+        for (col, v) in [
+            (14, day(r.first_order)),
+            (15, day(r.last_order)),
+            (16, r.days_since_last_order.map(pg_sys::Datum::from)),
+        ] {
+            nulls[col] = v.is_none();
+            values[col] = v.unwrap_or(pg_sys::Datum::from(0usize));
+        }
+        for h in 0..3 {
+            values[17 + h] = pg_sys::Datum::from(r.horizon_complete[h]);
+        }
+        values[20] = int(r.orders_before_signup.min(i64::from(i32::MAX)));
+        values[22] = pg_sys::Datum::from(as_of.0);
+        values[23] = pg_sys::Datum::from(now);
+        // SAFETY: every datum matches its column; the varlenas live in `bytes` until the next row.
+        unsafe { out.put(&mut values, &mut nulls) };
     }
     pg_sys::Datum::from(0usize)
 }

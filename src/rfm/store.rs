@@ -10,6 +10,7 @@ use cda_analytics_core::rfm::{Breakpoints, Monetary, Ratio, SegmentRule, default
 
 use super::{RfmRow, Scored};
 use crate::errors::*;
+use crate::pending::RowBytes;
 
 use crate::results::execute as run;
 
@@ -87,76 +88,46 @@ v1_finfo!(pg_finfo_cda_rfm_pending_rows);
 pub unsafe extern "C-unwind" fn cda_rfm_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
-    let Some(Pending { rows, len, scale }) = crate::pending::take::<Pending>(token) else {
-        raise(
-            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "_rfm_pending_rows is internal to calculate_all_rfm()",
-            None,
-        );
+    // SAFETY: called by the executor as the set-returning `_rfm_pending_rows(token)`.
+    let (Pending { rows, len, scale }, out) = unsafe {
+        crate::pending::row_source::<Pending>(
+            fcinfo,
+            "_rfm_pending_rows",
+            "calculate_all_rfm()",
+            PENDING_COLUMNS,
+        )
     };
     // SAFETY: replace keeps the slice alive and unchanged while its INSERT, the only caller with
     // the token, runs.
     let rows = unsafe { std::slice::from_raw_parts(rows, len) };
-    unsafe {
-        pg_sys::InitMaterializedSRF(fcinfo, 0);
-        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
-        let desc = (*rsinfo).setDesc;
-        if (*desc).natts as usize != PENDING_COLUMNS {
-            raise(
-                ERRCODE_INTERNAL_ERROR,
-                "_rfm_pending_rows: unexpected row type",
-                None,
-            );
+    let mut bytes = RowBytes::default();
+    let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
+    let mut nulls = [false; PENDING_COLUMNS];
+    for r in rows {
+        // Varlena values are built first; their datums are set once the buffer stops growing.
+        bytes.clear();
+        let revenue = bytes.numeric(r.revenue, scale);
+        let monetary = r.monetary.map(|m| bytes.numeric(m, scale));
+        let cell = r
+            .scores
+            .map(|[a, b, c]| bytes.text(&[b'0' + a, b'0' + b, b'0' + c]));
+        let segment = bytes.text(r.segment.as_bytes());
+        values[0] = pg_sys::Datum::from(r.user_id);
+        nulls[1] = r.recency_days.is_none();
+        values[1] = pg_sys::Datum::from(r.recency_days.unwrap_or(0));
+        values[2] = pg_sys::Datum::from(r.frequency.min(i64::from(i32::MAX)) as i32);
+        values[3] = bytes.datum(revenue);
+        nulls[4] = monetary.is_none();
+        values[4] = bytes.datum(monetary.unwrap_or(revenue));
+        for i in 0..3 {
+            nulls[5 + i] = r.scores.is_none();
+            values[5 + i] = pg_sys::Datum::from(r.scores.map_or(0, |s| s[i]) as i16);
         }
-        let store = (*rsinfo).setResult;
-        let mut scratch: Vec<u8> = Vec::with_capacity(256);
-        let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
-        let mut nulls = [false; PENDING_COLUMNS];
-        // A short text varlena (4-byte header) appended to `scratch`; returns its offset.
-        let text = |scratch: &mut Vec<u8>, t: &[u8]| -> usize {
-            while !scratch.len().is_multiple_of(4) {
-                scratch.push(0);
-            }
-            let at = scratch.len();
-            scratch.extend_from_slice(&(((t.len() + 4) as u32) << 2).to_ne_bytes());
-            scratch.extend_from_slice(t);
-            at
-        };
-        let numeric = |scratch: &mut Vec<u8>, minor: i64| -> usize {
-            while !scratch.len().is_multiple_of(4) {
-                scratch.push(0);
-            }
-            let at = scratch.len();
-            cda_analytics_core::pg_numeric::encode_minor(minor, scale, scratch);
-            at
-        };
-        for r in rows {
-            // Varlena values go into `scratch` first; their datums are set once it stops growing.
-            scratch.clear();
-            let revenue = numeric(&mut scratch, r.revenue);
-            let monetary = r.monetary.map(|m| numeric(&mut scratch, m));
-            let cell = r
-                .scores
-                .map(|[a, b, c]| text(&mut scratch, &[b'0' + a, b'0' + b, b'0' + c]));
-            let segment = text(&mut scratch, r.segment.as_bytes());
-            let base = scratch.as_ptr();
-            values[0] = pg_sys::Datum::from(r.user_id);
-            nulls[1] = r.recency_days.is_none();
-            values[1] = pg_sys::Datum::from(r.recency_days.unwrap_or(0));
-            values[2] = pg_sys::Datum::from(r.frequency.min(i64::from(i32::MAX)) as i32);
-            values[3] = pg_sys::Datum::from(base.add(revenue));
-            nulls[4] = monetary.is_none();
-            values[4] = pg_sys::Datum::from(base.add(monetary.unwrap_or(revenue)));
-            for i in 0..3 {
-                nulls[5 + i] = r.scores.is_none();
-                values[5 + i] = pg_sys::Datum::from(r.scores.map_or(0, |s| s[i]) as i16);
-            }
-            nulls[8] = cell.is_none();
-            values[8] = pg_sys::Datum::from(base.add(cell.unwrap_or(segment)));
-            values[9] = pg_sys::Datum::from(base.add(segment));
-            pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-        }
+        nulls[8] = cell.is_none();
+        values[8] = bytes.datum(cell.unwrap_or(segment));
+        values[9] = bytes.datum(segment);
+        // SAFETY: every datum matches its column; the varlenas live in `bytes` until the next row.
+        unsafe { out.put(&mut values, &mut nulls) };
     }
     pg_sys::Datum::from(0usize)
 }
