@@ -13,7 +13,8 @@ use crate::clv::optimize::invert_spd;
 /// Rows per parallel chunk; chunks are summed in order, so the result does not depend on threads.
 const CHUNK: usize = 16_384;
 
-fn sigmoid(t: f64) -> f64 {
+/// 1 / (1 + e^-t), without overflow for large |t|.
+pub fn sigmoid(t: f64) -> f64 {
     if t >= 0.0 {
         1.0 / (1.0 + (-t).exp())
     } else {

@@ -12,6 +12,7 @@ use super::ChurnError;
 use super::Target;
 use super::dataset::Rows;
 use super::features::{FEATURES, LOG1P, N_FEATURES, P_ALIVE};
+use super::logistic::sigmoid;
 use super::metrics::{Metrics, best_f1_threshold, evaluate};
 
 /// log1p (where [`LOG1P`] says) and standardisation of the columns a model uses.
@@ -84,15 +85,6 @@ pub struct Node {
 pub enum Classifier {
     Logistic { intercept: f64, weights: Vec<f64> },
     Tree { nodes: Vec<Node> },
-}
-
-fn sigmoid(t: f64) -> f64 {
-    if t >= 0.0 {
-        1.0 / (1.0 + (-t).exp())
-    } else {
-        let e = t.exp();
-        e / (1.0 + e)
-    }
 }
 
 impl Classifier {
