@@ -5,7 +5,7 @@
 //! orders (8 to 16 s against about 2 s). The CREATE AGGREGATE is in sql/ltv_aggregates.sql
 //! (pgrx#2351, as for the LTV aggregates).
 
-use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw, pg_return_null};
+use pgrx::fcinfo::pg_return_null;
 use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
@@ -13,27 +13,14 @@ use cda_analytics_core::events::Events;
 
 use rustc_hash::FxHashMap;
 
+use crate::aggregates::{bytea, day_of, f64_arg, i32_arg, i64_arg, keep, state_arg, varlena_arg};
 use crate::config::Config;
 use crate::context::Context;
 use crate::errors::*;
-use crate::ltv::aggregate::{bytea, day_of, i64_arg, keep, state_arg, varlena_arg};
 use crate::segmentation::features::{LeftOut, users};
 use crate::source::{Params, Source, timestamp_expr};
 
 const WHAT: &str = "_order_events";
-
-unsafe fn i32_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<i32> {
-    // SAFETY: int4 is passed by value.
-    unsafe { (!pg_arg_is_null(fcinfo, n)).then(|| pg_getarg_datum_raw(fcinfo, n).value() as i32) }
-}
-
-unsafe fn f64_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<f64> {
-    // SAFETY: float8 is passed by value on 64-bit builds (FLOAT8PASSBYVAL).
-    unsafe {
-        (!pg_arg_is_null(fcinfo, n))
-            .then(|| f64::from_bits(pg_getarg_datum_raw(fcinfo, n).value() as u64))
-    }
-}
 
 fn too_many() -> ! {
     raise(

@@ -2,7 +2,7 @@
 //! over `_ltv_compute_user`). The math is `cda_analytics_core::ltv`; this module reads the source
 //! rows into it and writes what comes out. The summary functions are SQL, in sql/finalize.sql.
 
-pub(crate) mod aggregate;
+mod aggregate;
 pub(crate) mod read;
 mod write;
 

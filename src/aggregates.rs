@@ -1,0 +1,114 @@
+//! What the C-level aggregate functions share (the LTV reads in `crate::ltv::aggregate`, the
+//! order events in `crate::events`): their memory context and state, their raw arguments, and
+//! the day of a timestamp. They are plain V1 functions because pgrx's `#[pg_aggregate]` cannot
+//! declare a parallel aggregate with an `internal` state (pgrx#2351).
+
+use cda_analytics_core::calendar::Day;
+use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw};
+use pgrx::prelude::*;
+use pgrx::{IntoDatum, PgMemoryContexts};
+
+use crate::errors::*;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The aggregate's memory context: states live there and are dropped when it is reset.
+pub(crate) unsafe fn agg_context(
+    fcinfo: pg_sys::FunctionCallInfo,
+    what: &str,
+) -> pg_sys::MemoryContext {
+    let mut cx: pg_sys::MemoryContext = std::ptr::null_mut();
+    // SAFETY: fcinfo is the live call's; AggCheckCallContext only reads it.
+    if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut cx) } == 0 {
+        raise(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{what} can only be called as an aggregate"),
+            None,
+        );
+    }
+    cx
+}
+
+/// Moves `value` into the aggregate context; it is dropped when that context goes away, so an
+/// error or a cancel frees it.
+pub(crate) unsafe fn keep<T>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    what: &str,
+    value: T,
+) -> pg_sys::Datum {
+    let cx = unsafe { agg_context(fcinfo, what) };
+    pg_sys::Datum::from(PgMemoryContexts::For(cx).leak_and_drop_on_delete(value))
+}
+
+/// The state pointer in argument `n`, or None for a NULL state.
+pub(crate) unsafe fn state_arg<'a, T>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    n: usize,
+) -> Option<&'a mut T> {
+    // SAFETY: argument n of these functions is declared `internal` and only ever holds a
+    // pointer this module created with keep().
+    unsafe {
+        if pg_arg_is_null(fcinfo, n) {
+            None
+        } else {
+            (pg_getarg_datum_raw(fcinfo, n).cast_mut_ptr::<T>()).as_mut()
+        }
+    }
+}
+
+pub(crate) unsafe fn i64_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<i64> {
+    // SAFETY: int8 and timestamps are passed by value on 64-bit builds.
+    unsafe { (!pg_arg_is_null(fcinfo, n)).then(|| pg_getarg_datum_raw(fcinfo, n).value() as i64) }
+}
+
+/// A bytea or numeric argument's payload, detoasted.
+pub(crate) unsafe fn varlena_arg<'a>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    n: usize,
+) -> Option<&'a [u8]> {
+    // SAFETY: the argument is a varlena; a compressed or out-of-line one is detoasted into a
+    // copy in the current memory context, which outlives this call.
+    unsafe {
+        if pg_arg_is_null(fcinfo, n) {
+            return None;
+        }
+        let raw = pg_getarg_datum_raw(fcinfo, n).cast_mut_ptr::<pg_sys::varlena>();
+        // Inline values (nearly all amounts) are read in place: a call into PostgreSQL goes
+        // through pgrx's error boundary, which costs more than decoding the amount.
+        use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u};
+        let inline = varatt_is_4b_u(raw) || (varatt_is_1b(raw) && !varatt_is_1b_e(raw));
+        let v = if inline {
+            raw
+        } else {
+            pg_sys::pg_detoast_datum_packed(raw)
+        };
+        let len = pgrx::varlena::varsize_any_exhdr(v);
+        let data = pgrx::varlena::vardata_any(v) as *const u8;
+        Some(std::slice::from_raw_parts(data, len))
+    }
+}
+
+/// Microseconds since 2000-01-01 to a day number; infinite timestamps have no day.
+pub(crate) fn day_of(micros: Option<i64>) -> Option<Day> {
+    match micros? {
+        i64::MIN | i64::MAX => None,
+        m => i32::try_from(m.div_euclid(MICROS_PER_DAY)).ok().map(Day),
+    }
+}
+
+pub(crate) fn bytea(bytes: Vec<u8>) -> pg_sys::Datum {
+    bytes.into_datum().unwrap_or(pg_sys::Datum::from(0usize))
+}
+
+pub(crate) unsafe fn i32_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<i32> {
+    // SAFETY: int4 is passed by value.
+    unsafe { (!pg_arg_is_null(fcinfo, n)).then(|| pg_getarg_datum_raw(fcinfo, n).value() as i32) }
+}
+
+pub(crate) unsafe fn f64_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<f64> {
+    // SAFETY: float8 is passed by value on 64-bit builds (FLOAT8PASSBYVAL).
+    unsafe {
+        (!pg_arg_is_null(fcinfo, n))
+            .then(|| f64::from_bits(pg_getarg_datum_raw(fcinfo, n).value() as u64))
+    }
+}
