@@ -19,6 +19,7 @@ macro_rules! v1_finfo {
     };
 }
 
+mod aggregates;
 mod anomaly;
 mod catalog_cache;
 mod churn;
@@ -33,6 +34,7 @@ mod results;
 mod rfm;
 mod segmentation;
 mod source;
+mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 

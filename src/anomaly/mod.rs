@@ -88,7 +88,7 @@ fn read_weeks(
 ) -> Weeks {
     let end = Day(week_start(through_week + 1).0 - 1);
     let (mut events, left_out) = crate::events::read(ctx, end, one_user);
-    let groups = crate::segmentation::model::on_worker_threads(|| events.by_user());
+    let groups = crate::workers::on_worker_threads(|| events.by_user());
     // Spend is summed in the amount's smallest unit, so a week's total is the exact decimal sum.
     let unit = 10f64.powi(ctx.source.amount_scale.min(15) as i32);
     // user -> (first active week, active weeks in range)

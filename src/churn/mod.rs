@@ -22,7 +22,7 @@ use cda_analytics_core::clv::{ModelError, ModelKind, TimeUnit, TransactionModel}
 
 use crate::context::Context;
 use crate::errors::*;
-use crate::segmentation::model::on_worker_threads;
+use crate::workers::on_worker_threads;
 use read::Histories;
 use store::{Run, Score, StoredModel};
 

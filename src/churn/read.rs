@@ -28,7 +28,7 @@ pub fn histories(ctx: &Context, end: Day, one_user: Option<i64>, announce: bool)
     if announce {
         left_out.report("churn features", ctx.explicit_as_of, None);
     }
-    let groups = crate::segmentation::model::on_worker_threads(|| events.by_user());
+    let groups = crate::workers::on_worker_threads(|| events.by_user());
 
     let categories = category_tables(&ctx.config);
     let mut bought: FxHashMap<i64, Vec<(i32, u32)>> = FxHashMap::default();
@@ -75,7 +75,7 @@ pub fn histories(ctx: &Context, end: Day, one_user: Option<i64>, announce: bool)
         .iter()
         .map(|id| bought.remove(id).unwrap_or_default())
         .collect();
-    let histories = crate::segmentation::model::on_worker_threads(|| {
+    let histories = crate::workers::on_worker_threads(|| {
         use rayon::prelude::*;
         groups
             .par_iter()

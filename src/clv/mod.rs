@@ -25,7 +25,7 @@ use cda_analytics_core::clv::{
 
 use crate::context::Context;
 use crate::errors::*;
-use crate::segmentation::model::on_worker_threads;
+use crate::workers::on_worker_threads;
 use read::Window;
 use store::{ClvRow, RunSettings, StoredModel};
 

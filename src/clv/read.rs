@@ -44,7 +44,7 @@ pub fn summaries(
     announce: bool,
 ) -> Vec<(i64, CustomerSummary)> {
     let (mut events, left_out) = crate::events::read(ctx, window.end(), one_user);
-    let groups = crate::segmentation::model::on_worker_threads(|| events.by_user());
+    let groups = crate::workers::on_worker_threads(|| events.by_user());
     let unit_days = window.unit.days();
     let mut out = Vec::with_capacity(groups.len());
     for (uid, range) in groups {

@@ -194,7 +194,7 @@ pub fn read(
     let ext = crate::errors::ext_schema();
     let (mut events, left_out) =
         crate::events::read_with(&ext, config, source, as_of, None, &known);
-    let groups = crate::segmentation::model::on_worker_threads(|| events.by_user());
+    let groups = crate::workers::on_worker_threads(|| events.by_user());
     let scale = source.amount_scale.min(15);
     let unit = 10f64.powi(scale as i32);
     let mut not_registered = 0i64;

@@ -136,7 +136,7 @@ fn kmeans_fit(
         );
     }
     let snapshots = &f.snapshots;
-    let report = match model::on_worker_threads(|| fit(snapshots, used, &opts)) {
+    let report = match crate::workers::on_worker_threads(|| fit(snapshots, used, &opts)) {
         Ok(r) => r,
         Err(e @ FitError::NoUsers) => raise(
             ERRCODE_NO_DATA_FOUND,

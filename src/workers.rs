@@ -1,0 +1,40 @@
+//! The backend's worker threads, for the parallel parts of the core (K-means, the CLV fits, the
+//! churn features and models, the sort of the order events).
+
+use crate::errors::*;
+
+/// Runs `f` (linfa parallelises the assignment step with rayon, the CLV fits and the churn
+/// features use it too) on a pool of this backend's own, whose threads block every signal:
+/// PostgreSQL's handlers (cancel, terminate) must run on the backend's own thread, which is
+/// waiting in `install` and acts on them afterwards. The pool is started on first use and kept
+/// for the backend's life: starting threads on every call cost about as much as a small fit.
+pub fn on_worker_threads<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    static POOL: std::sync::OnceLock<Result<rayon::ThreadPool, String>> =
+        std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .min(8),
+            )
+            .start_handler(|_| {
+                // SAFETY: a zeroed sigset_t filled by sigfillset, applied to this new thread only.
+                unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigfillset(&mut set);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                }
+            })
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    match pool {
+        Ok(pool) => pool.install(f),
+        Err(e) => raise(
+            ERRCODE_INSUFFICIENT_RESOURCES,
+            format!("cannot start worker threads: {e}"),
+            None,
+        ),
+    }
+}
