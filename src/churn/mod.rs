@@ -423,20 +423,14 @@ fn score_all(
     })
 }
 
+/// Scores every customer with `model_name`, which must predict `want`, into its scores table.
+/// Returns (customers, eligible, mean probability, at or above the threshold, model version),
+/// the row of `calculate_all_churn` and `calculate_all_purchase`.
 fn refresh(
     model_name: &str,
     as_of: Option<pgrx::datum::Date>,
     want: Target,
-) -> TableIterator<
-    'static,
-    (
-        name!(customers, i64),
-        name!(eligible, i64),
-        name!(mean_probability, Option<f64>),
-        name!(above_threshold, i64),
-        name!(model_version, i32),
-    ),
-> {
+) -> (i64, i64, Option<f64>, i64, i32) {
     let ctx = Context::load(as_of);
     let stored = store::load(&ctx.ext, model_name);
     if stored.model.target != want {
@@ -466,7 +460,7 @@ fn refresh(
         store::remember_btyd(&ctx.ext, model_name, ctx.as_of, &m.params);
     }
     let n = scores.len();
-    TableIterator::once((
+    (
         n as i64,
         scores.iter().filter(|s| s.eligible).count() as i64,
         (n > 0).then(|| scores.iter().map(|s| s.probability).sum::<f64>() / n as f64),
@@ -475,7 +469,7 @@ fn refresh(
             .filter(|s| s.probability >= stored.model.threshold)
             .count() as i64,
         stored.version,
-    ))
+    )
 }
 
 /// Scores every customer (a successful order by the as-of day) with a churn model and replaces
@@ -495,7 +489,7 @@ fn calculate_all_churn(
         name!(model_version, i32),
     ),
 > {
-    refresh(model_name, as_of, Target::Churn)
+    TableIterator::once(refresh(model_name, as_of, Target::Churn))
 }
 
 /// Scores every customer with a purchase model and replaces `ml_purchase_scores`.
@@ -514,7 +508,7 @@ fn calculate_all_purchase(
         name!(model_version, i32),
     ),
 > {
-    refresh(model_name, as_of, Target::Purchase)
+    TableIterator::once(refresh(model_name, as_of, Target::Purchase))
 }
 
 /// One customer's prediction, computed now with a stored model (churn or purchase).
