@@ -17,7 +17,7 @@ use crate::aggregates::{bytea, day_of, f64_arg, i32_arg, i64_arg, keep, state_ar
 use crate::config::Config;
 use crate::context::Context;
 use crate::errors::*;
-use crate::segmentation::features::{LeftOut, users};
+use crate::segmentation::features::{LeftOut, orders_from, problem_sql, users};
 use crate::source::{Params, Source, timestamp_expr};
 
 const WHAT: &str = "_order_events";
@@ -156,22 +156,18 @@ pub fn read_with(
         &config.time_zone,
         &mut params,
     );
-    let statuses = params.bind(config.successful_statuses.clone());
     let end_day = params.bind(end.0);
     let uid = format!("x.{}", source.order_user_id);
-    let amount = format!("x.{}::pg_catalog.numeric", source.amount);
+    let problem = problem_sql(source, None);
+    let from = orders_from(source, config, &mut params);
     let filter = match one_user {
         Some(id) => format!(" AND {uid}::pg_catalog.int8 = {}", params.bind(id)),
         None => String::new(),
     };
     let sql = format!(
-        "SELECT {ext}._order_events({uid}::pg_catalog.int8, {ts}, {amount}::pg_catalog.float8, \
-                CASE WHEN x.{status} IS NULL THEN 1 WHEN {uid} IS NULL THEN 2 WHEN x.{amt} IS NULL THEN 5 \
-                     WHEN {amount} < 0 THEN 6 WHEN {amount} IN ('NaN', 'Infinity') THEN 7 ELSE 0 END, {end_day}) \
-         FROM {orders} x WHERE (x.{status}::pg_catalog.text = ANY ({statuses}) OR x.{status} IS NULL){filter}",
-        status = source.status,
+        "SELECT {ext}._order_events({uid}::pg_catalog.int8, {ts}, x.{amt}::pg_catalog.numeric::pg_catalog.float8, \
+                {problem}, {end_day}) {from}{filter}",
         amt = source.amount,
-        orders = source.orders,
     );
     let t0 = std::time::Instant::now();
     // Decoded in place: the bytes are the SPI result's, gone when the connection closes.

@@ -149,7 +149,37 @@ pub(crate) fn category_tables(config: &Config) -> bool {
     .or_raise("looking for order_items and products")
 }
 
-/// The orders as rows of (user, problem) groups; the shared FROM/WHERE of both queries.
+/// The index in [`PROBLEMS`] of an order of `x`, as SQL, checks in that order. With `day` (the
+/// order's day expression and the bound last day) the day checks are made here; without, the
+/// caller makes them (the order-events aggregate, on the order's timestamp, between the user
+/// and the amount checks, so the order of checks is the same).
+pub(crate) fn problem_sql(source: &Source, day: Option<(&str, &str)>) -> String {
+    let amount = format!("x.{}::pg_catalog.numeric", source.amount);
+    let day_checks = day
+        .map(|(day, d)| format!("WHEN {day} IS NULL THEN 3 WHEN {day} > {d} THEN 4 "))
+        .unwrap_or_default();
+    format!(
+        "CASE WHEN x.{status} IS NULL THEN 1 WHEN x.{uid} IS NULL THEN 2 {day_checks}\
+              WHEN x.{amt} IS NULL THEN 5 WHEN {amount} < 0 THEN 6 \
+              WHEN {amount} IN ('NaN', 'Infinity') THEN 7 ELSE 0 END",
+        status = source.status,
+        uid = source.order_user_id,
+        amt = source.amount,
+    )
+}
+
+/// The FROM and WHERE of every read of the orders `x`: successful statuses, and NULL statuses,
+/// which are read to be counted.
+pub(crate) fn orders_from(source: &Source, config: &Config, params: &mut Params<'_>) -> String {
+    let statuses = params.bind(config.successful_statuses.clone());
+    format!(
+        "FROM {orders} x WHERE (x.{status}::pg_catalog.text = ANY ({statuses}) OR x.{status} IS NULL)",
+        orders = source.orders,
+        status = source.status,
+    )
+}
+
+/// The orders as rows of (user, day, amount, problem); the shared FROM/WHERE of the grouped reads.
 pub(crate) fn order_rows(
     source: &Source,
     config: &Config,
@@ -164,18 +194,13 @@ pub(crate) fn order_rows(
         params,
     );
     let d = params.bind(as_of.0);
-    let statuses = params.bind(config.successful_statuses.clone());
-    let amount = format!("x.{}::pg_catalog.numeric", source.amount);
+    let problem = problem_sql(source, Some((&day, &d)));
+    let from = orders_from(source, config, params);
     let from = format!(
-        "SELECT x.{uid}::pg_catalog.int8 AS uid, {day} AS day, {amount} AS amt, \
-                CASE WHEN x.{status} IS NULL THEN 1 WHEN x.{uid} IS NULL THEN 2 WHEN {day} IS NULL THEN 3 \
-                     WHEN {day} > {d} THEN 4 WHEN x.{amt} IS NULL THEN 5 WHEN {amount} < 0 THEN 6 \
-                     WHEN {amount} IN ('NaN', 'Infinity') THEN 7 ELSE 0 END AS problem{extra} \
-         FROM {orders} x WHERE (x.{status}::pg_catalog.text = ANY ({statuses}) OR x.{status} IS NULL)",
+        "SELECT x.{uid}::pg_catalog.int8 AS uid, {day} AS day, x.{amt}::pg_catalog.numeric AS amt, \
+                {problem} AS problem{extra} {from}",
         uid = source.order_user_id,
-        status = source.status,
         amt = source.amount,
-        orders = source.orders,
     );
     (from, d)
 }
