@@ -668,7 +668,9 @@ fn churn_features(
     let btyd = btyd_of(btyd_model);
     let ctx = Context::load(as_of);
     let day = ctx.as_of.0;
-    let h = read::histories(&ctx, ctx.as_of, None, true);
+    // One customer's features need only their orders, unless the purchase model is fitted on
+    // everyone's.
+    let h = read::histories(&ctx, ctx.as_of, user_id.filter(|_| btyd.is_none()), true);
     let settings = Settings::new(Target::Churn);
     let model = btyd.and_then(|kind| {
         on_worker_threads(|| fit_btyd(&h.histories, day, spec(kind)))
