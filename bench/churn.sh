@@ -101,11 +101,5 @@ body="Measured $(date -u +%Y-%m-%d) on $machine, settings as above, one run each
 $(printf '%s\n' "${sections[@]}")"
 echo "$body"
 if [ "$WRITE" = 1 ]; then
-    f=$ROOT/BENCHMARKS.md
-    grep -q '<!-- churn:begin -->' "$f" || printf '\n<!-- churn:begin -->\n<!-- churn:end -->\n' >>"$f"
-    awk -v body="$body" '
-        /<!-- churn:begin -->/ {print; print body; skip = 1; next}
-        /<!-- churn:end -->/ {skip = 0}
-        !skip {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
-    say "results written to BENCHMARKS.md"
+    write_section churn "$body"
 fi

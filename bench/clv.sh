@@ -181,11 +181,5 @@ END {
 echo
 echo "$table"
 if [ "$WRITE" = 1 ]; then
-    f=$ROOT/BENCHMARKS.md
-    grep -q '<!-- clv:begin -->' "$f" || printf '\n<!-- clv:begin -->\n<!-- clv:end -->\n' >>"$f"
-    awk -v table="$table" '
-        /<!-- clv:begin -->/ {print; print table; skip = 1; next}
-        /<!-- clv:end -->/ {skip = 0}
-        !skip {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
-    say "results written to BENCHMARKS.md"
+    write_section clv "$table"
 fi

@@ -214,13 +214,7 @@ function row(label, col,   k, line, s, a, b) {
 echo
 echo "$table"
 if [ "$WRITE" = 1 ]; then
-    f=$ROOT/BENCHMARKS.md
-    [ -f "$f" ] || printf '# Benchmarks\n\n<!-- bench:begin -->\n<!-- bench:end -->\n' >"$f"
-    awk -v table="$table" '
-        /<!-- bench:begin -->/ {print; print table; skip = 1; next}
-        /<!-- bench:end -->/ {skip = 0}
-        !skip {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
-    say "results written to BENCHMARKS.md"
+    write_section bench "$table"
 fi
 if [ "$CLV" = 1 ]; then
     clv_args=(--runs "$RUNS")

@@ -10,3 +10,16 @@ max_parallel_workers_per_gather = 2
 max_worker_processes = 8
 jit = on"
 CDA_CLUSTER_SETTINGS=$BENCH_SETTINGS
+
+# write_section NAME TEXT: puts TEXT between the <!-- NAME:begin --> and <!-- NAME:end --> lines of
+# BENCHMARKS.md (added at its end when missing), leaving the hand-written text around them.
+write_section() {
+    local f=$ROOT/BENCHMARKS.md
+    [ -f "$f" ] || printf '# Benchmarks\n' >"$f"
+    grep -q "<!-- $1:begin -->" "$f" || printf '\n<!-- %s:begin -->\n<!-- %s:end -->\n' "$1" "$1" >>"$f"
+    awk -v text="$2" -v begin="<!-- $1:begin -->" -v end="<!-- $1:end -->" '
+        $0 == begin {print; print text; skip = 1; next}
+        $0 == end {skip = 0}
+        !skip {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+    say "results written to BENCHMARKS.md"
+}
