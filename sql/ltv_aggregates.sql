@@ -33,10 +33,11 @@ CREATE FUNCTION @extschema@._ltv_orders_serial(internal)
 RETURNS bytea LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_serial';
 CREATE FUNCTION @extschema@._ltv_orders_deserial(bytea, internal)
 RETURNS internal LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_deserial';
--- The final function returns what the serial function does (the merged totals), but is not
--- STRICT: no rows at all give a NULL state.
+-- The final function hands the merged totals to its caller in the same backend and returns a
+-- token for them (the encoded totals in a parallel worker): VOLATILE, and it takes the state
+-- (FINALFUNC_MODIFY = READ_WRITE). Not STRICT: no rows at all give a NULL state.
 CREATE FUNCTION @extschema@._ltv_orders_final(internal)
-RETURNS bytea LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_serial';
+RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_final';
 
 -- _ltv_orders(users, user_id, created_at, amount, status_is_null, scale): per-user order sums
 -- against the users of _ltv_users, parallel-capable.
@@ -44,13 +45,13 @@ CREATE AGGREGATE @extschema@._ltv_orders(bytea, bigint, timestamptz, numeric, bo
     SFUNC = @extschema@._ltv_orders_sfunc, STYPE = internal,
     COMBINEFUNC = @extschema@._ltv_orders_combine,
     SERIALFUNC = @extschema@._ltv_orders_serial, DESERIALFUNC = @extschema@._ltv_orders_deserial,
-    FINALFUNC = @extschema@._ltv_orders_final, PARALLEL = SAFE
+    FINALFUNC = @extschema@._ltv_orders_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
 );
 CREATE AGGREGATE @extschema@._ltv_orders(bytea, bigint, timestamp, numeric, boolean, integer) (
     SFUNC = @extschema@._ltv_orders_sfunc, STYPE = internal,
     COMBINEFUNC = @extschema@._ltv_orders_combine,
     SERIALFUNC = @extschema@._ltv_orders_serial, DESERIALFUNC = @extschema@._ltv_orders_deserial,
-    FINALFUNC = @extschema@._ltv_orders_final, PARALLEL = SAFE
+    FINALFUNC = @extschema@._ltv_orders_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
 );
 
 -- The rows calculate_all_ltv() is writing, read by its own INSERT from the backend's memory
@@ -76,9 +77,9 @@ LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_clv_pendin
 -- _order_events(user_id, order time, amount, problem, end day): every counted order as (user,
 -- day, amount), the others counted by problem; parallel-capable (src/events.rs). The time comes as
 -- a timestamp (a timestamptz when the zone is UTC), whose microseconds give the day.
-CREATE FUNCTION @extschema@._order_events_sfunc(internal, bigint, timestamptz, float8, integer, integer)
+CREATE FUNCTION @extschema@._order_events_sfunc(internal, bigint, timestamptz, numeric, integer, integer)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_sfunc';
-CREATE FUNCTION @extschema@._order_events_sfunc(internal, bigint, timestamp, float8, integer, integer)
+CREATE FUNCTION @extschema@._order_events_sfunc(internal, bigint, timestamp, numeric, integer, integer)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_sfunc';
 CREATE FUNCTION @extschema@._order_events_combine(internal, internal)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_combine';
@@ -86,19 +87,22 @@ CREATE FUNCTION @extschema@._order_events_serial(internal)
 RETURNS bytea LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_serial';
 CREATE FUNCTION @extschema@._order_events_deserial(bytea, internal)
 RETURNS internal LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_deserial';
+-- Hands the events over in memory, as _ltv_orders_final does the totals.
 CREATE FUNCTION @extschema@._order_events_final(internal)
-RETURNS bytea LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_serial';
-CREATE AGGREGATE @extschema@._order_events(bigint, timestamptz, float8, integer, integer) (
+RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_final';
+CREATE AGGREGATE @extschema@._order_events(bigint, timestamptz, numeric, integer, integer) (
     SFUNC = @extschema@._order_events_sfunc, STYPE = internal,
     COMBINEFUNC = @extschema@._order_events_combine,
     SERIALFUNC = @extschema@._order_events_serial, DESERIALFUNC = @extschema@._order_events_deserial,
-    FINALFUNC = @extschema@._order_events_final, PARALLEL = SAFE
+    FINALFUNC = @extschema@._order_events_final, FINALFUNC_MODIFY = READ_WRITE,
+    PARALLEL = SAFE
 );
-CREATE AGGREGATE @extschema@._order_events(bigint, timestamp, float8, integer, integer) (
+CREATE AGGREGATE @extschema@._order_events(bigint, timestamp, numeric, integer, integer) (
     SFUNC = @extschema@._order_events_sfunc, STYPE = internal,
     COMBINEFUNC = @extschema@._order_events_combine,
     SERIALFUNC = @extschema@._order_events_serial, DESERIALFUNC = @extschema@._order_events_deserial,
-    FINALFUNC = @extschema@._order_events_final, PARALLEL = SAFE
+    FINALFUNC = @extschema@._order_events_final, FINALFUNC_MODIFY = READ_WRITE,
+    PARALLEL = SAFE
 );
 
 -- The rows calculate_all_anomalies() is writing, read by its own INSERT from the backend's memory

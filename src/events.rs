@@ -10,10 +10,13 @@ use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::events::Events;
+use cda_analytics_core::pg_numeric::{Float, decode_f64};
 
 use rustc_hash::FxHashMap;
 
-use crate::aggregates::{bytea, day_of, f64_arg, i32_arg, i64_arg, keep, state_arg, varlena_arg};
+use crate::aggregates::{
+    bytea, day_of, hand_over, i32_arg, i64_arg, keep, state_arg, take_handed, varlena_arg,
+};
 use crate::config::Config;
 use crate::context::Context;
 use crate::errors::*;
@@ -44,25 +47,32 @@ pub unsafe extern "C-unwind" fn cda_events_sfunc(
             Some(s) => s,
             None => &mut *keep(fcinfo, WHAT, Events::default()).cast_mut_ptr::<Events>(),
         };
-        // The SQL classifies what it can see cheaply (status, user, amount); the day comes as a
-        // timestamp's microseconds and is checked here, once, in the same order of checks as
-        // `order_rows` (status, user, day, after the end, amount).
+        // The SQL classifies what it can see cheaply (status, user); the day comes as a
+        // timestamp's microseconds and the amount in numeric's storage format, and both are
+        // checked here, once, in the same order of checks as `order_rows` (status, user, day,
+        // after the end, amount: NULL, below zero, NaN or infinite). The SQL cast to float8
+        // would print and parse every amount.
         let sql_problem = i32_arg(fcinfo, 4).unwrap_or(0).max(0) as usize;
         let user = i64_arg(fcinfo, 1);
         let day = day_of(i64_arg(fcinfo, 2));
         let end = i32_arg(fcinfo, 5).unwrap_or(i32::MAX);
+        let amount = || match varlena_arg(fcinfo, 3).map(decode_f64) {
+            None => Err(5),
+            Some(Ok(Float::Finite { negative: true, .. } | Float::NegativeInfinity)) => Err(6),
+            Some(Ok(Float::Finite { value, .. })) => Ok(value),
+            Some(Ok(Float::NaN | Float::Infinity) | Err(_)) => Err(7),
+        };
         let problem = match (sql_problem, user, day) {
-            (1 | 2, _, _) => sql_problem,
-            (_, None, _) => 2,
-            (_, _, None) => 3,
-            (_, _, Some(d)) if d.0 > end => 4,
-            _ => sql_problem,
+            (1 | 2, _, _) => Err(sql_problem),
+            (_, None, _) => Err(2),
+            (_, _, None) => Err(3),
+            (_, _, Some(d)) if d.0 > end => Err(4),
+            _ => amount(),
         };
         match (problem, user, day) {
-            (0, Some(user), Some(day)) => {
-                state.push(user, day.0, f64_arg(fcinfo, 3).unwrap_or(0.0), 0)
-            }
-            _ => state.push(0, 0, 0.0, problem.max(1)),
+            (Ok(amount), Some(user), Some(day)) => state.push(user, day.0, amount, 0),
+            (Err(problem), _, _) => state.push(0, 0, 0.0, problem.max(1)),
+            _ => state.push(0, 0, 0.0, 2),
         }
         if !state.fits() {
             too_many();
@@ -106,6 +116,20 @@ pub unsafe extern "C-unwind" fn cda_events_serial(
     unsafe {
         match state_arg::<Events>(fcinfo, 0) {
             Some(s) => bytea(s.encode()),
+            None => pg_return_null(fcinfo),
+        }
+    }
+}
+
+v1_finfo!(pg_finfo_cda_events_final);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_events_final(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        match state_arg::<Events>(fcinfo, 0) {
+            Some(s) => hand_over(std::mem::take(s), Events::encode),
             None => pg_return_null(fcinfo),
         }
     }
@@ -158,28 +182,23 @@ pub fn read_with(
     );
     let end_day = params.bind(end.0);
     let uid = format!("x.{}", source.order_user_id);
-    let problem = problem_sql(source, None);
+    let problem = problem_sql(source, None, false);
     let from = orders_from(source, config, &mut params);
     let filter = match one_user {
         Some(id) => format!(" AND {uid}::pg_catalog.int8 = {}", params.bind(id)),
         None => String::new(),
     };
     let sql = format!(
-        "SELECT {ext}._order_events({uid}::pg_catalog.int8, {ts}, x.{amt}::pg_catalog.numeric::pg_catalog.float8, \
+        "SELECT {ext}._order_events({uid}::pg_catalog.int8, {ts}, x.{amt}::pg_catalog.numeric, \
                 {problem}, {end_day}) {from}{filter}",
         amt = source.amount,
     );
     let t0 = std::time::Instant::now();
     // Decoded in place: the bytes are the SPI result's, gone when the connection closes.
-    let decoded: Option<Result<Events, String>> = Spi::connect(|c| {
-        // No row limit: PostgreSQL runs a statement with a row limit without parallel workers.
-        let t = c.select(&sql, None, &params.args)?;
-        if t.is_empty() {
-            return Ok(None);
-        }
-        Ok::<_, pgrx::spi::SpiError>(t.first().get::<&[u8]>(1)?.map(Events::decode))
-    })
-    .or_raise("reading the orders");
+    let decoded: Option<Result<Events, String>> =
+        crate::spi_read::one_bytea(&sql, &params.args, "reading the orders", |bytes| {
+            bytes.map(|b| take_handed::<Events>(b).map_or_else(|| Events::decode(b), Ok))
+        });
     let mut events = match decoded {
         None => Events::default(),
         Some(Ok(e)) => e,

@@ -34,6 +34,7 @@ mod results;
 mod rfm;
 mod segmentation;
 mod source;
+mod spi_read;
 mod workers;
 
 ::pgrx::pg_module_magic!(name, version);

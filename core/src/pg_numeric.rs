@@ -76,23 +76,26 @@ fn corrupt() -> AmountError {
     AmountError::NotANumber("<corrupt numeric>".into())
 }
 
-/// Reads a `numeric` value's payload (the bytes after its varlena header) into minor units at
-/// `scale`, rounding half away from zero exactly as [`crate::money::parse_minor`] does with the
-/// value's text.
-pub fn decode_minor(payload: &[u8], scale: u32) -> Result<Parsed, AmountError> {
-    let scale = scale.min(MAX_SCALE) as i32;
+/// What a `numeric` payload holds.
+enum Stored<'a> {
+    NaN,
+    Infinity,
+    NegativeInfinity,
+    Finite(Finite<'a>),
+}
+
+fn parse(payload: &[u8]) -> Result<Stored<'_>, AmountError> {
     let header = u16::from_ne_bytes([
         *payload.first().ok_or_else(corrupt)?,
         *payload.get(1).ok_or_else(corrupt)?,
     ]);
     let n = match header & SIGN_MASK {
         SPECIAL => {
-            let text = match header & EXT_SIGN_MASK {
-                NAN => "NaN",
-                PINF => "Infinity",
-                _ => "-Infinity",
-            };
-            return Err(AmountError::NotANumber(text.into()));
+            return Ok(match header & EXT_SIGN_MASK {
+                NAN => Stored::NaN,
+                PINF => Stored::Infinity,
+                _ => Stored::NegativeInfinity,
+            });
         }
         SHORT => {
             let raw = header & SHORT_WEIGHT_MASK;
@@ -121,6 +124,86 @@ pub fn decode_minor(payload: &[u8], scale: u32) -> Result<Parsed, AmountError> {
     if n.digits.len() % 2 != 0 {
         return Err(corrupt());
     }
+    Ok(Stored::Finite(n))
+}
+
+/// A `numeric` as a double, and where it stands against zero: what the order-events read needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Float {
+    /// A finite value, and whether it is below zero.
+    Finite {
+        value: f64,
+        negative: bool,
+    },
+    NaN,
+    Infinity,
+    NegativeInfinity,
+}
+
+/// Reads a `numeric` value's payload as PostgreSQL's `numeric::float8` does: the nearest double
+/// to the exact decimal (that cast prints the value and parses the text with `strtod`, which
+/// rounds correctly), without the text when the value is at most 2^53 units of a power of ten
+/// within 10^±22: then both factors are exact doubles and one IEEE multiplication or division
+/// rounds correctly too.
+pub fn decode_f64(payload: &[u8]) -> Result<Float, AmountError> {
+    let n = match parse(payload)? {
+        Stored::NaN => return Ok(Float::NaN),
+        Stored::Infinity => return Ok(Float::Infinity),
+        Stored::NegativeInfinity => return Ok(Float::NegativeInfinity),
+        Stored::Finite(n) => n,
+    };
+    const EXACT: u64 = 1 << 53;
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let mut units: u64 = 0;
+    let mut fits = true;
+    for i in 0..n.ndigits() {
+        match units
+            .checked_mul(10_000)
+            .and_then(|u| u.checked_add(n.digit(i) as u64))
+        {
+            Some(u) if u < EXACT => units = u,
+            _ => {
+                fits = false;
+                break;
+            }
+        }
+    }
+    // The decimal exponent of the last stored digit's units.
+    let exp = 4 * (n.weight - n.ndigits() as i32 + 1);
+    let magnitude = if fits && exp.unsigned_abs() <= 22 {
+        let p = POW10[exp.unsigned_abs() as usize];
+        if exp >= 0 {
+            units as f64 * p
+        } else {
+            units as f64 / p
+        }
+    } else {
+        let text = n.to_text();
+        text.trim_start_matches('-')
+            .parse::<f64>()
+            .map_err(|_| corrupt())?
+    };
+    let negative = n.negative && units != 0;
+    Ok(Float::Finite {
+        value: if n.negative { -magnitude } else { magnitude },
+        negative,
+    })
+}
+
+/// Reads a `numeric` value's payload (the bytes after its varlena header) into minor units at
+/// `scale`, rounding half away from zero exactly as [`crate::money::parse_minor`] does with the
+/// value's text.
+pub fn decode_minor(payload: &[u8], scale: u32) -> Result<Parsed, AmountError> {
+    let scale = scale.min(MAX_SCALE) as i32;
+    let n = match parse(payload)? {
+        Stored::NaN => return Err(AmountError::NotANumber("NaN".into())),
+        Stored::Infinity => return Err(AmountError::NotANumber("Infinity".into())),
+        Stored::NegativeInfinity => return Err(AmountError::NotANumber("-Infinity".into())),
+        Stored::Finite(n) => n,
+    };
     let overflow = || AmountError::Overflow(n.to_text());
     // Digit arithmetic in i64 (digits are below 10^4); i128 only for the running total, and
     // never divided: 128-bit division is a slow library call.
@@ -313,6 +396,65 @@ mod tests {
                     "{text} at scale {scale} (long: {long})"
                 );
             }
+        }
+    }
+
+    /// What `numeric::float8` gives: the correctly rounded double of the decimal text.
+    fn strtod(text: &str) -> Float {
+        let value: f64 = text.parse().unwrap();
+        Float::Finite {
+            value,
+            negative: value < 0.0,
+        }
+    }
+
+    #[test]
+    fn doubles_equal_the_correctly_rounded_text() {
+        for text in [
+            "0",
+            "0.00",
+            "12.34",
+            "-12.34",
+            "0.1",
+            "-0.3",
+            "1234567.89",
+            "99999999999.99",
+            "9007199254740993",
+            "123456789012345678901234567890.5",
+            "0.000000000000000000000000012345",
+            "1e-30",
+        ] {
+            let text = if text == "1e-30" {
+                format!("0.{}1", "0".repeat(29))
+            } else {
+                text.to_string()
+            };
+            for long in [false, true] {
+                assert_eq!(
+                    decode_f64(&encode(&text, long)),
+                    Ok(strtod(&text)),
+                    "{text} (long: {long})"
+                );
+            }
+        }
+        assert_eq!(decode_f64(&0xC000u16.to_ne_bytes()), Ok(Float::NaN));
+        assert_eq!(decode_f64(&0xD000u16.to_ne_bytes()), Ok(Float::Infinity));
+        assert_eq!(
+            decode_f64(&0xF000u16.to_ne_bytes()),
+            Ok(Float::NegativeInfinity)
+        );
+        assert!(decode_f64(&[0x00]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn doubles_match_strtod(units in any::<i64>(), scale in 0usize..30, long in any::<bool>()) {
+            let digits = units.unsigned_abs().to_string();
+            let padded = format!("{}{digits}", "0".repeat((scale + 1).saturating_sub(digits.len())));
+            let (int_part, frac) = padded.split_at(padded.len() - scale);
+            let sign = if units < 0 { "-" } else { "" };
+            let text = if scale == 0 { format!("{sign}{int_part}") } else { format!("{sign}{int_part}.{frac}") };
+            prop_assert_eq!(decode_f64(&encode(&text, long)), Ok(strtod(&text)), "{}", text);
         }
     }
 

@@ -26,7 +26,9 @@ use cda_analytics_core::pg_numeric::decode_minor;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
 
-use crate::aggregates::{bytea, day_of, i64_arg, keep, state_arg, varlena_arg};
+use crate::aggregates::{
+    bytea, day_of, hand_over, i64_arg, keep, state_arg, take_handed, varlena_arg,
+};
 use crate::errors::*;
 
 // ---- _ltv_users(user_id int8, signup timestamp[tz], as_of int4) -> bytea
@@ -224,11 +226,31 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_deserial(
     }
 }
 
+v1_finfo!(pg_finfo_cda_ltv_orders_final);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_ltv_orders_final(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        match state_arg::<OrdersState>(fcinfo, 0) {
+            Some(s) => {
+                s.flush();
+                hand_over(std::mem::take(&mut s.totals), OrderTotals::encode)
+            }
+            None => pg_return_null(fcinfo),
+        }
+    }
+}
+
 /// The totals the orders aggregate returned, or the first error it met.
 pub fn decode_orders_result(bytes: &[u8]) -> Result<OrderTotals, FoldError> {
-    let totals = match OrderTotals::decode(bytes) {
-        Ok(t) => t,
-        Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("_ltv_orders: {e}"), None),
+    let totals = match take_handed::<OrderTotals>(bytes) {
+        Some(t) => t,
+        None => match OrderTotals::decode(bytes) {
+            Ok(t) => t,
+            Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("_ltv_orders: {e}"), None),
+        },
     };
     totals.check()?;
     Ok(totals)

@@ -19,26 +19,7 @@ fn aggregate<T>(
     doing: &str,
     f: impl FnOnce(Option<&[u8]>) -> T,
 ) -> T {
-    let mut f = Some(f);
-    let out = pgrx::Spi::connect(|c| {
-        // No row limit: PostgreSQL runs a statement with a row limit without parallel workers.
-        let table = c.select(sql, None, &params.args)?;
-        let bytes: Option<&[u8]> = if table.is_empty() {
-            None
-        } else {
-            table.first().get::<&[u8]>(1)?
-        };
-        Ok::<_, pgrx::spi::SpiError>(f.take().map(|f| f(bytes)))
-    })
-    .or_raise(doing);
-    match out {
-        Some(v) => v,
-        None => raise(
-            ERRCODE_INTERNAL_ERROR,
-            format!("cda_analytics: {doing}: no result"),
-            None,
-        ),
-    }
+    crate::spi_read::one_bytea(sql, &params.args, doing, f)
 }
 
 /// Reads users, then successful (and NULL-status) orders, through the fold. `one_user` limits

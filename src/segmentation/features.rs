@@ -153,18 +153,26 @@ pub(crate) fn category_tables(config: &Config) -> bool {
 /// order's day expression and the bound last day) the day checks are made here; without, the
 /// caller makes them (the order-events aggregate, on the order's timestamp, between the user
 /// and the amount checks, so the order of checks is the same).
-pub(crate) fn problem_sql(source: &Source, day: Option<(&str, &str)>) -> String {
+/// `day`: the day expression and the last day, checked in SQL (3 and 4). `amounts`: whether SQL
+/// checks the amount (5 to 7); the order-events aggregate checks days and amounts itself.
+pub(crate) fn problem_sql(source: &Source, day: Option<(&str, &str)>, amounts: bool) -> String {
     let amount = format!("x.{}::pg_catalog.numeric", source.amount);
     let day_checks = day
         .map(|(day, d)| format!("WHEN {day} IS NULL THEN 3 WHEN {day} > {d} THEN 4 "))
         .unwrap_or_default();
+    let amount_checks = if amounts {
+        format!(
+            "WHEN x.{amt} IS NULL THEN 5 WHEN {amount} < 0 THEN 6 \
+             WHEN {amount} IN ('NaN', 'Infinity') THEN 7 ",
+            amt = source.amount
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "CASE WHEN x.{status} IS NULL THEN 1 WHEN x.{uid} IS NULL THEN 2 {day_checks}\
-              WHEN x.{amt} IS NULL THEN 5 WHEN {amount} < 0 THEN 6 \
-              WHEN {amount} IN ('NaN', 'Infinity') THEN 7 ELSE 0 END",
+        "CASE WHEN x.{status} IS NULL THEN 1 WHEN x.{uid} IS NULL THEN 2 {day_checks}{amount_checks}ELSE 0 END",
         status = source.status,
         uid = source.order_user_id,
-        amt = source.amount,
     )
 }
 
@@ -194,7 +202,7 @@ pub(crate) fn order_rows(
         params,
     );
     let d = params.bind(as_of.0);
-    let problem = problem_sql(source, Some((&day, &d)));
+    let problem = problem_sql(source, Some((&day, &d)), true);
     let from = orders_from(source, config, params);
     let from = format!(
         "SELECT x.{uid}::pg_catalog.int8 AS uid, {day} AS day, x.{amt}::pg_catalog.numeric AS amt, \
