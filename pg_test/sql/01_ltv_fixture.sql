@@ -130,3 +130,14 @@ SELECT count(*) FROM reset_configuration();
 SELECT calculate_all_ltv();
 SELECT as_of_date = (now() AT TIME ZONE 'UTC')::date AS as_of_is_today, orders_counted FROM ltv_last_run;
 RESET TimeZone;
+
+-- The reads turn parallel_leader_participation off for their own statements when the workers
+-- fill the cores (src/spi_read.rs; 64 workers do on any machine): the setting is back as it was
+-- within the same transaction.
+BEGIN;
+SET LOCAL max_parallel_workers_per_gather = 64;
+SELECT calculate_all_ltv('2024-06-30') AS users_written;
+SHOW parallel_leader_participation;
+SELECT count(*) AS event_users FROM user_features('2024-06-30');
+SHOW parallel_leader_participation;
+ROLLBACK;
