@@ -105,6 +105,24 @@ CREATE AGGREGATE @extschema@._order_events(bigint, timestamp, numeric, integer, 
     PARALLEL = SAFE
 );
 
+-- _known_users(user_id, signup as a timestamp, end day): every user with an id and whether they
+-- had signed up by the end day, for the order-events reads (src/events.rs). The final function
+-- hands the list over in memory, as _ltv_orders_final does.
+CREATE FUNCTION @extschema@._known_users_sfunc(internal, bigint, timestamptz, integer)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_known_users_sfunc';
+CREATE FUNCTION @extschema@._known_users_sfunc(internal, bigint, timestamp, integer)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_known_users_sfunc';
+CREATE FUNCTION @extschema@._known_users_final(internal)
+RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_known_users_final';
+CREATE AGGREGATE @extschema@._known_users(bigint, timestamptz, integer) (
+    SFUNC = @extschema@._known_users_sfunc, STYPE = internal,
+    FINALFUNC = @extschema@._known_users_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@._known_users(bigint, timestamp, integer) (
+    SFUNC = @extschema@._known_users_sfunc, STYPE = internal,
+    FINALFUNC = @extschema@._known_users_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
+);
+
 -- The rows calculate_all_anomalies() is writing, read by its own INSERT from the backend's memory
 -- (src/anomaly/mod.rs). Internal: any other call is an error.
 CREATE FUNCTION @extschema@._anomaly_pending_rows(token bigint)

@@ -10,9 +10,8 @@ use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::events::Events;
+use cda_analytics_core::known_users::KnownUsers;
 use cda_analytics_core::pg_numeric::{Float, decode_f64};
-
-use rustc_hash::FxHashMap;
 
 use crate::aggregates::{
     bytea, day_of, hand_over, i32_arg, i64_arg, keep, state_arg, take_handed, varlena_arg,
@@ -150,6 +149,52 @@ pub unsafe extern "C-unwind" fn cda_events_deserial(
     }
 }
 
+// ---- _known_users(user_id int8, signup timestamp[tz], end day int4) -> bytea: every user with
+// an id, and whether they had signed up by the end day (a NULL or infinite signup had not).
+
+v1_finfo!(pg_finfo_cda_known_users_sfunc);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_known_users_sfunc(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        let state = match state_arg::<Vec<(i64, bool)>>(fcinfo, 0) {
+            Some(s) => s,
+            None => &mut *keep(fcinfo, "_known_users", Vec::<(i64, bool)>::new())
+                .cast_mut_ptr::<Vec<(i64, bool)>>(),
+        };
+        if let Some(id) = i64_arg(fcinfo, 1) {
+            let end = i32_arg(fcinfo, 3).unwrap_or(i32::MIN);
+            let registered = day_of(i64_arg(fcinfo, 2)).is_some_and(|d| d.0 <= end);
+            state.push((id, registered));
+        }
+        pg_sys::Datum::from(state as *mut Vec<(i64, bool)>)
+    }
+}
+
+v1_finfo!(pg_finfo_cda_known_users_final);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_known_users_final(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    unsafe {
+        match state_arg::<Vec<(i64, bool)>>(fcinfo, 0) {
+            Some(s) => hand_over(std::mem::take(s), |v| KnownUsers::encode_pairs(v)),
+            None => pg_return_null(fcinfo),
+        }
+    }
+}
+
+/// The (user id, signed up by the end) pairs `_known_users` returned.
+pub fn known_users_result(bytes: &[u8]) -> Result<Vec<(i64, bool)>, String> {
+    match take_handed::<Vec<(i64, bool)>>(bytes) {
+        Some(v) => Ok(v),
+        None => KnownUsers::decode_pairs(bytes),
+    }
+}
+
 /// Every counted order up to `end` of users in the users table (one user's with `one_user`),
 /// grouped by user; the orders left out are counted in the returned [`LeftOut`].
 pub fn read(ctx: &Context, end: Day, one_user: Option<i64>) -> (Events, LeftOut) {
@@ -171,7 +216,7 @@ pub fn read_with(
     source: &Source,
     end: Day,
     one_user: Option<i64>,
-    known: &FxHashMap<i64, bool>,
+    known: &KnownUsers,
 ) -> (Events, LeftOut) {
     let mut params = Params::new();
     let ts = timestamp_expr(
@@ -211,7 +256,7 @@ pub fn read_with(
     }
     // Orders of users missing from the users table are counted, not kept.
     let before = events.events.len();
-    events.events.retain(|e| known.contains_key(&e.user));
+    events.events.retain(|e| known.contains(e.user));
     left_out.unknown_user((before - events.events.len()) as i64);
     pgrx::debug1!(
         "order events: {} read and decoded in {:.1} ms, users checked in {:.1} ms",

@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod churn;
 pub mod clv;
 pub mod events;
+pub mod known_users;
 pub mod ltv;
 pub mod money;
 pub mod pg_numeric;

@@ -9,12 +9,13 @@ use pgrx::prelude::*;
 use rustc_hash::FxHashMap;
 
 use cda_analytics_core::calendar::Day;
+use cda_analytics_core::known_users::KnownUsers;
 use cda_analytics_core::money::{div_round, format_minor};
 use cda_analytics_core::segmentation::Snapshot;
 
 use crate::config::Config;
 use crate::errors::*;
-use crate::source::{Params, Source, day_expr};
+use crate::source::{Params, Source, day_expr, timestamp_expr};
 
 /// Why an order was left out, in the order the checks run; 0 is "counted".
 const PROBLEMS: [&str; 8] = [
@@ -84,15 +85,12 @@ pub struct Features {
     pub money_text: FxHashMap<i64, (String, Option<String>)>,
 }
 
-/// Every user with an id (or only `one`): whether they had signed up by the as-of day.
-pub(crate) fn users(
-    source: &Source,
-    zone: &str,
-    as_of: Day,
-    one: Option<i64>,
-) -> FxHashMap<i64, bool> {
+/// Every user with an id (or only `one`): whether they had signed up by the as-of day. Read
+/// through the `_known_users` aggregate (src/events.rs), which takes the signup as a timestamp and
+/// finds its day in Rust, as the order reads do.
+pub(crate) fn users(source: &Source, zone: &str, as_of: Day, one: Option<i64>) -> KnownUsers {
     let mut params = Params::new();
-    let day = day_expr(
+    let ts = timestamp_expr(
         &format!("u.{}", source.registered_at),
         source.registered_at_kind,
         zone,
@@ -100,33 +98,27 @@ pub(crate) fn users(
     );
     let d = params.bind(as_of.0);
     let filter = match one {
-        Some(id) => format!(" AND u.{} = {}", source.user_id, params.bind(id)),
+        Some(id) => format!(" WHERE u.{} = {}", source.user_id, params.bind(id)),
         None => String::new(),
     };
+    let ext = crate::errors::ext_schema();
     let sql = format!(
-        "SELECT u.{id}::pg_catalog.int8, coalesce({day} <= {d}, false) FROM {users} u WHERE u.{id} IS NOT NULL{filter}",
+        "SELECT {ext}._known_users(u.{id}::pg_catalog.int8, {ts}, {d}) FROM {users} u{filter}",
         id = source.user_id,
         users = source.users,
     );
-    let mut out = FxHashMap::default();
-    let mut duplicate = None;
-    Spi::connect(|c| {
-        for row in c.select(&sql, None, &params.args)? {
-            if let Some(id) = row.get::<i64>(1)?
-                && out
-                    .insert(id, row.get::<bool>(2)?.unwrap_or(false))
-                    .is_some()
-            {
-                duplicate = Some(id);
-            }
-        }
-        Ok::<_, pgrx::spi::SpiError>(())
-    })
-    .or_raise("reading the users");
-    if let Some(id) = duplicate {
-        source.raise_bad_users(cda_analytics_core::ltv::FoldError::DuplicateUser(id));
+    let pairs = crate::spi_read::one_bytea(&sql, &params.args, "reading the users", |bytes| {
+        bytes.map(crate::events::known_users_result)
+    });
+    let pairs = match pairs {
+        None => Vec::new(),
+        Some(Ok(p)) => p,
+        Some(Err(e)) => raise(ERRCODE_INTERNAL_ERROR, format!("_known_users: {e}"), None),
+    };
+    match KnownUsers::build(&pairs) {
+        Ok(k) => k,
+        Err(id) => source.raise_bad_users(cda_analytics_core::ltv::FoldError::DuplicateUser(id)),
     }
-    out
 }
 
 /// Whether `order_items(order_id, product_id)` and `products(product_id, category)` sit in the
@@ -150,11 +142,10 @@ pub(crate) fn category_tables(config: &Config) -> bool {
 }
 
 /// The index in [`PROBLEMS`] of an order of `x`, as SQL, checks in that order. With `day` (the
-/// order's day expression and the bound last day) the day checks are made here; without, the
-/// caller makes them (the order-events aggregate, on the order's timestamp, between the user
-/// and the amount checks, so the order of checks is the same).
-/// `day`: the day expression and the last day, checked in SQL (3 and 4). `amounts`: whether SQL
-/// checks the amount (5 to 7); the order-events aggregate checks days and amounts itself.
+/// order's day expression and the bound last day) the day checks are made here, and with
+/// `amounts` the amount checks; without them, the caller makes those checks itself (the
+/// order-events aggregate, on the order's timestamp and numeric, after the status and user
+/// checks, so the order of checks is the same).
 pub(crate) fn problem_sql(source: &Source, day: Option<(&str, &str)>, amounts: bool) -> String {
     let amount = format!("x.{}::pg_catalog.numeric", source.amount);
     let day_checks = day
@@ -235,7 +226,7 @@ pub fn read(
     let mut per_user: FxHashMap<i64, (i32, i64, i128, i64)> = FxHashMap::default();
     for (uid, range) in groups {
         let orders = &events.events[range];
-        if !known.get(&uid).copied().unwrap_or(false) {
+        if !known.get(uid).unwrap_or(false) {
             not_registered += orders.len() as i64;
             continue;
         }
@@ -320,7 +311,7 @@ pub fn read(
             ),
         );
     }
-    let registered = known.values().filter(|&&r| r).count() as i64;
+    let registered = known.registered() as i64;
     let without_orders = registered - snapshots.len() as i64;
     left_out.report(
         "snapshot features",
