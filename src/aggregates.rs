@@ -109,9 +109,9 @@ pub(crate) unsafe fn i32_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Opti
 /// runs the final function, and encoding 64 MB of LTV totals (or 174 MB of order events at 10M
 /// orders) into a bytea, having SPI copy it, and decoding it again cost more than 0.1 s per read.
 /// The final function hands its value over under a token and returns the token's bytes; the
-/// caller takes the value back by them ([`take_handed`]). Only one value waits at a time: a value
-/// a failed caller never took is dropped by the next hand-over. In a parallel worker, which has no
-/// caller to hand to, the final function returns the encoded value as before.
+/// caller takes the value back by them ([`take_handed`]). Only one value waits at a time, and
+/// `spi_read::one_bytea` drops one its caller did not take, on an error too. In a parallel
+/// worker, which has no caller to hand to, the final function returns the encoded value.
 mod handover {
     use std::any::Any;
     use std::cell::{Cell, RefCell};
@@ -144,6 +144,11 @@ pub(crate) fn hand_over<T: 'static>(value: T, encode: impl FnOnce(&T) -> Vec<u8>
     bytes.extend_from_slice(&pid.to_le_bytes());
     bytes.extend_from_slice(&token.to_le_bytes());
     bytea(bytes)
+}
+
+/// Drops a value handed over and not taken (its caller failed or did not look).
+pub(crate) fn drop_handed() {
+    handover::HANDED.with(|h| h.borrow_mut().take());
 }
 
 /// The value a final function of this backend handed over under `bytes`, or None when `bytes`

@@ -35,6 +35,9 @@ pub fn one_bytea<T>(
         ),
     };
     let mut f = Some(f);
+    // Whatever the query's final function handed over and `f` did not take is dropped on the way
+    // out, an error unwinding through here included.
+    let _drop_handed = DropHanded;
     let out = pgrx::Spi::connect(|_c| {
         // SAFETY: SPI is connected for the closure's duration; every pointer handed to SPI below
         // lives until the call that reads it returns, and the result is read before the plan is
@@ -168,5 +171,13 @@ impl LeaderFolds {
             // SAFETY: pops the level decide() pushed; nothing pushed one since.
             unsafe { pg_sys::AtEOXact_GUC(true, level) };
         }
+    }
+}
+
+struct DropHanded;
+
+impl Drop for DropHanded {
+    fn drop(&mut self) {
+        crate::aggregates::drop_handed();
     }
 }
