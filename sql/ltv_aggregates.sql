@@ -9,17 +9,20 @@ CREATE FUNCTION @extschema@._ltv_users_sfunc(internal, bigint, timestamptz, inte
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_sfunc';
 CREATE FUNCTION @extschema@._ltv_users_sfunc(internal, bigint, timestamp, integer)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_sfunc';
+-- Hands the table over in memory (src/aggregates.rs), as _ltv_orders_final does the totals.
 CREATE FUNCTION @extschema@._ltv_users_final(internal)
-RETURNS bytea LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_final';
+RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_final';
 
 -- _ltv_users(user_id, signup as a timestamp, as_of day): the users of a run, encoded.
 CREATE AGGREGATE @extschema@._ltv_users(bigint, timestamptz, integer) (
     SFUNC = @extschema@._ltv_users_sfunc, STYPE = internal,
-    FINALFUNC = @extschema@._ltv_users_final, PARALLEL = SAFE
+    FINALFUNC = @extschema@._ltv_users_final, FINALFUNC_MODIFY = READ_WRITE,
+    PARALLEL = SAFE
 );
 CREATE AGGREGATE @extschema@._ltv_users(bigint, timestamp, integer) (
     SFUNC = @extschema@._ltv_users_sfunc, STYPE = internal,
-    FINALFUNC = @extschema@._ltv_users_final, PARALLEL = SAFE
+    FINALFUNC = @extschema@._ltv_users_final, FINALFUNC_MODIFY = READ_WRITE,
+    PARALLEL = SAFE
 );
 
 CREATE FUNCTION @extschema@._ltv_orders_sfunc(internal, bytea, bigint, timestamptz, numeric, boolean, integer)

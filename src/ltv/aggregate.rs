@@ -1,8 +1,8 @@
 //! The LTV read as two aggregates, so that the executor streams the rows and can split the
 //! orders over parallel workers:
 //!
-//! - `_ltv_users(user_id, signup, as_of)` folds the users into a [`UserTable`] and returns it
-//!   encoded (bytea);
+//! - `_ltv_users(user_id, signup, as_of)` folds the users into a [`UserTable`] and hands it to
+//!   the caller (`crate::aggregates::hand_over`);
 //! - `_ltv_orders(users, user_id, created_at, amount, status_is_null, scale)` folds orders into
 //!   per-user [`OrderTotals`]. Each process decodes the users bytea (a query parameter, so every
 //!   parallel worker receives it) once, folds the orders it scans, and the leader merges the
@@ -61,7 +61,10 @@ pub unsafe extern "C-unwind" fn cda_ltv_users_final(
 ) -> pg_sys::Datum {
     unsafe {
         match state_arg::<UserTable>(fcinfo, 0) {
-            Some(t) => bytea(t.encode()),
+            Some(t) => {
+                let table = std::mem::replace(t, UserTable::new(t.as_of()));
+                hand_over(table, UserTable::encode)
+            }
             None => pg_return_null(fcinfo),
         }
     }

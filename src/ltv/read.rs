@@ -7,6 +7,7 @@ use cda_analytics_core::ltv::{
 };
 
 use super::aggregate::decode_orders_result;
+use crate::aggregates::take_handed;
 use crate::config::Config;
 use crate::errors::*;
 use crate::source::{Params, Source};
@@ -43,7 +44,14 @@ pub fn compute(
             let bytes = empty.encode();
             Ok((empty, bytes))
         }
-        Some(b) => UserTable::decode(b).map(|t| (t, b.to_vec())),
+        Some(b) => match take_handed::<UserTable>(b) {
+            Some(mut t) => {
+                t.freeze();
+                let bytes = t.encode();
+                Ok((t, bytes))
+            }
+            None => UserTable::decode(b).map(|t| (t, b.to_vec())),
+        },
     });
     let t_users = std::time::Instant::now();
     let (users, users_bytes) = match users {

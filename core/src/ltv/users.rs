@@ -28,6 +28,10 @@ pub enum Lookup {
 pub const ABSENT: i32 = i32::MIN;
 pub const LEFT_OUT: i32 = i32::MIN + 1;
 
+/// Days from 2000-01-01 within which a signup's 12-month horizon end is always a valid date
+/// (chrono's calendar reaches about 95 million days either way).
+const SAFE_DAYS: i32 = 90_000_000;
+
 /// Slots stay addressable by u32.
 const MAX_SLOTS: usize = u32::MAX as usize;
 /// Signup-day spans up to this many days get a precomputed horizon table (12 bytes a day).
@@ -159,10 +163,14 @@ impl UserTable {
         let (Some(id), Some(signup)) = (user_id, signup) else {
             return Ok(None);
         };
-        for months in HORIZON_MONTHS {
-            signup
-                .add_months(months)
-                .ok_or(FoldError::DateOutOfRange(id))?;
+        // Every horizon end exists within about 246,000 years of 2000; only signups near the
+        // calendar's limits need the (slower) check.
+        if !(-SAFE_DAYS..=SAFE_DAYS).contains(&signup.0) {
+            for months in HORIZON_MONTHS {
+                signup
+                    .add_months(months)
+                    .ok_or(FoldError::DateOutOfRange(id))?;
+            }
         }
         if self.ids.len() >= MAX_SLOTS {
             return Err(FoldError::TooManyUsers);
@@ -175,8 +183,15 @@ impl UserTable {
 
     /// Ends adding users and lays the slots out for lookups. Idempotent.
     pub fn freeze(&mut self) {
+        // A table built by add_user has no duplicate ids: add_user refused them.
+        let _ = self.lay_out();
+    }
+
+    /// Lays the slots out; an id met twice on the way is the error (only possible in a table
+    /// rebuilt from bytes).
+    fn lay_out(&mut self) -> Result<(), i64> {
         if !matches!(self.layout, Layout::Building) {
-            return;
+            return Ok(());
         }
         self.seen = FxHashMap::default();
         let all = || self.ids.iter().chain(&self.left_out);
@@ -191,27 +206,39 @@ impl UserTable {
             entries > 0 && span <= (entries as u128) * 3 / 2 + 1024 && span <= MAX_SLOTS as u128;
         if let (true, Some(min)) = (dense, min) {
             let mut slot_signup = vec![ABSENT; span as usize];
-            for (&id, signup) in self.ids.iter().zip(&self.signups) {
-                slot_signup[(id - min) as usize] = signup.0;
-            }
-            for &id in &self.left_out {
-                slot_signup[(id - min) as usize] = LEFT_OUT;
+            let marks = self
+                .ids
+                .iter()
+                .zip(self.signups.iter().map(|d| d.0))
+                .chain(self.left_out.iter().map(|id| (id, LEFT_OUT)));
+            for (&id, mark) in marks {
+                let slot = &mut slot_signup[(id - min) as usize];
+                if *slot != ABSENT {
+                    return Err(id);
+                }
+                *slot = mark;
             }
             self.slot_signup = slot_signup;
             self.layout = Layout::Dense { min };
         } else {
             let mut map = FxHashMap::default();
             map.reserve(entries);
-            for (slot, &id) in self.ids.iter().enumerate() {
-                map.insert(id, slot as u32);
-            }
-            for &id in &self.left_out {
-                map.insert(id, u32::MAX);
+            let slots = self
+                .ids
+                .iter()
+                .enumerate()
+                .map(|(slot, id)| (id, slot as u32))
+                .chain(self.left_out.iter().map(|id| (id, u32::MAX)));
+            for (&id, slot) in slots {
+                if map.insert(id, slot).is_some() {
+                    return Err(id);
+                }
             }
             self.slot_signup = self.signups.iter().map(|d| d.0).collect();
             self.layout = Layout::Hashed(map);
         }
         self.horizons = horizon_table(&self.signups);
+        Ok(())
     }
 
     /// Where an order's user id points. The table must be frozen.
@@ -315,15 +342,6 @@ impl UserTable {
         if n > MAX_SLOTS {
             return Err("too many users".into());
         }
-        // Ids were checked for duplicates when the table was built, but these bytes came
-        // through a query parameter: check again rather than trust them.
-        let mut seen = FxHashMap::default();
-        seen.reserve(n + n_left);
-        for &id in ids.iter().chain(&left_out) {
-            if seen.insert(id, ()).is_some() {
-                return Err(format!("user_id {id} appears twice"));
-            }
-        }
         let mut table = UserTable {
             as_of,
             counts,
@@ -336,7 +354,11 @@ impl UserTable {
             slot_signup: Vec::new(),
             horizons: HorizonTable::default(),
         };
-        table.freeze();
+        // Ids were checked for duplicates when the table was built, but these bytes came
+        // through a query parameter: laying the slots out checks again rather than trusts them.
+        table
+            .lay_out()
+            .map_err(|id| format!("user_id {id} appears twice"))?;
         Ok(table)
     }
 }
@@ -430,6 +452,53 @@ mod tests {
                 .unwrap()
                 .slots_sorted()
         );
+    }
+
+    #[test]
+    fn decode_rejects_duplicate_ids_in_either_layout() {
+        for ids in [vec![1, 2, 1], vec![1, 1_000_000_000_000, 1]] {
+            let mut t = UserTable::new(Day(10_000));
+            for &id in &ids {
+                t.ids.push(id);
+                t.signups.push(Day(9_000));
+            }
+            assert_eq!(
+                UserTable::decode(&t.encode()).unwrap_err(),
+                "user_id 1 appears twice"
+            );
+        }
+        // A left-out id counts too.
+        let mut t = table(&[1, 2]);
+        t.left_out.push(2);
+        assert!(UserTable::decode(&t.encode()).is_err());
+    }
+
+    #[test]
+    fn signups_whose_horizons_leave_the_calendar_are_an_error() {
+        use chrono::NaiveDate;
+        let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        let last = (NaiveDate::MAX - epoch).num_days() as i32;
+        let first = (NaiveDate::MIN - epoch).num_days() as i32;
+        for (day, ok) in [
+            (SAFE_DAYS, true),
+            (-SAFE_DAYS, true),
+            (last - 400, true),
+            (last - 300, false),
+            (last, false),
+            (first, true),
+            (first - 1, false),
+        ] {
+            let mut t = UserTable::new(Day(i32::MAX));
+            let got = t.add_user(Some(1), Some(Day(day)));
+            assert_eq!(
+                got.is_ok(),
+                ok,
+                "signup day {day}: {got:?} (calendar {first}..={last})"
+            );
+            if !ok {
+                assert_eq!(got, Err(FoldError::DateOutOfRange(1)));
+            }
+        }
     }
 
     #[test]
