@@ -131,7 +131,7 @@ impl LeaderFolds {
     /// Must run in a backend, inside a transaction, and be followed by [`LeaderFolds::restore`]
     /// (an error in between is fine: aborting restores the setting).
     unsafe fn decide() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = cores();
         // SAFETY: plain reads of GUC variables in this backend.
         let (workers, participates) = unsafe {
             (
@@ -180,4 +180,11 @@ impl Drop for DropHanded {
     fn drop(&mut self) {
         crate::aggregates::drop_handed();
     }
+}
+
+/// The cores this process may use, looked up once: `available_parallelism` reads the cgroup
+/// files on every call, which the per-user functions would pay on each call.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
