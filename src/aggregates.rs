@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 use pgrx::{IntoDatum, PgMemoryContexts};
 
 use crate::errors::*;
+use crate::token_slot::TokenSlot;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -105,25 +106,20 @@ pub(crate) unsafe fn i32_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Opti
     unsafe { (!pg_arg_is_null(fcinfo, n)).then(|| pg_getarg_datum_raw(fcinfo, n).value() as i32) }
 }
 
-/// The read aggregates' final values go to their caller in memory: the caller is the backend that
-/// runs the final function, and encoding 64 MB of LTV totals (or 174 MB of order events at 10M
-/// orders) into a bytea, having SPI copy it, and decoding it again cost more than 0.1 s per read.
-/// The final function hands its value over under a token and returns the token's bytes; the
-/// caller takes the value back by them ([`take_handed`]). Only one value waits at a time, and
-/// `spi_read::one_bytea` drops one its caller did not take, on an error too. In a parallel
-/// worker, which has no caller to hand to, the final function returns the encoded value.
-mod handover {
-    use std::any::Any;
-    use std::cell::{Cell, RefCell};
-
-    pub(super) const TAG: &[u8; 8] = b"CDAHAND1";
-    pub(super) const LEN: usize = 8 + 4 + 8;
-
-    thread_local! {
-        pub(super) static HANDED: RefCell<Option<(u64, Box<dyn Any>)>> = const { RefCell::new(None) };
-        pub(super) static NEXT: Cell<u64> = const { Cell::new(1) };
-    }
+// The read aggregates' final values go to their caller in memory: the caller is the backend that
+// runs the final function, and encoding 64 MB of LTV totals (or 174 MB of order events at 10M
+// orders) into a bytea, having SPI copy it, and decoding it again cost more than 0.1 s per read.
+// The final function hands its value over under a token and returns the token's bytes; the
+// caller takes the value back by them ([`take_handed`]). Only one value waits at a time, and
+// `spi_read::one_bytea` drops one its caller did not take, on an error too. In a parallel
+// worker, which has no caller to hand to, the final function returns the encoded value.
+thread_local! {
+    static HANDED: TokenSlot = const { TokenSlot::new() };
 }
+
+/// The bytes standing for a handed-over value: a tag, the backend's pid and the token.
+const HANDED_TAG: &[u8; 8] = b"CDAHAND1";
+const HANDED_LEN: usize = 8 + 4 + 8;
 
 /// Returns `value` from a final function: handed over in memory to this backend's caller, or
 /// `encode`d where the caller is in another process.
@@ -133,14 +129,9 @@ pub(crate) fn hand_over<T: 'static>(value: T, encode: impl FnOnce(&T) -> Vec<u8>
     if in_worker {
         return bytea(encode(&value));
     }
-    let token = handover::NEXT.with(|n| {
-        let t = n.get();
-        n.set(t.wrapping_add(1));
-        t
-    });
-    handover::HANDED.with(|h| *h.borrow_mut() = Some((token, Box::new(value))));
-    let mut bytes = Vec::with_capacity(handover::LEN);
-    bytes.extend_from_slice(handover::TAG);
+    let token = HANDED.with(|h| h.put(value));
+    let mut bytes = Vec::with_capacity(HANDED_LEN);
+    bytes.extend_from_slice(HANDED_TAG);
     bytes.extend_from_slice(&pid.to_le_bytes());
     bytes.extend_from_slice(&token.to_le_bytes());
     bytea(bytes)
@@ -148,29 +139,20 @@ pub(crate) fn hand_over<T: 'static>(value: T, encode: impl FnOnce(&T) -> Vec<u8>
 
 /// Drops a value handed over and not taken (its caller failed or did not look).
 pub(crate) fn drop_handed() {
-    handover::HANDED.with(|h| h.borrow_mut().take());
+    HANDED.with(TokenSlot::clear);
 }
 
 /// The value a final function of this backend handed over under `bytes`, or None when `bytes`
 /// are an encoded value (or a token of another backend, or one already taken).
 pub(crate) fn take_handed<T: 'static>(bytes: &[u8]) -> Option<T> {
-    if bytes.len() != handover::LEN || &bytes[..8] != handover::TAG {
+    if bytes.len() != HANDED_LEN || &bytes[..8] != HANDED_TAG {
         return None;
     }
     let pid = i32::from_le_bytes(bytes[8..12].try_into().ok()?);
-    let token = u64::from_le_bytes(bytes[12..20].try_into().ok()?);
+    let token = i64::from_le_bytes(bytes[12..20].try_into().ok()?);
     // SAFETY: a plain read of a process global.
     if pid != unsafe { pg_sys::MyProcPid } {
         return None;
     }
-    handover::HANDED.with(|h| {
-        let mut h = h.borrow_mut();
-        match h.take() {
-            Some((t, value)) if t == token => value.downcast::<T>().ok().map(|b| *b),
-            other => {
-                *h = other;
-                None
-            }
-        }
-    })
+    HANDED.with(|h| h.take::<T>(token))
 }

@@ -35,6 +35,7 @@ mod rfm;
 mod segmentation;
 mod source;
 mod spi_read;
+mod token_slot;
 mod workers;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -4,12 +4,10 @@
 //! takes it back by that token and type and writes its rows, varlenas built in [`RowBytes`].
 //! Outside that INSERT, or with another token, there is nothing to take.
 
-use std::any::Any;
-use std::cell::{Cell, RefCell};
+use crate::token_slot::TokenSlot;
 
 thread_local! {
-    static PARKED: RefCell<Option<(i64, Box<dyn Any>)>> = const { RefCell::new(None) };
-    static NEXT_TOKEN: Cell<i64> = const { Cell::new(1) };
+    static PARKED: TokenSlot = const { TokenSlot::new() };
 }
 
 /// Unparks when the write ends, normally or by an error unwinding through it.
@@ -17,30 +15,20 @@ struct Unpark;
 
 impl Drop for Unpark {
     fn drop(&mut self) {
-        PARKED.with(|p| p.borrow_mut().take());
+        PARKED.with(TokenSlot::clear);
     }
 }
 
 /// Parks `payload` while `write` runs with its token.
 pub fn park<P: Copy + 'static, R>(payload: P, write: impl FnOnce(i64) -> R) -> R {
-    let token = NEXT_TOKEN.with(|t| {
-        let v = t.get();
-        t.set(v.wrapping_add(1));
-        v
-    });
-    PARKED.with(|p| *p.borrow_mut() = Some((token, Box::new(payload))));
+    let token = PARKED.with(|p| p.put(payload));
     let _unpark = Unpark;
     write(token)
 }
 
 /// The payload parked under `token`, if it is a `P`.
 fn take<P: Copy + 'static>(token: Option<i64>) -> Option<P> {
-    PARKED.with(|p| {
-        p.borrow()
-            .as_ref()
-            .filter(|(t, _)| Some(*t) == token)
-            .and_then(|(_, payload)| payload.downcast_ref::<P>().copied())
-    })
+    PARKED.with(|p| p.get::<P>(token?))
 }
 
 /// A row source's result set in materialize mode.
