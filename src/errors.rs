@@ -83,3 +83,14 @@ fn lookup_ext_schema() -> String {
         ),
     }
 }
+
+/// The name a model is stored under (CLV and churn models) must not be empty.
+pub fn require_model_name(model_name: &str) {
+    if model_name.is_empty() {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            "model_name must not be empty",
+            None,
+        );
+    }
+}

@@ -178,13 +178,7 @@ fn churn_train(
         name!(false_negatives, i64),
     ),
 > {
-    if model_name.is_empty() {
-        raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            "model_name must not be empty",
-            None,
-        );
-    }
+    require_model_name(model_name);
     if !(100..=50_000_000).contains(&max_training_rows) {
         raise(
             ERRCODE_INVALID_PARAMETER_VALUE,

@@ -211,13 +211,7 @@ fn clv_fit(
         name!(std_error, f64),
     ),
 > {
-    if model_name.is_empty() {
-        raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            "model_name must not be empty",
-            None,
-        );
-    }
+    require_model_name(model_name);
     let Some(kind) = ModelKind::parse(model) else {
         raise(
             ERRCODE_INVALID_PARAMETER_VALUE,
