@@ -12,6 +12,7 @@
 pub mod distribution;
 mod fold;
 mod segment;
+pub mod stored;
 mod summary;
 mod totals;
 mod users;
