@@ -28,10 +28,17 @@ CREATE TABLE @extschema@.cda_config (
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.cda_config', '');
 
--- One row per user: retrospective lifetime value as of as_of_date. Refreshed atomically by
--- calculate_all_ltv(); listing, filtering and paging users is plain SQL over this table.
-CREATE TABLE @extschema@.ml_user_ltv (
+-- One row per user: retrospective lifetime value as of as_of_date, refreshed atomically by
+-- calculate_all_ltv(); listing, filtering and paging users is plain SQL over this view. It reads
+-- the stored rows (ml_user_ltv_rows) with the as-of date of the run that wrote them
+-- (ml_ltv_as_of), and derives days_since_last_order from both: what moves with the as-of day by
+-- itself is not stored, so a refresh rewrites only the users whose values changed.
+CREATE TABLE @extschema@.ml_user_ltv_rows (
     user_id                bigint      PRIMARY KEY,
+    -- A 128-bit hash of the values below (core's ltv::stored::fingerprint), which the next
+    -- refresh compares with what it computed to find the rows it has to rewrite. Second, so that
+    -- reading it does not take apart the rest of the row.
+    fingerprint            bytea       NOT NULL,
     signup_date            date        NOT NULL,
     revenue_3m             numeric     NOT NULL,
     revenue_6m             numeric     NOT NULL,
@@ -47,18 +54,31 @@ CREATE TABLE @extschema@.ml_user_ltv (
     avg_order_value_lifetime numeric,
     first_order_date       date,
     last_order_date        date,
-    days_since_last_order  integer,
     horizon_3m_complete    boolean     NOT NULL,
     horizon_6m_complete    boolean     NOT NULL,
     horizon_12m_complete   boolean     NOT NULL,
     orders_before_signup   integer     NOT NULL,
-    segment                text        NOT NULL,
-    as_of_date             date        NOT NULL,
-    calculated_at          timestamptz NOT NULL
+    segment                text        NOT NULL
 );
--- Only the primary key: every secondary index costs about a microsecond per user on each refresh
--- (BENCHMARKS.md), and whole-table reports scan anyway. Add the indexes your queries need; the
--- refresh maintains them.
+-- Only the primary key: every secondary index costs time on each refresh for every row it
+-- rewrites (BENCHMARKS.md). Add the indexes your queries need here; the refresh maintains them.
+
+-- The as-of date and time of the refresh that wrote ml_user_ltv_rows: one row once a refresh ran.
+CREATE TABLE @extschema@.ml_ltv_as_of (
+    singleton     boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    as_of_date    date        NOT NULL,
+    calculated_at timestamptz NOT NULL
+);
+
+CREATE VIEW @extschema@.ml_user_ltv AS
+    SELECT r.user_id, r.signup_date, r.revenue_3m, r.revenue_6m, r.revenue_12m, r.lifetime_revenue,
+           r.orders_3m, r.orders_6m, r.orders_12m, r.orders_lifetime, r.avg_order_value_3m,
+           r.avg_order_value_6m, r.avg_order_value_12m, r.avg_order_value_lifetime,
+           r.first_order_date, r.last_order_date,
+           a.as_of_date - r.last_order_date AS days_since_last_order,
+           r.horizon_3m_complete, r.horizon_6m_complete, r.horizon_12m_complete,
+           r.orders_before_signup, r.segment, a.as_of_date, a.calculated_at
+    FROM @extschema@.ml_user_ltv_rows r CROSS JOIN @extschema@.ml_ltv_as_of a;
 
 -- One row per calculate_all_ltv() run: what it read, what it counted, what it left out and why.
 CREATE TABLE @extschema@.ml_ltv_runs (
@@ -96,7 +116,11 @@ CREATE TABLE @extschema@.ml_ltv_runs (
     cohort_12m_revenue_6m     numeric     NOT NULL,
     cohort_12m_revenue_12m    numeric     NOT NULL,
     -- The bin counts whose histograms this run stored in ml_ltv_distribution.
-    distribution_bins         integer[]   NOT NULL
+    distribution_bins         integer[]   NOT NULL,
+    -- Stored rows this run wrote and removed; a changed row counts in both, and the rows of
+    -- users whose values did not change stay as they were.
+    rows_written              bigint      NOT NULL,
+    rows_removed              bigint      NOT NULL
 );
 
 -- The summary of the latest run, computed during the run from the same rows it wrote, so that

@@ -57,6 +57,17 @@ CREATE AGGREGATE @extschema@._ltv_orders(bytea, bigint, timestamp, numeric, bool
     FINALFUNC = @extschema@._ltv_orders_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
 );
 
+-- _ltv_stored(user_id, fingerprint): the stored LTV rows' fingerprints, which calculate_all_ltv()
+-- compares with the rows it computed (src/ltv/stored.rs); handed over in memory.
+CREATE FUNCTION @extschema@._ltv_stored_sfunc(internal, bigint, bytea)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_stored_sfunc';
+CREATE FUNCTION @extschema@._ltv_stored_final(internal)
+RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_stored_final';
+CREATE AGGREGATE @extschema@._ltv_stored(bigint, bytea) (
+    SFUNC = @extschema@._ltv_stored_sfunc, STYPE = internal,
+    FINALFUNC = @extschema@._ltv_stored_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
+);
+
 -- The rows calculate_all_ltv() is writing, read by its own INSERT from the backend's memory
 -- (src/ltv/write.rs). Internal: any other call is an error.
 CREATE FUNCTION @extschema@._ltv_pending_rows(token bigint)
@@ -64,9 +75,9 @@ RETURNS TABLE (user_id bigint, signup_date date, revenue_3m numeric, revenue_6m 
     revenue_12m numeric, lifetime_revenue numeric, orders_3m integer, orders_6m integer,
     orders_12m integer, orders_lifetime integer, avg_order_value_3m numeric,
     avg_order_value_6m numeric, avg_order_value_12m numeric, avg_order_value_lifetime numeric,
-    first_order_date date, last_order_date date, days_since_last_order integer,
+    first_order_date date, last_order_date date,
     horizon_3m_complete boolean, horizon_6m_complete boolean, horizon_12m_complete boolean,
-    orders_before_signup integer, segment text, as_of_date date, calculated_at timestamptz)
+    orders_before_signup integer, segment text, fingerprint bytea)
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_ltv_pending_rows';
 
 -- The rows calculate_all_clv() is writing, read by its own INSERT from the backend's memory

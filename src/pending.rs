@@ -127,7 +127,7 @@ impl RowBytes {
         at
     }
 
-    /// A text with a 4-byte header; returns its offset.
+    /// A text (or bytea) with a 4-byte header; returns its offset.
     pub fn text(&mut self, text: &[u8]) -> usize {
         let at = self.align();
         self.0

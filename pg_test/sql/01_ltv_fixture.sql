@@ -113,6 +113,43 @@ SELECT users, users_read, orders_read, orders_counted, orders_skipped_after_as_o
        orders_before_signup, amount_scale, users_source, orders_source, time_zone
 FROM ltv_last_run;
 
+-- A refresh rewrites only the stored rows whose values changed (ml_user_ltv reads them with the
+-- run's as-of date). The same as-of date again writes nothing: the rows stay the same tuples.
+SELECT rows_written, rows_removed FROM ltv_last_run;
+CREATE TEMP TABLE tuples AS SELECT user_id, ctid AS tid FROM ml_user_ltv_rows;
+SELECT calculate_all_ltv('2024-06-30');
+SELECT rows_written, rows_removed FROM ltv_last_run;
+SELECT count(*) AS same_tuples FROM ml_user_ltv_rows r JOIN tuples t USING (user_id) WHERE r.ctid = t.tid;
+-- A day later, days_since_last_order moves for every buyer without a write. User 2's order of
+-- 2024-07-01 (500.00) now counts, and user 4's 6 months (to 2024-07-01) have elapsed: only their
+-- two rows are rewritten.
+SELECT calculate_all_ltv('2024-07-01');
+SELECT rows_written, rows_removed FROM ltv_last_run;
+SELECT user_id AS rewritten FROM ml_user_ltv_rows r JOIN tuples t USING (user_id) WHERE r.ctid <> t.tid ORDER BY 1;
+SELECT user_id, lifetime_revenue, days_since_last_order AS days, horizon_6m_complete AS h6,
+       segment, as_of_date FROM ml_user_ltv ORDER BY user_id;
+-- A user gone from the source loses their row; a stored fingerprint that is not one (a row
+-- edited by hand) gets its row rewritten.
+DELETE FROM public.users WHERE user_id = 3;
+UPDATE ml_user_ltv_rows SET fingerprint = '\x00' WHERE user_id = 5;
+SELECT calculate_all_ltv('2024-07-01');
+SELECT rows_written, rows_removed FROM ltv_last_run;
+SELECT user_id, lifetime_revenue, segment FROM ml_user_ltv ORDER BY user_id;
+INSERT INTO public.users VALUES (3, '2024-01-10 09:00+00', NULL);
+-- Back to 2024-06-30: users 2, 3 and 4 are written again, and every row equals the per-user
+-- function's.
+SELECT calculate_all_ltv('2024-06-30');
+SELECT rows_written, rows_removed FROM ltv_last_run;
+SELECT count(*) AS users_equal FROM ml_user_ltv l
+WHERE (SELECT row(c.*)::text FROM calculate_user_ltv(l.user_id, '2024-06-30') c)
+    = (SELECT row(l2.user_id, l2.signup_date, l2.revenue_3m, l2.revenue_6m, l2.revenue_12m,
+                  l2.lifetime_revenue, l2.orders_3m, l2.orders_6m, l2.orders_12m, l2.orders_lifetime,
+                  l2.avg_order_value_3m, l2.avg_order_value_6m, l2.avg_order_value_12m,
+                  l2.avg_order_value_lifetime, l2.first_order_date, l2.last_order_date,
+                  l2.days_since_last_order, l2.horizon_3m_complete, l2.horizon_6m_complete,
+                  l2.horizon_12m_complete, l2.orders_before_signup, l2.segment, l2.as_of_date,
+                  now())::text FROM ml_user_ltv l2 WHERE l2.user_id = l.user_id);
+
 -- The time zone is a setting: in New York, user 4's order of 2024-04-01 23:30 falls on the last
 -- day of the 3-month horizon.
 SELECT setting, value FROM configure_source(time_zone => 'America/New_York') WHERE setting = 'time_zone';

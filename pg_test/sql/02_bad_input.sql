@@ -110,19 +110,19 @@ SELECT * FROM configure_source(successful_statuses => ARRAY['ok', NULL]);
 SELECT count(*) AS before, sum(lifetime_revenue) FROM ml_user_ltv;
 CREATE FUNCTION bad.fail() RETURNS trigger LANGUAGE plpgsql AS
     $$ BEGIN RAISE EXCEPTION 'disk full (simulated)'; END $$;
-CREATE TRIGGER fail_on_write BEFORE INSERT ON ml_user_ltv FOR EACH ROW EXECUTE FUNCTION bad.fail();
+CREATE TRIGGER fail_on_write BEFORE INSERT ON ml_user_ltv_rows FOR EACH ROW EXECUTE FUNCTION bad.fail();
 INSERT INTO bad.users VALUES (4, '2023-01-01');
 SELECT calculate_all_ltv('2024-01-01');
 SELECT count(*) AS after_failure, sum(lifetime_revenue) FROM ml_user_ltv;
-DROP TRIGGER fail_on_write ON ml_user_ltv;
+DROP TRIGGER fail_on_write ON ml_user_ltv_rows;
 CREATE FUNCTION bad.slow() RETURNS trigger LANGUAGE plpgsql AS
     $$ BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$;
-CREATE TRIGGER slow_write BEFORE INSERT ON ml_user_ltv FOR EACH ROW EXECUTE FUNCTION bad.slow();
+CREATE TRIGGER slow_write BEFORE INSERT ON ml_user_ltv_rows FOR EACH ROW EXECUTE FUNCTION bad.slow();
 SET statement_timeout = '200ms';
 SELECT calculate_all_ltv('2024-01-01');
 RESET statement_timeout;
 SELECT count(*) AS after_cancel, sum(lifetime_revenue) FROM ml_user_ltv;
-DROP TRIGGER slow_write ON ml_user_ltv;
+DROP TRIGGER slow_write ON ml_user_ltv_rows;
 SELECT calculate_all_ltv('2024-01-01');
 SELECT count(*) AS after_success FROM ml_user_ltv;
 

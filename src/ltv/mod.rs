@@ -4,6 +4,7 @@
 
 mod aggregate;
 pub(crate) mod read;
+mod stored;
 mod write;
 
 use pgrx::prelude::*;
@@ -13,9 +14,9 @@ use crate::errors::*;
 use cda_analytics_core::ltv::UserLtv;
 
 /// Recomputes every user's LTV as of `as_of` (default: today in the configured time zone) and
-/// replaces the contents of `ml_user_ltv` in one transaction: readers keep seeing the previous
-/// contents until it commits, and an error or a cancel leaves them untouched. Returns the number
-/// of users written.
+/// replaces the contents of `ml_user_ltv` in one transaction, writing only the stored rows that
+/// changed: readers keep seeing the previous contents until it commits, and an error or a cancel
+/// leaves them untouched. Returns the number of users in the results.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 {
@@ -27,13 +28,13 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         as_of,
         ..
     } = Context::load(as_of);
-    crate::results::lock(&ext, "ml_user_ltv");
+    crate::results::lock(&ext, "ml_user_ltv_rows");
     let started_at = write::clock_timestamp();
     let thresholds = config.ltv_thresholds(source.amount_scale);
     let t_read = std::time::Instant::now();
     let (rows, counts) = read::compute(&ext, &config, &source, as_of, None, &thresholds);
     let t_write = std::time::Instant::now();
-    write::replace_results(&ext, &rows, as_of, source.amount_scale);
+    let written = write::replace_results(&ext, &rows, as_of, source.amount_scale);
     let t_summary = std::time::Instant::now();
     let summary = cda_analytics_core::ltv::summarize(&rows, source.amount_scale);
     // Where the time goes, for SET client_min_messages = debug1 and the benchmark.
@@ -51,8 +52,14 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         config: &config,
         source: &source,
         counts: &counts,
+        written,
     };
+    let t_record = std::time::Instant::now();
     write::record_run(&ext, &run, &summary, &rows);
+    pgrx::debug1!(
+        "calculate_all_ltv: run record and histograms {:.1} ms",
+        t_record.elapsed().as_secs_f64() * 1e3
+    );
     read::report_skipped("calculate_all_ltv", &counts, &source, true);
     rows.len() as i64
 }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use cda_analytics_core::calendar::Day;
-use cda_analytics_core::ltv::distribution::{METRICS, STORED_BINS, histogram};
+use cda_analytics_core::ltv::distribution::{METRICS, STORED_BINS, histograms};
+use cda_analytics_core::ltv::stored::{changes, fingerprint};
 use cda_analytics_core::ltv::{LtvSummary, RunCounts, UserLtv};
 use cda_analytics_core::money::format_minor;
 use pgrx::datum::DatumWithOid;
@@ -27,33 +28,100 @@ pub fn clock_timestamp() -> String {
     .unwrap_or_default()
 }
 
-/// Replaces the contents of `ml_user_ltv` with `rows`. DELETE rather than TRUNCATE: TRUNCATE is
-/// not MVCC-safe (a concurrent REPEATABLE READ reader would see an empty table) and would block
-/// readers until commit. The rows reach the INSERT through `_ltv_pending_rows`, which reads them
-/// from this backend's memory.
-pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) {
-    run(
-        &format!("DELETE FROM {ext}.ml_user_ltv"),
-        &[],
-        "clearing ml_user_ltv",
-    );
-    let sql = format!(
-        "INSERT INTO {ext}.ml_user_ltv (user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, \
-             lifetime_revenue, orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m, \
-             avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date, \
-             last_order_date, days_since_last_order, horizon_3m_complete, horizon_6m_complete, \
-             horizon_12m_complete, orders_before_signup, segment, as_of_date, calculated_at) \
-         SELECT * FROM {ext}._ltv_pending_rows($1)"
-    );
-    let pending = Pending {
-        rows: rows.as_ptr(),
-        len: rows.len(),
-        as_of,
-        scale,
+/// Removing this many rows one by one costs about as much as clearing a small table; beyond it,
+/// and beyond a quarter of the table, one DELETE of everything and a bulk INSERT are cheaper than
+/// deleting by id.
+const REWRITE_ALL_ABOVE: usize = 1000;
+
+/// How many stored rows a refresh wrote and removed (a changed row counts in both).
+#[derive(Clone, Copy, Default)]
+pub struct Written {
+    pub rows_written: usize,
+    pub rows_removed: usize,
+}
+
+/// Makes `ml_user_ltv_rows` hold `rows` and `ml_ltv_as_of` the as-of date, rewriting only the
+/// rows whose stored values changed (their fingerprints differ), all of them when more than a
+/// quarter of the stored rows (and over [`REWRITE_ALL_ABOVE`]) go. DELETE rather than TRUNCATE: TRUNCATE is not MVCC-safe (a
+/// concurrent REPEATABLE READ reader would see an empty table) and would block readers until
+/// commit. The rows reach the INSERT through `_ltv_pending_rows`, which reads them from this
+/// backend's memory.
+pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) -> Written {
+    let t0 = std::time::Instant::now();
+    let prints: Vec<[u8; 16]> = rows.iter().map(|r| fingerprint(r, scale)).collect();
+    let t_prints = std::time::Instant::now();
+    let stored = super::stored::read(ext);
+    let t_stored = std::time::Instant::now();
+    let stored_len = stored.len();
+    let changes = changes(stored, rows, &prints);
+    let t_changes = std::time::Instant::now();
+    let everything =
+        changes.remove.len() > REWRITE_ALL_ABOVE && changes.remove.len() * 4 > stored_len;
+    let written = if everything {
+        run(
+            &format!("DELETE FROM {ext}.ml_user_ltv_rows"),
+            &[],
+            "clearing ml_user_ltv_rows",
+        );
+        Written {
+            rows_written: rows.len(),
+            rows_removed: stored_len,
+        }
+    } else {
+        if !changes.remove.is_empty() {
+            let ids: Vec<i64> = changes.remove.clone();
+            run(
+                &format!("DELETE FROM {ext}.ml_user_ltv_rows WHERE user_id = ANY ($1)"),
+                &[ids.into()],
+                "removing changed rows from ml_user_ltv_rows",
+            );
+        }
+        Written {
+            rows_written: changes.write.len(),
+            rows_removed: changes.remove.len(),
+        }
     };
-    crate::pending::park(pending, |token| {
-        run(&sql, &[token.into()], "writing ml_user_ltv")
-    });
+    if written.rows_written > 0 {
+        let sql = format!(
+            "INSERT INTO {ext}.ml_user_ltv_rows (user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, \
+                 lifetime_revenue, orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m, \
+                 avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date, \
+                 last_order_date, horizon_3m_complete, horizon_6m_complete, horizon_12m_complete, \
+                 orders_before_signup, segment, fingerprint) \
+             SELECT * FROM {ext}._ltv_pending_rows($1)"
+        );
+        let pick = (!everything).then_some(changes.write.as_slice());
+        let pending = Pending {
+            rows: rows.as_ptr(),
+            prints: prints.as_ptr(),
+            len: rows.len(),
+            pick: pick.map_or(std::ptr::null(), <[usize]>::as_ptr),
+            pick_len: pick.map_or(0, <[usize]>::len),
+            scale,
+        };
+        crate::pending::park(pending, |token| {
+            run(&sql, &[token.into()], "writing ml_user_ltv_rows")
+        });
+    }
+    run(
+        &format!(
+            "INSERT INTO {ext}.ml_ltv_as_of (as_of_date, calculated_at) \
+             VALUES (DATE '2000-01-01' + $1, pg_catalog.now()) \
+             ON CONFLICT (singleton) DO UPDATE SET as_of_date = excluded.as_of_date, \
+             calculated_at = excluded.calculated_at"
+        ),
+        &[as_of.0.into()],
+        "writing ml_ltv_as_of",
+    );
+    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
+    pgrx::debug1!(
+        "LTV write: fingerprints {:.1} ms, stored {:.1} ms, changes {:.1} ms, writes {:.1} ms",
+        ms(t0, t_prints),
+        ms(t_prints, t_stored),
+        ms(t_stored, t_changes),
+        ms(t_changes, std::time::Instant::now()),
+    );
+    written
 }
 
 pub struct RunRecord<'a> {
@@ -63,6 +131,7 @@ pub struct RunRecord<'a> {
     pub config: &'a Config,
     pub source: &'a Source,
     pub counts: &'a RunCounts,
+    pub written: Written,
 }
 
 /// Appends the run to `ml_ltv_runs` and replaces `ml_ltv_summary` with this run's summary.
@@ -74,6 +143,7 @@ pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary, r
         config,
         source,
         counts: c,
+        written,
     } = run_record;
     let scale = source.amount_scale;
     let thresholds = config.ltv_thresholds(scale);
@@ -86,11 +156,11 @@ pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary, r
              orders_skipped_null_amount, orders_skipped_negative_amount, orders_skipped_user_left_out, \
              amounts_rounded, amount_scale, users_source, orders_source, successful_statuses, time_zone, \
              segment_vip, segment_high, segment_medium, segment_low, cohort_12m_revenue_6m, cohort_12m_revenue_12m, \
-             distribution_bins) \
+             distribution_bins, rows_written, rows_removed) \
          VALUES (DATE '2000-01-01' + $1, $2::pg_catalog.timestamptz, pg_catalog.clock_timestamp(), $3, $4, $5, $6, $7, \
              $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
              $26::pg_catalog.numeric, $27::pg_catalog.numeric, $28::pg_catalog.numeric, $29::pg_catalog.numeric, \
-             $30::pg_catalog.numeric, $31::pg_catalog.numeric, $32) \
+             $30::pg_catalog.numeric, $31::pg_catalog.numeric, $32, $33, $34) \
          RETURNING run_id"
     );
     let args: Vec<DatumWithOid<'_>> = vec![
@@ -126,6 +196,8 @@ pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary, r
         money(summary.cohort_12m_revenue_6m).into(),
         money(summary.cohort_12m_revenue_12m).into(),
         STORED_BINS.map(|b| b as i32).to_vec().into(),
+        (written.rows_written as i64).into(),
+        (written.rows_removed as i64).into(),
     ];
     let run_id = Spi::connect_mut(|c| c.update(sql.as_str(), None, &args)?.first().get::<i64>(1))
         .or_raise("recording the run")
@@ -168,10 +240,13 @@ fn write_distributions(ext: &str, rows: &[UserLtv], scale: u32) {
     let (mut metric, mut bins, mut bin, mut lo, mut hi, mut users, mut pct) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for (name, horizon) in METRICS {
-        for b in STORED_BINS {
-            for h in histogram(rows, horizon, b, scale) {
+        for (b, hist) in STORED_BINS
+            .iter()
+            .zip(histograms(rows, horizon, &STORED_BINS, scale))
+        {
+            for h in hist {
                 metric.push(name.to_string());
-                bins.push(b as i32);
+                bins.push(*b as i32);
                 bin.push(h.bin as i32);
                 lo.push(format_minor(h.range_min, 2));
                 hi.push(format_minor(h.range_max, 2));
@@ -199,20 +274,23 @@ fn write_distributions(ext: &str, rows: &[UserLtv], scale: u32) {
 }
 
 /// The rows being written, parked by [`replace_results`] for the `_ltv_pending_rows` function
-/// that its INSERT reads (see `crate::pending`).
+/// that its INSERT reads (see `crate::pending`): all `len` rows, or those at the `pick_len`
+/// indices at `pick` when that is not null.
 #[derive(Clone, Copy)]
 struct Pending {
     rows: *const UserLtv,
+    prints: *const [u8; 16],
     len: usize,
-    as_of: Day,
+    pick: *const usize,
+    pick_len: usize,
     scale: u32,
 }
 
-const RESULT_COLUMNS: usize = 24;
+const RESULT_COLUMNS: usize = 22;
 
 v1_finfo!(pg_finfo_cda_ltv_pending_rows);
-/// `_ltv_pending_rows(token)`: the rows [`replace_results`] is writing, as the 24 columns of
-/// ml_user_ltv, in materialize mode. Numbers are built in numeric's storage format directly
+/// `_ltv_pending_rows(token)`: the rows [`replace_results`] is writing, as the 22 columns of
+/// ml_user_ltv_rows, in materialize mode. Numbers are built in numeric's storage format directly
 /// (`encode_minor`), so a row costs no numeric arithmetic in the executor.
 #[unsafe(no_mangle)]
 #[pg_guard]
@@ -220,15 +298,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     // SAFETY: called by the executor as the set-returning `_ltv_pending_rows(token)`.
-    let (
-        Pending {
-            rows,
-            len,
-            as_of,
-            scale,
-        },
-        out,
-    ) = unsafe {
+    let (p, out) = unsafe {
         crate::pending::row_source::<Pending>(
             fcinfo,
             "_ltv_pending_rows",
@@ -236,30 +306,38 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
             RESULT_COLUMNS,
         )
     };
-    // SAFETY: replace_results keeps the slice alive and unchanged while its INSERT, the only
-    // caller with the token, runs.
-    let rows = unsafe { std::slice::from_raw_parts(rows, len) };
-    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    // SAFETY: replace_results keeps the slices alive and unchanged while its INSERT, the only
+    // caller with the token, runs; every index in `pick` is below `len`.
+    let (rows, prints, pick) = unsafe {
+        (
+            std::slice::from_raw_parts(p.rows, p.len),
+            std::slice::from_raw_parts(p.prints, p.len),
+            (!p.pick.is_null()).then(|| std::slice::from_raw_parts(p.pick, p.pick_len)),
+        )
+    };
     let mut bytes = RowBytes::default();
     let mut values = [pg_sys::Datum::from(0usize); RESULT_COLUMNS];
     let mut nulls = [false; RESULT_COLUMNS];
-    for r in rows {
+    let mut put = |i: usize| {
+        let (r, print) = (&rows[i], &prints[i]);
         bytes.clear();
         // Varlena values are built first; their datums are set once the buffer stops growing.
         let mut numerics: [(usize, Option<usize>); 8] = [(0, None); 8];
         for h in 0..4 {
-            numerics[2 * h] = (2 + h, Some(bytes.numeric(r.revenue[h], scale)));
+            numerics[2 * h] = (2 + h, Some(bytes.numeric(r.revenue[h], p.scale)));
             numerics[2 * h + 1] = (
                 10 + h,
-                r.avg_order_value[h].map(|m| bytes.numeric(m, scale)),
+                r.avg_order_value[h].map(|m| bytes.numeric(m, p.scale)),
             );
         }
         let segment = bytes.text(r.segment.name().as_bytes());
+        let fingerprint = bytes.text(print);
         for (col, at) in numerics {
             nulls[col] = at.is_none();
             values[col] = at.map_or(pg_sys::Datum::from(0usize), |at| bytes.datum(at));
         }
-        values[21] = bytes.datum(segment);
+        values[20] = bytes.datum(segment);
+        values[21] = bytes.datum(fingerprint);
         let int = |v: i64| pg_sys::Datum::from(v as i32);
         let day = |d: Option<Day>| d.map(|d| pg_sys::Datum::from(d.0));
         values[0] = pg_sys::Datum::from(r.user_id);
@@ -267,22 +345,20 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
         for h in 0..4 {
             values[6 + h] = int(r.orders[h].min(i64::from(i32::MAX)));
         }
-        for (col, v) in [
-            (14, day(r.first_order)),
-            (15, day(r.last_order)),
-            (16, r.days_since_last_order.map(pg_sys::Datum::from)),
-        ] {
+        for (col, v) in [(14, day(r.first_order)), (15, day(r.last_order))] {
             nulls[col] = v.is_none();
             values[col] = v.unwrap_or(pg_sys::Datum::from(0usize));
         }
         for h in 0..3 {
-            values[17 + h] = pg_sys::Datum::from(r.horizon_complete[h]);
+            values[16 + h] = pg_sys::Datum::from(r.horizon_complete[h]);
         }
-        values[20] = int(r.orders_before_signup.min(i64::from(i32::MAX)));
-        values[22] = pg_sys::Datum::from(as_of.0);
-        values[23] = pg_sys::Datum::from(now);
+        values[19] = int(r.orders_before_signup.min(i64::from(i32::MAX)));
         // SAFETY: every datum matches its column; the varlenas live in `bytes` until the next row.
         unsafe { out.put(&mut values, &mut nulls) };
+    };
+    match pick {
+        Some(pick) => pick.iter().for_each(|&i| put(i)),
+        None => (0..rows.len()).for_each(put),
     }
     pg_sys::Datum::from(0usize)
 }
