@@ -5,9 +5,10 @@ SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS bench CASCADE;
 CREATE SCHEMA bench;
 
--- Same columns, defaults and indexes as ml_user_ltv, so every contender pays the same writes.
-CREATE TABLE bench.hand_ltv (LIKE public.ml_user_ltv INCLUDING ALL);
-CREATE TABLE bench.loop_ltv (LIKE public.ml_user_ltv INCLUDING ALL);
+-- The columns of ml_user_ltv (a view over the stored rows) with its primary key, so that every
+-- contender pays for the same index.
+CREATE TABLE bench.hand_ltv (LIKE public.ml_user_ltv, PRIMARY KEY (user_id));
+CREATE TABLE bench.loop_ltv (LIKE public.ml_user_ltv, PRIMARY KEY (user_id));
 
 -- The best single hand-written statement we found: FILTER aggregates over users LEFT JOIN
 -- orders, horizon ends computed once per user, replacing the table's contents in one
