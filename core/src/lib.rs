@@ -18,3 +18,4 @@ pub mod pg_numeric;
 pub mod rfm;
 pub mod segmentation;
 pub mod stats;
+pub mod stored;

@@ -1,124 +1,34 @@
-//! What a refresh has to change in the stored results. A stored row keeps only what does not move
-//! with the as-of day by itself (`days_since_last_order` is derived from `last_order_date` when
-//! read), so a day's refresh changes the rows of the users who ordered, crossed a horizon or
-//! changed segment, not every row. Each stored row carries a [`fingerprint`] of its values, and
-//! [`changes`] compares the new rows with the stored fingerprints.
-
-use twox_hash::XxHash3_128;
+//! The LTV row as stored in `ml_user_ltv_rows`: what does not move with the as-of day by itself
+//! (`days_since_last_order` is derived from `last_order_date` when read), so a day's refresh
+//! changes the rows of the users who ordered, crossed a horizon or changed segment, not every
+//! row. See [`crate::stored`].
 
 use super::UserLtv;
+use crate::stored::Fingerprint;
 
-/// Part of every fingerprint: a release that stores a row differently bumps it, and its first
-/// refresh then rewrites every row.
+/// The stored row's format; see [`Fingerprint::new`].
 const FINGERPRINT_VERSION: u8 = 1;
 
-/// A 128-bit hash of everything a stored row holds, including the amount scale its numbers are
-/// written at. Two rows with the same fingerprint are stored identically, with the chance of an
-/// accidental equal fingerprint at about 2^-128 per changed row.
+/// The fingerprint of everything a stored LTV row holds, at amount scale `scale`.
 pub fn fingerprint(row: &UserLtv, scale: u32) -> [u8; 16] {
-    let mut b = [0u8; 160];
-    let mut at = 0;
-    let mut put = |bytes: &[u8]| {
-        b[at..at + bytes.len()].copy_from_slice(bytes);
-        at += bytes.len();
-    };
-    put(&[FINGERPRINT_VERSION]);
-    put(&scale.to_le_bytes());
-    put(&row.user_id.to_le_bytes());
-    put(&row.signup.0.to_le_bytes());
-    for v in row.revenue.iter().chain(&row.orders) {
-        put(&v.to_le_bytes());
+    let mut f = Fingerprint::new(FINGERPRINT_VERSION, scale)
+        .i64(row.user_id)
+        .i64(i64::from(row.signup.0));
+    for &v in row.revenue.iter().chain(&row.orders) {
+        f = f.i64(v);
     }
     for v in row.avg_order_value {
-        put(&[u8::from(v.is_some())]);
-        put(&v.unwrap_or(0).to_le_bytes());
+        f = f.opt_i64(v);
     }
     for d in [row.first_order, row.last_order] {
-        put(&[u8::from(d.is_some())]);
-        put(&d.map_or(0, |d| d.0).to_le_bytes());
+        f = f.opt_i64(d.map(|d| i64::from(d.0)));
     }
     for h in row.horizon_complete {
-        put(&[u8::from(h)]);
+        f = f.bool(h);
     }
-    put(&row.orders_before_signup.to_le_bytes());
-    put(row.segment.name().as_bytes());
-    XxHash3_128::oneshot(&b[..at]).to_le_bytes()
-}
-
-/// What to write to make the stored rows equal the new ones.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Changes {
-    /// Indices into the new rows of those that are missing or stored with other values.
-    pub write: Vec<usize>,
-    /// Stored users to remove: those with other values (rewritten from `write`) and those no
-    /// longer among the new rows.
-    pub remove: Vec<i64>,
-    /// Stored rows that stay as they are.
-    pub unchanged: usize,
-}
-
-/// Compares the stored `(user id, fingerprint)` pairs with the new `rows`, whose fingerprints are
-/// `fingerprints` (same order). User ids are unique on both sides.
-pub fn changes(
-    mut stored: Vec<(i64, [u8; 16])>,
-    rows: &[UserLtv],
-    fingerprints: &[[u8; 16]],
-) -> Changes {
-    stored.sort_unstable_by_key(|s| s.0);
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_unstable_by_key(|&i| rows[i].user_id);
-    let mut out = Changes::default();
-    let mut s = stored.iter().peekable();
-    for i in order {
-        let id = rows[i].user_id;
-        while let Some(&&(gone, _)) = s.peek().filter(|x| x.0 < id) {
-            out.remove.push(gone);
-            s.next();
-        }
-        match s.peek() {
-            Some(&&(same, print)) if same == id => {
-                s.next();
-                if print == fingerprints[i] {
-                    out.unchanged += 1;
-                } else {
-                    out.remove.push(id);
-                    out.write.push(i);
-                }
-            }
-            _ => out.write.push(i),
-        }
-    }
-    out.remove.extend(s.map(|x| x.0));
-    out
-}
-
-/// `(user id, fingerprint)` pairs as bytes, for an aggregate state that leaves its process.
-pub fn encode_pairs(pairs: &[(i64, [u8; 16])]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(pairs.len() * 24);
-    for (id, print) in pairs {
-        out.extend_from_slice(&id.to_le_bytes());
-        out.extend_from_slice(print);
-    }
-    out
-}
-
-/// The pairs of [`encode_pairs`].
-pub fn decode_pairs(bytes: &[u8]) -> Result<Vec<(i64, [u8; 16])>, String> {
-    if !bytes.len().is_multiple_of(24) {
-        return Err(format!(
-            "{} bytes are not whole (id, fingerprint) pairs",
-            bytes.len()
-        ));
-    }
-    Ok(bytes
-        .chunks_exact(24)
-        .map(|c| {
-            let (id, print) = c.split_at(8);
-            let mut p = [0u8; 16];
-            p.copy_from_slice(print);
-            (i64::from_le_bytes(id.try_into().unwrap_or_default()), p)
-        })
-        .collect())
+    f.i64(row.orders_before_signup)
+        .bytes(row.segment.name().as_bytes())
+        .finish()
 }
 
 #[cfg(test)]
@@ -126,8 +36,6 @@ mod tests {
     use super::*;
     use crate::calendar::Day;
     use crate::ltv::Segment;
-    use proptest::prelude::*;
-    use std::collections::BTreeMap;
 
     fn row(user_id: i64) -> UserLtv {
         UserLtv {
@@ -186,70 +94,5 @@ mod tests {
         a.first_order = None;
         b.first_order = Some(Day(0));
         assert_ne!(fingerprint(&a, 2), fingerprint(&b, 2));
-    }
-
-    #[test]
-    fn known_changes() {
-        let rows: Vec<UserLtv> = [5, 1, 3, 9].map(row).to_vec();
-        let prints: Vec<[u8; 16]> = rows.iter().map(|r| fingerprint(r, 2)).collect();
-        let mut other = row(3);
-        other.revenue[3] = 1;
-        let stored = vec![
-            (9, prints[3]),
-            (2, prints[0]),
-            (3, fingerprint(&other, 2)),
-            (1, prints[1]),
-            (11, prints[1]),
-        ];
-        let c = changes(stored, &rows, &prints);
-        assert_eq!(c.unchanged, 2);
-        assert_eq!(c.write, vec![2, 0]);
-        assert_eq!(c.remove, vec![2, 3, 11]);
-        assert_eq!(changes(vec![], &[], &[]), Changes::default());
-    }
-
-    #[test]
-    fn pairs_round_trip() {
-        let pairs = vec![(-3, [7u8; 16]), (i64::MAX, fingerprint(&row(2), 2))];
-        assert_eq!(decode_pairs(&encode_pairs(&pairs)), Ok(pairs));
-        assert!(decode_pairs(&[0u8; 23]).is_err());
-    }
-
-    proptest! {
-        /// Applying the changes to the stored rows gives exactly the new rows, and nothing equal
-        /// is rewritten.
-        #[test]
-        fn applying_the_changes_gives_the_new_rows(
-            stored in proptest::collection::btree_map(0i64..60, 0i64..4, 0..40),
-            new in proptest::collection::btree_map(0i64..60, 0i64..4, 0..40),
-            shuffle in any::<u64>(),
-        ) {
-            let make = |id: i64, v: i64| {
-                let mut r = row(id);
-                r.revenue[3] = v;
-                r
-            };
-            let mut rows: Vec<UserLtv> = new.iter().map(|(&id, &v)| make(id, v)).collect();
-            rows.sort_by_key(|r| (r.user_id.wrapping_mul(shuffle as i64 | 1), r.user_id));
-            let prints: Vec<[u8; 16]> = rows.iter().map(|r| fingerprint(r, 2)).collect();
-            let pairs: Vec<(i64, [u8; 16])> =
-                stored.iter().map(|(&id, &v)| (id, fingerprint(&make(id, v), 2))).collect();
-            let c = changes(pairs, &rows, &prints);
-
-            let mut table: BTreeMap<i64, [u8; 16]> =
-                stored.iter().map(|(&id, &v)| (id, fingerprint(&make(id, v), 2))).collect();
-            for id in &c.remove {
-                prop_assert!(table.remove(id).is_some(), "removed a row that is not stored");
-            }
-            for &i in &c.write {
-                prop_assert!(table.insert(rows[i].user_id, prints[i]).is_none(), "wrote over a row");
-            }
-            let want: BTreeMap<i64, [u8; 16]> =
-                rows.iter().zip(&prints).map(|(r, p)| (r.user_id, *p)).collect();
-            prop_assert_eq!(&table, &want);
-            let same = new.iter().filter(|(id, v)| stored.get(id) == Some(v)).count();
-            prop_assert_eq!(c.unchanged, same);
-            prop_assert_eq!(c.write.len(), new.len() - same);
-        }
     }
 }
