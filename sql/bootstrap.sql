@@ -186,25 +186,45 @@ CREATE TABLE @extschema@.ml_rfm_runs (
     monetary_breakpoint_den bigint[]    NOT NULL,
     segment_map             text        NOT NULL,
     duration_ms             double precision NOT NULL,
+    -- Stored rows this run wrote and removed (a changed row counts in both).
+    rows_written            bigint      NOT NULL,
+    rows_removed            bigint      NOT NULL,
     finished_at             timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 
 -- One row per user as of the latest calculate_all_rfm() run. Users without a successful order
--- have segment 'No Orders' and no recency, monetary value or scores.
-CREATE TABLE @extschema@.ml_user_rfm (
-    user_id      bigint   PRIMARY KEY,
-    recency_days integer,
-    frequency    integer  NOT NULL,
-    revenue      numeric  NOT NULL,
-    monetary     numeric,
-    r_score      smallint CHECK (r_score BETWEEN 1 AND 5),
-    f_score      smallint CHECK (f_score BETWEEN 1 AND 5),
-    m_score      smallint CHECK (m_score BETWEEN 1 AND 5),
-    rfm_cell     text,
-    segment      text     NOT NULL,
-    as_of_date   date     NOT NULL,
-    run_id       bigint   NOT NULL
+-- have segment 'No Orders' and no recency, monetary value or scores. A view, like ml_user_ltv:
+-- the stored rows (ml_user_rfm_rows) keep the last order's date, from which recency_days is
+-- derived with the run's as-of date (ml_rfm_as_of), so a refresh rewrites only the users whose
+-- values or scores changed.
+CREATE TABLE @extschema@.ml_user_rfm_rows (
+    user_id         bigint   PRIMARY KEY,
+    -- core's stored::Fingerprint of the values below, compared by the next refresh; second, so
+    -- that reading it does not take apart the rest of the row.
+    fingerprint     bytea    NOT NULL,
+    last_order_date date,
+    frequency       integer  NOT NULL,
+    revenue         numeric  NOT NULL,
+    monetary        numeric,
+    r_score         smallint CHECK (r_score BETWEEN 1 AND 5),
+    f_score         smallint CHECK (f_score BETWEEN 1 AND 5),
+    m_score         smallint CHECK (m_score BETWEEN 1 AND 5),
+    rfm_cell        text,
+    segment         text     NOT NULL
 );
+
+-- The as-of date and run of the refresh that wrote ml_user_rfm_rows: one row once a refresh ran.
+CREATE TABLE @extschema@.ml_rfm_as_of (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    as_of_date date    NOT NULL,
+    run_id     bigint  NOT NULL
+);
+
+CREATE VIEW @extschema@.ml_user_rfm AS
+    SELECT r.user_id, a.as_of_date - r.last_order_date AS recency_days, r.frequency, r.revenue,
+           r.monetary, r.r_score, r.f_score, r.m_score, r.rfm_cell, r.segment, a.as_of_date,
+           a.run_id
+    FROM @extschema@.ml_user_rfm_rows r CROSS JOIN @extschema@.ml_rfm_as_of a;
 
 -- Fitted K-means models, one row per version: kmeans_fit() adds the next version of a name, and
 -- kmeans_assign() uses the latest. Features are log1p'd where log1p is true, then standardised

@@ -57,15 +57,16 @@ CREATE AGGREGATE @extschema@._ltv_orders(bytea, bigint, timestamp, numeric, bool
     FINALFUNC = @extschema@._ltv_orders_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
 );
 
--- _ltv_stored(user_id, fingerprint): the stored LTV rows' fingerprints, which calculate_all_ltv()
--- compares with the rows it computed (src/ltv/stored.rs); handed over in memory.
-CREATE FUNCTION @extschema@._ltv_stored_sfunc(internal, bigint, bytea)
-RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_stored_sfunc';
-CREATE FUNCTION @extschema@._ltv_stored_final(internal)
-RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_stored_final';
-CREATE AGGREGATE @extschema@._ltv_stored(bigint, bytea) (
-    SFUNC = @extschema@._ltv_stored_sfunc, STYPE = internal,
-    FINALFUNC = @extschema@._ltv_stored_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
+-- _stored_fingerprints(user_id, fingerprint): the fingerprints of a results table's stored rows,
+-- which calculate_all_ltv() and calculate_all_rfm() compare with the rows they computed
+-- (src/stored_rows.rs); handed over in memory.
+CREATE FUNCTION @extschema@._stored_fingerprints_sfunc(internal, bigint, bytea)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_stored_fingerprints_sfunc';
+CREATE FUNCTION @extschema@._stored_fingerprints_final(internal)
+RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_stored_fingerprints_final';
+CREATE AGGREGATE @extschema@._stored_fingerprints(bigint, bytea) (
+    SFUNC = @extschema@._stored_fingerprints_sfunc, STYPE = internal,
+    FINALFUNC = @extschema@._stored_fingerprints_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
 );
 
 -- The rows calculate_all_ltv() is writing, read by its own INSERT from the backend's memory
@@ -148,7 +149,7 @@ LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_anomaly_pe
 -- The rows calculate_all_rfm() is writing, read by its own INSERT from the backend's memory
 -- (src/rfm/store.rs). Internal: any other call is an error.
 CREATE FUNCTION @extschema@._rfm_pending_rows(token bigint)
-RETURNS TABLE (user_id bigint, recency_days integer, frequency integer, revenue numeric,
-    monetary numeric, r_score smallint, f_score smallint, m_score smallint, rfm_cell text,
-    segment text)
+RETURNS TABLE (user_id bigint, fingerprint bytea, last_order_date date, frequency integer,
+    revenue numeric, monetary numeric, r_score smallint, f_score smallint, m_score smallint,
+    rfm_cell text, segment text)
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_rfm_pending_rows';

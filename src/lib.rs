@@ -35,6 +35,7 @@ mod rfm;
 mod segmentation;
 mod source;
 mod spi_read;
+mod stored_rows;
 mod token_slot;
 mod workers;
 

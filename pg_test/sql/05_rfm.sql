@@ -65,6 +65,27 @@ WHERE run.run_id = r.run_id AND r.r_score IS NOT NULL AND (
     r.f_score <> 1 + (SELECT count(*) FROM unnest(run.frequency_breakpoints) b WHERE r.frequency >= b) OR
     r.m_score <> 1 + (SELECT count(*) FROM unnest(run.monetary_breakpoints) b WHERE r.monetary >= b));
 SELECT * FROM rfm_segment_summary();
+-- A refresh rewrites only the stored rows whose values or scores changed (ml_user_rfm derives
+-- recency_days from the run's as-of date). The same date again writes nothing; a day later, with
+-- no orders that day, recencies and breakpoints move together and no row changes; three months
+-- earlier most rows change, and one DELETE clears the table for all of them. Each time the view
+-- equals what rfm_segment returns.
+SELECT calculate_all_rfm('1998-06-30') AS users;
+SELECT run_id = (SELECT max(run_id) FROM ml_rfm_runs) AS view_on_latest_run, rows_written, rows_removed
+FROM ml_rfm_runs WHERE run_id = (SELECT run_id FROM ml_rfm_as_of);
+CREATE FUNCTION pg_temp.rfm_refresh_check(d date)
+RETURNS TABLE (rows_written bigint, rows_removed bigint, differing bigint) LANGUAGE sql AS $$
+    SELECT r.rows_written, r.rows_removed, (SELECT count(*) FROM (
+        SELECT user_id, recency_days, frequency, revenue, monetary, r_score, f_score, m_score, rfm_cell, segment
+        FROM ml_user_rfm EXCEPT SELECT * FROM rfm_segment(d)) x)
+    FROM ml_rfm_runs r ORDER BY r.run_id DESC LIMIT 1
+$$;
+SELECT calculate_all_rfm('1998-07-01') AS users;
+SELECT * FROM pg_temp.rfm_refresh_check('1998-07-01');
+SELECT calculate_all_rfm('1998-03-31') AS users;
+SELECT * FROM pg_temp.rfm_refresh_check('1998-03-31');
+SELECT calculate_all_rfm('1998-06-30') AS users;
+SELECT * FROM pg_temp.rfm_refresh_check('1998-06-30');
 
 -- One user, scored against the latest run's breakpoints, agrees with the stored row.
 SELECT * FROM calculate_user_rfm(3, '1998-06-30');

@@ -4,7 +4,6 @@
 
 mod aggregate;
 pub(crate) mod read;
-mod stored;
 mod write;
 
 use pgrx::prelude::*;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::distribution::{METRICS, STORED_BINS, histograms};
-use cda_analytics_core::ltv::stored::{changes, fingerprint};
+use cda_analytics_core::ltv::stored::fingerprint;
 use cda_analytics_core::ltv::{LtvSummary, RunCounts, UserLtv};
 use cda_analytics_core::money::format_minor;
 use pgrx::datum::DatumWithOid;
@@ -17,6 +17,8 @@ use crate::pending::RowBytes;
 use crate::source::Source;
 
 use crate::results::execute as run;
+pub use crate::stored_rows::Written;
+use crate::stored_rows::replace_changed;
 
 pub fn clock_timestamp() -> String {
     Spi::connect(|c| {
@@ -28,60 +30,20 @@ pub fn clock_timestamp() -> String {
     .unwrap_or_default()
 }
 
-/// Removing this many rows one by one costs about as much as clearing a small table; beyond it,
-/// and beyond a quarter of the table, one DELETE of everything and a bulk INSERT are cheaper than
-/// deleting by id.
-const REWRITE_ALL_ABOVE: usize = 1000;
-
-/// How many stored rows a refresh wrote and removed (a changed row counts in both).
-#[derive(Clone, Copy, Default)]
-pub struct Written {
-    pub rows_written: usize,
-    pub rows_removed: usize,
-}
-
 /// Makes `ml_user_ltv_rows` hold `rows` and `ml_ltv_as_of` the as-of date, rewriting only the
-/// rows whose stored values changed (their fingerprints differ), all of them when more than a
-/// quarter of the stored rows (and over [`REWRITE_ALL_ABOVE`]) go. DELETE rather than TRUNCATE: TRUNCATE is not MVCC-safe (a
-/// concurrent REPEATABLE READ reader would see an empty table) and would block readers until
-/// commit. The rows reach the INSERT through `_ltv_pending_rows`, which reads them from this
-/// backend's memory.
+/// rows whose stored values changed (`crate::stored_rows`). The rows reach the INSERT through
+/// `_ltv_pending_rows`, which reads them from this backend's memory.
 pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) -> Written {
     let t0 = std::time::Instant::now();
-    let prints: Vec<[u8; 16]> = rows.iter().map(|r| fingerprint(r, scale)).collect();
-    let t_prints = std::time::Instant::now();
-    let stored = super::stored::read(ext);
-    let t_stored = std::time::Instant::now();
-    let stored_len = stored.len();
-    let changes = changes(stored, rows, &prints);
-    let t_changes = std::time::Instant::now();
-    let everything =
-        changes.remove.len() > REWRITE_ALL_ABOVE && changes.remove.len() * 4 > stored_len;
-    let written = if everything {
-        run(
-            &format!("DELETE FROM {ext}.ml_user_ltv_rows"),
-            &[],
-            "clearing ml_user_ltv_rows",
-        );
-        Written {
-            rows_written: rows.len(),
-            rows_removed: stored_len,
-        }
-    } else {
-        if !changes.remove.is_empty() {
-            let ids: Vec<i64> = changes.remove.clone();
-            run(
-                &format!("DELETE FROM {ext}.ml_user_ltv_rows WHERE user_id = ANY ($1)"),
-                &[ids.into()],
-                "removing changed rows from ml_user_ltv_rows",
-            );
-        }
-        Written {
-            rows_written: changes.write.len(),
-            rows_removed: changes.remove.len(),
-        }
-    };
-    if written.rows_written > 0 {
+    let new: Vec<(i64, [u8; 16])> = rows
+        .iter()
+        .map(|r| (r.user_id, fingerprint(r, scale)))
+        .collect();
+    pgrx::debug1!(
+        "ml_user_ltv_rows: fingerprints {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let written = replace_changed(ext, "ml_user_ltv_rows", &new, |pick| {
         let sql = format!(
             "INSERT INTO {ext}.ml_user_ltv_rows (user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, \
                  lifetime_revenue, orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m, \
@@ -90,10 +52,9 @@ pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) -> W
                  orders_before_signup, segment, fingerprint) \
              SELECT * FROM {ext}._ltv_pending_rows($1)"
         );
-        let pick = (!everything).then_some(changes.write.as_slice());
         let pending = Pending {
             rows: rows.as_ptr(),
-            prints: prints.as_ptr(),
+            new: new.as_ptr(),
             len: rows.len(),
             pick: pick.map_or(std::ptr::null(), <[usize]>::as_ptr),
             pick_len: pick.map_or(0, <[usize]>::len),
@@ -102,7 +63,7 @@ pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) -> W
         crate::pending::park(pending, |token| {
             run(&sql, &[token.into()], "writing ml_user_ltv_rows")
         });
-    }
+    });
     run(
         &format!(
             "INSERT INTO {ext}.ml_ltv_as_of (as_of_date, calculated_at) \
@@ -112,14 +73,6 @@ pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) -> W
         ),
         &[as_of.0.into()],
         "writing ml_ltv_as_of",
-    );
-    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
-    pgrx::debug1!(
-        "LTV write: fingerprints {:.1} ms, stored {:.1} ms, changes {:.1} ms, writes {:.1} ms",
-        ms(t0, t_prints),
-        ms(t_prints, t_stored),
-        ms(t_stored, t_changes),
-        ms(t_changes, std::time::Instant::now()),
     );
     written
 }
@@ -279,7 +232,8 @@ fn write_distributions(ext: &str, rows: &[UserLtv], scale: u32) {
 #[derive(Clone, Copy)]
 struct Pending {
     rows: *const UserLtv,
-    prints: *const [u8; 16],
+    /// The rows' (user id, fingerprint) pairs, in the same order.
+    new: *const (i64, [u8; 16]),
     len: usize,
     pick: *const usize,
     pick_len: usize,
@@ -308,10 +262,10 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
     };
     // SAFETY: replace_results keeps the slices alive and unchanged while its INSERT, the only
     // caller with the token, runs; every index in `pick` is below `len`.
-    let (rows, prints, pick) = unsafe {
+    let (rows, new, pick) = unsafe {
         (
             std::slice::from_raw_parts(p.rows, p.len),
-            std::slice::from_raw_parts(p.prints, p.len),
+            std::slice::from_raw_parts(p.new, p.len),
             (!p.pick.is_null()).then(|| std::slice::from_raw_parts(p.pick, p.pick_len)),
         )
     };
@@ -319,7 +273,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
     let mut values = [pg_sys::Datum::from(0usize); RESULT_COLUMNS];
     let mut nulls = [false; RESULT_COLUMNS];
     let mut put = |i: usize| {
-        let (r, print) = (&rows[i], &prints[i]);
+        let (r, print) = (&rows[i], &new[i].1);
         bytes.clear();
         // Varlena values are built first; their datums are set once the buffer stops growing.
         let mut numerics: [(usize, Option<usize>); 8] = [(0, None); 8];

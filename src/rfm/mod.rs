@@ -242,8 +242,8 @@ fn rfm_segment(
 }
 
 /// Recomputes every user's RFM scores and segment as of `as_of` (default: today) and replaces the
-/// contents of `ml_user_rfm` in one transaction, with a row in `ml_rfm_runs` holding the
-/// breakpoints. Returns the number of users written.
+/// contents of `ml_user_rfm` in one transaction, rewriting only the stored rows that changed, with
+/// a row in `ml_rfm_runs` holding the breakpoints. Returns the number of users in the results.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn calculate_all_rfm(
@@ -259,11 +259,13 @@ fn calculate_all_rfm(
         as_of,
         explicit_as_of: explicit,
     } = Context::load(as_of);
-    crate::results::lock(&ext, "ml_user_rfm");
+    crate::results::lock(&ext, "ml_user_rfm_rows");
     let scored = score_all(&ext, &config, &source, as_of, mode);
     let t_write = std::time::Instant::now();
-    let run_id = store::record_run(&ext, as_of, mode, &scored, source.amount_scale, started);
-    store::replace(&ext, &scored.rows, as_of, run_id, source.amount_scale);
+    let scale = source.amount_scale;
+    let written = store::replace(&ext, &scored.rows, as_of, scale);
+    let run_id = store::record_run(&ext, as_of, mode, &scored, scale, started, written);
+    store::set_as_of(&ext, as_of, run_id);
     pgrx::debug1!(
         "calculate_all_rfm: read and score {:.1} ms, write {:.1} ms",
         (t_write - started).as_secs_f64() * 1e3,

@@ -1,5 +1,5 @@
-//! The RFM tables: the user's segment map, and writing a run's results (`ml_user_rfm`,
-//! `ml_rfm_runs`) in the caller's transaction, so they commit together or not at all.
+//! The RFM tables: the user's segment map, and writing a run's results (`ml_user_rfm_rows`,
+//! `ml_rfm_as_of`, `ml_rfm_runs`) in the caller's transaction, so they commit together or not at all.
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -13,6 +13,8 @@ use crate::errors::*;
 use crate::pending::RowBytes;
 
 use crate::results::execute as run;
+use crate::stored_rows::{Written, replace_changed};
+use cda_analytics_core::stored::Fingerprint;
 
 /// The segment map: the rows of `rfm_segment_map` in priority order, or the default map when the
 /// table is empty. The bool says whether the user's map is in use.
@@ -43,53 +45,99 @@ pub fn rules(ext: &str) -> (Vec<SegmentRule>, bool) {
     }
 }
 
-/// Replaces the contents of `ml_user_rfm`: DELETE rather than TRUNCATE, so concurrent readers
-/// keep seeing the previous results until this commits. The rows reach the INSERT through
-/// `_rfm_pending_rows`, which reads them from this backend's memory with numerics built in their
-/// storage format (`crate::pending`), as the LTV refresh writes: an `unnest` of nine arrays,
-/// with a numeric multiplication and a text concatenation per row, cost more than the INSERT.
-pub fn replace(ext: &str, rows: &[RfmRow], as_of: Day, run_id: i64, scale: u32) {
-    run(
-        &format!("DELETE FROM {ext}.ml_user_rfm"),
-        &[],
-        "clearing ml_user_rfm",
-    );
-    let pending = Pending {
-        rows: rows.as_ptr(),
-        len: rows.len(),
-        scale,
-    };
-    crate::pending::park(pending, |token| {
-        let args: Vec<DatumWithOid<'_>> = vec![token.into(), as_of.0.into(), run_id.into()];
-        let sql = format!(
-            "INSERT INTO {ext}.ml_user_rfm (user_id, recency_days, frequency, revenue, monetary, r_score, \
-                 f_score, m_score, rfm_cell, segment, as_of_date, run_id) \
-             SELECT p.*, DATE '2000-01-01' + $2, $3 FROM {ext}._rfm_pending_rows($1) p"
-        );
-        run(&sql, &args, "writing ml_user_rfm");
-    });
+/// The stored row's format; see `cda_analytics_core::stored::Fingerprint::new`.
+const FINGERPRINT_VERSION: u8 = 1;
+
+/// The fingerprint of everything a stored RFM row holds (the last order's day rather than the
+/// recency, which moves with the as-of day).
+fn fingerprint(r: &RfmRow, as_of: Day, scale: u32) -> [u8; 16] {
+    Fingerprint::new(FINGERPRINT_VERSION, scale)
+        .i64(r.user_id)
+        .opt_i64(last_order(r, as_of).map(i64::from))
+        .i64(r.frequency)
+        .i64(r.revenue)
+        .opt_i64(r.monetary)
+        .opt_i64(
+            r.scores
+                .map(|[a, b, c]| i64::from(a) * 100 + i64::from(b) * 10 + i64::from(c)),
+        )
+        .bytes(r.segment.as_bytes())
+        .finish()
 }
 
-/// The rows being written, parked by [`replace`] for `_rfm_pending_rows`.
+fn last_order(r: &RfmRow, as_of: Day) -> Option<i32> {
+    r.recency_days.map(|d| as_of.0 - d)
+}
+
+/// Makes `ml_user_rfm_rows` hold `rows`, rewriting only the rows whose stored values changed
+/// (`crate::stored_rows`). The rows reach the INSERT through `_rfm_pending_rows`, which reads them
+/// from this backend's memory with numerics built in their storage format (`crate::pending`), as
+/// the LTV refresh writes: an `unnest` of nine arrays, with a numeric multiplication and a text
+/// concatenation per row, cost more than the INSERT.
+pub fn replace(ext: &str, rows: &[RfmRow], as_of: Day, scale: u32) -> Written {
+    let new: Vec<(i64, [u8; 16])> = rows
+        .iter()
+        .map(|r| (r.user_id, fingerprint(r, as_of, scale)))
+        .collect();
+    replace_changed(ext, "ml_user_rfm_rows", &new, |pick| {
+        let pending = Pending {
+            rows: rows.as_ptr(),
+            new: new.as_ptr(),
+            len: rows.len(),
+            pick: pick.map_or(std::ptr::null(), <[usize]>::as_ptr),
+            pick_len: pick.map_or(0, <[usize]>::len),
+            as_of,
+            scale,
+        };
+        crate::pending::park(pending, |token| {
+            let sql = format!(
+                "INSERT INTO {ext}.ml_user_rfm_rows (user_id, fingerprint, last_order_date, frequency, revenue, \
+                     monetary, r_score, f_score, m_score, rfm_cell, segment) \
+                 SELECT * FROM {ext}._rfm_pending_rows($1)"
+            );
+            run(&sql, &[token.into()], "writing ml_user_rfm_rows");
+        });
+    })
+}
+
+/// Points `ml_user_rfm` at the run that wrote the rows.
+pub fn set_as_of(ext: &str, as_of: Day, run_id: i64) {
+    run(
+        &format!(
+            "INSERT INTO {ext}.ml_rfm_as_of (as_of_date, run_id) VALUES (DATE '2000-01-01' + $1, $2) \
+             ON CONFLICT (singleton) DO UPDATE SET as_of_date = excluded.as_of_date, run_id = excluded.run_id"
+        ),
+        &[as_of.0.into(), run_id.into()],
+        "writing ml_rfm_as_of",
+    );
+}
+
+/// The rows being written, parked by [`replace`] for `_rfm_pending_rows`: all `len` rows, or
+/// those at the `pick_len` indices at `pick` when that is not null.
 #[derive(Clone, Copy)]
 struct Pending {
     rows: *const RfmRow,
+    /// The rows' (user id, fingerprint) pairs, in the same order.
+    new: *const (i64, [u8; 16]),
     len: usize,
+    pick: *const usize,
+    pick_len: usize,
+    as_of: Day,
     scale: u32,
 }
 
-const PENDING_COLUMNS: usize = 10;
+const PENDING_COLUMNS: usize = 11;
 
 v1_finfo!(pg_finfo_cda_rfm_pending_rows);
-/// `_rfm_pending_rows(token)`: the rows [`replace`] is writing, as the first ten columns of
-/// `ml_user_rfm`, in materialize mode.
+/// `_rfm_pending_rows(token)`: the rows [`replace`] is writing, as the columns of
+/// `ml_user_rfm_rows`, in materialize mode.
 #[unsafe(no_mangle)]
 #[pg_guard]
 pub unsafe extern "C-unwind" fn cda_rfm_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     // SAFETY: called by the executor as the set-returning `_rfm_pending_rows(token)`.
-    let (Pending { rows, len, scale }, out) = unsafe {
+    let (p, out) = unsafe {
         crate::pending::row_source::<Pending>(
             fcinfo,
             "_rfm_pending_rows",
@@ -97,37 +145,51 @@ pub unsafe extern "C-unwind" fn cda_rfm_pending_rows(
             PENDING_COLUMNS,
         )
     };
-    // SAFETY: replace keeps the slice alive and unchanged while its INSERT, the only caller with
-    // the token, runs.
-    let rows = unsafe { std::slice::from_raw_parts(rows, len) };
+    // SAFETY: replace keeps the slices alive and unchanged while its INSERT, the only caller
+    // with the token, runs; every index in `pick` is below `len`.
+    let (rows, new, pick) = unsafe {
+        (
+            std::slice::from_raw_parts(p.rows, p.len),
+            std::slice::from_raw_parts(p.new, p.len),
+            (!p.pick.is_null()).then(|| std::slice::from_raw_parts(p.pick, p.pick_len)),
+        )
+    };
     let mut bytes = RowBytes::default();
     let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
     let mut nulls = [false; PENDING_COLUMNS];
-    for r in rows {
+    let mut put = |i: usize| {
+        let r = &rows[i];
         // Varlena values are built first; their datums are set once the buffer stops growing.
         bytes.clear();
-        let revenue = bytes.numeric(r.revenue, scale);
-        let monetary = r.monetary.map(|m| bytes.numeric(m, scale));
+        let print = bytes.text(&new[i].1);
+        let revenue = bytes.numeric(r.revenue, p.scale);
+        let monetary = r.monetary.map(|m| bytes.numeric(m, p.scale));
         let cell = r
             .scores
             .map(|[a, b, c]| bytes.text(&[b'0' + a, b'0' + b, b'0' + c]));
         let segment = bytes.text(r.segment.as_bytes());
         values[0] = pg_sys::Datum::from(r.user_id);
-        nulls[1] = r.recency_days.is_none();
-        values[1] = pg_sys::Datum::from(r.recency_days.unwrap_or(0));
-        values[2] = pg_sys::Datum::from(r.frequency.min(i64::from(i32::MAX)) as i32);
-        values[3] = bytes.datum(revenue);
-        nulls[4] = monetary.is_none();
-        values[4] = bytes.datum(monetary.unwrap_or(revenue));
-        for i in 0..3 {
-            nulls[5 + i] = r.scores.is_none();
-            values[5 + i] = pg_sys::Datum::from(r.scores.map_or(0, |s| s[i]) as i16);
+        values[1] = bytes.datum(print);
+        let last = last_order(r, p.as_of);
+        nulls[2] = last.is_none();
+        values[2] = pg_sys::Datum::from(last.unwrap_or(0));
+        values[3] = pg_sys::Datum::from(r.frequency.min(i64::from(i32::MAX)) as i32);
+        values[4] = bytes.datum(revenue);
+        nulls[5] = monetary.is_none();
+        values[5] = bytes.datum(monetary.unwrap_or(revenue));
+        for k in 0..3 {
+            nulls[6 + k] = r.scores.is_none();
+            values[6 + k] = pg_sys::Datum::from(r.scores.map_or(0, |s| s[k]) as i16);
         }
-        nulls[8] = cell.is_none();
-        values[8] = bytes.datum(cell.unwrap_or(segment));
-        values[9] = bytes.datum(segment);
+        nulls[9] = cell.is_none();
+        values[9] = bytes.datum(cell.unwrap_or(segment));
+        values[10] = bytes.datum(segment);
         // SAFETY: every datum matches its column; the varlenas live in `bytes` until the next row.
         unsafe { out.put(&mut values, &mut nulls) };
+    };
+    match pick {
+        Some(pick) => pick.iter().for_each(|&i| put(i)),
+        None => (0..rows.len()).for_each(put),
     }
     pg_sys::Datum::from(0usize)
 }
@@ -150,6 +212,7 @@ pub fn record_run(
     scored: &Scored,
     scale: u32,
     started: std::time::Instant,
+    written: Written,
 ) -> i64 {
     let bp = &scored.breakpoints;
     let customers = scored.rows.iter().filter(|r| r.scores.is_some()).count() as i64;
@@ -184,12 +247,15 @@ pub fn record_run(
         .to_string()
         .into(),
         (started.elapsed().as_secs_f64() * 1e3).into(),
+        (written.rows_written as i64).into(),
+        (written.rows_removed as i64).into(),
     ];
     let sql = format!(
         "INSERT INTO {ext}.ml_rfm_runs (as_of_date, monetary, users, customers_scored, users_without_orders, \
              recency_breakpoints, frequency_breakpoints, monetary_breakpoints, monetary_breakpoint_num, \
-             monetary_breakpoint_den, segment_map, duration_ms) \
-         VALUES (DATE '2000-01-01' + $1, $2, $3, $4, $5, $6, $7, $8::pg_catalog.numeric[], $9, $10, $11, $12) \
+             monetary_breakpoint_den, segment_map, duration_ms, rows_written, rows_removed) \
+         VALUES (DATE '2000-01-01' + $1, $2, $3, $4, $5, $6, $7, $8::pg_catalog.numeric[], $9, $10, $11, $12, \
+             $13, $14) \
          RETURNING run_id"
     );
     let id = Spi::connect_mut(|c| c.update(&sql, None, &args)?.first().get::<i64>(1))
