@@ -132,18 +132,23 @@ SQL
 
     # RFM: the refresh against one read of the orders plus a sort of the users, and against the
     # hand-written statement, whose scores it must equal.
-    rfm="" sort=""
+    # Timed as the LTV refresh is: into empty results, and as of the day before the previous run.
+    rfm="" rfm_first="" sort=""
     for ((r = 0; r < RUNS; r++)); do
-        t=$(ms "$db" "SELECT calculate_all_rfm('$AS_OF')"); rfm=$(min "$rfm" "$t")
+        q "$db" "TRUNCATE ml_user_rfm_rows" >/dev/null
+        t=$(ms "$db" "SELECT calculate_all_rfm('$AS_OF')"); rfm_first=$(min "$rfm_first" "$t")
+        t=$(ms "$db" "SELECT calculate_all_rfm('$prev')"); rfm=$(min "$rfm" "$t")
+        rfm_written=$(q "$db" "SELECT rows_written FROM ml_rfm_runs ORDER BY run_id DESC LIMIT 1")
         t=$(ms "$db" "SELECT count(*) FROM (SELECT user_id FROM users ORDER BY registered_at, user_id OFFSET 0) s"); sort=$(min "$sort" "$t")
     done
+    q "$db" "SELECT calculate_all_rfm('$AS_OF')" >/dev/null
     hand_rfm=$(ms "$db" "SELECT bench.hand_rfm_refresh('$AS_OF')")
     diff=$(q "$db" "SELECT (SELECT count(*) FROM (SELECT * FROM bench.hand_rfm EXCEPT SELECT user_id, r_score, f_score, m_score FROM public.ml_user_rfm WHERE r_score IS NOT NULL) d) || ' ' || (SELECT count(*) FROM (SELECT user_id, r_score, f_score, m_score FROM public.ml_user_rfm WHERE r_score IS NOT NULL EXCEPT SELECT * FROM bench.hand_rfm) d)")
     if [ "$diff" != "0 0" ]; then
         echo "calculate_all_rfm and the hand-written RFM SQL disagree (missing unexpected: $diff)" >&2
         exit 1
     fi
-    echo "rfm: calculate_all_rfm $rfm ms, sort of users $sort ms, hand-written $hand_rfm ms; scores identical"
+    echo "rfm: calculate_all_rfm into empty results $rfm_first ms, a day later $rfm ms ($rfm_written rows rewritten), sort of users $sort ms, hand-written $hand_rfm ms; scores identical"
     # K-means: one fit with k given, one with k chosen by silhouette, one assignment refresh.
     fit=$(ms "$db" "SELECT count(*) FROM kmeans_fit('bench', '$AS_OF', 5)")
     fit_auto=$(ms "$db" "SELECT count(*) FROM kmeans_fit('bench_auto', '$AS_OF')")
@@ -160,7 +165,7 @@ SQL
     dist=$(q "$db" "SELECT p50_ms || ' ' || max_ms FROM bench.latency('SELECT * FROM ltv_distribution()', 100)")
     user=$(q "$db" "SELECT p50_ms || ' ' || p99_ms FROM bench.latency('SELECT * FROM calculate_user_ltv(\$1, ''$AS_OF'')', 2000)")
 
-    results+=("$users|$orders|$stats|$floor|$ext|$hand|$n_loop|$loop|$loop_all|$mem_leader|$mem_worker|$base_mem|$summary|$dist|$user|$rows|$rfm|$sort|$hand_rfm|$features|$fit|$fit_auto|$assign|$anomalies|$anomalies4|$first|$written")
+    results+=("$users|$orders|$stats|$floor|$ext|$hand|$n_loop|$loop|$loop_all|$mem_leader|$mem_worker|$base_mem|$summary|$dist|$user|$rows|$rfm|$sort|$hand_rfm|$features|$fit|$fit_auto|$assign|$anomalies|$anomalies4|$first|$written|$rfm_first|$rfm_written")
     echo "${results[-1]}"
 done
 
@@ -197,9 +202,10 @@ END {
     row("`get_ltv_summary()` p50 / max of 100", -5)
     row("`ltv_distribution()` p50 / max of 100", -6)
     row("`calculate_user_ltv(id)` p50 / p99 of 2000", -7)
-    row("`calculate_all_rfm()` (results written)", 17)
+    row("`calculate_all_rfm()` a day after the previous refresh (rows rewritten)", 17)
+    row("`calculate_all_rfm()` into empty results (every row written)", 28)
     row("sort of the users (`ORDER BY` over users)", 18)
-    row("calculate_all_rfm / (floor + sort of users)", -8)
+    row("calculate_all_rfm / (floor + sort of users): a day later / into empty results", -8)
     row("hand-written RFM SQL (window functions, once)", 19)
     row("`user_features()` snapshot (all users)", 20)
     row("`kmeans_fit(k => 5)` (features, fit, store)", 21)
@@ -211,12 +217,12 @@ END {
 function row(label, col,   k, line, s, a, b) {
     line = "| " label " |"
     for (k = 1; k <= n; k++) {
-        if (col > 0) s = f(v[k, col]) (col == 9 ? sprintf(" (%d users measured: %s)", v[k, 7], f(v[k, 8])) : "") (col == 5 ? sprintf(" (%d rows)", v[k, 27]) : "")
+        if (col > 0) s = f(v[k, col]) (col == 9 ? sprintf(" (%d users measured: %s)", v[k, 7], f(v[k, 8])) : "") (col == 5 ? sprintf(" (%d rows)", v[k, 27]) : "") (col == 17 ? sprintf(" (%d rows)", v[k, 29]) : "")
         else if (col == 0) { split(v[k, 3], a, " "); s = a[1] " (" a[2] " " a[3] " table)" }
         else if (col == -1) s = r(v[k, 5] / v[k, 4]) "x / " r(v[k, 26] / v[k, 4]) "x"
         else if (col == -2) s = r(v[k, 5] / v[k, 6]) "x / " r(v[k, 26] / v[k, 6]) "x"
         else if (col == -3) s = sprintf("%.0fx / %.0fx faster", v[k, 9] / v[k, 5], v[k, 9] / v[k, 26])
-        else if (col == -8) s = r(v[k, 17] / (v[k, 4] + v[k, 18])) "x"
+        else if (col == -8) s = r(v[k, 17] / (v[k, 4] + v[k, 18])) "x / " r(v[k, 28] / (v[k, 4] + v[k, 18])) "x"
         else if (col == -4) s = sprintf("%.0f MB / %.0f MB (idle backend %.0f MB)", v[k, 10] / 1024, v[k, 11] / 1024, v[k, 12] / 1024)
         else { split(v[k, 8 - col], a, " "); s = sprintf("%.2f ms / %.2f ms", a[1], a[2]) }
         line = line " " s " |"
