@@ -11,20 +11,19 @@ const FINGERPRINT_VERSION: u8 = 1;
 
 /// The fingerprint of everything a stored LTV row holds, at amount scale `scale`.
 pub fn fingerprint(row: &UserLtv, scale: u32) -> [u8; 16] {
-    let mut f = Fingerprint::new(FINGERPRINT_VERSION, scale)
-        .i64(row.user_id)
-        .i64(i64::from(row.signup.0));
+    let mut f = Fingerprint::new(FINGERPRINT_VERSION, scale);
+    f.i64(row.user_id).i64(i64::from(row.signup.0));
     for &v in row.revenue.iter().chain(&row.orders) {
-        f = f.i64(v);
+        f.i64(v);
     }
     for v in row.avg_order_value {
-        f = f.opt_i64(v);
+        f.opt_i64(v);
     }
     for d in [row.first_order, row.last_order] {
-        f = f.opt_i64(d.map(|d| i64::from(d.0)));
+        f.opt_i64(d.map(|d| i64::from(d.0)));
     }
     for h in row.horizon_complete {
-        f = f.bool(h);
+        f.bool(h);
     }
     f.i64(row.orders_before_signup)
         .bytes(row.segment.name().as_bytes())
