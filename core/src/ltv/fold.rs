@@ -312,6 +312,7 @@ impl LtvFold {
     /// Folds one order in. Returns the issue when the order is not counted.
     pub fn add_order(&mut self, order: OrderRow) -> Result<Option<OrderIssue>, FoldError> {
         self.users.freeze();
+        self.users.check()?;
         let users = &self.users;
         self.totals
             .get_or_insert_with(|| OrderTotals::for_users(users))
@@ -597,8 +598,9 @@ mod tests {
     fn duplicate_users_are_an_error() {
         let mut fold = LtvFold::new(d(2024, 1, 1));
         fold.add_user(Some(7), Some(d(2023, 1, 1))).unwrap();
+        fold.add_user(Some(7), Some(d(2023, 1, 2))).unwrap();
         assert_eq!(
-            fold.add_user(Some(7), Some(d(2023, 1, 2))),
+            fold.add_order(order(7, d(2023, 1, 1), 100)),
             Err(FoldError::DuplicateUser(7))
         );
     }
@@ -641,6 +643,7 @@ mod tests {
                     let b = table.add_user(Some(id), signup.map(Day));
                     prop_assert_eq!(a, b);
                 }
+                table.freeze();
                 prop_assume!(table.check().is_ok());
                 let shared = UserTable::decode(&table.encode()).unwrap();
                 let mut parts = vec![OrderTotals::for_users(&shared); 3];
