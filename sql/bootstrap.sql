@@ -70,15 +70,21 @@ CREATE TABLE @extschema@.ml_ltv_as_of (
     calculated_at timestamptz NOT NULL
 );
 
+-- The as-of values come from scalar subqueries, which run once per query (as InitPlans, also in
+-- a parallel scan): joined instead, the one-row table was planned as thousands of rows and
+-- rescanned for every user, 7x the cost of a scan of the stored rows.
 CREATE VIEW @extschema@.ml_user_ltv AS
     SELECT r.user_id, r.signup_date, r.revenue_3m, r.revenue_6m, r.revenue_12m, r.lifetime_revenue,
            r.orders_3m, r.orders_6m, r.orders_12m, r.orders_lifetime, r.avg_order_value_3m,
            r.avg_order_value_6m, r.avg_order_value_12m, r.avg_order_value_lifetime,
            r.first_order_date, r.last_order_date,
-           a.as_of_date - r.last_order_date AS days_since_last_order,
+           (SELECT a.as_of_date FROM @extschema@.ml_ltv_as_of a) - r.last_order_date
+               AS days_since_last_order,
            r.horizon_3m_complete, r.horizon_6m_complete, r.horizon_12m_complete,
-           r.orders_before_signup, r.segment, a.as_of_date, a.calculated_at
-    FROM @extschema@.ml_user_ltv_rows r CROSS JOIN @extschema@.ml_ltv_as_of a;
+           r.orders_before_signup, r.segment,
+           (SELECT a.as_of_date FROM @extschema@.ml_ltv_as_of a) AS as_of_date,
+           (SELECT a.calculated_at FROM @extschema@.ml_ltv_as_of a) AS calculated_at
+    FROM @extschema@.ml_user_ltv_rows r;
 
 -- One row per calculate_all_ltv() run: what it read, what it counted, what it left out and why.
 CREATE TABLE @extschema@.ml_ltv_runs (
@@ -220,11 +226,14 @@ CREATE TABLE @extschema@.ml_rfm_as_of (
     run_id     bigint  NOT NULL
 );
 
+-- Scalar subqueries for the as-of values, as in ml_user_ltv.
 CREATE VIEW @extschema@.ml_user_rfm AS
-    SELECT r.user_id, a.as_of_date - r.last_order_date AS recency_days, r.frequency, r.revenue,
-           r.monetary, r.r_score, r.f_score, r.m_score, r.rfm_cell, r.segment, a.as_of_date,
-           a.run_id
-    FROM @extschema@.ml_user_rfm_rows r CROSS JOIN @extschema@.ml_rfm_as_of a;
+    SELECT r.user_id, (SELECT a.as_of_date FROM @extschema@.ml_rfm_as_of a) - r.last_order_date
+               AS recency_days,
+           r.frequency, r.revenue, r.monetary, r.r_score, r.f_score, r.m_score, r.rfm_cell, r.segment,
+           (SELECT a.as_of_date FROM @extschema@.ml_rfm_as_of a) AS as_of_date,
+           (SELECT a.run_id FROM @extschema@.ml_rfm_as_of a) AS run_id
+    FROM @extschema@.ml_user_rfm_rows r;
 
 -- Fitted K-means models, one row per version: kmeans_fit() adds the next version of a name, and
 -- kmeans_assign() uses the latest. Features are log1p'd where log1p is true, then standardised
