@@ -141,3 +141,61 @@ impl RowBytes {
         pgrx::pg_sys::Datum::from(self.0[at..].as_ptr())
     }
 }
+
+/// The rows a refresh parks for its row source when it writes only some of them
+/// (`crate::stored_rows`): all its rows with their `(user id, fingerprint)` pairs, and the
+/// indices of those to write, or none for all of them.
+pub struct Picked<T> {
+    rows: *const T,
+    new: *const (i64, [u8; 16]),
+    len: usize,
+    pick: *const usize,
+    pick_len: usize,
+}
+
+// Pointers only: copying them never copies a T.
+impl<T> Clone for Picked<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Picked<T> {}
+
+impl<T> Picked<T> {
+    /// `new` has an entry per row, in the same order; every index in `pick` is below its length.
+    pub fn new(rows: &[T], new: &[(i64, [u8; 16])], pick: Option<&[usize]>) -> Self {
+        Picked {
+            rows: rows.as_ptr(),
+            new: new.as_ptr(),
+            len: rows.len().min(new.len()),
+            pick: pick.map_or(std::ptr::null(), <[usize]>::as_ptr),
+            pick_len: pick.map_or(0, <[usize]>::len),
+        }
+    }
+
+    /// Calls `f` with each row to write and its fingerprint, in order.
+    ///
+    /// # Safety
+    /// The slices given to [`Picked::new`] must still be alive and unchanged.
+    pub unsafe fn for_each(self, mut f: impl FnMut(&T, &[u8; 16])) {
+        // SAFETY: the caller vouches for the slices; indices out of range are skipped.
+        let (rows, new) = unsafe {
+            (
+                std::slice::from_raw_parts(self.rows, self.len),
+                std::slice::from_raw_parts(self.new, self.len),
+            )
+        };
+        let mut put = |i: usize| {
+            if let (Some(r), Some((_, print))) = (rows.get(i), new.get(i)) {
+                f(r, print);
+            }
+        };
+        if self.pick.is_null() {
+            (0..self.len).for_each(put);
+        } else {
+            // SAFETY: as above.
+            let pick = unsafe { std::slice::from_raw_parts(self.pick, self.pick_len) };
+            pick.iter().for_each(|&i| put(i));
+        }
+    }
+}

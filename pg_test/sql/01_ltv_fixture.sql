@@ -77,15 +77,18 @@ SELECT user_id, revenue_3m, revenue_6m, revenue_12m, lifetime_revenue, avg_order
        days_since_last_order AS days, segment, as_of_date FROM ml_user_ltv ORDER BY user_id;
 
 -- The per-user function computes the same rows without writing.
-SELECT count(*) AS users_equal FROM ml_user_ltv l
-WHERE (SELECT row(c.*)::text FROM calculate_user_ltv(l.user_id, '2024-06-30') c)
-    = (SELECT row(l2.user_id, l2.signup_date, l2.revenue_3m, l2.revenue_6m, l2.revenue_12m,
-                  l2.lifetime_revenue, l2.orders_3m, l2.orders_6m, l2.orders_12m, l2.orders_lifetime,
-                  l2.avg_order_value_3m, l2.avg_order_value_6m, l2.avg_order_value_12m,
-                  l2.avg_order_value_lifetime, l2.first_order_date, l2.last_order_date,
-                  l2.days_since_last_order, l2.horizon_3m_complete, l2.horizon_6m_complete,
-                  l2.horizon_12m_complete, l2.orders_before_signup, l2.segment, l2.as_of_date,
-                  now())::text FROM ml_user_ltv l2 WHERE l2.user_id = l.user_id);
+CREATE FUNCTION pg_temp.users_equal_to_per_user(as_of date) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM ml_user_ltv l
+    WHERE (SELECT row(c.*)::text FROM calculate_user_ltv(l.user_id, as_of) c)
+        = (SELECT row(l2.user_id, l2.signup_date, l2.revenue_3m, l2.revenue_6m, l2.revenue_12m,
+                      l2.lifetime_revenue, l2.orders_3m, l2.orders_6m, l2.orders_12m, l2.orders_lifetime,
+                      l2.avg_order_value_3m, l2.avg_order_value_6m, l2.avg_order_value_12m,
+                      l2.avg_order_value_lifetime, l2.first_order_date, l2.last_order_date,
+                      l2.days_since_last_order, l2.horizon_3m_complete, l2.horizon_6m_complete,
+                      l2.horizon_12m_complete, l2.orders_before_signup, l2.segment, l2.as_of_date,
+                      now())::text FROM ml_user_ltv l2 WHERE l2.user_id = l.user_id)
+$$;
+SELECT pg_temp.users_equal_to_per_user('2024-06-30') AS users_equal;
 SELECT count(*) AS unknown_user_rows FROM calculate_user_ltv(999, '2024-06-30');
 
 -- Summary, by hand. 3m: all 5 users measured, values 150, 30, 0, 0, 500: average 136.00,
@@ -140,15 +143,7 @@ INSERT INTO public.users VALUES (3, '2024-01-10 09:00+00', NULL);
 -- function's.
 SELECT calculate_all_ltv('2024-06-30');
 SELECT rows_written, rows_removed FROM ltv_last_run;
-SELECT count(*) AS users_equal FROM ml_user_ltv l
-WHERE (SELECT row(c.*)::text FROM calculate_user_ltv(l.user_id, '2024-06-30') c)
-    = (SELECT row(l2.user_id, l2.signup_date, l2.revenue_3m, l2.revenue_6m, l2.revenue_12m,
-                  l2.lifetime_revenue, l2.orders_3m, l2.orders_6m, l2.orders_12m, l2.orders_lifetime,
-                  l2.avg_order_value_3m, l2.avg_order_value_6m, l2.avg_order_value_12m,
-                  l2.avg_order_value_lifetime, l2.first_order_date, l2.last_order_date,
-                  l2.days_since_last_order, l2.horizon_3m_complete, l2.horizon_6m_complete,
-                  l2.horizon_12m_complete, l2.orders_before_signup, l2.segment, l2.as_of_date,
-                  now())::text FROM ml_user_ltv l2 WHERE l2.user_id = l.user_id);
+SELECT pg_temp.users_equal_to_per_user('2024-06-30') AS users_equal;
 
 -- The time zone is a setting: in New York, user 4's order of 2024-04-01 23:30 falls on the last
 -- day of the 3-month horizon.

@@ -13,7 +13,7 @@ use pgrx::prelude::*;
 
 use crate::config::Config;
 use crate::errors::*;
-use crate::pending::RowBytes;
+use crate::pending::{Picked, RowBytes};
 use crate::source::Source;
 
 use crate::results::execute as run;
@@ -53,11 +53,7 @@ pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) -> W
              SELECT * FROM {ext}._ltv_pending_rows($1)"
         );
         let pending = Pending {
-            rows: rows.as_ptr(),
-            new: new.as_ptr(),
-            len: rows.len(),
-            pick: pick.map_or(std::ptr::null(), <[usize]>::as_ptr),
-            pick_len: pick.map_or(0, <[usize]>::len),
+            rows: Picked::new(rows, &new, pick),
             scale,
         };
         crate::pending::park(pending, |token| {
@@ -227,16 +223,10 @@ fn write_distributions(ext: &str, rows: &[UserLtv], scale: u32) {
 }
 
 /// The rows being written, parked by [`replace_results`] for the `_ltv_pending_rows` function
-/// that its INSERT reads (see `crate::pending`): all `len` rows, or those at the `pick_len`
-/// indices at `pick` when that is not null.
+/// that its INSERT reads (see `crate::pending`).
 #[derive(Clone, Copy)]
 struct Pending {
-    rows: *const UserLtv,
-    /// The rows' (user id, fingerprint) pairs, in the same order.
-    new: *const (i64, [u8; 16]),
-    len: usize,
-    pick: *const usize,
-    pick_len: usize,
+    rows: Picked<UserLtv>,
     scale: u32,
 }
 
@@ -252,7 +242,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     // SAFETY: called by the executor as the set-returning `_ltv_pending_rows(token)`.
-    let (p, out) = unsafe {
+    let (Pending { rows, scale }, out) = unsafe {
         crate::pending::row_source::<Pending>(
             fcinfo,
             "_ltv_pending_rows",
@@ -260,28 +250,18 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
             RESULT_COLUMNS,
         )
     };
-    // SAFETY: replace_results keeps the slices alive and unchanged while its INSERT, the only
-    // caller with the token, runs; every index in `pick` is below `len`.
-    let (rows, new, pick) = unsafe {
-        (
-            std::slice::from_raw_parts(p.rows, p.len),
-            std::slice::from_raw_parts(p.new, p.len),
-            (!p.pick.is_null()).then(|| std::slice::from_raw_parts(p.pick, p.pick_len)),
-        )
-    };
     let mut bytes = RowBytes::default();
     let mut values = [pg_sys::Datum::from(0usize); RESULT_COLUMNS];
     let mut nulls = [false; RESULT_COLUMNS];
-    let mut put = |i: usize| {
-        let (r, print) = (&rows[i], &new[i].1);
+    let put = |r: &UserLtv, print: &[u8; 16]| {
         bytes.clear();
         // Varlena values are built first; their datums are set once the buffer stops growing.
         let mut numerics: [(usize, Option<usize>); 8] = [(0, None); 8];
         for h in 0..4 {
-            numerics[2 * h] = (2 + h, Some(bytes.numeric(r.revenue[h], p.scale)));
+            numerics[2 * h] = (2 + h, Some(bytes.numeric(r.revenue[h], scale)));
             numerics[2 * h + 1] = (
                 10 + h,
-                r.avg_order_value[h].map(|m| bytes.numeric(m, p.scale)),
+                r.avg_order_value[h].map(|m| bytes.numeric(m, scale)),
             );
         }
         let segment = bytes.text(r.segment.name().as_bytes());
@@ -310,9 +290,8 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
         // SAFETY: every datum matches its column; the varlenas live in `bytes` until the next row.
         unsafe { out.put(&mut values, &mut nulls) };
     };
-    match pick {
-        Some(pick) => pick.iter().for_each(|&i| put(i)),
-        None => (0..rows.len()).for_each(put),
-    }
+    // SAFETY: replace_results keeps the rows alive and unchanged while its INSERT, the only
+    // caller with the token, runs.
+    unsafe { rows.for_each(put) };
     pg_sys::Datum::from(0usize)
 }

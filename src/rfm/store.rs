@@ -10,7 +10,7 @@ use cda_analytics_core::rfm::{Breakpoints, Monetary, Ratio, SegmentRule, default
 
 use super::{RfmRow, Scored};
 use crate::errors::*;
-use crate::pending::RowBytes;
+use crate::pending::{Picked, RowBytes};
 
 use crate::results::execute as run;
 use crate::stored_rows::{Written, replace_changed};
@@ -81,11 +81,7 @@ pub fn replace(ext: &str, rows: &[RfmRow], as_of: Day, scale: u32) -> Written {
         .collect();
     replace_changed(ext, "ml_user_rfm_rows", &new, |pick| {
         let pending = Pending {
-            rows: rows.as_ptr(),
-            new: new.as_ptr(),
-            len: rows.len(),
-            pick: pick.map_or(std::ptr::null(), <[usize]>::as_ptr),
-            pick_len: pick.map_or(0, <[usize]>::len),
+            rows: Picked::new(rows, &new, pick),
             as_of,
             scale,
         };
@@ -112,16 +108,10 @@ pub fn set_as_of(ext: &str, as_of: Day, run_id: i64) {
     );
 }
 
-/// The rows being written, parked by [`replace`] for `_rfm_pending_rows`: all `len` rows, or
-/// those at the `pick_len` indices at `pick` when that is not null.
+/// The rows being written, parked by [`replace`] for `_rfm_pending_rows`.
 #[derive(Clone, Copy)]
 struct Pending {
-    rows: *const RfmRow,
-    /// The rows' (user id, fingerprint) pairs, in the same order.
-    new: *const (i64, [u8; 16]),
-    len: usize,
-    pick: *const usize,
-    pick_len: usize,
+    rows: Picked<RfmRow>,
     as_of: Day,
     scale: u32,
 }
@@ -137,7 +127,7 @@ pub unsafe extern "C-unwind" fn cda_rfm_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     // SAFETY: called by the executor as the set-returning `_rfm_pending_rows(token)`.
-    let (p, out) = unsafe {
+    let (Pending { rows, as_of, scale }, out) = unsafe {
         crate::pending::row_source::<Pending>(
             fcinfo,
             "_rfm_pending_rows",
@@ -145,32 +135,22 @@ pub unsafe extern "C-unwind" fn cda_rfm_pending_rows(
             PENDING_COLUMNS,
         )
     };
-    // SAFETY: replace keeps the slices alive and unchanged while its INSERT, the only caller
-    // with the token, runs; every index in `pick` is below `len`.
-    let (rows, new, pick) = unsafe {
-        (
-            std::slice::from_raw_parts(p.rows, p.len),
-            std::slice::from_raw_parts(p.new, p.len),
-            (!p.pick.is_null()).then(|| std::slice::from_raw_parts(p.pick, p.pick_len)),
-        )
-    };
     let mut bytes = RowBytes::default();
     let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
     let mut nulls = [false; PENDING_COLUMNS];
-    let mut put = |i: usize| {
-        let r = &rows[i];
+    let put = |r: &RfmRow, print: &[u8; 16]| {
         // Varlena values are built first; their datums are set once the buffer stops growing.
         bytes.clear();
-        let print = bytes.text(&new[i].1);
-        let revenue = bytes.numeric(r.revenue, p.scale);
-        let monetary = r.monetary.map(|m| bytes.numeric(m, p.scale));
+        let print = bytes.text(print);
+        let revenue = bytes.numeric(r.revenue, scale);
+        let monetary = r.monetary.map(|m| bytes.numeric(m, scale));
         let cell = r
             .scores
             .map(|[a, b, c]| bytes.text(&[b'0' + a, b'0' + b, b'0' + c]));
         let segment = bytes.text(r.segment.as_bytes());
         values[0] = pg_sys::Datum::from(r.user_id);
         values[1] = bytes.datum(print);
-        let last = last_order(r, p.as_of);
+        let last = last_order(r, as_of);
         nulls[2] = last.is_none();
         values[2] = pg_sys::Datum::from(last.unwrap_or(0));
         values[3] = pg_sys::Datum::from(r.frequency.min(i64::from(i32::MAX)) as i32);
@@ -187,10 +167,9 @@ pub unsafe extern "C-unwind" fn cda_rfm_pending_rows(
         // SAFETY: every datum matches its column; the varlenas live in `bytes` until the next row.
         unsafe { out.put(&mut values, &mut nulls) };
     };
-    match pick {
-        Some(pick) => pick.iter().for_each(|&i| put(i)),
-        None => (0..rows.len()).for_each(put),
-    }
+    // SAFETY: replace keeps the rows alive and unchanged while its INSERT, the only caller with
+    // the token, runs.
+    unsafe { rows.for_each(put) };
     pg_sys::Datum::from(0usize)
 }
 
