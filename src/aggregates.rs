@@ -137,6 +137,37 @@ pub(crate) fn hand_over<T: 'static>(value: T, encode: impl FnOnce(&T) -> Vec<u8>
     bytea(bytes)
 }
 
+/// The whole of a final function whose state is the value to return: the state taken out of
+/// argument 0 and handed over ([`hand_over`]), or NULL when the aggregate saw no rows.
+///
+/// # Safety
+/// `fcinfo` must be the live call of a final function whose state argument holds a `T` made by
+/// [`keep`].
+pub(crate) unsafe fn hand_over_state<T: Default + 'static>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    encode: impl FnOnce(&T) -> Vec<u8>,
+) -> pg_sys::Datum {
+    // SAFETY: as the caller vouches.
+    unsafe {
+        match state_arg::<T>(fcinfo, 0) {
+            Some(s) => hand_over(std::mem::take(s), encode),
+            None => pgrx::fcinfo::pg_return_null(fcinfo),
+        }
+    }
+}
+
+/// The value behind a final function's result `bytes`: taken back when it was handed over in this
+/// backend, `decode`d when it came encoded (from a parallel worker).
+pub(crate) fn take_or_decode<T: 'static, E>(
+    bytes: &[u8],
+    decode: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Result<T, E> {
+    match take_handed::<T>(bytes) {
+        Some(v) => Ok(v),
+        None => decode(bytes),
+    }
+}
+
 /// Drops a value handed over and not taken (its caller failed or did not look).
 pub(crate) fn drop_handed() {
     HANDED.with(TokenSlot::clear);

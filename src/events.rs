@@ -14,7 +14,7 @@ use cda_analytics_core::known_users::KnownUsers;
 use cda_analytics_core::pg_numeric::{Float, decode_f64};
 
 use crate::aggregates::{
-    bytea, day_of, hand_over, i32_arg, i64_arg, keep, state_arg, take_handed, varlena_arg,
+    bytea, day_of, hand_over_state, i32_arg, i64_arg, keep, state_arg, take_or_decode, varlena_arg,
 };
 use crate::config::Config;
 use crate::context::Context;
@@ -126,12 +126,8 @@ v1_finfo!(pg_finfo_cda_events_final);
 pub unsafe extern "C-unwind" fn cda_events_final(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    unsafe {
-        match state_arg::<Events>(fcinfo, 0) {
-            Some(s) => hand_over(std::mem::take(s), Events::encode),
-            None => pg_return_null(fcinfo),
-        }
-    }
+    // SAFETY: the state is the aggregate's Events.
+    unsafe { hand_over_state(fcinfo, Events::encode) }
 }
 
 v1_finfo!(pg_finfo_cda_events_deserial);
@@ -179,20 +175,13 @@ v1_finfo!(pg_finfo_cda_known_users_final);
 pub unsafe extern "C-unwind" fn cda_known_users_final(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    unsafe {
-        match state_arg::<Vec<(i64, bool)>>(fcinfo, 0) {
-            Some(s) => hand_over(std::mem::take(s), |v| KnownUsers::encode_pairs(v)),
-            None => pg_return_null(fcinfo),
-        }
-    }
+    // SAFETY: the state is the aggregate's pairs.
+    unsafe { hand_over_state::<Vec<(i64, bool)>>(fcinfo, |v| KnownUsers::encode_pairs(v)) }
 }
 
 /// The (user id, signed up by the end) pairs `_known_users` returned.
 pub fn known_users_result(bytes: &[u8]) -> Result<Vec<(i64, bool)>, String> {
-    match take_handed::<Vec<(i64, bool)>>(bytes) {
-        Some(v) => Ok(v),
-        None => KnownUsers::decode_pairs(bytes),
-    }
+    take_or_decode(bytes, KnownUsers::decode_pairs)
 }
 
 /// Every counted order up to `end` of users in the users table (one user's with `one_user`),
@@ -242,7 +231,7 @@ pub fn read_with(
     // Decoded in place: the bytes are the SPI result's, gone when the connection closes.
     let decoded: Option<Result<Events, String>> =
         crate::spi_read::one_bytea(&sql, &params.args, "reading the orders", |bytes| {
-            bytes.map(|b| take_handed::<Events>(b).map_or_else(|| Events::decode(b), Ok))
+            bytes.map(|b| take_or_decode(b, Events::decode))
         });
     let mut events = match decoded {
         None => Events::default(),

@@ -4,10 +4,9 @@
 //! inserts only the rows whose fingerprints differ. The LTV and RFM refreshes write this way.
 
 use cda_analytics_core::stored::{Changes, changes, decode_pairs, encode_pairs};
-use pgrx::fcinfo::pg_return_null;
 use pgrx::prelude::*;
 
-use crate::aggregates::{hand_over, i64_arg, keep, state_arg, take_handed, varlena_arg};
+use crate::aggregates::{hand_over_state, i64_arg, keep, state_arg, take_or_decode, varlena_arg};
 use crate::errors::*;
 use crate::results::execute as run;
 
@@ -56,20 +55,21 @@ pub fn replace_changed(
             rows_removed: stored_len,
         }
     } else {
+        let written = Written {
+            rows_written: write.len(),
+            rows_removed: remove.len(),
+        };
         if !remove.is_empty() {
             run(
                 &format!("DELETE FROM {ext}.{table} WHERE user_id = ANY ($1)"),
-                &[remove.clone().into()],
+                &[remove.into()],
                 &format!("removing changed rows from {table}"),
             );
         }
         if !write.is_empty() {
             insert(Some(&write));
         }
-        Written {
-            rows_written: write.len(),
-            rows_removed: remove.len(),
-        }
+        written
     };
     let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
     pgrx::debug1!(
@@ -91,10 +91,7 @@ fn read(ext: &str, table: &str) -> Pairs {
         let Some(b) = bytes else {
             return Ok(Vec::new());
         };
-        match take_handed::<Pairs>(b) {
-            Some(p) => Ok(p),
-            None => decode_pairs(b),
-        }
+        take_or_decode(b, decode_pairs)
     })
     .unwrap_or_else(|e| {
         raise(
@@ -139,10 +136,6 @@ v1_finfo!(pg_finfo_cda_stored_fingerprints_final);
 pub unsafe extern "C-unwind" fn cda_stored_fingerprints_final(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    unsafe {
-        match state_arg::<Pairs>(fcinfo, 0) {
-            Some(s) => hand_over(std::mem::take(s), |p| encode_pairs(p)),
-            None => pg_return_null(fcinfo),
-        }
-    }
+    // SAFETY: the state is the aggregate's pairs.
+    unsafe { hand_over_state::<Pairs>(fcinfo, |p| encode_pairs(p)) }
 }

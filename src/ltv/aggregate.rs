@@ -27,7 +27,7 @@ use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
 
 use crate::aggregates::{
-    bytea, day_of, hand_over, i64_arg, keep, state_arg, take_handed, varlena_arg,
+    bytea, day_of, hand_over, i64_arg, keep, state_arg, take_or_decode, varlena_arg,
 };
 use crate::errors::*;
 
@@ -248,13 +248,8 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_final(
 
 /// The totals the orders aggregate returned, or the first error it met.
 pub fn decode_orders_result(bytes: &[u8]) -> Result<OrderTotals, FoldError> {
-    let totals = match take_handed::<OrderTotals>(bytes) {
-        Some(t) => t,
-        None => match OrderTotals::decode(bytes) {
-            Ok(t) => t,
-            Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("_ltv_orders: {e}"), None),
-        },
-    };
+    let totals = take_or_decode(bytes, OrderTotals::decode)
+        .unwrap_or_else(|e| raise(ERRCODE_INTERNAL_ERROR, format!("_ltv_orders: {e}"), None));
     totals.check()?;
     Ok(totals)
 }

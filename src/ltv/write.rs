@@ -17,7 +17,7 @@ use crate::pending::{Picked, RowBytes};
 use crate::source::Source;
 
 use crate::results::execute as run;
-pub use crate::stored_rows::Written;
+use crate::stored_rows::Written;
 use crate::stored_rows::replace_changed;
 
 pub fn clock_timestamp() -> String {
