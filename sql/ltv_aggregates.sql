@@ -25,10 +25,12 @@ CREATE AGGREGATE @extschema@._ltv_users(bigint, timestamp, integer) (
     PARALLEL = SAFE
 );
 
+-- VOLATILE: for a large run it folds into totals in shared memory named by its users argument
+-- (src/ltv/shared_totals.rs), which its caller reads afterwards.
 CREATE FUNCTION @extschema@._ltv_orders_sfunc(internal, bytea, bigint, timestamptz, numeric, boolean, integer)
-RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_sfunc';
+RETURNS internal LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_sfunc';
 CREATE FUNCTION @extschema@._ltv_orders_sfunc(internal, bytea, bigint, timestamp, numeric, boolean, integer)
-RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_sfunc';
+RETURNS internal LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_sfunc';
 -- A combine function for an internal state must not be STRICT.
 CREATE FUNCTION @extschema@._ltv_orders_combine(internal, internal)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_combine';

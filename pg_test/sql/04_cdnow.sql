@@ -82,6 +82,18 @@ FROM public.orders o WHERE o.status = ANY ('{paid,shipped,completed}') OR o.stat
 SELECT calculate_all_ltv('1998-02-15');
 SELECT * FROM pg_temp.diff_vs_plain('1998-02-15');
 SELECT orders_read, orders_counted, orders_skipped_after_as_of FROM ltv_last_run;
+-- With 23,570 users the parallel workers above folded into totals in shared memory; a single
+-- user's read keeps its own totals in each process and merges them. Both give the same rows.
+SET client_min_messages = warning;
+SELECT count(*) AS per_user_rows_equal
+FROM (SELECT user_id FROM ml_user_ltv ORDER BY lifetime_revenue DESC, user_id LIMIT 20) top
+WHERE (SELECT (c.lifetime_revenue, c.orders_lifetime, c.revenue_12m, c.first_order_date,
+               c.last_order_date, c.orders_before_signup)::text
+       FROM calculate_user_ltv(top.user_id, '1998-02-15') c)
+    = (SELECT (l.lifetime_revenue, l.orders_lifetime, l.revenue_12m, l.first_order_date,
+               l.last_order_date, l.orders_before_signup)::text
+       FROM ml_user_ltv l WHERE l.user_id = top.user_id);
+RESET client_min_messages;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

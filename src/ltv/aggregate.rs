@@ -5,8 +5,10 @@
 //!   the caller (`crate::aggregates::hand_over`);
 //! - `_ltv_orders(users, user_id, created_at, amount, status_is_null, scale)` folds orders into
 //!   per-user [`OrderTotals`]. Each process decodes the users bytea (a query parameter, so every
-//!   parallel worker receives it) once, folds the orders it scans, and the leader merges the
-//!   parts (combine, serial and deserial functions).
+//!   parallel worker receives it) once and folds the orders it scans: for a large run into
+//!   totals in shared memory named in front of the users bytes (src/ltv/shared_totals.rs), so
+//!   that the leader merges only the counts; otherwise into its own totals, which the leader
+//!   merges (combine, serial and deserial functions).
 //!
 //! Both take the raw datums: timestamps as microseconds (a `timestamptz` in UTC and a local
 //! `timestamp` are the same integer for the day arithmetic), amounts in numeric's storage format
@@ -79,6 +81,8 @@ pub unsafe extern "C-unwind" fn cda_ltv_users_final(
 struct OrdersState {
     users: Option<UserTable>,
     totals: OrderTotals,
+    /// The shared totals' segment, when this process attached it for this state.
+    segment: Option<super::shared_totals::Attached>,
     /// Orders read but not yet folded in; flushed before the state leaves the process.
     batch: OrderBatch,
 }
@@ -93,21 +97,27 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_sfunc(
         let state = match state_arg::<OrdersState>(fcinfo, 0) {
             Some(s) => s,
             None => {
-                let bytes = varlena_arg(fcinfo, 1).unwrap_or_default();
-                let users = match UserTable::decode(bytes) {
-                    Ok(u) => u,
-                    Err(e) => raise(
+                let (segment, bytes) =
+                    super::shared_totals::split(varlena_arg(fcinfo, 1).unwrap_or_default());
+                let bad_state = |e: String| -> ! {
+                    raise(
                         ERRCODE_INVALID_PARAMETER_VALUE,
                         format!(
                             "_ltv_orders is internal to calculate_all_ltv(): bad users state ({e})"
                         ),
                         None,
-                    ),
+                    )
                 };
-                let totals = OrderTotals::for_users(&users);
+                let users = UserTable::decode(bytes).unwrap_or_else(|e| bad_state(e));
+                let (totals, segment) = match segment {
+                    None => (OrderTotals::for_users(&users), None),
+                    Some((handle, key)) => super::shared_totals::attach(handle, key, &users)
+                        .unwrap_or_else(|e| bad_state(e)),
+                };
                 let s = OrdersState {
                     users: Some(users),
                     totals,
+                    segment,
                     batch: OrderBatch::default(),
                 };
                 &mut *keep(fcinfo, "_ltv_orders", s).cast_mut_ptr::<OrdersState>()
@@ -182,6 +192,15 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_combine(
 
 impl OrdersState {
     /// Folds in the orders still held in the batch.
+    /// Ends this state's use of a segment it attached: the process may live on (a worker
+    /// commits before it exits), and a mapping left behind would be reported as a leak.
+    fn detach(&mut self) {
+        if let Some(segment) = self.segment.take() {
+            self.totals = OrderTotals::default();
+            segment.detach();
+        }
+    }
+
     fn flush(&mut self) {
         if let Some(users) = &self.users {
             self.batch.flush(&mut self.totals, users);
@@ -199,7 +218,9 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_serial(
         match state_arg::<OrdersState>(fcinfo, 0) {
             Some(s) => {
                 s.flush();
-                bytea(s.totals.encode())
+                let bytes = bytea(s.totals.encode());
+                s.detach();
+                bytes
             }
             None => pg_return_null(fcinfo),
         }
@@ -221,6 +242,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_deserial(
                 OrdersState {
                     users: None,
                     totals,
+                    segment: None,
                     batch: OrderBatch::default(),
                 },
             ),
@@ -239,7 +261,17 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_final(
         match state_arg::<OrdersState>(fcinfo, 0) {
             Some(s) => {
                 s.flush();
-                hand_over(std::mem::take(&mut s.totals), OrderTotals::encode)
+                if s.segment.is_some() {
+                    // Attached here, not by the caller: only the counts can leave.
+                    let counts = OrderTotals::decode(&s.totals.encode());
+                    s.detach();
+                    match counts {
+                        Ok(t) => hand_over(t, OrderTotals::encode),
+                        Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("_ltv_orders: {e}"), None),
+                    }
+                } else {
+                    hand_over(std::mem::take(&mut s.totals), OrderTotals::encode)
+                }
             }
             None => pg_return_null(fcinfo),
         }

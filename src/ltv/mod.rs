@@ -4,6 +4,7 @@
 
 mod aggregate;
 pub(crate) mod read;
+mod shared_totals;
 mod write;
 
 use pgrx::prelude::*;

@@ -1,9 +1,10 @@
 //! Reading the source rows through the LTV fold: one aggregate query over the users, one over
-//! the orders (src/ltv/aggregate.rs), then the rows.
+//! the orders (src/ltv/aggregate.rs) into totals shared by its processes where the run is
+//! large (src/ltv/shared_totals.rs), then the rows.
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::{
-    FoldError, RunCounts, SegmentThresholds, UserLtv, UserTable, finish,
+    FoldError, OrderTotals, RunCounts, SegmentThresholds, UserLtv, UserTable, finish,
 };
 
 use super::aggregate::decode_orders_result;
@@ -66,6 +67,15 @@ pub fn compute(
         source.raise_bad_users(e);
     }
 
+    let shared = match one_user {
+        None => super::shared_totals::create(&users),
+        Some(_) => None,
+    };
+    let users_bytes = match &shared {
+        Some((segment, _)) => segment.users_param(&users_bytes),
+        None => users_bytes,
+    };
+    let t_orders = std::time::Instant::now();
     let mut params = Params::new();
     let sql = source.orders_sql(
         ext,
@@ -78,22 +88,38 @@ pub fn compute(
     let result = aggregate(&sql, params, "reading the orders", |bytes| {
         bytes.map(decode_orders_result)
     });
-    let totals = match result {
-        None => cda_analytics_core::ltv::OrderTotals::for_users(&users),
-        Some(Ok(t)) => t,
-        Some(Err(e @ FoldError::BadAmount { .. })) => raise(
+    let (segment, view) = match shared {
+        Some((segment, view)) => (Some(segment), Some(view)),
+        None => (None, None),
+    };
+    let totals = match (result, view) {
+        (None, Some(view)) => view,
+        (None, None) => OrderTotals::for_users(&users),
+        (Some(Ok(t)), None) => t,
+        // The workers folded into the shared slots and sent their counts.
+        (Some(Ok(t)), Some(mut view)) => {
+            view.merge(&t, Some(&users));
+            view
+        }
+        (Some(Err(e @ FoldError::BadAmount { .. })), _) => raise(
             ERRCODE_DATA_EXCEPTION,
             format!("{e} in {}", source.orders),
             Some("Order amounts must be finite numbers; exclude bad rows with a view and point configure_source at it.".into()),
         ),
-        Some(Err(e)) => raise(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, e.to_string(), None),
+        (Some(Err(e)), _) => raise(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, e.to_string(), None),
     };
     let t_finish = std::time::Instant::now();
     let out = finish(&users, &totals, thresholds);
+    // The view into the segment goes before the segment.
+    drop(totals);
+    if let Some(segment) = segment {
+        segment.detach();
+    }
     pgrx::debug1!(
-        "LTV read: users {:.1} ms, orders {:.1} ms, rows {:.1} ms",
+        "LTV read: users {:.1} ms, shared totals {:.1} ms, orders {:.1} ms, rows {:.1} ms",
         (t_users - t_start).as_secs_f64() * 1e3,
-        (t_finish - t_users).as_secs_f64() * 1e3,
+        (t_orders - t_users).as_secs_f64() * 1e3,
+        (t_finish - t_orders).as_secs_f64() * 1e3,
         t_finish.elapsed().as_secs_f64() * 1e3
     );
     out

@@ -12,6 +12,8 @@
 use super::segment::{Segment, SegmentThresholds};
 #[cfg(test)]
 use super::totals::OrderBatch;
+#[cfg(test)]
+use super::totals::SLOT_BYTES;
 use super::totals::{OrderTotals, Slot};
 use super::users::{ABSENT, LEFT_OUT, UserTable};
 use super::wire::{Reader, Writer};
@@ -66,6 +68,8 @@ pub enum UserIssue {
 pub enum FoldError {
     DuplicateUser(i64),
     RevenueOverflow(i64),
+    /// A user's order count (or count of orders before signup) would not fit its counter.
+    OrderCountOverflow(i64),
     DateOutOfRange(i64),
     TooManyUsers,
     /// An order amount the reader could not turn into minor units, with the order's user.
@@ -84,6 +88,7 @@ impl FoldError {
             Some(FoldError::RevenueOverflow(id)) => (2, *id),
             Some(FoldError::DateOutOfRange(id)) => (3, *id),
             Some(FoldError::TooManyUsers) => (4, 0),
+            Some(FoldError::OrderCountOverflow(id)) => (7, *id),
             Some(FoldError::BadAmount { error, user_id }) => {
                 let (kind, text) = match error {
                     AmountError::NotANumber(t) => (5, t),
@@ -110,6 +115,7 @@ impl FoldError {
                 r.i64()?;
                 FoldError::TooManyUsers
             }
+            7 => FoldError::OrderCountOverflow(r.i64()?),
             kind @ (5 | 6) => {
                 let has_user = r.u32()? != 0;
                 let user_id = r.i64()?;
@@ -136,6 +142,12 @@ impl std::fmt::Display for FoldError {
             }
             FoldError::RevenueOverflow(id) => {
                 write!(f, "revenue of user_id {id} overflows 64-bit minor units")
+            }
+            FoldError::OrderCountOverflow(id) => {
+                write!(
+                    f,
+                    "order count of user_id {id} overflows its 32-bit counter"
+                )
             }
             FoldError::DateOutOfRange(id) => {
                 write!(
@@ -343,7 +355,7 @@ pub fn finish(
         if signup == ABSENT || signup == LEFT_OUT {
             continue;
         }
-        let acc = totals.slots.get(slot as usize).unwrap_or(&empty);
+        let acc = totals.slots().get(slot as usize).unwrap_or(&empty);
         let orders = acc.orders.map(i64::from);
         let mut avg_order_value = [None; 4];
         for h in 0..4 {
@@ -365,7 +377,7 @@ pub fn finish(
             last_order: last,
             days_since_last_order: last.map(|l| as_of.days_since(l)),
             horizon_complete: users.horizon_end(signup).map(|end| end <= as_of.0),
-            orders_before_signup: i64::from(acc.before_signup),
+            orders_before_signup: i64::from(acc.before_signup()),
             segment: thresholds.classify(acc.revenue[LIFETIME]),
         });
     }
@@ -632,6 +644,7 @@ mod tests {
                      proptest::option::of(-10i64..100_000), any::<bool>(), 0usize..3),
                     0..120),
                 sparse in any::<bool>(),
+                in_shared_memory in any::<bool>(),
             ) {
                 let as_of = Day(700);
                 let mut serial = LtvFold::new(as_of);
@@ -646,7 +659,15 @@ mod tests {
                 table.freeze();
                 prop_assume!(table.check().is_ok());
                 let shared = UserTable::decode(&table.encode()).unwrap();
-                let mut parts = vec![OrderTotals::for_users(&shared); 3];
+                // Either each part has its own slots, or all fold into one shared array.
+                let mut memory = vec![Slot::default(); shared.slot_count()];
+                let mut parts = if in_shared_memory {
+                    let (base, len) = (memory.as_mut_ptr().cast::<u8>(), memory.len() * SLOT_BYTES);
+                    // SAFETY: the memory outlives the parts, which fold one after another.
+                    (0..3).map(|i| unsafe { OrderTotals::over_shared(base, len, &shared, i == 0) }.unwrap()).collect()
+                } else {
+                    vec![OrderTotals::for_users(&shared); 3]
+                };
                 let mut batches: Vec<OrderBatch> = (0..3).map(|_| OrderBatch::default()).collect();
                 for &(user, day, amount, null_status, part) in &orders {
                     let row = OrderRow {
@@ -666,7 +687,13 @@ mod tests {
                 for (batch, part) in batches.iter_mut().zip(parts.iter_mut()) {
                     batch.flush(part, &shared);
                 }
-                let mut merged: Option<OrderTotals> = None;
+                // Parts sent between processes leave shared slots behind: the leader reads
+                // them through a view of its own.
+                let mut merged: Option<OrderTotals> = in_shared_memory.then(|| {
+                    let (base, len) = (memory.as_mut_ptr().cast::<u8>(), memory.len() * SLOT_BYTES);
+                    // SAFETY: as above; the parts are done folding.
+                    unsafe { OrderTotals::over_shared(base, len, &shared, false) }.unwrap()
+                });
                 for part in &parts {
                     let part = OrderTotals::decode(&part.encode()).unwrap();
                     match &mut merged {
@@ -678,6 +705,8 @@ mod tests {
                 let expected = serial.finish(&thresholds);
                 let got = finish(&shared, merged.as_ref().unwrap(), &thresholds);
                 prop_assert_eq!(got, expected);
+                drop(parts);
+                drop(memory);
             }
 
             #[test]

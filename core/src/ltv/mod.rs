@@ -24,5 +24,5 @@ pub use fold::{
 };
 pub use segment::{Segment, SegmentThresholds, ThresholdError};
 pub use summary::{HorizonSummary, LtvSummary, summarize};
-pub use totals::{OrderBatch, OrderTotals};
+pub use totals::{OrderBatch, OrderTotals, SLOT_BYTES, Slot};
 pub use users::{Lookup, UserTable};
