@@ -35,10 +35,13 @@ pub fn clock_timestamp() -> String {
 /// `_ltv_pending_rows`, which reads them from this backend's memory.
 pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) -> Written {
     let t0 = std::time::Instant::now();
-    let new: Vec<(i64, [u8; 16])> = rows
-        .iter()
-        .map(|r| (r.user_id, fingerprint(r, scale)))
-        .collect();
+    let new: Vec<(i64, [u8; 16])> = crate::workers::on_worker_threads(|| {
+        use rayon::prelude::*;
+        rows.par_iter()
+            .with_min_len(4096)
+            .map(|r| (r.user_id, fingerprint(r, scale)))
+            .collect()
+    });
     pgrx::debug1!(
         "ml_user_ltv_rows: fingerprints {:.1} ms",
         t0.elapsed().as_secs_f64() * 1e3
