@@ -32,6 +32,9 @@ pub struct Source {
     pub order_date: String,
     pub order_date_kind: DateKind,
     pub status: String,
+    /// Whether two statuses are equal exactly when their bytes are (text or varchar under a
+    /// deterministic collation), so that the read can compare them in Rust.
+    pub status_is_plain_text: bool,
     pub amount: String,
     /// Decimal places kept from amounts: the numeric column's scale, 0 for integers, 2 otherwise.
     pub amount_scale: u32,
@@ -45,6 +48,8 @@ struct Column {
     category: String,
     is_enum: bool,
     typmod: i32,
+    /// Whether the column's collation (if any) compares by bytes.
+    deterministic: bool,
 }
 
 fn hint_for(setting: &str) -> Option<String> {
@@ -78,7 +83,9 @@ fn find_column(rel: pg_sys::Oid, table_display: &str, column: &str, setting: &st
     let found = Spi::connect(|c| {
         let t = c.select(
             "SELECT b.oid, pg_catalog.format_type(a.atttypid, a.atttypmod), b.typcategory::text, \
-                    b.typtype = 'e', a.atttypmod \
+                    b.typtype = 'e', a.atttypmod, \
+                    COALESCE((SELECT co.collisdeterministic FROM pg_catalog.pg_collation co \
+                              WHERE co.oid = a.attcollation), true) \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
@@ -96,6 +103,7 @@ fn find_column(rel: pg_sys::Oid, table_display: &str, column: &str, setting: &st
             category: row.get::<String>(3)?.unwrap_or_default(),
             is_enum: row.get::<bool>(4)?.unwrap_or(false),
             typmod: row.get::<i32>(5)?.unwrap_or(-1),
+            deterministic: row.get::<bool>(6)?.unwrap_or(false),
         }))
     })
     .or_raise("looking up a source column");
@@ -265,6 +273,10 @@ pub fn resolve(config: &Config) -> Source {
         order_date: quote_ident(&config.order_date_column),
         order_date_kind,
         status: quote_ident(&config.status_column),
+        // char(n) is compared without its trailing blanks, an enum by its label's text; a
+        // domain over text takes its base type's equality.
+        status_is_plain_text: matches!(status.base_type, pg_sys::TEXTOID | pg_sys::VARCHAROID)
+            && status.deterministic,
         amount: quote_ident(&config.amount_column),
         amount_scale,
         amount_is_numeric: amount.base_type == pg_sys::NUMERICOID,
@@ -373,7 +385,8 @@ impl Source {
     }
 
     /// `SELECT _ltv_orders(...)` over the successful and NULL-status orders (a NULL status is
-    /// read to be counted), or one user's.
+    /// read to be counted), or one user's. A plain text status is compared by the fold;
+    /// otherwise the query filters with the column's own equality.
     pub fn orders_sql(
         &self,
         ext: &str,
@@ -395,18 +408,22 @@ impl Source {
         } else {
             format!("o.{}::pg_catalog.numeric", self.amount)
         };
-        let scale = params.bind(self.amount_scale as i32);
         let statuses = params.bind(statuses.to_vec());
-        let filter = match one {
-            Some(id) => format!(" AND o.{} = {}", self.order_user_id, params.bind(id)),
-            None => String::new(),
-        };
+        let scale = params.bind(self.amount_scale as i32);
+        let one = one.map(|id| format!("o.{} = {}", self.order_user_id, params.bind(id)));
+        let (uid, status, orders) = (&self.order_user_id, &self.status, &self.orders);
+        if self.status_is_plain_text {
+            // The fold compares the statuses itself (src/ltv/aggregate.rs).
+            let filter = one.map_or(String::new(), |f| format!(" WHERE {f}"));
+            return format!(
+                "SELECT {ext}._ltv_orders({users}, o.{uid}::pg_catalog.int8, {ts}, {amount}, \
+                 o.{status}::pg_catalog.text, {statuses}, {scale}) FROM {orders} o{filter}"
+            );
+        }
+        let filter = one.map_or(String::new(), |f| format!(" AND {f}"));
         format!(
             "SELECT {ext}._ltv_orders({users}, o.{uid}::pg_catalog.int8, {ts}, {amount}, o.{status} IS NULL, {scale}) \
-             FROM {orders} o WHERE (o.{status}::pg_catalog.text = ANY ({statuses}) OR o.{status} IS NULL){filter}",
-            uid = self.order_user_id,
-            status = self.status,
-            orders = self.orders,
+             FROM {orders} o WHERE (o.{status}::pg_catalog.text = ANY ({statuses}) OR o.{status} IS NULL){filter}"
         )
     }
 }

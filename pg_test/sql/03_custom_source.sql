@@ -35,3 +35,39 @@ SELECT user_id, revenue_3m, lifetime_revenue FROM ml_user_ltv ORDER BY user_id;
 SELECT setting, value FROM cda_configuration() WHERE setting LIKE '%table' ORDER BY setting;
 SELECT count(*) FROM reset_configuration();
 DROP SCHEMA "Shop" CASCADE;
+
+-- How statuses compare. A text or varchar status under a deterministic collation is compared by
+-- the read itself, byte for byte, which is what = means for it; under a non-deterministic
+-- collation (here case-insensitive), or as char(n) (trailing blanks ignored), the column's own
+-- equality decides in the query. Each way gives what SQL's = gives.
+CREATE SCHEMA status_kinds;
+CREATE COLLATION status_kinds.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE status_kinds.users (user_id bigint, registered_at timestamptz);
+INSERT INTO status_kinds.users VALUES (1, '2024-01-01'), (2, '2024-01-01'), (3, '2024-01-01');
+CREATE TABLE status_kinds.orders (user_id bigint, created_at timestamptz, total_amount numeric(12,2),
+    plain varchar(10), ci text COLLATE status_kinds.ci, padded char(8));
+INSERT INTO status_kinds.orders VALUES
+    (1, '2024-02-01', 10, 'paid', 'paid', 'paid'),
+    (2, '2024-02-01', 20, 'PAID', 'PAID', 'paid'),
+    (3, '2024-02-01', 40, 'paid ', 'Paid', 'void'),
+    (3, '2024-02-02', 'NaN', 'void', 'void', 'void');  -- never read: not a successful order
+CREATE FUNCTION pg_temp.ltv_by_status(col text) RETURNS TABLE (status_column text, user_id bigint,
+        lifetime_revenue numeric, per_user numeric, plain_sql numeric) LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM configure_source(users_table => 'status_kinds.users', orders_table => 'status_kinds.orders',
+                             status_column => col, successful_statuses => ARRAY['paid']);
+    PERFORM calculate_all_ltv('2024-12-31');
+    RETURN QUERY EXECUTE format(
+        'SELECT %L::text, l.user_id, l.lifetime_revenue,
+                (SELECT c.lifetime_revenue FROM calculate_user_ltv(l.user_id, %L) c),
+                (SELECT COALESCE(sum(o.total_amount), 0) FROM status_kinds.orders o
+                 WHERE o.user_id = l.user_id AND o.%I = ''paid'')
+         FROM ml_user_ltv l ORDER BY l.user_id', col, '2024-12-31', col);
+END $$;
+SET client_min_messages = warning;
+SELECT * FROM pg_temp.ltv_by_status('plain');
+SELECT * FROM pg_temp.ltv_by_status('ci');
+SELECT * FROM pg_temp.ltv_by_status('padded');
+RESET client_min_messages;
+SELECT count(*) FROM reset_configuration();
+DROP SCHEMA status_kinds CASCADE;

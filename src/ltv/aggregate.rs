@@ -10,6 +10,10 @@
 //!   that the leader merges only the counts; otherwise into its own totals, which the leader
 //!   merges (combine, serial and deserial functions).
 //!
+//! - `_ltv_orders(users, user_id, created_at, amount, status, successful, scale)` does the same
+//!   for a status column compared by bytes: it takes the status itself and skips the orders whose
+//!   status is not one of `successful`, so that the query needs no filter.
+//!
 //! Both take the raw datums: timestamps as microseconds (a `timestamptz` in UTC and a local
 //! `timestamp` are the same integer for the day arithmetic), amounts in numeric's storage format
 //! (`cda_analytics_core::pg_numeric`). Per-row conversions in the executor (to date, to text)
@@ -25,7 +29,7 @@ use cda_analytics_core::ltv::{
     FoldError, OrderBatch, OrderRow, OrderTotals, StatusClass, UserTable,
 };
 use cda_analytics_core::pg_numeric::decode_minor;
-use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw, pg_return_null};
+use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
 
 use crate::aggregates::{
@@ -83,6 +87,8 @@ struct OrdersState {
     totals: OrderTotals,
     /// The shared totals' segment, when this process attached it for this state.
     segment: Option<super::shared_totals::Attached>,
+    /// The successful statuses, for the text-status aggregate.
+    successful: Vec<Vec<u8>>,
     /// Orders read but not yet folded in; flushed before the state leaves the process.
     batch: OrderBatch,
 }
@@ -93,6 +99,41 @@ v1_finfo!(pg_finfo_cda_ltv_orders_sfunc);
 pub unsafe extern "C-unwind" fn cda_ltv_orders_sfunc(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: called as the transition function of the boolean-status _ltv_orders.
+    unsafe { orders_sfunc(fcinfo, StatusArg::IsNull) }
+}
+
+// ---- _ltv_orders(users bytea, user_id int8, created_at timestamp[tz], amount numeric,
+//                  status text, successful text[], scale int4) -> bytea
+
+v1_finfo!(pg_finfo_cda_ltv_orders_status_sfunc);
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn cda_ltv_orders_status_sfunc(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: called as the transition function of the text-status _ltv_orders.
+    unsafe { orders_sfunc(fcinfo, StatusArg::Text) }
+}
+
+/// How an order's status reaches the transition function.
+#[derive(Clone, Copy)]
+enum StatusArg {
+    /// `status IS NULL` as argument 5, the scale as argument 6: the query kept only successful
+    /// and NULL statuses.
+    IsNull,
+    /// The status as argument 5, the successful statuses (text[]) as argument 6, the scale as
+    /// argument 7: the fold compares the bytes, where that is what equality means for the
+    /// column (text or varchar under a deterministic collation), which costs less than the
+    /// executor's `= ANY` (`src/source.rs` decides).
+    Text,
+}
+
+/// The transition function of both `_ltv_orders` aggregates.
+///
+/// # Safety
+/// `fcinfo` must be a live call of one of them, with the arguments `status` describes.
+unsafe fn orders_sfunc(fcinfo: pg_sys::FunctionCallInfo, status: StatusArg) -> pg_sys::Datum {
     unsafe {
         let state = match state_arg::<OrdersState>(fcinfo, 0) {
             Some(s) => s,
@@ -114,27 +155,65 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_sfunc(
                     Some((handle, key)) => super::shared_totals::attach(handle, key, &users)
                         .unwrap_or_else(|e| bad_state(e)),
                 };
+                let successful = match status {
+                    StatusArg::IsNull => Vec::new(),
+                    StatusArg::Text => pg_getarg::<Vec<Option<String>>>(fcinfo, 6)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .flatten()
+                        .map(String::into_bytes)
+                        .collect(),
+                };
                 let s = OrdersState {
                     users: Some(users),
                     totals,
                     segment,
+                    successful,
                     batch: OrderBatch::default(),
                 };
                 &mut *keep(fcinfo, "_ltv_orders", s).cast_mut_ptr::<OrdersState>()
             }
         };
         if state.totals.check().is_ok() {
-            fold_order(fcinfo, state);
+            let class = match status {
+                StatusArg::IsNull => {
+                    if !pg_arg_is_null(fcinfo, 5) && pg_getarg_datum_raw(fcinfo, 5).value() != 0 {
+                        Some(StatusClass::Null)
+                    } else {
+                        Some(StatusClass::Successful)
+                    }
+                }
+                StatusArg::Text => match varlena_arg(fcinfo, 5) {
+                    None => Some(StatusClass::Null),
+                    Some(b) if state.successful.iter().any(|s| s.as_slice() == b) => {
+                        Some(StatusClass::Successful)
+                    }
+                    // Not a successful status: not read, as when the query filters it out.
+                    Some(_) => None,
+                },
+            };
+            let scale_arg = match status {
+                StatusArg::IsNull => 6,
+                StatusArg::Text => 7,
+            };
+            if let Some(class) = class {
+                fold_order(fcinfo, state, class, scale_arg);
+            }
         }
         pg_sys::Datum::from(state as *mut OrdersState)
     }
 }
 
-unsafe fn fold_order(fcinfo: pg_sys::FunctionCallInfo, state: &mut OrdersState) {
+unsafe fn fold_order(
+    fcinfo: pg_sys::FunctionCallInfo,
+    state: &mut OrdersState,
+    status: StatusClass,
+    scale_arg: usize,
+) {
     let Some(users) = &state.users else { return };
     unsafe {
         let user_id = i64_arg(fcinfo, 2);
-        let scale = i64_arg(fcinfo, 6).unwrap_or(2) as u32;
+        let scale = i64_arg(fcinfo, scale_arg).unwrap_or(2) as u32;
         let amount = match varlena_arg(fcinfo, 4).map(|p| decode_minor(p, scale)) {
             None => None,
             Some(Ok(parsed)) => Some(parsed),
@@ -142,11 +221,6 @@ unsafe fn fold_order(fcinfo: pg_sys::FunctionCallInfo, state: &mut OrdersState) 
                 state.totals.fail(FoldError::BadAmount { error, user_id });
                 return;
             }
-        };
-        let status = if !pg_arg_is_null(fcinfo, 5) && pg_getarg_datum_raw(fcinfo, 5).value() != 0 {
-            StatusClass::Null
-        } else {
-            StatusClass::Successful
         };
         let row = OrderRow {
             user_id,
@@ -243,6 +317,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_deserial(
                     users: None,
                     totals,
                     segment: None,
+                    successful: Vec::new(),
                     batch: OrderBatch::default(),
                 },
             ),
