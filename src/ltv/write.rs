@@ -191,11 +191,16 @@ fn write_distributions(ext: &str, rows: &[UserLtv], scale: u32) {
     );
     let (mut metric, mut bins, mut bin, mut lo, mut hi, mut users, mut pct) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    for (name, horizon) in METRICS {
-        for (b, hist) in STORED_BINS
-            .iter()
-            .zip(histograms(rows, horizon, &STORED_BINS, scale))
-        {
+    // The metrics are binned side by side on the backend's worker threads.
+    let binned: Vec<_> = crate::workers::on_worker_threads(|| {
+        use rayon::prelude::*;
+        METRICS
+            .par_iter()
+            .map(|&(_, horizon)| histograms(rows, horizon, &STORED_BINS, scale))
+            .collect()
+    });
+    for ((name, _), per_bins) in METRICS.iter().zip(binned) {
+        for (b, hist) in STORED_BINS.iter().zip(per_bins) {
             for h in hist {
                 metric.push(name.to_string());
                 bins.push(*b as i32);

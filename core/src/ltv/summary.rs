@@ -32,11 +32,11 @@ pub struct LtvSummary {
 }
 
 /// Summarises the rows of a run. `scale` is the number of decimal places of the minor units.
+/// Runs on the current rayon pool.
 pub fn summarize(rows: &[UserLtv], scale: u32) -> LtvSummary {
     let unit = crate::money::unit(scale) as f64;
-    let mut values: Vec<f64> = Vec::with_capacity(rows.len());
-    let mut horizon = |h: usize| {
-        values.clear();
+    let horizon = |h: usize| {
+        let mut values: Vec<f64> = Vec::with_capacity(rows.len());
         let mut users_with_orders = 0;
         let mut revenue_sum: i128 = 0;
         for r in rows
@@ -61,7 +61,12 @@ pub fn summarize(rows: &[UserLtv], scale: u32) -> LtvSummary {
             p95,
         }
     };
-    let horizons = [horizon(0), horizon(1), horizon(2), horizon(LIFETIME)];
+    // The horizons are independent; at a million users each takes about 15 ms.
+    let ((h3, h6), (h12, life)) = rayon::join(
+        || rayon::join(|| horizon(0), || horizon(1)),
+        || rayon::join(|| horizon(2), || horizon(LIFETIME)),
+    );
+    let horizons = [h3, h6, h12, life];
     let (mut c6, mut c12) = (0i128, 0i128);
     for r in rows.iter().filter(|r| r.horizon_complete[2]) {
         c6 += i128::from(r.revenue[1]);
