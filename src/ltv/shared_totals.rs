@@ -1,7 +1,7 @@
 //! The LTV totals of a large run in dynamic shared memory.
 //!
 //! Without it every parallel worker builds its own 64 bytes per user, encodes them, sends them
-//! through the Gather queue, and the leader decodes and adds them up: about a quarter of a
+//! through the Gather queue, and the leader decodes and adds them up: about a third of a
 //! second at a million users, with nothing else running. Instead the leader creates one segment
 //! of slots before the orders query and puts its handle, with a random key, in front of the
 //! users bytes that every process receives; each process attaches, checks the key, and folds
