@@ -129,6 +129,16 @@ enum StatusArg {
     Text,
 }
 
+impl StatusArg {
+    /// The argument holding the amounts' scale.
+    fn scale_arg(self) -> usize {
+        match self {
+            StatusArg::IsNull => 6,
+            StatusArg::Text => 7,
+        }
+    }
+}
+
 /// The transition function of both `_ltv_orders` aggregates.
 ///
 /// # Safety
@@ -192,12 +202,8 @@ unsafe fn orders_sfunc(fcinfo: pg_sys::FunctionCallInfo, status: StatusArg) -> p
                     Some(_) => None,
                 },
             };
-            let scale_arg = match status {
-                StatusArg::IsNull => 6,
-                StatusArg::Text => 7,
-            };
             if let Some(class) = class {
-                fold_order(fcinfo, state, class, scale_arg);
+                fold_order(fcinfo, state, class, status.scale_arg());
             }
         }
         pg_sys::Datum::from(state as *mut OrdersState)
@@ -265,16 +271,17 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_combine(
 }
 
 impl OrdersState {
-    /// Folds in the orders still held in the batch.
-    /// Ends this state's use of a segment it attached: the process may live on (a worker
-    /// commits before it exits), and a mapping left behind would be reported as a leak.
+    /// Ends this state's use of a segment it attached, keeping the counts: the process may live
+    /// on (a worker commits before it exits), and a mapping left behind would be reported as a
+    /// leak.
     fn detach(&mut self) {
         if let Some(segment) = self.segment.take() {
-            self.totals = OrderTotals::default();
+            self.totals = self.totals.without_slots();
             segment.detach();
         }
     }
 
+    /// Folds in the orders still held in the batch.
     fn flush(&mut self) {
         if let Some(users) = &self.users {
             self.batch.flush(&mut self.totals, users);
@@ -336,17 +343,9 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_final(
         match state_arg::<OrdersState>(fcinfo, 0) {
             Some(s) => {
                 s.flush();
-                if s.segment.is_some() {
-                    // Attached here, not by the caller: only the counts can leave.
-                    let counts = OrderTotals::decode(&s.totals.encode());
-                    s.detach();
-                    match counts {
-                        Ok(t) => hand_over(t, OrderTotals::encode),
-                        Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("_ltv_orders: {e}"), None),
-                    }
-                } else {
-                    hand_over(std::mem::take(&mut s.totals), OrderTotals::encode)
-                }
+                // Attached here rather than by the caller, the shared slots stay behind.
+                s.detach();
+                hand_over(std::mem::take(&mut s.totals), OrderTotals::encode)
             }
             None => pg_return_null(fcinfo),
         }

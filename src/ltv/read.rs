@@ -88,10 +88,7 @@ pub fn compute(
     let result = aggregate(&sql, params, "reading the orders", |bytes| {
         bytes.map(decode_orders_result)
     });
-    let (segment, view) = match shared {
-        Some((segment, view)) => (Some(segment), Some(view)),
-        None => (None, None),
-    };
+    let (segment, view) = shared.unzip();
     let totals = match (result, view) {
         (None, Some(view)) => view,
         (None, None) => OrderTotals::for_users(&users),

@@ -25,7 +25,7 @@ const MIN_SHARED_SLOTS: usize = 16_384;
 /// A segment of shared totals, attached in the leader until [`Segment::detach`] (or the end of
 /// the transaction, on an error).
 pub struct Segment {
-    seg: *mut pg_sys::dsm_segment,
+    seg: Attached,
     prefix: [u8; PREFIX_LEN],
 }
 
@@ -65,7 +65,13 @@ pub fn create(users: &UserTable) -> Option<(Segment, OrderTotals)> {
         prefix[4..8].copy_from_slice(&pg_sys::dsm_segment_handle(seg).to_le_bytes());
         prefix[8..].copy_from_slice(&key);
         match OrderTotals::over_shared(base.add(HEADER), bytes, users, true) {
-            Ok(view) => Some((Segment { seg, prefix }, view)),
+            Ok(view) => Some((
+                Segment {
+                    seg: Attached(seg),
+                    prefix,
+                },
+                view,
+            )),
             Err(_) => {
                 pg_sys::dsm_detach(seg);
                 None
@@ -85,8 +91,7 @@ impl Segment {
 
     /// Unmaps the segment, which goes away with its last process. Every view of it must be gone.
     pub fn detach(self) {
-        // SAFETY: attached in create and not detached since.
-        unsafe { pg_sys::dsm_detach(self.seg) };
+        self.seg.detach();
     }
 }
 
@@ -101,13 +106,13 @@ pub fn split(bytes: &[u8]) -> (Option<(u32, &[u8])>, &[u8]) {
     }
 }
 
-/// A segment a process attached to fold into, to detach once its part is sent.
+/// A segment this process mapped (created, or attached to fold into), to detach once done.
 pub struct Attached(*mut pg_sys::dsm_segment);
 
 impl Attached {
     /// Unmaps the segment. Every view of it must be gone.
     pub fn detach(self) {
-        // SAFETY: attached in attach and not detached since.
+        // SAFETY: mapped by create or attach and not detached since.
         unsafe { pg_sys::dsm_detach(self.0) };
     }
 }

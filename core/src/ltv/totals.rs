@@ -59,6 +59,14 @@ impl Default for Slot {
 }
 
 impl Slot {
+    /// The slot of `users`' slot `s` before any order: its signup day (or marker) and no sums.
+    fn empty(users: &UserTable, s: u32) -> Self {
+        Slot {
+            signup: users.slot_signup(s),
+            ..Slot::default()
+        }
+    }
+
     pub fn first(&self) -> Option<Day> {
         (self.first != NO_FIRST).then_some(Day(self.first))
     }
@@ -160,10 +168,7 @@ impl OrderTotals {
     /// Empty totals for the users of `users`.
     pub fn for_users(users: &UserTable) -> Self {
         let slots = (0..users.slot_count() as u32)
-            .map(|s| Slot {
-                signup: users.slot_signup(s),
-                ..Slot::default()
-            })
+            .map(|s| Slot::empty(users, s))
             .collect();
         OrderTotals {
             slots: Slots::Owned(slots),
@@ -204,12 +209,8 @@ impl OrderTotals {
         let base = NonNull::new(base.cast::<Slot>()).ok_or("shared totals at null")?;
         if set_up {
             for s in 0..n {
-                let slot = Slot {
-                    signup: users.slot_signup(s as u32),
-                    ..Slot::default()
-                };
                 // SAFETY: s < n, within the memory the caller vouches for.
-                unsafe { base.as_ptr().add(s).write(slot) };
+                unsafe { base.as_ptr().add(s).write(Slot::empty(users, s as u32)) };
             }
         }
         Ok(OrderTotals {
@@ -217,6 +218,16 @@ impl OrderTotals {
             counts: RunCounts::default(),
             error: None,
         })
+    }
+
+    /// The counts and error without the slots: what a process that folded into shared slots
+    /// hands on once it lets go of the shared memory.
+    pub fn without_slots(&self) -> Self {
+        OrderTotals {
+            slots: Slots::default(),
+            counts: self.counts.clone(),
+            error: self.error.clone(),
+        }
     }
 
     /// Whether the slots are in shared memory.
@@ -652,6 +663,10 @@ mod tests {
         assert_eq!(leader.slots(), &expected[..]);
         assert_eq!(leader.slots()[0].revenue[LIFETIME], 12);
         assert_eq!(leader.counts().orders_counted, 2);
+        // What a process hands on when it lets go of the shared memory: its counts only.
+        let sent = b.without_slots();
+        assert!(sent.slots().is_empty() && !sent.is_shared());
+        assert_eq!(sent.counts(), b.counts());
         // Owned totals from a private fold add into the shared slots.
         let mut own = OrderTotals::for_users(&table);
         own.add_order(&table, row(2, 40, 9), false).unwrap();
