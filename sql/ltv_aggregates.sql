@@ -80,14 +80,14 @@ CREATE AGGREGATE @extschema@._ltv_orders(bytea, bigint, timestamp, numeric, text
     FINALFUNC = @extschema@._ltv_orders_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
 );
 
--- _stored_fingerprints(user_id, fingerprint): the fingerprints of a results table's stored rows,
--- which calculate_all_ltv() and calculate_all_rfm() compare with the rows they computed
--- (src/stored_rows.rs); handed over in memory.
-CREATE FUNCTION @extschema@._stored_fingerprints_sfunc(internal, bigint, bytea)
+-- _stored_fingerprints(user_id, fingerprint, ctid): a results table's stored rows with their
+-- fingerprints and places, which calculate_all_ltv() and calculate_all_rfm() compare with the rows
+-- they computed, removing changed rows by place (src/stored_rows.rs); handed over in memory.
+CREATE FUNCTION @extschema@._stored_fingerprints_sfunc(internal, bigint, bytea, tid)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_stored_fingerprints_sfunc';
 CREATE FUNCTION @extschema@._stored_fingerprints_final(internal)
 RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_stored_fingerprints_final';
-CREATE AGGREGATE @extschema@._stored_fingerprints(bigint, bytea) (
+CREATE AGGREGATE @extschema@._stored_fingerprints(bigint, bytea, tid) (
     SFUNC = @extschema@._stored_fingerprints_sfunc, STYPE = internal,
     FINALFUNC = @extschema@._stored_fingerprints_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
 );

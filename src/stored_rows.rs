@@ -1,16 +1,18 @@
 //! Results tables rewritten only where they changed (core's `stored`): the stored rows'
-//! fingerprints are read through the aggregate `_stored_fingerprints(user_id, fingerprint)`, so a
-//! million pairs cost one scan and no per-row SPI work, and [`replace_changed`] deletes and
-//! inserts only the rows whose fingerprints differ. The LTV and RFM refreshes write this way.
+//! fingerprints are read through the aggregate `_stored_fingerprints(user_id, fingerprint,
+//! ctid)`, so a million rows cost one scan and no per-row SPI work, and [`replace_changed`]
+//! deletes and inserts only the rows whose fingerprints differ. The LTV and RFM refreshes write
+//! this way.
 
-use cda_analytics_core::stored::{Changes, changes, decode_pairs, encode_pairs};
+use cda_analytics_core::stored::{Changes, StoredRow, changes, decode_stored, encode_stored};
+use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw};
 use pgrx::prelude::*;
 
 use crate::aggregates::{hand_over_state, i64_arg, keep, state_arg, take_or_decode, varlena_arg};
 use crate::errors::*;
-use crate::results::execute as run;
+use crate::results::{execute as run, with_settings};
 
-type Pairs = Vec<(i64, [u8; 16])>;
+type Rows = Vec<StoredRow>;
 
 /// How many stored rows a refresh wrote and removed (a changed row counts in both).
 #[derive(Clone, Copy, Default)]
@@ -60,11 +62,20 @@ pub fn replace_changed(
             rows_removed: remove.len(),
         };
         if !remove.is_empty() {
-            run(
-                &format!("DELETE FROM {ext}.{table} WHERE user_id = ANY ($1)"),
-                &[remove.into()],
-                &format!("removing changed rows from {table}"),
-            );
+            // The rows are removed where the read found them: the table's lock (taken before
+            // the read, see crate::results::lock) keeps every other writer and VACUUM out, so
+            // they are still there. The planner prices each tid as a random page read and
+            // would scan the whole table past a few thousand of them (160-240 ms for 48,000
+            // rows of a million, where the TID scan takes 48 ms), so the scan is chosen for it;
+            // JIT is off as it would compile the plan for its inflated cost.
+            let tids: Vec<pg_sys::ItemPointerData> = remove.into_iter().map(tid).collect();
+            with_settings(&[("enable_seqscan", "off"), ("jit", "off")], || {
+                run(
+                    &format!("DELETE FROM {ext}.{table} WHERE ctid = ANY ($1)"),
+                    &[tids.into()],
+                    &format!("removing changed rows from {table}"),
+                )
+            });
         }
         if !write.is_empty() {
             insert(Some(&write));
@@ -83,15 +94,16 @@ pub fn replace_changed(
     written
 }
 
-/// Every stored `(user id, fingerprint)` of `ext.table`. A fingerprint that is not 16 bytes (a
-/// row edited by hand) matches nothing, so that row is rewritten.
-fn read(ext: &str, table: &str) -> Pairs {
-    let sql = format!("SELECT {ext}._stored_fingerprints(user_id, fingerprint) FROM {ext}.{table}");
+/// Every stored row of `ext.table`. A fingerprint that is not 16 bytes (a row edited by hand)
+/// matches nothing, so that row is rewritten.
+fn read(ext: &str, table: &str) -> Rows {
+    let sql =
+        format!("SELECT {ext}._stored_fingerprints(user_id, fingerprint, ctid) FROM {ext}.{table}");
     crate::spi_read::one_bytea(&sql, &[], &format!("reading {table}"), |bytes| {
         let Some(b) = bytes else {
             return Ok(Vec::new());
         };
-        take_or_decode(b, decode_pairs)
+        take_or_decode(b, decode_stored)
     })
     .unwrap_or_else(|e| {
         raise(
@@ -102,7 +114,20 @@ fn read(ext: &str, table: &str) -> Pairs {
     })
 }
 
-// ---- _stored_fingerprints(user_id int8, fingerprint bytea) -> bytea
+/// A row's place (block and offset of its ctid) as one number, for core's [`StoredRow`].
+fn place(t: &pg_sys::ItemPointerData) -> u64 {
+    let (block, offset) = pgrx::itemptr::item_pointer_get_both(*t);
+    (u64::from(block) << 16) | u64::from(offset)
+}
+
+/// The ctid of a [`place`].
+fn tid(place: u64) -> pg_sys::ItemPointerData {
+    let mut t = pg_sys::ItemPointerData::default();
+    pgrx::itemptr::item_pointer_set_all(&mut t, (place >> 16) as u32, place as u16);
+    t
+}
+
+// ---- _stored_fingerprints(user_id int8, fingerprint bytea, ctid tid) -> bytea
 
 v1_finfo!(pg_finfo_cda_stored_fingerprints_sfunc);
 #[unsafe(no_mangle)]
@@ -111,22 +136,27 @@ pub unsafe extern "C-unwind" fn cda_stored_fingerprints_sfunc(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     unsafe {
-        let state = match state_arg::<Pairs>(fcinfo, 0) {
+        let state = match state_arg::<Rows>(fcinfo, 0) {
             Some(s) => s,
-            None => {
-                &mut *keep(fcinfo, "_stored_fingerprints", Pairs::new()).cast_mut_ptr::<Pairs>()
-            }
+            None => &mut *keep(fcinfo, "_stored_fingerprints", Rows::new()).cast_mut_ptr::<Rows>(),
         };
-        if let Some(id) = i64_arg(fcinfo, 1) {
+        if let Some(id) = i64_arg(fcinfo, 1)
+            && !pg_arg_is_null(fcinfo, 3)
+        {
             // A fingerprint of another length stays all zeros, which no row hashes to in
             // practice, so that row gets rewritten.
             let mut print = [0u8; 16];
             if let Some(b) = varlena_arg(fcinfo, 2).filter(|b| b.len() == 16) {
                 print.copy_from_slice(b);
             }
-            state.push((id, print));
+            let ctid = &*pg_getarg_datum_raw(fcinfo, 3).cast_mut_ptr::<pg_sys::ItemPointerData>();
+            state.push(StoredRow {
+                id,
+                print,
+                place: place(ctid),
+            });
         }
-        pg_sys::Datum::from(state as *mut Pairs)
+        pg_sys::Datum::from(state as *mut Rows)
     }
 }
 
@@ -136,6 +166,6 @@ v1_finfo!(pg_finfo_cda_stored_fingerprints_final);
 pub unsafe extern "C-unwind" fn cda_stored_fingerprints_final(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    // SAFETY: the state is the aggregate's pairs.
-    unsafe { hand_over_state::<Pairs>(fcinfo, |p| encode_pairs(p)) }
+    // SAFETY: the state is the aggregate's rows.
+    unsafe { hand_over_state::<Rows>(fcinfo, |r| encode_stored(r)) }
 }

@@ -97,74 +97,90 @@ impl Fingerprint {
     }
 }
 
+/// A row as it is stored: its user, its values' fingerprint, and where it lies in the table (a
+/// number this module only hands back, so that the caller can remove the row without looking its
+/// user up again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredRow {
+    pub id: i64,
+    pub print: [u8; 16],
+    pub place: u64,
+}
+
 /// What to write to make the stored rows equal the new ones.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Indices into the new rows of those that are missing or stored with other values.
     pub write: Vec<usize>,
-    /// Stored users to remove: those with other values (rewritten from `write`) and those no
-    /// longer among the new rows.
-    pub remove: Vec<i64>,
+    /// The places of the stored rows to remove: those with other values (rewritten from `write`)
+    /// and those no longer among the new rows.
+    pub remove: Vec<u64>,
     /// Stored rows that stay as they are.
     pub unchanged: usize,
 }
 
-/// Compares the stored `(user id, fingerprint)` pairs with the new rows' pairs (`new`, in the
+/// Compares the stored rows with the new rows' `(user id, fingerprint)` pairs (`new`, in the
 /// rows' order). User ids are unique on both sides.
-pub fn changes(mut stored: Vec<(i64, [u8; 16])>, new: &[(i64, [u8; 16])]) -> Changes {
-    stored.sort_unstable_by_key(|s| s.0);
+pub fn changes(mut stored: Vec<StoredRow>, new: &[(i64, [u8; 16])]) -> Changes {
+    stored.sort_unstable_by_key(|s| s.id);
     let mut order: Vec<usize> = (0..new.len()).collect();
     order.sort_unstable_by_key(|&i| new[i].0);
     let mut out = Changes::default();
     let mut s = stored.iter().peekable();
     for i in order {
         let id = new[i].0;
-        while let Some(&&(gone, _)) = s.peek().filter(|x| x.0 < id) {
-            out.remove.push(gone);
-            s.next();
+        while let Some(gone) = s.next_if(|x| x.id < id) {
+            out.remove.push(gone.place);
         }
-        match s.peek() {
-            Some(&&(same, print)) if same == id => {
-                s.next();
-                if print == new[i].1 {
-                    out.unchanged += 1;
-                } else {
-                    out.remove.push(id);
-                    out.write.push(i);
-                }
+        match s.next_if(|x| x.id == id) {
+            Some(same) if same.print == new[i].1 => out.unchanged += 1,
+            Some(same) => {
+                out.remove.push(same.place);
+                out.write.push(i);
             }
-            _ => out.write.push(i),
+            None => out.write.push(i),
         }
     }
-    out.remove.extend(s.map(|x| x.0));
+    out.remove.extend(s.map(|x| x.place));
     out
 }
 
-/// `(user id, fingerprint)` pairs as bytes, for an aggregate state that leaves its process.
-pub fn encode_pairs(pairs: &[(i64, [u8; 16])]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(pairs.len() * 24);
-    for (id, print) in pairs {
-        out.extend_from_slice(&id.to_le_bytes());
-        out.extend_from_slice(print);
+const STORED_ROW_BYTES: usize = 32;
+
+/// Stored rows as bytes, for an aggregate state that leaves its process.
+pub fn encode_stored(rows: &[StoredRow]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * STORED_ROW_BYTES);
+    for r in rows {
+        out.extend_from_slice(&r.id.to_le_bytes());
+        out.extend_from_slice(&r.print);
+        out.extend_from_slice(&r.place.to_le_bytes());
     }
     out
 }
 
-/// The pairs of [`encode_pairs`].
-pub fn decode_pairs(bytes: &[u8]) -> Result<Vec<(i64, [u8; 16])>, String> {
-    if !bytes.len().is_multiple_of(24) {
+/// The rows of [`encode_stored`].
+pub fn decode_stored(bytes: &[u8]) -> Result<Vec<StoredRow>, String> {
+    if !bytes.len().is_multiple_of(STORED_ROW_BYTES) {
         return Err(format!(
-            "{} bytes are not whole (id, fingerprint) pairs",
+            "{} bytes are not whole (id, fingerprint, place) rows",
             bytes.len()
         ));
     }
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(b);
+        w
+    };
     Ok(bytes
-        .chunks_exact(24)
+        .chunks_exact(STORED_ROW_BYTES)
         .map(|c| {
-            let (id, print) = c.split_at(8);
-            let mut p = [0u8; 16];
-            p.copy_from_slice(print);
-            (i64::from_le_bytes(id.try_into().unwrap_or_default()), p)
+            let mut print = [0u8; 16];
+            print.copy_from_slice(&c[8..24]);
+            StoredRow {
+                id: i64::from_le_bytes(word(&c[..8])),
+                print,
+                place: u64::from_le_bytes(word(&c[24..])),
+            }
         })
         .collect())
 }
@@ -179,20 +195,26 @@ mod tests {
         Fingerprint::new(1, 2).i64(v).finish()
     }
 
+    /// A stored row whose place is its id plus 1000.
+    fn stored_row(id: i64, print: [u8; 16]) -> StoredRow {
+        StoredRow {
+            id,
+            print,
+            place: id.wrapping_add(1000) as u64,
+        }
+    }
+
     #[test]
     fn known_changes() {
         let new: Vec<(i64, [u8; 16])> = [5, 1, 3, 9].map(|id| (id, print(id))).to_vec();
-        let stored = vec![
-            (9, print(9)),
-            (2, print(5)),
-            (3, print(-3)),
-            (1, print(1)),
-            (11, print(1)),
-        ];
+        // Places other than the ids, so that a mix-up shows.
+        let stored = [(9, 9), (2, 5), (3, -3), (1, 1), (11, 1)]
+            .map(|(id, v)| stored_row(id, print(v)))
+            .to_vec();
         let c = changes(stored, &new);
         assert_eq!(c.unchanged, 2);
         assert_eq!(c.write, vec![2, 0]);
-        assert_eq!(c.remove, vec![2, 3, 11]);
+        assert_eq!(c.remove, vec![1002, 1003, 1011]);
         assert_eq!(changes(vec![], &[]), Changes::default());
     }
 
@@ -233,10 +255,17 @@ mod tests {
     }
 
     #[test]
-    fn pairs_round_trip() {
-        let pairs = vec![(-3, [7u8; 16]), (i64::MAX, print(2))];
-        assert_eq!(decode_pairs(&encode_pairs(&pairs)), Ok(pairs));
-        assert!(decode_pairs(&[0u8; 23]).is_err());
+    fn stored_rows_round_trip() {
+        let rows = vec![
+            StoredRow {
+                id: -3,
+                print: [7u8; 16],
+                place: u64::MAX,
+            },
+            stored_row(i64::MAX, print(2)),
+        ];
+        assert_eq!(decode_stored(&encode_stored(&rows)), Ok(rows));
+        assert!(decode_stored(&[0u8; 31]).is_err());
     }
 
     proptest! {
@@ -250,12 +279,13 @@ mod tests {
         ) {
             let mut rows: Vec<(i64, [u8; 16])> = new.iter().map(|(&id, &v)| (id, print(v))).collect();
             rows.sort_by_key(|r| (r.0.wrapping_mul(shuffle as i64 | 1), r.0));
-            let pairs: Vec<(i64, [u8; 16])> = stored.iter().map(|(&id, &v)| (id, print(v))).collect();
+            let pairs: Vec<StoredRow> = stored.iter().map(|(&id, &v)| stored_row(id, print(v))).collect();
             let c = changes(pairs.clone(), &rows);
 
-            let mut table: BTreeMap<i64, [u8; 16]> = pairs.into_iter().collect();
-            for id in &c.remove {
-                prop_assert!(table.remove(id).is_some(), "removed a row that is not stored");
+            let mut table: BTreeMap<i64, [u8; 16]> = pairs.into_iter().map(|r| (r.id, r.print)).collect();
+            for place in &c.remove {
+                let id = (*place as i64).wrapping_sub(1000);
+                prop_assert!(table.remove(&id).is_some(), "removed a row that is not stored");
             }
             for &i in &c.write {
                 prop_assert!(table.insert(rows[i].0, rows[i].1).is_none(), "wrote over a row");

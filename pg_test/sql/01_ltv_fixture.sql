@@ -129,6 +129,9 @@ SELECT count(*) AS same_tuples FROM ml_user_ltv_rows r JOIN tuples t USING (user
 SELECT calculate_all_ltv('2024-07-01');
 SELECT rows_written, rows_removed FROM ltv_last_run;
 SELECT user_id AS rewritten FROM ml_user_ltv_rows r JOIN tuples t USING (user_id) WHERE r.ctid <> t.tid ORDER BY 1;
+-- The changed rows are removed by place with the planner's sequential scans and JIT turned off
+-- for that one statement; the caller's settings are as they were.
+SELECT current_setting('enable_seqscan') AS enable_seqscan, current_setting('jit') AS jit;
 SELECT user_id, lifetime_revenue, days_since_last_order AS days, horizon_6m_complete AS h6,
        segment, as_of_date FROM ml_user_ltv ORDER BY user_id;
 -- A user gone from the source loses their row; a stored fingerprint that is not one (a row
