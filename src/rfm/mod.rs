@@ -143,10 +143,13 @@ pub(crate) struct Scored {
 /// Every user as of `as_of`, scored: customers first in user id order, then users without orders.
 fn score_all(ext: &str, config: &Config, source: &Source, as_of: Day, mode: Monetary) -> Scored {
     let (rules, custom_map) = store::rules(ext);
+    let t0 = std::time::Instant::now();
     let mut p = population(ext, config, source, as_of, None);
+    let t_read = std::time::Instant::now();
     p.customers.sort_unstable_by_key(|c| c.user_id);
     p.without_orders.sort_unstable();
     let (scores, breakpoints) = score_customers(&p.customers, mode);
+    let t_score = std::time::Instant::now();
     let mut rows: Vec<RfmRow> = p
         .customers
         .iter()
@@ -154,6 +157,13 @@ fn score_all(ext: &str, config: &Config, source: &Source, as_of: Day, mode: Mone
         .map(|(c, s)| scored_row(c, s, mode, &rules))
         .collect();
     rows.extend(p.without_orders.iter().map(|&id| unscored_row(id)));
+    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
+    pgrx::debug1!(
+        "RFM: read {:.1} ms, scores {:.1} ms, rows {:.1} ms",
+        ms(t0, t_read),
+        ms(t_read, t_score),
+        ms(t_score, std::time::Instant::now())
+    );
     Scored {
         rows,
         breakpoints,
