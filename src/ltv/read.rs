@@ -4,7 +4,7 @@
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::{
-    FoldError, OrderTotals, RunCounts, SegmentThresholds, UserLtv, UserTable, finish,
+    FoldError, OrderTotals, Purchases, RunCounts, SegmentThresholds, UserLtv, UserTable, finish,
 };
 
 use super::aggregate::decode_orders_result;
@@ -24,8 +24,8 @@ fn aggregate<T>(
     crate::spi_read::one_bytea(sql, &params.args, doing, f)
 }
 
-/// Reads users, then successful (and NULL-status) orders, through the fold. `one_user` limits
-/// both reads to one user.
+/// Reads users, then successful (and NULL-status) orders, through the fold, into LTV rows.
+/// `one_user` limits both reads to one user.
 pub fn compute(
     ext: &str,
     config: &Config,
@@ -34,6 +34,33 @@ pub fn compute(
     one_user: Option<i64>,
     thresholds: &SegmentThresholds,
 ) -> (Vec<UserLtv>, RunCounts) {
+    read_with(ext, config, source, as_of, one_user, |users, totals| {
+        finish(users, totals, thresholds)
+    })
+}
+
+/// The same read, into each user's lifetime [`Purchases`] only.
+pub fn purchases(
+    ext: &str,
+    config: &Config,
+    source: &Source,
+    as_of: Day,
+    one_user: Option<i64>,
+) -> (Vec<Purchases>, RunCounts) {
+    read_with(ext, config, source, as_of, one_user, |users, totals| {
+        cda_analytics_core::ltv::purchases(users, totals)
+    })
+}
+
+/// Reads users and orders through the fold and hands the users and the folded totals to `rows`.
+fn read_with<T>(
+    ext: &str,
+    config: &Config,
+    source: &Source,
+    as_of: Day,
+    one_user: Option<i64>,
+    rows: impl FnOnce(&UserTable, &OrderTotals) -> T,
+) -> T {
     let t_start = std::time::Instant::now();
     let zone = &config.time_zone;
     let mut params = Params::new();
@@ -106,7 +133,7 @@ pub fn compute(
         (Some(Err(e)), _) => raise(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, e.to_string(), None),
     };
     let t_finish = std::time::Instant::now();
-    let out = finish(&users, &totals, thresholds);
+    let out = rows(&users, &totals);
     // The view into the segment goes before the segment.
     drop(totals);
     if let Some(segment) = segment {

@@ -6,13 +6,15 @@
 
 mod store;
 
+use std::sync::Arc;
+
 use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
-use cda_analytics_core::ltv::{LIFETIME, RunCounts};
+use cda_analytics_core::ltv::RunCounts;
 use cda_analytics_core::money::{div_round, format_minor};
 use cda_analytics_core::rfm::{
-    Customer, Monetary, NO_ORDERS, UNMATCHED, score_customers, score_one, segment_of,
+    Customer, Monetary, NO_ORDERS, SegmentRule, UNMATCHED, score_customers, score_one, segment_of,
 };
 
 use crate::config::Config;
@@ -35,17 +37,16 @@ pub(crate) fn population(
     as_of: Day,
     one_user: Option<i64>,
 ) -> Population {
-    let thresholds = config.ltv_thresholds(source.amount_scale);
-    let (rows, counts) = read::compute(ext, config, source, as_of, one_user, &thresholds);
+    let (rows, counts) = read::purchases(ext, config, source, as_of, one_user);
     let mut customers = Vec::with_capacity(rows.len());
     let mut without_orders = Vec::new();
     for r in &rows {
         match r.days_since_last_order {
-            Some(days) if r.orders[LIFETIME] > 0 => customers.push(Customer {
+            Some(days) if r.orders > 0 => customers.push(Customer {
                 user_id: r.user_id,
                 recency_days: days,
-                frequency: r.orders[LIFETIME],
-                revenue: r.revenue[LIFETIME],
+                frequency: r.orders,
+                revenue: r.revenue,
             }),
             _ => without_orders.push(r.user_id),
         }
@@ -88,7 +89,36 @@ pub(crate) struct RfmRow {
     /// scale (the score compares the exact average).
     pub monetary: Option<i64>,
     pub scores: Option<[u8; 3]>,
-    pub segment: String,
+    pub segment: Arc<str>,
+}
+
+/// Each of the 125 cells' segment under a map, found once per cell rather than once per user;
+/// the rows share the names.
+struct SegmentNames {
+    rules: Vec<SegmentRule>,
+    cells: Vec<Arc<str>>,
+    no_orders: Arc<str>,
+}
+
+impl SegmentNames {
+    fn new(rules: Vec<SegmentRule>) -> Self {
+        let cells = (0..125u8)
+            .map(|i| Arc::from(segment_of(&rules, 1 + i / 25, 1 + i / 5 % 5, 1 + i % 5)))
+            .collect();
+        SegmentNames {
+            rules,
+            cells,
+            no_orders: Arc::from(NO_ORDERS),
+        }
+    }
+
+    fn of(&self, [r, f, m]: [u8; 3]) -> Arc<str> {
+        let cell = (usize::from(r) * 25 + usize::from(f) * 5 + usize::from(m)).checked_sub(31);
+        match cell.and_then(|c| self.cells.get(c)) {
+            Some(name) => name.clone(),
+            None => Arc::from(segment_of(&self.rules, r, f, m)),
+        }
+    }
 }
 
 impl RfmRow {
@@ -104,12 +134,7 @@ fn shown_monetary(c: &Customer, mode: Monetary) -> i64 {
     }
 }
 
-fn scored_row(
-    c: &Customer,
-    scores: [u8; 3],
-    mode: Monetary,
-    rules: &[cda_analytics_core::rfm::SegmentRule],
-) -> RfmRow {
+fn scored_row(c: &Customer, scores: [u8; 3], mode: Monetary, names: &SegmentNames) -> RfmRow {
     RfmRow {
         user_id: c.user_id,
         recency_days: Some(c.recency_days),
@@ -117,11 +142,11 @@ fn scored_row(
         revenue: c.revenue,
         monetary: Some(shown_monetary(c, mode)),
         scores: Some(scores),
-        segment: segment_of(rules, scores[0], scores[1], scores[2]).to_string(),
+        segment: names.of(scores),
     }
 }
 
-fn unscored_row(user_id: i64) -> RfmRow {
+fn unscored_row(user_id: i64, names: &SegmentNames) -> RfmRow {
     RfmRow {
         user_id,
         recency_days: None,
@@ -129,7 +154,7 @@ fn unscored_row(user_id: i64) -> RfmRow {
         revenue: 0,
         monetary: None,
         scores: None,
-        segment: NO_ORDERS.to_string(),
+        segment: names.no_orders.clone(),
     }
 }
 
@@ -143,6 +168,7 @@ pub(crate) struct Scored {
 /// Every user as of `as_of`, scored: customers first in user id order, then users without orders.
 fn score_all(ext: &str, config: &Config, source: &Source, as_of: Day, mode: Monetary) -> Scored {
     let (rules, custom_map) = store::rules(ext);
+    let names = SegmentNames::new(rules);
     let t0 = std::time::Instant::now();
     let mut p = population(ext, config, source, as_of, None);
     let t_read = std::time::Instant::now();
@@ -154,9 +180,9 @@ fn score_all(ext: &str, config: &Config, source: &Source, as_of: Day, mode: Mone
         .customers
         .iter()
         .zip(scores)
-        .map(|(c, s)| scored_row(c, s, mode, &rules))
+        .map(|(c, s)| scored_row(c, s, mode, &names))
         .collect();
-    rows.extend(p.without_orders.iter().map(|&id| unscored_row(id)));
+    rows.extend(p.without_orders.iter().map(|&id| unscored_row(id, &names)));
     let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
     pgrx::debug1!(
         "RFM: read {:.1} ms, scores {:.1} ms, rows {:.1} ms",
@@ -209,7 +235,7 @@ fn to_tuple(r: RfmRow, scale: u32) -> RfmTuple {
         score(1),
         score(2),
         cell,
-        r.segment,
+        r.segment.to_string(),
     )
 }
 
@@ -285,7 +311,7 @@ fn calculate_all_rfm(
     let unmatched = scored
         .rows
         .iter()
-        .filter(|r| r.segment == UNMATCHED)
+        .filter(|r| &*r.segment == UNMATCHED)
         .count();
     if unmatched > 0 {
         notice(
@@ -338,7 +364,7 @@ fn calculate_user_rfm(
         explicit_as_of: explicit,
     } = Context::load(as_of);
     let run = store::latest_run(&ext);
-    let (rules, _) = store::rules(&ext);
+    let names = SegmentNames::new(store::rules(&ext).0);
     let p = population(&ext, &config, &source, as_of, Some(user_id));
     report("calculate_user_rfm", &p.counts, &source, explicit);
     let rows: Vec<RfmRow> = p
@@ -349,10 +375,10 @@ fn calculate_user_rfm(
                 c,
                 score_one(c, run.mode, &run.breakpoints),
                 run.mode,
-                &rules,
+                &names,
             )
         })
-        .chain(p.without_orders.iter().map(|&id| unscored_row(id)))
+        .chain(p.without_orders.iter().map(|&id| unscored_row(id, &names)))
         .collect();
     let scale = source.amount_scale;
     let run_id = run.run_id;

@@ -341,6 +341,31 @@ impl LtvFold {
     }
 }
 
+/// The counted users' slots: (slot, signup day, sums).
+fn counted<'a>(
+    users: &'a UserTable,
+    totals: &'a OrderTotals,
+) -> impl Iterator<Item = (u32, i32, &'a Slot)> + 'a {
+    static EMPTY: Slot = Slot::EMPTY;
+    (0..users.slot_count() as u32).filter_map(move |slot| {
+        let signup = users.slot_signup(slot);
+        (signup != ABSENT && signup != LEFT_OUT).then(|| {
+            (
+                slot,
+                signup,
+                totals.slots().get(slot as usize).unwrap_or(&EMPTY),
+            )
+        })
+    })
+}
+
+/// Everything the users and the orders counted.
+fn run_counts(users: &UserTable, totals: &OrderTotals) -> RunCounts {
+    let mut counts = users.counts().clone();
+    counts.merge(totals.counts());
+    counts
+}
+
 /// The result rows of a run, ordered by user_id, and everything it counted.
 pub fn finish(
     users: &UserTable,
@@ -348,14 +373,8 @@ pub fn finish(
     thresholds: &SegmentThresholds,
 ) -> (Vec<UserLtv>, RunCounts) {
     let as_of = users.as_of();
-    let empty = Slot::default();
     let mut rows: Vec<UserLtv> = Vec::with_capacity(users.len());
-    for slot in 0..users.slot_count() as u32 {
-        let signup = users.slot_signup(slot);
-        if signup == ABSENT || signup == LEFT_OUT {
-            continue;
-        }
-        let acc = totals.slots().get(slot as usize).unwrap_or(&empty);
+    for (slot, signup, acc) in counted(users, totals) {
         let orders = acc.orders.map(i64::from);
         let mut avg_order_value = [None; 4];
         for h in 0..4 {
@@ -384,9 +403,37 @@ pub fn finish(
     if !users.slots_sorted() {
         rows.sort_unstable_by_key(|r| r.user_id);
     }
-    let mut counts = users.counts().clone();
-    counts.merge(totals.counts());
-    (rows, counts)
+    (rows, run_counts(users, totals))
+}
+
+/// A user's lifetime purchases as of the run's as-of date: what scores that need no horizons (RFM)
+/// take from the read, without building whole LTV rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purchases {
+    pub user_id: i64,
+    /// None for a user without orders.
+    pub days_since_last_order: Option<i32>,
+    pub orders: i64,
+    /// Minor units.
+    pub revenue: i64,
+}
+
+/// Every counted user's [`Purchases`], ordered by user_id (the lifetime columns of [`finish`]'s
+/// rows), and everything the run counted.
+pub fn purchases(users: &UserTable, totals: &OrderTotals) -> (Vec<Purchases>, RunCounts) {
+    let as_of = users.as_of();
+    let mut out: Vec<Purchases> = counted(users, totals)
+        .map(|(slot, _, acc)| Purchases {
+            user_id: users.user_id(slot),
+            days_since_last_order: acc.last().map(|l| as_of.days_since(l)),
+            orders: i64::from(acc.orders[LIFETIME]),
+            revenue: acc.revenue[LIFETIME],
+        })
+        .collect();
+    if !users.slots_sorted() {
+        out.sort_unstable_by_key(|p| p.user_id);
+    }
+    (out, run_counts(users, totals))
 }
 
 #[cfg(test)]
@@ -703,7 +750,18 @@ mod tests {
                 }
                 let thresholds = SegmentThresholds::defaults(2);
                 let expected = serial.finish(&thresholds);
-                let got = finish(&shared, merged.as_ref().unwrap(), &thresholds);
+                let merged = merged.unwrap();
+                let got = finish(&shared, &merged, &thresholds);
+                // The purchases are the rows' lifetime columns, user for user.
+                let (bought, bought_counts) = purchases(&shared, &merged);
+                let lifetime: Vec<Purchases> = got.0.iter().map(|r| Purchases {
+                    user_id: r.user_id,
+                    days_since_last_order: r.days_since_last_order,
+                    orders: r.orders[LIFETIME],
+                    revenue: r.revenue[LIFETIME],
+                }).collect();
+                prop_assert_eq!(bought, lifetime);
+                prop_assert_eq!(&bought_counts, &got.1);
                 prop_assert_eq!(got, expected);
                 drop(parts);
                 drop(memory);

@@ -19,8 +19,8 @@ mod users;
 pub(crate) mod wire;
 
 pub use fold::{
-    FoldError, HORIZON_MONTHS, LIFETIME, LtvFold, OrderIssue, OrderRow, RunCounts, StatusClass,
-    UserIssue, UserLtv, finish,
+    FoldError, HORIZON_MONTHS, LIFETIME, LtvFold, OrderIssue, OrderRow, Purchases, RunCounts,
+    StatusClass, UserIssue, UserLtv, finish, purchases,
 };
 pub use segment::{Segment, SegmentThresholds, ThresholdError};
 pub use summary::{HorizonSummary, LtvSummary, summarize};

@@ -47,18 +47,21 @@ pub struct Slot {
 
 impl Default for Slot {
     fn default() -> Self {
-        Slot {
-            revenue: [0; 4],
-            orders: [0; 4],
-            first: NO_FIRST,
-            last: NO_LAST,
-            signup: ABSENT,
-            guard: 0,
-        }
+        Slot::EMPTY
     }
 }
 
 impl Slot {
+    /// No user, no orders.
+    pub(crate) const EMPTY: Slot = Slot {
+        revenue: [0; 4],
+        orders: [0; 4],
+        first: NO_FIRST,
+        last: NO_LAST,
+        signup: ABSENT,
+        guard: 0,
+    };
+
     /// The slot of `users`' slot `s` before any order: its signup day (or marker) and no sums.
     fn empty(users: &UserTable, s: u32) -> Self {
         Slot {
