@@ -32,14 +32,18 @@ const REWRITE_ALL_ABOVE: usize = 1000;
 /// rows go). `insert` is not called when nothing is to be written. DELETE rather than TRUNCATE:
 /// TRUNCATE is not MVCC-safe (a concurrent REPEATABLE READ reader would see an empty table) and
 /// would block readers until commit.
+/// `stored` is what [`read`] found, read after the table's lock was taken.
 pub fn replace_changed(
     ext: &str,
     table: &str,
+    stored: Stored,
     new: &[(i64, [u8; 16])],
     insert: impl FnOnce(Option<&[usize]>),
 ) -> Written {
-    let t0 = std::time::Instant::now();
-    let stored = read(ext, table);
+    let Stored {
+        rows: stored,
+        read_ms,
+    } = stored;
     let stored_len = stored.len();
     let t_read = std::time::Instant::now();
     let Changes { write, remove, .. } = changes(stored, new);
@@ -85,7 +89,7 @@ pub fn replace_changed(
     let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
     pgrx::debug1!(
         "{table}: stored fingerprints {:.1} ms, changes {:.1} ms, writes {:.1} ms ({} written, {} removed)",
-        ms(t0, t_read),
+        read_ms,
         ms(t_read, t_changes),
         ms(t_changes, std::time::Instant::now()),
         written.rows_written,
@@ -94,9 +98,24 @@ pub fn replace_changed(
     written
 }
 
-/// Every stored row of `ext.table`. A fingerprint that is not 16 bytes (a row edited by hand)
-/// matches nothing, so that row is rewritten.
-fn read(ext: &str, table: &str) -> Rows {
+/// The stored rows of a results table, as [`read`] found them.
+pub struct Stored {
+    rows: Rows,
+    read_ms: f64,
+}
+
+/// Every stored row of `ext.table`, for [`replace_changed`]. A fingerprint that is not 16 bytes
+/// (a row edited by hand) matches nothing, so that row is rewritten.
+pub fn read(ext: &str, table: &str) -> Stored {
+    let t0 = std::time::Instant::now();
+    let rows = read_rows(ext, table);
+    Stored {
+        rows,
+        read_ms: t0.elapsed().as_secs_f64() * 1e3,
+    }
+}
+
+fn read_rows(ext: &str, table: &str) -> Rows {
     let sql =
         format!("SELECT {ext}._stored_fingerprints(user_id, fingerprint, ctid) FROM {ext}.{table}");
     crate::spi_read::one_bytea(&sql, &[], &format!("reading {table}"), |bytes| {

@@ -9,6 +9,34 @@ use crate::errors::*;
 /// waiting in `install` and acts on them afterwards. The pool is started on first use and kept
 /// for the backend's life: starting threads on every call cost about as much as a small fit.
 pub fn on_worker_threads<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    pool().install(f)
+}
+
+/// Runs `background` on the worker threads while this backend's thread runs `foreground`, which
+/// may call into PostgreSQL (SPI), as `background` must not. Both have finished when this
+/// returns; an error raised in `foreground` goes on only once `background` is done, so nothing
+/// it borrows goes away under it.
+pub fn beside<A: Send, B>(
+    background: impl FnOnce() -> A + Send,
+    foreground: impl FnOnce() -> B,
+) -> (A, B) {
+    let mut a = None;
+    let b = pool().in_place_scope(|s| {
+        s.spawn(|_| a = Some(background()));
+        foreground()
+    });
+    match a {
+        Some(a) => (a, b),
+        // The scope waits for what it spawned and passes on its panics, so this is not reached.
+        None => raise(
+            ERRCODE_INTERNAL_ERROR,
+            "a background computation gave no result",
+            None,
+        ),
+    }
+}
+
+fn pool() -> &'static rayon::ThreadPool {
     static POOL: std::sync::OnceLock<Result<rayon::ThreadPool, String>> =
         std::sync::OnceLock::new();
     let pool = POOL.get_or_init(|| {
@@ -30,7 +58,7 @@ pub fn on_worker_threads<T: Send>(f: impl FnOnce() -> T + Send) -> T {
             .map_err(|e| e.to_string())
     });
     match pool {
-        Ok(pool) => pool.install(f),
+        Ok(pool) => pool,
         Err(e) => raise(
             ERRCODE_INSUFFICIENT_RESOURCES,
             format!("cannot start worker threads: {e}"),

@@ -11,7 +11,7 @@ use pgrx::prelude::*;
 
 use crate::context::Context;
 use crate::errors::*;
-use cda_analytics_core::ltv::UserLtv;
+use cda_analytics_core::ltv::{UserLtv, finish};
 
 /// Recomputes every user's LTV as of `as_of` (default: today in the configured time zone) and
 /// replaces the contents of `ml_user_ltv` in one transaction, writing only the stored rows that
@@ -31,21 +31,38 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
     crate::results::lock(&ext, "ml_user_ltv_rows");
     let started_at = write::clock_timestamp();
     let thresholds = config.ltv_thresholds(source.amount_scale);
+    let scale = source.amount_scale;
     let t_read = std::time::Instant::now();
-    let (rows, counts) = read::compute(&ext, &config, &source, as_of, None, &thresholds);
+    // The rows and their fingerprints are built on the worker threads while this thread reads
+    // the stored fingerprints, and the summary and histograms while it writes: one core would
+    // otherwise sit idle through each pair.
+    let ((rows, counts, new), stored) =
+        read::read_with(&ext, &config, &source, as_of, None, |users, totals| {
+            crate::workers::beside(
+                || {
+                    let (rows, counts) = finish(users, totals, &thresholds);
+                    let new = write::fingerprints(&rows, scale);
+                    (rows, counts, new)
+                },
+                || crate::stored_rows::read(&ext, "ml_user_ltv_rows"),
+            )
+        });
     let t_write = std::time::Instant::now();
-    let written = write::replace_results(&ext, &rows, as_of, source.amount_scale);
-    let t_summary = std::time::Instant::now();
-    let summary = crate::workers::on_worker_threads(|| {
-        cda_analytics_core::ltv::summarize(&rows, source.amount_scale)
-    });
+    let ((summary, distributions), written) = crate::workers::beside(
+        || {
+            (
+                cda_analytics_core::ltv::summarize(&rows, scale),
+                write::distributions(&rows, scale),
+            )
+        },
+        || write::replace_results(&ext, &rows, &new, stored, as_of, scale),
+    );
     // Where the time goes, for SET client_min_messages = debug1 and the benchmark.
     pgrx::debug1!(
-        "calculate_all_ltv: setup {:.1} ms, read {:.1} ms, write {:.1} ms, summary {:.1} ms",
+        "calculate_all_ltv: setup {:.1} ms, read {:.1} ms, write {:.1} ms",
         (t_read - started).as_secs_f64() * 1e3,
         (t_write - t_read).as_secs_f64() * 1e3,
-        (t_summary - t_write).as_secs_f64() * 1e3,
-        t_summary.elapsed().as_secs_f64() * 1e3
+        t_write.elapsed().as_secs_f64() * 1e3,
     );
     let run = write::RunRecord {
         as_of,
@@ -57,9 +74,9 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         written,
     };
     let t_record = std::time::Instant::now();
-    write::record_run(&ext, &run, &summary, &rows);
+    write::record_run(&ext, &run, &summary, &distributions);
     pgrx::debug1!(
-        "calculate_all_ltv: run record and histograms {:.1} ms",
+        "calculate_all_ltv: run record {:.1} ms",
         t_record.elapsed().as_secs_f64() * 1e3
     );
     read::report_skipped("calculate_all_ltv", &counts, &source, true);

@@ -52,8 +52,9 @@ pub fn purchases(
     })
 }
 
-/// Reads users and orders through the fold and hands the users and the folded totals to `rows`.
-fn read_with<T>(
+/// Reads users and orders through the fold and hands the users and the folded totals to `rows`
+/// (the shared totals stay mapped until it returns).
+pub(crate) fn read_with<T>(
     ext: &str,
     config: &Config,
     source: &Source,

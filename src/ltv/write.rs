@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cda_analytics_core::calendar::Day;
-use cda_analytics_core::ltv::distribution::{METRICS, STORED_BINS, histograms};
+use cda_analytics_core::ltv::distribution::{Bin, METRICS, STORED_BINS, histograms};
 use cda_analytics_core::ltv::stored::fingerprint;
 use cda_analytics_core::ltv::{LtvSummary, RunCounts, UserLtv};
 use cda_analytics_core::money::format_minor;
@@ -17,8 +17,7 @@ use crate::pending::{Picked, RowBytes};
 use crate::source::Source;
 
 use crate::results::execute as run;
-use crate::stored_rows::Written;
-use crate::stored_rows::replace_changed;
+use crate::stored_rows::{Stored, Written, replace_changed};
 
 pub fn clock_timestamp() -> String {
     Spi::connect(|c| {
@@ -30,23 +29,29 @@ pub fn clock_timestamp() -> String {
     .unwrap_or_default()
 }
 
-/// Makes `ml_user_ltv_rows` hold `rows` and `ml_ltv_as_of` the as-of date, rewriting only the
-/// rows whose stored values changed (`crate::stored_rows`). The rows reach the INSERT through
-/// `_ltv_pending_rows`, which reads them from this backend's memory.
-pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) -> Written {
-    let t0 = std::time::Instant::now();
-    let new: Vec<(i64, [u8; 16])> = crate::workers::on_worker_threads(|| {
-        use rayon::prelude::*;
-        rows.par_iter()
-            .with_min_len(4096)
-            .map(|r| (r.user_id, fingerprint(r, scale)))
-            .collect()
-    });
-    pgrx::debug1!(
-        "ml_user_ltv_rows: fingerprints {:.1} ms",
-        t0.elapsed().as_secs_f64() * 1e3
-    );
-    let written = replace_changed(ext, "ml_user_ltv_rows", &new, |pick| {
+/// Each row's `(user id, fingerprint)`, computed side by side. Calls nothing in PostgreSQL, so
+/// that it can run on the worker threads.
+pub fn fingerprints(rows: &[UserLtv], scale: u32) -> Vec<(i64, [u8; 16])> {
+    use rayon::prelude::*;
+    rows.par_iter()
+        .with_min_len(4096)
+        .map(|r| (r.user_id, fingerprint(r, scale)))
+        .collect()
+}
+
+/// Makes `ml_user_ltv_rows` hold `rows` (whose [`fingerprints`] are `new`) and `ml_ltv_as_of` the
+/// as-of date, rewriting only the rows whose stored values changed (`crate::stored_rows`; `stored`
+/// is what was stored). The rows reach the INSERT through `_ltv_pending_rows`, which reads them
+/// from this backend's memory.
+pub fn replace_results(
+    ext: &str,
+    rows: &[UserLtv],
+    new: &[(i64, [u8; 16])],
+    stored: Stored,
+    as_of: Day,
+    scale: u32,
+) -> Written {
+    let written = replace_changed(ext, "ml_user_ltv_rows", stored, new, |pick| {
         let sql = format!(
             "INSERT INTO {ext}.ml_user_ltv_rows (user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, \
                  lifetime_revenue, orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m, \
@@ -56,7 +61,7 @@ pub fn replace_results(ext: &str, rows: &[UserLtv], as_of: Day, scale: u32) -> W
              SELECT * FROM {ext}._ltv_pending_rows($1)"
         );
         let pending = Pending {
-            rows: Picked::new(rows, &new, pick),
+            rows: Picked::new(rows, new, pick),
             scale,
         };
         crate::pending::park(pending, |token| {
@@ -86,8 +91,14 @@ pub struct RunRecord<'a> {
     pub written: Written,
 }
 
-/// Appends the run to `ml_ltv_runs` and replaces `ml_ltv_summary` with this run's summary.
-pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary, rows: &[UserLtv]) {
+/// Appends the run to `ml_ltv_runs` and replaces `ml_ltv_summary` and `ml_ltv_distribution` with
+/// this run's summary and [`distributions`].
+pub fn record_run(
+    ext: &str,
+    run_record: &RunRecord<'_>,
+    summary: &LtvSummary,
+    distributions: &Distributions,
+) {
     let RunRecord {
         as_of,
         started_at,
@@ -179,11 +190,26 @@ pub fn record_run(ext: &str, run_record: &RunRecord<'_>, summary: &LtvSummary, r
         ];
         run(&sql, &args, "writing ml_ltv_summary");
     }
-    write_distributions(ext, rows, scale);
+    write_distributions(ext, distributions);
 }
 
-/// Replaces ml_ltv_distribution with this run's histograms for [`STORED_BINS`].
-fn write_distributions(ext: &str, rows: &[UserLtv], scale: u32) {
+/// Every metric's histograms for each of [`STORED_BINS`], in [`METRICS`] order.
+pub struct Distributions(Vec<Vec<Vec<Bin>>>);
+
+/// The run's [`Distributions`], the metrics binned side by side. Calls nothing in PostgreSQL, so
+/// that it can run on the worker threads.
+pub fn distributions(rows: &[UserLtv], scale: u32) -> Distributions {
+    use rayon::prelude::*;
+    Distributions(
+        METRICS
+            .par_iter()
+            .map(|&(_, horizon)| histograms(rows, horizon, &STORED_BINS, scale))
+            .collect(),
+    )
+}
+
+/// Replaces ml_ltv_distribution with this run's histograms.
+fn write_distributions(ext: &str, distributions: &Distributions) {
     run(
         &format!("DELETE FROM {ext}.ml_ltv_distribution"),
         &[],
@@ -191,15 +217,7 @@ fn write_distributions(ext: &str, rows: &[UserLtv], scale: u32) {
     );
     let (mut metric, mut bins, mut bin, mut lo, mut hi, mut users, mut pct) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    // The metrics are binned side by side on the backend's worker threads.
-    let binned: Vec<_> = crate::workers::on_worker_threads(|| {
-        use rayon::prelude::*;
-        METRICS
-            .par_iter()
-            .map(|&(_, horizon)| histograms(rows, horizon, &STORED_BINS, scale))
-            .collect()
-    });
-    for ((name, _), per_bins) in METRICS.iter().zip(binned) {
+    for ((name, _), per_bins) in METRICS.iter().zip(&distributions.0) {
         for (b, hist) in STORED_BINS.iter().zip(per_bins) {
             for h in hist {
                 metric.push(name.to_string());

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
-use cda_analytics_core::ltv::RunCounts;
+use cda_analytics_core::ltv::{Purchases, RunCounts};
 use cda_analytics_core::money::{div_round, format_minor};
 use cda_analytics_core::rfm::{
     Customer, Monetary, NO_ORDERS, SegmentRule, UNMATCHED, score_customers, score_one, segment_of,
@@ -38,9 +38,14 @@ pub(crate) fn population(
     one_user: Option<i64>,
 ) -> Population {
     let (rows, counts) = read::purchases(ext, config, source, as_of, one_user);
+    population_of(&rows, counts)
+}
+
+/// Splits what the read found into customers and users without orders.
+fn population_of(rows: &[Purchases], counts: RunCounts) -> Population {
     let mut customers = Vec::with_capacity(rows.len());
     let mut without_orders = Vec::new();
-    for r in &rows {
+    for r in rows {
         match r.days_since_last_order {
             Some(days) if r.orders > 0 => customers.push(Customer {
                 user_id: r.user_id,
@@ -169,27 +174,28 @@ pub(crate) struct Scored {
 fn score_all(ext: &str, config: &Config, source: &Source, as_of: Day, mode: Monetary) -> Scored {
     let (rules, custom_map) = store::rules(ext);
     let names = SegmentNames::new(rules);
-    let t0 = std::time::Instant::now();
-    let mut p = population(ext, config, source, as_of, None);
-    let t_read = std::time::Instant::now();
+    let p = population(ext, config, source, as_of, None);
+    score_population(p, mode, &names, custom_map)
+}
+
+/// Scores a whole population against itself. Calls nothing in PostgreSQL, so that it can run on
+/// the worker threads.
+fn score_population(
+    mut p: Population,
+    mode: Monetary,
+    names: &SegmentNames,
+    custom_map: bool,
+) -> Scored {
     p.customers.sort_unstable_by_key(|c| c.user_id);
     p.without_orders.sort_unstable();
     let (scores, breakpoints) = score_customers(&p.customers, mode);
-    let t_score = std::time::Instant::now();
     let mut rows: Vec<RfmRow> = p
         .customers
         .iter()
         .zip(scores)
-        .map(|(c, s)| scored_row(c, s, mode, &names))
+        .map(|(c, s)| scored_row(c, s, mode, names))
         .collect();
-    rows.extend(p.without_orders.iter().map(|&id| unscored_row(id, &names)));
-    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
-    pgrx::debug1!(
-        "RFM: read {:.1} ms, scores {:.1} ms, rows {:.1} ms",
-        ms(t0, t_read),
-        ms(t_read, t_score),
-        ms(t_score, std::time::Instant::now())
-    );
+    rows.extend(p.without_orders.iter().map(|&id| unscored_row(id, names)));
     Scored {
         rows,
         breakpoints,
@@ -296,10 +302,26 @@ fn calculate_all_rfm(
         explicit_as_of: explicit,
     } = Context::load(as_of);
     crate::results::lock(&ext, "ml_user_rfm_rows");
-    let scored = score_all(&ext, &config, &source, as_of, mode);
-    let t_write = std::time::Instant::now();
+    let (rules, custom_map) = store::rules(&ext);
+    let names = SegmentNames::new(rules);
     let scale = source.amount_scale;
-    let written = store::replace(&ext, &scored.rows, as_of, scale);
+    // The scores, rows and fingerprints are computed on the worker threads while this thread
+    // reads the stored fingerprints.
+    let ((scored, new), stored) =
+        read::read_with(&ext, &config, &source, as_of, None, |users, totals| {
+            crate::workers::beside(
+                || {
+                    let (bought, counts) = cda_analytics_core::ltv::purchases(users, totals);
+                    let p = population_of(&bought, counts);
+                    let scored = score_population(p, mode, &names, custom_map);
+                    let new = store::fingerprints(&scored.rows, as_of, scale);
+                    (scored, new)
+                },
+                || crate::stored_rows::read(&ext, "ml_user_rfm_rows"),
+            )
+        });
+    let t_write = std::time::Instant::now();
+    let written = store::replace(&ext, &scored.rows, &new, stored, as_of, scale);
     let run_id = store::record_run(&ext, as_of, mode, &scored, scale, started, written);
     store::set_as_of(&ext, as_of, run_id);
     pgrx::debug1!(

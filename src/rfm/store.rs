@@ -13,7 +13,7 @@ use crate::errors::*;
 use crate::pending::{Picked, RowBytes};
 
 use crate::results::execute as run;
-use crate::stored_rows::{Written, replace_changed};
+use crate::stored_rows::{Stored, Written, replace_changed};
 use cda_analytics_core::stored::Fingerprint;
 
 /// The segment map: the rows of `rfm_segment_map` in priority order, or the default map when the
@@ -48,6 +48,14 @@ pub fn rules(ext: &str) -> (Vec<SegmentRule>, bool) {
 /// The stored row's format; see `cda_analytics_core::stored::Fingerprint::new`.
 const FINGERPRINT_VERSION: u8 = 1;
 
+/// Each row's `(user id, fingerprint)`. Calls nothing in PostgreSQL, so that it can run on the
+/// worker threads.
+pub fn fingerprints(rows: &[RfmRow], as_of: Day, scale: u32) -> Vec<(i64, [u8; 16])> {
+    rows.iter()
+        .map(|r| (r.user_id, fingerprint(r, as_of, scale)))
+        .collect()
+}
+
 /// The fingerprint of everything a stored RFM row holds (the last order's day rather than the
 /// recency, which moves with the as-of day).
 fn fingerprint(r: &RfmRow, as_of: Day, scale: u32) -> [u8; 16] {
@@ -74,14 +82,17 @@ fn last_order(r: &RfmRow, as_of: Day) -> Option<i32> {
 /// from this backend's memory with numerics built in their storage format (`crate::pending`), as
 /// the LTV refresh writes: an `unnest` of nine arrays, with a numeric multiplication and a text
 /// concatenation per row, cost more than the INSERT.
-pub fn replace(ext: &str, rows: &[RfmRow], as_of: Day, scale: u32) -> Written {
-    let new: Vec<(i64, [u8; 16])> = rows
-        .iter()
-        .map(|r| (r.user_id, fingerprint(r, as_of, scale)))
-        .collect();
-    replace_changed(ext, "ml_user_rfm_rows", &new, |pick| {
+pub fn replace(
+    ext: &str,
+    rows: &[RfmRow],
+    new: &[(i64, [u8; 16])],
+    stored: Stored,
+    as_of: Day,
+    scale: u32,
+) -> Written {
+    replace_changed(ext, "ml_user_rfm_rows", stored, new, |pick| {
         let pending = Pending {
-            rows: Picked::new(rows, &new, pick),
+            rows: Picked::new(rows, new, pick),
             as_of,
             scale,
         };

@@ -96,6 +96,9 @@ enum Slots {
 // SAFETY: shared slots are written only under their locks, from whichever thread or process;
 // moving the view to another thread changes nothing about that (see OrderTotals::over_shared).
 unsafe impl Send for Slots {}
+// SAFETY: through a shared reference the slots are only read (OrderTotals::slots), which
+// over_shared's contract allows once folding is over; every write takes `&mut OrderTotals`.
+unsafe impl Sync for Slots {}
 
 impl Default for Slots {
     fn default() -> Self {
