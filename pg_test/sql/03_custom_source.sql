@@ -71,3 +71,23 @@ SELECT * FROM pg_temp.ltv_by_status('padded');
 RESET client_min_messages;
 SELECT count(*) FROM reset_configuration();
 DROP SCHEMA status_kinds CASCADE;
+
+-- The successful statuses are written into the read's query as quoted constants: a quote or a
+-- backslash in one is just a character of it. User 1's two orders count; user 2's look alike
+-- but are other statuses.
+CREATE SCHEMA odd_status;
+CREATE TABLE odd_status.users (user_id bigint, registered_at timestamptz);
+INSERT INTO odd_status.users VALUES (1, '2024-01-01'), (2, '2024-01-01');
+CREATE TABLE odd_status.orders (user_id bigint, created_at timestamptz, total_amount numeric(12,2),
+    status text);
+INSERT INTO odd_status.orders VALUES
+    (1, '2024-02-01', 10, 'it''s paid'), (1, '2024-02-02', 5, 'back\slash'),
+    (2, '2024-02-01', 7, 'its paid'), (2, '2024-02-03', 9, 'back\\slash');
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS configured FROM configure_source(users_table => 'odd_status.users',
+    orders_table => 'odd_status.orders', successful_statuses => ARRAY['it''s paid', 'back\slash']);
+SELECT calculate_all_ltv('2024-12-31');
+RESET client_min_messages;
+SELECT user_id, lifetime_revenue, orders_lifetime FROM ml_user_ltv ORDER BY user_id;
+SELECT count(*) FROM reset_configuration();
+DROP SCHEMA odd_status CASCADE;

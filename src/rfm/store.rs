@@ -48,10 +48,12 @@ pub fn rules(ext: &str) -> (Vec<SegmentRule>, bool) {
 /// The stored row's format; see `cda_analytics_core::stored::Fingerprint::new`.
 const FINGERPRINT_VERSION: u8 = 1;
 
-/// Each row's `(user id, fingerprint)`. Calls nothing in PostgreSQL, so that it can run on the
-/// worker threads.
+/// Each row's `(user id, fingerprint)`, computed side by side. Calls nothing in PostgreSQL, so
+/// that it can run on the worker threads.
 pub fn fingerprints(rows: &[RfmRow], as_of: Day, scale: u32) -> Vec<(i64, [u8; 16])> {
-    rows.iter()
+    use rayon::prelude::*;
+    rows.par_iter()
+        .with_min_len(4096)
         .map(|r| (r.user_id, fingerprint(r, as_of, scale)))
         .collect()
 }
