@@ -21,7 +21,7 @@ pub fn beside<A: Send, B>(
     foreground: impl FnOnce() -> B,
 ) -> (A, B) {
     let mut a = None;
-    let b = pool().in_place_scope(|s| {
+    let b = background_pool().in_place_scope(|s| {
         s.spawn(|_| a = Some(background()));
         foreground()
     });
@@ -39,13 +39,28 @@ pub fn beside<A: Send, B>(
 fn pool() -> &'static rayon::ThreadPool {
     static POOL: std::sync::OnceLock<Result<rayon::ThreadPool, String>> =
         std::sync::OnceLock::new();
-    let pool = POOL.get_or_init(|| {
+    started(&POOL, cores().min(8))
+}
+
+/// The pool of [`beside`]: one core fewer than the machine's, as the backend's thread keeps one
+/// busy, so that what runs beside it (parallel iterators included) does not crowd it out.
+fn background_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<Result<rayon::ThreadPool, String>> =
+        std::sync::OnceLock::new();
+    started(&POOL, (cores() - 1).clamp(1, 8))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn started(
+    pool: &'static std::sync::OnceLock<Result<rayon::ThreadPool, String>>,
+    threads: usize,
+) -> &'static rayon::ThreadPool {
+    let pool = pool.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(
-                std::thread::available_parallelism()
-                    .map_or(1, |n| n.get())
-                    .min(8),
-            )
+            .num_threads(threads)
             .start_handler(|_| {
                 // SAFETY: a zeroed sigset_t filled by sigfillset, applied to this new thread only.
                 unsafe {
