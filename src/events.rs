@@ -214,10 +214,11 @@ pub fn read_with(
         &config.time_zone,
         &mut params,
     );
-    let end_day = params.bind(end.0);
+    // A constant, as the statuses are (orders_from): a parameter is fetched again for every order.
+    let end_day = end.0;
     let uid = format!("x.{}", source.order_user_id);
     let problem = problem_sql(source, None, false);
-    let from = orders_from(source, config, &mut params);
+    let from = orders_from(source, config);
     let filter = match one_user {
         Some(id) => format!(" AND {uid}::pg_catalog.int8 = {}", params.bind(id)),
         None => String::new(),

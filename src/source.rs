@@ -310,7 +310,7 @@ impl<'a> Params<'a> {
 }
 
 /// `ARRAY['a', 'b']::pg_catalog.text[]`, each value quoted by PostgreSQL's own quote_literal.
-fn text_array_literal(values: &[String]) -> String {
+pub(crate) fn text_array_literal(values: &[String]) -> String {
     let quoted: Vec<String> = values
         .iter()
         .map(|v| {

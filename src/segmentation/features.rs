@@ -15,7 +15,7 @@ use cda_analytics_core::segmentation::Snapshot;
 
 use crate::config::Config;
 use crate::errors::*;
-use crate::source::{Params, Source, day_expr, timestamp_expr};
+use crate::source::{Params, Source, day_expr, text_array_literal, timestamp_expr};
 
 /// Why an order was left out, in the order the checks run; 0 is "counted".
 const PROBLEMS: [&str; 8] = [
@@ -169,8 +169,9 @@ pub(crate) fn problem_sql(source: &Source, day: Option<(&str, &str)>, amounts: b
 
 /// The FROM and WHERE of every read of the orders `x`: successful statuses, and NULL statuses,
 /// which are read to be counted.
-pub(crate) fn orders_from(source: &Source, config: &Config, params: &mut Params<'_>) -> String {
-    let statuses = params.bind(config.successful_statuses.clone());
+pub(crate) fn orders_from(source: &Source, config: &Config) -> String {
+    // A constant, not a parameter, which the executor would fetch again for every order.
+    let statuses = text_array_literal(&config.successful_statuses);
     format!(
         "FROM {orders} x WHERE (x.{status}::pg_catalog.text = ANY ({statuses}) OR x.{status} IS NULL)",
         orders = source.orders,
@@ -192,9 +193,10 @@ pub(crate) fn order_rows(
         &config.time_zone,
         params,
     );
-    let d = params.bind(as_of.0);
+    // The last day as a constant, as the statuses are (orders_from).
+    let d = as_of.0.to_string();
     let problem = problem_sql(source, Some((&day, &d)), true);
-    let from = orders_from(source, config, params);
+    let from = orders_from(source, config);
     let from = format!(
         "SELECT x.{uid}::pg_catalog.int8 AS uid, {day} AS day, x.{amt}::pg_catalog.numeric AS amt, \
                 {problem} AS problem{extra} {from}",
