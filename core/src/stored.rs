@@ -97,6 +97,9 @@ impl Fingerprint {
     }
 }
 
+/// A row's user id and the fingerprint of its values.
+pub type IdPrint = (i64, [u8; 16]);
+
 /// A row as it is stored: its user, its values' fingerprint, and where it lies in the table (a
 /// number this module only hands back, so that the caller can remove the row without looking its
 /// user up again).
@@ -121,7 +124,54 @@ pub struct Changes {
 
 /// Compares the stored rows with the new rows' `(user id, fingerprint)` pairs (`new`, in the
 /// rows' order). User ids are unique on both sides.
-pub fn changes(mut stored: Vec<StoredRow>, new: &[(i64, [u8; 16])]) -> Changes {
+pub fn changes(stored: Vec<StoredRow>, new: &[(i64, [u8; 16])]) -> Changes {
+    match changes_dense(&stored, new) {
+        Some(c) => c,
+        None => changes_merged(stored, new),
+    }
+}
+
+/// [`changes`] when the new rows' ids run one by one from the first (a dense id sequence, the
+/// rows in id order): each stored row finds its new row by arithmetic, with no sort and no merge.
+/// None otherwise. The removals come in the stored rows' order.
+fn changes_dense(stored: &[StoredRow], new: &[(i64, [u8; 16])]) -> Option<Changes> {
+    let first = new.first()?.0;
+    if !new
+        .windows(2)
+        .all(|w| w[0].0.checked_add(1) == Some(w[1].0))
+    {
+        return None;
+    }
+    const NOT_STORED: u8 = 0;
+    const UNCHANGED: u8 = 1;
+    const CHANGED: u8 = 2;
+    let mut state = vec![NOT_STORED; new.len()];
+    let mut out = Changes::default();
+    for r in stored {
+        let at =
+            r.id.checked_sub(first)
+                .and_then(|o| usize::try_from(o).ok())
+                .filter(|&o| o < new.len());
+        match at {
+            // A second stored row of one id (which the primary key rules out) is removed too.
+            Some(i) if state[i] == NOT_STORED => {
+                if new[i].1 == r.print {
+                    state[i] = UNCHANGED;
+                    out.unchanged += 1;
+                } else {
+                    state[i] = CHANGED;
+                    out.remove.push(r.place);
+                }
+            }
+            _ => out.remove.push(r.place),
+        }
+    }
+    out.write = (0..new.len()).filter(|&i| state[i] != UNCHANGED).collect();
+    Some(out)
+}
+
+/// [`changes`] by sorting both sides by id and merging them.
+fn changes_merged(mut stored: Vec<StoredRow>, new: &[(i64, [u8; 16])]) -> Changes {
     // Both sides usually come nearly in id order (the stored rows as a bulk insert laid them
     // down, with the few rewritten since at the end), which the stable sort's run detection
     // turns into a few merges.
@@ -223,6 +273,11 @@ mod tests {
         assert_eq!(c.write, vec![2, 0]);
         assert_eq!(c.remove, vec![1002, 1003, 1011]);
         assert_eq!(changes(vec![], &[]), Changes::default());
+        // A gap, a repeat or a step back in the new ids takes the merge.
+        for ids in [[1, 3], [2, 2], [3, 2]] {
+            let new = ids.map(|id| (id, print(id)));
+            assert!(changes_dense(&[], &new).is_none());
+        }
     }
 
     #[test]
@@ -276,6 +331,30 @@ mod tests {
     }
 
     proptest! {
+        /// New rows with consecutive ids take the arithmetic path, which finds what the merge
+        /// finds (removals in any order).
+        #[test]
+        fn dense_ids_give_what_the_merge_gives(
+            start in -5i64..5,
+            values in proptest::collection::vec(0i64..3, 1..40),
+            stored in proptest::collection::vec((-10i64..50, 0i64..3), 0..50),
+        ) {
+            let new: Vec<(i64, [u8; 16])> = values.iter().enumerate()
+                .map(|(i, &v)| (start + i as i64, print(v))).collect();
+            // Unique stored ids, in a scrambled order, as a table holds them.
+            let mut seen = std::collections::BTreeSet::new();
+            let rows: Vec<StoredRow> = stored.iter().rev()
+                .filter(|(id, _)| seen.insert(*id))
+                .map(|&(id, v)| stored_row(id, print(v))).collect();
+            let dense = changes_dense(&rows, &new);
+            prop_assert!(dense.is_some());
+            let mut dense = dense.unwrap();
+            let mut merged = changes_merged(rows, &new);
+            dense.remove.sort_unstable();
+            merged.remove.sort_unstable();
+            prop_assert_eq!(dense, merged);
+        }
+
         /// Applying the changes to the stored rows gives exactly the new rows, and nothing equal
         /// is rewritten.
         #[test]

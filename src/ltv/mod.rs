@@ -11,7 +11,7 @@ use pgrx::prelude::*;
 
 use crate::context::Context;
 use crate::errors::*;
-use cda_analytics_core::ltv::{UserLtv, finish};
+use cda_analytics_core::ltv::{UserLtv, finish_fingerprinted};
 
 /// Recomputes every user's LTV as of `as_of` (default: today in the configured time zone) and
 /// replaces the contents of `ml_user_ltv` in one transaction, writing only the stored rows that
@@ -40,8 +40,8 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         read::read_with(&ext, &config, &source, as_of, None, |users, totals| {
             crate::workers::beside(
                 || {
-                    let (rows, counts) = finish(users, totals, &thresholds);
-                    let new = write::fingerprints(&rows, scale);
+                    let (rows, new, counts) =
+                        finish_fingerprinted(users, totals, &thresholds, scale);
                     (rows, counts, new)
                 },
                 || crate::stored_rows::read(&ext, "ml_user_ltv_rows"),

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::distribution::{Bin, METRICS, STORED_BINS, histograms};
-use cda_analytics_core::ltv::stored::fingerprint;
 use cda_analytics_core::ltv::{LtvSummary, RunCounts, UserLtv};
 use cda_analytics_core::money::format_minor;
 use pgrx::datum::DatumWithOid;
@@ -29,19 +28,9 @@ pub fn clock_timestamp() -> String {
     .unwrap_or_default()
 }
 
-/// Each row's `(user id, fingerprint)`, computed side by side. Calls nothing in PostgreSQL, so
-/// that it can run on the worker threads.
-pub fn fingerprints(rows: &[UserLtv], scale: u32) -> Vec<(i64, [u8; 16])> {
-    use rayon::prelude::*;
-    rows.par_iter()
-        .with_min_len(4096)
-        .map(|r| (r.user_id, fingerprint(r, scale)))
-        .collect()
-}
-
-/// Makes `ml_user_ltv_rows` hold `rows` (whose [`fingerprints`] are `new`) and `ml_ltv_as_of` the
-/// as-of date, rewriting only the rows whose stored values changed (`crate::stored_rows`; `stored`
-/// is what was stored). The rows reach the INSERT through `_ltv_pending_rows`, which reads them
+/// Makes `ml_user_ltv_rows` hold `rows` (whose `(user id, fingerprint)` pairs are `new`) and
+/// `ml_ltv_as_of` the as-of date, rewriting only the rows whose stored values changed
+/// (`crate::stored_rows`; `stored` is what was stored). The rows reach the INSERT through `_ltv_pending_rows`, which reads them
 /// from this backend's memory.
 pub fn replace_results(
     ext: &str,

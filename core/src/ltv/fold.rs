@@ -372,6 +372,35 @@ pub fn finish(
     totals: &OrderTotals,
     thresholds: &SegmentThresholds,
 ) -> (Vec<UserLtv>, RunCounts) {
+    build_rows(users, totals, thresholds, |_| {})
+}
+
+/// [`finish`], with each row's `(user id, stored fingerprint)` ([`super::stored::fingerprint`] at
+/// amount scale `scale`) in the same order: each fingerprint is taken as its row is built, while
+/// the row is still in the cache, rather than in a second pass over a million rows.
+pub fn finish_fingerprinted(
+    users: &UserTable,
+    totals: &OrderTotals,
+    thresholds: &SegmentThresholds,
+    scale: u32,
+) -> (Vec<UserLtv>, Vec<crate::stored::IdPrint>, RunCounts) {
+    let mut prints = Vec::with_capacity(users.len());
+    let (rows, counts) = build_rows(users, totals, thresholds, |r| {
+        prints.push((r.user_id, super::stored::fingerprint(r, scale)))
+    });
+    if !users.slots_sorted() {
+        prints.sort_unstable_by_key(|p| p.0);
+    }
+    (rows, prints, counts)
+}
+
+/// The rows in user id order, calling `each` on every row as it is built (in slot order).
+fn build_rows(
+    users: &UserTable,
+    totals: &OrderTotals,
+    thresholds: &SegmentThresholds,
+    mut each: impl FnMut(&UserLtv),
+) -> (Vec<UserLtv>, RunCounts) {
     let as_of = users.as_of();
     let mut rows: Vec<UserLtv> = Vec::with_capacity(users.len());
     for (slot, signup, acc) in counted(users, totals) {
@@ -399,6 +428,9 @@ pub fn finish(
             orders_before_signup: i64::from(acc.before_signup()),
             segment: thresholds.classify(acc.revenue[LIFETIME]),
         });
+        if let Some(row) = rows.last() {
+            each(row);
+        }
     }
     if !users.slots_sorted() {
         rows.sort_unstable_by_key(|r| r.user_id);
@@ -762,6 +794,13 @@ mod tests {
                 }).collect();
                 prop_assert_eq!(bought, lifetime);
                 prop_assert_eq!(&bought_counts, &got.1);
+                // The fingerprints taken as the rows are built are the rows' own, in their order.
+                let (rows, prints, print_counts) = finish_fingerprinted(&shared, &merged, &thresholds, 2);
+                prop_assert_eq!(&rows, &got.0);
+                prop_assert_eq!(&print_counts, &got.1);
+                let want: Vec<(i64, [u8; 16])> = got.0.iter()
+                    .map(|r| (r.user_id, crate::ltv::stored::fingerprint(r, 2))).collect();
+                prop_assert_eq!(prints, want);
                 prop_assert_eq!(got, expected);
                 drop(parts);
                 drop(memory);

@@ -20,7 +20,7 @@ pub(crate) mod wire;
 
 pub use fold::{
     FoldError, HORIZON_MONTHS, LIFETIME, LtvFold, OrderIssue, OrderRow, Purchases, RunCounts,
-    StatusClass, UserIssue, UserLtv, finish, purchases,
+    StatusClass, UserIssue, UserLtv, finish, finish_fingerprinted, purchases,
 };
 pub use segment::{Segment, SegmentThresholds, ThresholdError};
 pub use summary::{HorizonSummary, LtvSummary, summarize};
