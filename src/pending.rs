@@ -4,6 +4,8 @@
 //! takes it back by that token and type and writes its rows, varlenas built in [`RowBytes`].
 //! Outside that INSERT, or with another token, there is nothing to take.
 
+use cda_analytics_core::stored::IdPrint;
+
 use crate::token_slot::TokenSlot;
 
 thread_local! {
@@ -147,7 +149,7 @@ impl RowBytes {
 /// indices of those to write, or none for all of them.
 pub struct Picked<T> {
     rows: *const T,
-    new: *const (i64, [u8; 16]),
+    new: *const IdPrint,
     len: usize,
     pick: *const usize,
     pick_len: usize,
@@ -163,7 +165,7 @@ impl<T> Copy for Picked<T> {}
 
 impl<T> Picked<T> {
     /// `new` has an entry per row, in the same order; every index in `pick` is below its length.
-    pub fn new(rows: &[T], new: &[(i64, [u8; 16])], pick: Option<&[usize]>) -> Self {
+    pub fn new(rows: &[T], new: &[IdPrint], pick: Option<&[usize]>) -> Self {
         Picked {
             rows: rows.as_ptr(),
             new: new.as_ptr(),

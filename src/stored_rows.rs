@@ -4,7 +4,9 @@
 //! deletes and inserts only the rows whose fingerprints differ. The LTV and RFM refreshes write
 //! this way.
 
-use cda_analytics_core::stored::{Changes, StoredRow, changes, decode_stored, encode_stored};
+use cda_analytics_core::stored::{
+    Changes, IdPrint, StoredRow, changes, decode_stored, encode_stored,
+};
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw};
 use pgrx::prelude::*;
 
@@ -37,7 +39,7 @@ pub fn replace_changed(
     ext: &str,
     table: &str,
     stored: Stored,
-    new: &[(i64, [u8; 16])],
+    new: &[IdPrint],
     insert: impl FnOnce(Option<&[usize]>),
 ) -> Written {
     let Stored {

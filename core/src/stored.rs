@@ -124,7 +124,7 @@ pub struct Changes {
 
 /// Compares the stored rows with the new rows' `(user id, fingerprint)` pairs (`new`, in the
 /// rows' order). User ids are unique on both sides.
-pub fn changes(stored: Vec<StoredRow>, new: &[(i64, [u8; 16])]) -> Changes {
+pub fn changes(stored: Vec<StoredRow>, new: &[IdPrint]) -> Changes {
     match changes_dense(&stored, new) {
         Some(c) => c,
         None => changes_merged(stored, new),
@@ -134,7 +134,7 @@ pub fn changes(stored: Vec<StoredRow>, new: &[(i64, [u8; 16])]) -> Changes {
 /// [`changes`] when the new rows' ids run one by one from the first (a dense id sequence, the
 /// rows in id order): each stored row finds its new row by arithmetic, with no sort and no merge.
 /// None otherwise. The removals come in the stored rows' order.
-fn changes_dense(stored: &[StoredRow], new: &[(i64, [u8; 16])]) -> Option<Changes> {
+fn changes_dense(stored: &[StoredRow], new: &[IdPrint]) -> Option<Changes> {
     let first = new.first()?.0;
     if !new
         .windows(2)
@@ -171,7 +171,7 @@ fn changes_dense(stored: &[StoredRow], new: &[(i64, [u8; 16])]) -> Option<Change
 }
 
 /// [`changes`] by sorting both sides by id and merging them.
-fn changes_merged(mut stored: Vec<StoredRow>, new: &[(i64, [u8; 16])]) -> Changes {
+fn changes_merged(mut stored: Vec<StoredRow>, new: &[IdPrint]) -> Changes {
     // Both sides usually come nearly in id order (the stored rows as a bulk insert laid them
     // down, with the few rewritten since at the end), which the stable sort's run detection
     // turns into a few merges.

@@ -7,6 +7,7 @@ use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::distribution::{Bin, METRICS, STORED_BINS, histograms};
 use cda_analytics_core::ltv::{LtvSummary, RunCounts, UserLtv};
 use cda_analytics_core::money::format_minor;
+use cda_analytics_core::stored::IdPrint;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
@@ -30,12 +31,12 @@ pub fn clock_timestamp() -> String {
 
 /// Makes `ml_user_ltv_rows` hold `rows` (whose `(user id, fingerprint)` pairs are `new`) and
 /// `ml_ltv_as_of` the as-of date, rewriting only the rows whose stored values changed
-/// (`crate::stored_rows`; `stored` is what was stored). The rows reach the INSERT through `_ltv_pending_rows`, which reads them
-/// from this backend's memory.
+/// (`crate::stored_rows`; `stored` is what was stored). The rows reach the INSERT through
+/// `_ltv_pending_rows`, which reads them from this backend's memory.
 pub fn replace_results(
     ext: &str,
     rows: &[UserLtv],
-    new: &[(i64, [u8; 16])],
+    new: &[IdPrint],
     stored: Stored,
     as_of: Day,
     scale: u32,

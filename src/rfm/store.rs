@@ -14,7 +14,7 @@ use crate::pending::{Picked, RowBytes};
 
 use crate::results::execute as run;
 use crate::stored_rows::{Stored, Written, replace_changed};
-use cda_analytics_core::stored::Fingerprint;
+use cda_analytics_core::stored::{Fingerprint, IdPrint};
 
 /// The segment map: the rows of `rfm_segment_map` in priority order, or the default map when the
 /// table is empty. The bool says whether the user's map is in use.
@@ -50,7 +50,7 @@ const FINGERPRINT_VERSION: u8 = 1;
 
 /// Each row's `(user id, fingerprint)`, computed side by side. Calls nothing in PostgreSQL, so
 /// that it can run on the worker threads.
-pub fn fingerprints(rows: &[RfmRow], as_of: Day, scale: u32) -> Vec<(i64, [u8; 16])> {
+pub fn fingerprints(rows: &[RfmRow], as_of: Day, scale: u32) -> Vec<IdPrint> {
     use rayon::prelude::*;
     rows.par_iter()
         .with_min_len(4096)
@@ -87,7 +87,7 @@ fn last_order(r: &RfmRow, as_of: Day) -> Option<i32> {
 pub fn replace(
     ext: &str,
     rows: &[RfmRow],
-    new: &[(i64, [u8; 16])],
+    new: &[IdPrint],
     stored: Stored,
     as_of: Day,
     scale: u32,

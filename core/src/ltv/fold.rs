@@ -19,6 +19,7 @@ use super::users::{ABSENT, LEFT_OUT, UserTable};
 use super::wire::{Reader, Writer};
 use crate::calendar::Day;
 use crate::money::AmountError;
+use crate::stored::IdPrint;
 
 /// The horizons, in calendar months after signup.
 pub const HORIZON_MONTHS: [u32; 3] = [3, 6, 12];
@@ -383,7 +384,7 @@ pub fn finish_fingerprinted(
     totals: &OrderTotals,
     thresholds: &SegmentThresholds,
     scale: u32,
-) -> (Vec<UserLtv>, Vec<crate::stored::IdPrint>, RunCounts) {
+) -> (Vec<UserLtv>, Vec<IdPrint>, RunCounts) {
     let mut prints = Vec::with_capacity(users.len());
     let (rows, counts) = build_rows(users, totals, thresholds, |r| {
         prints.push((r.user_id, super::stored::fingerprint(r, scale)))
