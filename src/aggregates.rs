@@ -63,6 +63,7 @@ pub(crate) unsafe fn i64_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Opti
 }
 
 /// A bytea or numeric argument's payload, detoasted.
+#[inline(always)]
 pub(crate) unsafe fn varlena_arg<'a>(
     fcinfo: pg_sys::FunctionCallInfo,
     n: usize,

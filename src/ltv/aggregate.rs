@@ -26,7 +26,7 @@
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::{
-    FoldError, OrderBatch, OrderRow, OrderTotals, StatusClass, UserTable,
+    FoldError, OrderBatch, OrderRow, OrderTotals, StatusClass, StatusSet, UserTable,
 };
 use cda_analytics_core::pg_numeric::decode_minor;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw, pg_return_null};
@@ -88,7 +88,7 @@ struct OrdersState {
     /// The shared totals' segment, when this process attached it for this state.
     segment: Option<super::shared_totals::Attached>,
     /// The successful statuses, for the text-status aggregate.
-    successful: Vec<Vec<u8>>,
+    successful: StatusSet,
     /// Orders read but not yet folded in; flushed before the state leaves the process.
     batch: OrderBatch,
 }
@@ -166,13 +166,14 @@ unsafe fn orders_sfunc(fcinfo: pg_sys::FunctionCallInfo, status: StatusArg) -> p
                         .unwrap_or_else(|e| bad_state(e)),
                 };
                 let successful = match status {
-                    StatusArg::IsNull => Vec::new(),
-                    StatusArg::Text => pg_getarg::<Vec<Option<String>>>(fcinfo, 6)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .flatten()
-                        .map(String::into_bytes)
-                        .collect(),
+                    StatusArg::IsNull => StatusSet::default(),
+                    StatusArg::Text => StatusSet::new(
+                        pg_getarg::<Vec<Option<String>>>(fcinfo, 6)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .flatten()
+                            .map(String::into_bytes),
+                    ),
                 };
                 let s = OrdersState {
                     users: Some(users),
@@ -195,9 +196,7 @@ unsafe fn orders_sfunc(fcinfo: pg_sys::FunctionCallInfo, status: StatusArg) -> p
                 }
                 StatusArg::Text => match varlena_arg(fcinfo, 5) {
                     None => Some(StatusClass::Null),
-                    Some(b) if state.successful.iter().any(|s| s.as_slice() == b) => {
-                        Some(StatusClass::Successful)
-                    }
+                    Some(b) if state.successful.contains(b) => Some(StatusClass::Successful),
                     // Not a successful status: not read, as when the query filters it out.
                     Some(_) => None,
                 },
@@ -324,7 +323,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_deserial(
                     users: None,
                     totals,
                     segment: None,
-                    successful: Vec::new(),
+                    successful: StatusSet::default(),
                     batch: OrderBatch::default(),
                 },
             ),

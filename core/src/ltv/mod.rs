@@ -12,6 +12,7 @@
 pub mod distribution;
 mod fold;
 mod segment;
+mod statuses;
 pub mod stored;
 mod summary;
 mod totals;
@@ -23,6 +24,7 @@ pub use fold::{
     StatusClass, UserIssue, UserLtv, finish, finish_fingerprinted, purchases,
 };
 pub use segment::{Segment, SegmentThresholds, ThresholdError};
+pub use statuses::StatusSet;
 pub use summary::{HorizonSummary, LtvSummary, summarize};
 pub use totals::{OrderBatch, OrderTotals, SLOT_BYTES, Slot};
 pub use users::{Lookup, UserTable};
