@@ -68,13 +68,24 @@ pub(crate) unsafe fn varlena_arg<'a>(
     fcinfo: pg_sys::FunctionCallInfo,
     n: usize,
 ) -> Option<&'a [u8]> {
-    // SAFETY: the argument is a varlena; a compressed or out-of-line one is detoasted into a
-    // copy in the current memory context, which outlives this call.
+    // SAFETY: the argument is a varlena when it is not NULL.
     unsafe {
         if pg_arg_is_null(fcinfo, n) {
             return None;
         }
-        let raw = pg_getarg_datum_raw(fcinfo, n).cast_mut_ptr::<pg_sys::varlena>();
+        Some(varlena_bytes(pg_getarg_datum_raw(fcinfo, n)))
+    }
+}
+
+/// A varlena datum's payload, detoasted.
+///
+/// # Safety
+/// `datum` must point to a varlena that lives as long as `'a`; a compressed or out-of-line one
+/// is detoasted into a copy in the current memory context, which must outlive `'a` as well.
+#[inline(always)]
+pub(crate) unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
+    unsafe {
+        let raw = datum.cast_mut_ptr::<pg_sys::varlena>();
         // Inline values (nearly all amounts) are read in place: a call into PostgreSQL goes
         // through pgrx's error boundary, which costs more than decoding the amount.
         use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u};
@@ -86,7 +97,7 @@ pub(crate) unsafe fn varlena_arg<'a>(
         };
         let len = pgrx::varlena::varsize_any_exhdr(v);
         let data = pgrx::varlena::vardata_any(v) as *const u8;
-        Some(std::slice::from_raw_parts(data, len))
+        std::slice::from_raw_parts(data, len)
     }
 }
 

@@ -41,6 +41,20 @@ mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 
+/// Registers the extension's settings when a backend loads the library.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    pgrx::GucRegistry::define_bool_guc(
+        c"cda_analytics.parallel_scan",
+        c"Read the orders of a whole-run refresh with the extension's own parallel scan.",
+        c"When off, the orders are read with an aggregate query through the executor, as they are \
+          for sources the scan does not serve (views, partitioned tables, row security).",
+        &ltv::PARALLEL_SCAN,
+        pgrx::GucContext::Userset,
+        pgrx::GucFlags::default(),
+    );
+}
+
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!("../sql/ltv_aggregates.sql", name = "ltv_aggregates");
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

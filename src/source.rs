@@ -40,9 +40,25 @@ pub struct Source {
     pub amount_scale: u32,
     /// Whether the amount is numeric already (else it is cast to numeric when read).
     pub amount_is_numeric: bool,
+    /// Where the orders read by the extension's own scan finds its columns
+    /// (src/ltv/orders_scan.rs): the table and the attribute numbers of the user id, date, status
+    /// and amount, and the user id's type.
+    pub orders_rel: pg_sys::Oid,
+    pub order_columns: OrderColumns,
+}
+
+/// The attribute numbers of the orders' columns, and the user id's type.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderColumns {
+    pub user_id: i16,
+    pub date: i16,
+    pub status: i16,
+    pub amount: i16,
+    pub user_id_type: pg_sys::Oid,
 }
 
 struct Column {
+    attnum: i16,
     base_type: pg_sys::Oid,
     type_name: String,
     category: String,
@@ -85,7 +101,7 @@ fn find_column(rel: pg_sys::Oid, table_display: &str, column: &str, setting: &st
             "SELECT b.oid, pg_catalog.format_type(a.atttypid, a.atttypmod), b.typcategory::text, \
                     b.typtype = 'e', a.atttypmod, \
                     COALESCE((SELECT co.collisdeterministic FROM pg_catalog.pg_collation co \
-                              WHERE co.oid = a.attcollation), true) \
+                              WHERE co.oid = a.attcollation), true), a.attnum \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
@@ -104,6 +120,7 @@ fn find_column(rel: pg_sys::Oid, table_display: &str, column: &str, setting: &st
             is_enum: row.get::<bool>(4)?.unwrap_or(false),
             typmod: row.get::<i32>(5)?.unwrap_or(-1),
             deterministic: row.get::<bool>(6)?.unwrap_or(false),
+            attnum: row.get::<i16>(7)?.unwrap_or(0),
         }))
     })
     .or_raise("looking up a source column");
@@ -280,13 +297,21 @@ pub fn resolve(config: &Config) -> Source {
         amount: quote_ident(&config.amount_column),
         amount_scale,
         amount_is_numeric: amount.base_type == pg_sys::NUMERICOID,
+        orders_rel,
+        order_columns: OrderColumns {
+            user_id: ouid.attnum,
+            date: odate.attnum,
+            status: status.attnum,
+            amount: amount.attnum,
+            user_id_type: ouid.base_type,
+        },
     }
 }
 
 /// Whether a time zone name is UTC under another spelling: then a `timestamptz` already holds
 /// the UTC wall clock and needs no conversion per row. PostgreSQL matches zone names
 /// case-insensitively.
-fn is_utc(zone: &str) -> bool {
+pub(crate) fn is_utc(zone: &str) -> bool {
     let zone = zone.to_ascii_lowercase();
     let zone = zone.strip_prefix("etc/").unwrap_or(&zone);
     ["utc", "uct", "gmt", "universal", "zulu", "greenwich"].contains(&zone)

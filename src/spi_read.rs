@@ -201,7 +201,7 @@ impl Drop for DropHanded {
 
 /// The cores this process may use, looked up once: `available_parallelism` reads the cgroup
 /// files on every call, which the per-user functions would pay on each call.
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

@@ -216,31 +216,57 @@ unsafe fn fold_order(
     scale_arg: usize,
 ) {
     let Some(users) = &state.users else { return };
+    // SAFETY: the arguments are those of _ltv_orders: int8, a timestamp, numeric, int4.
     unsafe {
-        let user_id = i64_arg(fcinfo, 2);
         let scale = i64_arg(fcinfo, scale_arg).unwrap_or(2) as u32;
-        let amount = match varlena_arg(fcinfo, 4).map(|p| decode_minor(p, scale)) {
-            None => None,
-            Some(Ok(parsed)) => Some(parsed),
-            Some(Err(error)) => {
-                state.totals.fail(FoldError::BadAmount { error, user_id });
-                return;
-            }
-        };
-        let row = OrderRow {
-            user_id,
-            day: day_of(i64_arg(fcinfo, 3)),
-            amount: amount.map(|a| a.minor),
+        let order = Order {
+            user_id: i64_arg(fcinfo, 2),
+            micros: i64_arg(fcinfo, 3),
+            amount: varlena_arg(fcinfo, 4),
             status,
         };
-        // An overflow stays in the totals; the caller reports it.
-        state.batch.push(
-            &mut state.totals,
-            users,
-            row,
-            amount.is_some_and(|a| a.rounded),
-        );
+        fold_one(&mut state.totals, &mut state.batch, users, order, scale);
     }
+}
+
+/// One order's values as read from its row.
+pub(super) struct Order<'a> {
+    pub user_id: Option<i64>,
+    /// The order's timestamp in microseconds since 2000-01-01.
+    pub micros: Option<i64>,
+    /// The amount's numeric payload.
+    pub amount: Option<&'a [u8]>,
+    pub status: StatusClass,
+}
+
+/// Folds one order (whose status counts) into `totals` through `batch`; a bad amount or an
+/// overflow stays in the totals for the caller to report.
+#[inline(always)]
+pub(super) fn fold_one(
+    totals: &mut OrderTotals,
+    batch: &mut OrderBatch,
+    users: &UserTable,
+    order: Order<'_>,
+    scale: u32,
+) {
+    let amount = match order.amount.map(|p| decode_minor(p, scale)) {
+        None => None,
+        Some(Ok(parsed)) => Some(parsed),
+        Some(Err(error)) => {
+            totals.fail(FoldError::BadAmount {
+                error,
+                user_id: order.user_id,
+            });
+            return;
+        }
+    };
+    let row = OrderRow {
+        user_id: order.user_id,
+        day: day_of(order.micros),
+        amount: amount.map(|a| a.minor),
+        status: order.status,
+    };
+    batch.push(totals, users, row, amount.is_some_and(|a| a.rounded));
 }
 
 v1_finfo!(pg_finfo_cda_ltv_orders_combine);

@@ -3,6 +3,8 @@
 //! rows into it and writes what comes out. The summary functions are SQL, in sql/finalize.sql.
 
 mod aggregate;
+mod orders_scan;
+pub(crate) use orders_scan::ENABLED as PARALLEL_SCAN;
 pub(crate) mod read;
 mod shared_totals;
 mod write;

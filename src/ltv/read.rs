@@ -104,18 +104,39 @@ pub(crate) fn read_with<T>(
         None => users_bytes,
     };
     let t_orders = std::time::Instant::now();
-    let mut params = Params::new();
-    let sql = source.orders_sql(
-        ext,
-        zone,
-        &config.successful_statuses,
-        users_bytes,
-        one_user,
-        &mut params,
-    );
-    let result = aggregate(&sql, params, "reading the orders", |bytes| {
-        bytes.map(decode_orders_result)
-    });
+    // A whole run into shared totals reads a plain table with the extension's own parallel
+    // scan; anything else through the aggregate query (src/ltv/orders_scan.rs says which).
+    let scanned = match &shared {
+        Some(_) => match super::orders_scan::plan(source, zone) {
+            Ok(plan) => Some(super::orders_scan::run(
+                &plan,
+                &users_bytes,
+                &config.successful_statuses,
+            )),
+            Err(why) => {
+                pgrx::debug1!("orders read with the aggregate query: {why}");
+                None
+            }
+        },
+        None => None,
+    };
+    let result = match scanned {
+        Some(totals) => Some(totals.check().map(|()| totals)),
+        None => {
+            let mut params = Params::new();
+            let sql = source.orders_sql(
+                ext,
+                zone,
+                &config.successful_statuses,
+                users_bytes,
+                one_user,
+                &mut params,
+            );
+            aggregate(&sql, params, "reading the orders", |bytes| {
+                bytes.map(decode_orders_result)
+            })
+        }
+    };
     let (segment, view) = shared.unzip();
     let totals = match (result, view) {
         (None, Some(view)) => view,

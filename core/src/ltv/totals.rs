@@ -279,6 +279,11 @@ impl OrderTotals {
         }
     }
 
+    /// Puts `error` in the place of the error these totals hold.
+    pub fn replace_error(&mut self, error: FoldError) {
+        self.error = Some(error);
+    }
+
     /// Folds one order in; `rounded` says the reader rounded its amount to the scale. Returns the
     /// issue when the order is not counted.
     pub fn add_order(
