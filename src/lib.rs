@@ -36,6 +36,7 @@ mod segmentation;
 mod source;
 mod spi_read;
 mod stored_rows;
+mod table_scan;
 mod token_slot;
 mod workers;
 

@@ -93,34 +93,8 @@ pub fn plan(source: &Source, zone: &str) -> Result<Plan, String> {
     {
         return Err("a column is not a plain column".into());
     }
-    let orders = &source.orders;
-    // SAFETY: the relation is opened (locked as any read of it would) and closed here; the
-    // privilege check reads the catalog.
-    unsafe {
-        if pg_sys::IsInParallelMode() {
-            return Err("already in parallel mode".into());
-        }
-        if pg_sys::get_rel_relkind(source.orders_rel) as u8 != pg_sys::RELKIND_RELATION {
-            return Err(format!("{orders} is not a plain table"));
-        }
-        if pg_sys::pg_class_aclcheck(
-            source.orders_rel,
-            pg_sys::GetUserId(),
-            pg_sys::ACL_SELECT as pg_sys::AclMode,
-        ) != pg_sys::AclResult::ACLCHECK_OK
-        {
-            return Err(format!("the current user may not read all of {orders}"));
-        }
-        let rel = pg_sys::table_open(source.orders_rel, pg_sys::AccessShareLock as i32);
-        let form = &*(*rel).rd_rel;
-        let (security, children) = (form.relrowsecurity, form.relhassubclass);
-        pg_sys::table_close(rel, pg_sys::NoLock as i32);
-        if security {
-            return Err(format!("{orders} has row security enabled"));
-        }
-        if children {
-            return Err(format!("{orders} has child tables"));
-        }
+    if let Some(why) = crate::table_scan::why_not(source.orders_rel, &source.orders) {
+        return Err(why);
     }
     Ok(Plan {
         params: Params {
@@ -162,15 +136,7 @@ pub fn run(plan: &Plan, users: &[u8], statuses: &[String]) -> OrderTotals {
     unsafe {
         let rel = pg_sys::table_open(plan.params.relid, pg_sys::AccessShareLock as i32);
         let workers = planned_workers(rel);
-        // As SPI does for a statement of a transaction that has written: its own earlier
-        // writes are seen, with a snapshot taken now.
-        let snapshot = if pg_sys::GetCurrentTransactionIdIfAny() == pg_sys::InvalidTransactionId {
-            pg_sys::GetActiveSnapshot()
-        } else {
-            pg_sys::CommandCounterIncrement();
-            pg_sys::GetTransactionSnapshot()
-        };
-        let snapshot = pg_sys::RegisterSnapshot(snapshot);
+        let snapshot = crate::table_scan::read_snapshot();
 
         pg_sys::EnterParallelMode();
         let pcxt = pg_sys::CreateParallelContext(
