@@ -429,7 +429,10 @@ unsafe fn scan_part(shared: &Shared<'_>) -> OrderTotals {
         );
         let caller_cx = pg_sys::MemoryContextSwitchTo(rows_cx);
         let mut rows = 0u32;
-        while next(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+        // The access method's functions are called through its table, not through pgrx's
+        // bindings: each call gets the boundary that turns an ERROR into a Rust panic.
+        let forward = pg_sys::ScanDirection::ForwardScanDirection;
+        while pg_sys::ffi::pg_guard_ffi_boundary(|| next(scan, forward, slot)) {
             rows += 1;
             if rows == CHECK_EVERY {
                 rows = 0;
@@ -470,7 +473,7 @@ unsafe fn scan_part(shared: &Shared<'_>) -> OrderTotals {
         pg_sys::MemoryContextSwitchTo(caller_cx);
         pg_sys::MemoryContextDelete(rows_cx);
         pg_sys::ExecDropSingleTupleTableSlot(slot);
-        end(scan);
+        pg_sys::ffi::pg_guard_ffi_boundary(|| end(scan));
         pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
     }
     batch.flush(&mut totals, &users);
