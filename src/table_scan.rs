@@ -5,9 +5,9 @@
 
 use pgrx::prelude::*;
 
-/// Why `relid` (named `display` in the reason) cannot be read with a scan of its own, or None
-/// when it can: it must be a plain table without row security or child tables, which the
-/// current user may read in full.
+/// Why `relid` (named `display` in the reason) cannot be read with a parallel scan of its own,
+/// or None when it can: it must be a plain, permanent heap table without row security or child
+/// tables, which the current user may read in full.
 pub fn why_not(relid: pg_sys::Oid, display: &str) -> Option<String> {
     // SAFETY: catalog lookups by OID; the relation is opened (locked as any read of it would
     // be, until the transaction ends) and closed here.
@@ -29,7 +29,16 @@ pub fn why_not(relid: pg_sys::Oid, display: &str) -> Option<String> {
         let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as i32);
         let form = &*(*rel).rd_rel;
         let (security, children) = (form.relrowsecurity, form.relhassubclass);
+        let (persistence, am) = (form.relpersistence as u8, form.relam);
         pg_sys::table_close(rel, pg_sys::NoLock as i32);
+        // Parallel workers cannot see a temporary table's buffers, which are the leader's own.
+        if persistence == pg_sys::RELPERSISTENCE_TEMP {
+            return Some(format!("{display} is a temporary table"));
+        }
+        // Other access methods may scan in parallel differently, or not at all.
+        if am != pg_sys::HEAP_TABLE_AM_OID {
+            return Some(format!("{display} is not stored by the heap access method"));
+        }
         if security {
             return Some(format!("{display} has row security enabled"));
         }

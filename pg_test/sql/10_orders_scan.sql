@@ -133,6 +133,20 @@ SELECT orders_read_plan();
 SET client_min_messages = warning;
 SELECT count(*) > 0 AS configured FROM configure_source(time_zone => 'UTC');
 RESET client_min_messages;
+-- A temporary table's rows are in this session's own buffers, out of the workers' reach.
+CREATE TEMP TABLE orders_here AS SELECT * FROM scan.orders;
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS configured FROM configure_source(orders_table => 'pg_temp.orders_here');
+RESET client_min_messages;
+SELECT regexp_replace(orders_read_plan(), 'pg_temp_[0-9]+', 'pg_temp_N') AS orders_read_plan;
+-- (Its notice would name this session's temporary schema.)
+SET client_min_messages = warning;
+SELECT calculate_all_ltv('2024-06-29');
+RESET client_min_messages;
+SELECT rows_written FROM pg_temp.run_counts();
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS configured FROM configure_source(orders_table => 'scan.orders');
+RESET client_min_messages;
 -- (PostgreSQL clears the mark of child tables lazily, so this one comes last.)
 CREATE TABLE scan.orders_archive () INHERITS (scan.orders);
 SELECT orders_read_plan();

@@ -10,8 +10,8 @@
 //! (src/ltv/shared_totals.rs). Only each process's counts come back.
 //!
 //! Anything else goes through the aggregate query, which has the executor's generality: a
-//! view, a partitioned or inherited table, row security on the table, a caller without SELECT
-//! on the whole table, a date that needs a time zone or a cast, an amount that needs a cast, a
+//! view, a partitioned, inherited or temporary table, another table access method than heap,
+//! row security on the table, a caller without SELECT on the whole table, a date that needs a time zone or a cast, an amount that needs a cast, a
 //! status compared by its collation, a single user's read, or a run without shared slots. So
 //! does everything when `cda_analytics.parallel_scan` is off.
 
