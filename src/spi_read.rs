@@ -137,7 +137,6 @@ impl ReadSettings {
     /// Must run in a backend, inside a transaction, and be followed by
     /// [`ReadSettings::restore`] (an error in between is fine: aborting restores the settings).
     unsafe fn apply() -> Self {
-        let cores = cores();
         // SAFETY: plain reads of GUC variables in this backend.
         let (workers, participates, jit) = unsafe {
             (
@@ -146,7 +145,7 @@ impl ReadSettings {
                 pg_sys::jit_enabled,
             )
         };
-        let leader_off = participates && workers > 0 && workers >= cores;
+        let leader_off = participates && !leader_joins(workers);
         let mut changes = Vec::with_capacity(2);
         if leader_off {
             changes.push(c"parallel_leader_participation");
@@ -199,9 +198,18 @@ impl Drop for DropHanded {
     }
 }
 
+/// Whether the leader of a parallel read with `workers` workers should fold rows beside them:
+/// when `parallel_leader_participation` allows it and the workers leave a core idle, and always
+/// when there are no workers (see [`ReadSettings`] for why it stays out otherwise). The orders
+/// scan (src/ltv/orders_scan.rs) decides by the same rule.
+pub(crate) fn leader_joins(workers: usize) -> bool {
+    // SAFETY: a plain read of a GUC variable in this backend.
+    workers == 0 || (unsafe { pg_sys::parallel_leader_participation } && workers < cores())
+}
+
 /// The cores this process may use, looked up once: `available_parallelism` reads the cgroup
 /// files on every call, which the per-user functions would pay on each call.
-pub(crate) fn cores() -> usize {
+fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

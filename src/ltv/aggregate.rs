@@ -148,9 +148,10 @@ unsafe fn orders_sfunc(fcinfo: pg_sys::FunctionCallInfo, status: StatusArg) -> p
         let state = match state_arg::<OrdersState>(fcinfo, 0) {
             Some(s) => s,
             None => {
-                let (segment, bytes) =
-                    super::shared_totals::split(varlena_arg(fcinfo, 1).unwrap_or_default());
-                let bad_state = |e: String| -> ! {
+                let (users, totals, segment) = super::shared_totals::receive(
+                    varlena_arg(fcinfo, 1).unwrap_or_default(),
+                )
+                .unwrap_or_else(|e| {
                     raise(
                         ERRCODE_INVALID_PARAMETER_VALUE,
                         format!(
@@ -158,13 +159,7 @@ unsafe fn orders_sfunc(fcinfo: pg_sys::FunctionCallInfo, status: StatusArg) -> p
                         ),
                         None,
                     )
-                };
-                let users = UserTable::decode(bytes).unwrap_or_else(|e| bad_state(e));
-                let (totals, segment) = match segment {
-                    None => (OrderTotals::for_users(&users), None),
-                    Some((handle, key)) => super::shared_totals::attach(handle, key, &users)
-                        .unwrap_or_else(|e| bad_state(e)),
-                };
+                });
                 let successful = match status {
                     StatusArg::IsNull => StatusSet::default(),
                     StatusArg::Text => StatusSet::new(

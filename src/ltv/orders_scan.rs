@@ -11,9 +11,10 @@
 //!
 //! Anything else goes through the aggregate query, which has the executor's generality: a
 //! view, a partitioned, inherited or temporary table, another table access method than heap,
-//! row security on the table, a caller without SELECT on the whole table, a date that needs a time zone or a cast, an amount that needs a cast, a
-//! status compared by its collation, a single user's read, or a run without shared slots. So
-//! does everything when `cda_analytics.parallel_scan` is off.
+//! row security on the table, a caller without SELECT on the whole table, a date that needs a
+//! time zone or a cast, an amount that needs a cast, a status compared by its collation, a
+//! single user's read, or a run without shared slots. So does everything when
+//! `cda_analytics.parallel_scan` is off.
 
 use cda_analytics_core::ltv::{
     FoldError, OrderBatch, OrderTotals, StatusClass, StatusSet, UserTable,
@@ -125,10 +126,10 @@ fn orders_read_plan() -> String {
     }
 }
 
-/// Reads the orders with the scan into the shared slots named in front of `users` (the bytes
-/// the aggregate query would pass to its processes), and returns the counts and first error of
-/// every process together.
-pub fn run(plan: &Plan, users: &[u8], statuses: &[String]) -> OrderTotals {
+/// Reads the orders with the scan into the shared slots named in front of `users_bytes` (the
+/// bytes the aggregate query would pass to its processes, `users` encoded), and returns the
+/// counts and first error of every process together.
+pub fn run(plan: &Plan, users: &UserTable, users_bytes: &[u8], statuses: &[String]) -> OrderTotals {
     let statuses = encode_statuses(statuses);
     // SAFETY: the parallel context is created, used and destroyed here, in parallel mode, with
     // every pointer into its memory used only while it lives; an error in between aborts the
@@ -150,7 +151,7 @@ pub fn run(plan: &Plan, users: &[u8], statuses: &[String]) -> OrderTotals {
         for bytes in [
             std::mem::size_of::<Params>(),
             scan_bytes,
-            users.len().max(1),
+            users_bytes.len().max(1),
             statuses.len().max(1),
             participants * RESULT_BYTES,
         ] {
@@ -161,7 +162,7 @@ pub fn run(plan: &Plan, users: &[u8], statuses: &[String]) -> OrderTotals {
         let toc = (*pcxt).toc;
 
         let params = Params {
-            users_len: users.len(),
+            users_len: users_bytes.len(),
             statuses_len: statuses.len(),
             participants,
             ..plan.params
@@ -173,7 +174,10 @@ pub fn run(plan: &Plan, users: &[u8], statuses: &[String]) -> OrderTotals {
             pg_sys::shm_toc_allocate(toc, scan_bytes).cast::<pg_sys::ParallelTableScanDescData>();
         pg_sys::table_parallelscan_initialize(rel, scan, snapshot);
         pg_sys::shm_toc_insert(toc, KEY_SCAN, scan.cast());
-        for (key, bytes) in [(KEY_USERS, users), (KEY_STATUSES, statuses.as_slice())] {
+        for (key, bytes) in [
+            (KEY_USERS, users_bytes),
+            (KEY_STATUSES, statuses.as_slice()),
+        ] {
             let to = pg_sys::shm_toc_allocate(toc, bytes.len().max(1)).cast::<u8>();
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), to, bytes.len());
             pg_sys::shm_toc_insert(toc, key, to.cast());
@@ -182,20 +186,17 @@ pub fn run(plan: &Plan, users: &[u8], statuses: &[String]) -> OrderTotals {
         std::ptr::write_bytes(results, 0, participants * RESULT_BYTES);
         pg_sys::shm_toc_insert(toc, KEY_RESULTS, results.cast());
 
+        let shared = Shared::lookup(toc);
+
         pg_sys::LaunchParallelWorkers(pcxt);
         let launched = (*pcxt).nworkers_launched.max(0) as usize;
-        // The leader scans too when the workers leave a core idle (see spi_read::ReadSettings
-        // for why it stays out otherwise), and always when no worker started.
-        let leader_scans = launched == 0
-            || (pg_sys::parallel_leader_participation && launched < crate::spi_read::cores());
+        let leader_scans = crate::spi_read::leader_joins(launched);
         if leader_scans {
-            let shared = Shared::lookup(toc);
-            let part = scan_part(&shared);
+            let part = scan_part(&shared, Some(users));
             shared.put_result(participants - 1, part);
         }
         pg_sys::WaitForParallelWorkersToFinish(pcxt);
 
-        let shared = Shared::lookup(toc);
         let mut total = OrderTotals::default();
         let mut bad = None;
         for i in 0..participants {
@@ -384,11 +385,12 @@ fn shortened(part: OrderTotals) -> OrderTotals {
 }
 
 /// One process's part of the scan: folds the orders of the blocks it takes into the shared
-/// slots, and returns its counts (without slots) and first error.
+/// slots, and returns its counts (without slots) and first error. The leader passes the users
+/// it has; a worker decodes them from the shared memory.
 ///
 /// # Safety
 /// In a process of the parallel context that [`run`] created, while it lives.
-unsafe fn scan_part(shared: &Shared<'_>) -> OrderTotals {
+unsafe fn scan_part(shared: &Shared<'_>, leader_users: Option<&UserTable>) -> OrderTotals {
     let bad_state = |e: String| -> ! {
         raise(
             ERRCODE_INTERNAL_ERROR,
@@ -396,13 +398,20 @@ unsafe fn scan_part(shared: &Shared<'_>) -> OrderTotals {
             None,
         )
     };
-    let (segment, bytes) = super::shared_totals::split(shared.users);
-    let users = UserTable::decode(bytes).unwrap_or_else(|e| bad_state(e));
-    let Some((handle, key)) = segment else {
-        bad_state("no shared totals".into())
+    let decoded;
+    let users = match leader_users {
+        Some(users) => users,
+        None => {
+            decoded = UserTable::decode(super::shared_totals::split(shared.users).1)
+                .unwrap_or_else(|e| bad_state(e));
+            &decoded
+        }
     };
     let (mut totals, attached) =
-        super::shared_totals::attach(handle, key, &users).unwrap_or_else(|e| bad_state(e));
+        super::shared_totals::totals_for(shared.users, users).unwrap_or_else(|e| bad_state(e));
+    if !totals.is_shared() {
+        bad_state("no shared totals".into());
+    }
     let statuses = decode_statuses(shared.statuses).unwrap_or_else(|e| bad_state(e));
     let p = shared.params;
     let mut batch = OrderBatch::default();
@@ -465,7 +474,7 @@ unsafe fn scan_part(shared: &Shared<'_>) -> OrderTotals {
                 amount: (!nulls[at(p.amount)]).then(|| varlena_bytes(values[at(p.amount)])),
                 status,
             };
-            fold_one(&mut totals, &mut batch, &users, order, p.scale);
+            fold_one(&mut totals, &mut batch, users, order, p.scale);
             if totals.check().is_err() {
                 break;
             }
@@ -476,7 +485,7 @@ unsafe fn scan_part(shared: &Shared<'_>) -> OrderTotals {
         pg_sys::ffi::pg_guard_ffi_boundary(|| end(scan));
         pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
     }
-    batch.flush(&mut totals, &users);
+    batch.flush(&mut totals, users);
     let part = totals.without_slots();
     drop(totals);
     if let Some(a) = attached {
@@ -498,7 +507,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_orders_worker(
     // SAFETY: as the caller vouches.
     unsafe {
         let shared = Shared::lookup(toc);
-        let part = scan_part(&shared);
+        let part = scan_part(&shared, None);
         let i = pg_sys::ParallelWorkerNumber;
         match usize::try_from(i) {
             Ok(i) => shared.put_result(i, part),

@@ -106,22 +106,21 @@ pub(crate) fn read_with<T>(
     let t_orders = std::time::Instant::now();
     // A whole run into shared totals reads a plain table with the extension's own parallel
     // scan; anything else through the aggregate query (src/ltv/orders_scan.rs says which).
-    let scanned = match &shared {
-        Some(_) => match super::orders_scan::plan(source, zone) {
-            Ok(plan) => Some(super::orders_scan::run(
-                &plan,
-                &users_bytes,
-                &config.successful_statuses,
-            )),
+    let scan = shared
+        .as_ref()
+        .and_then(|_| match super::orders_scan::plan(source, zone) {
+            Ok(plan) => Some(plan),
             Err(why) => {
                 pgrx::debug1!("orders read with the aggregate query: {why}");
                 None
             }
-        },
-        None => None,
-    };
-    let result = match scanned {
-        Some(totals) => Some(totals.check().map(|()| totals)),
+        });
+    let result = match scan {
+        Some(plan) => {
+            let totals =
+                super::orders_scan::run(&plan, &users, &users_bytes, &config.successful_statuses);
+            Some(totals.check().map(|()| totals))
+        }
         None => {
             let mut params = Params::new();
             let sql = source.orders_sql(

@@ -106,6 +106,26 @@ pub fn split(bytes: &[u8]) -> (Option<(u32, &[u8])>, &[u8]) {
     }
 }
 
+/// The users and the totals a process folds into, from the bytes every process of a read
+/// receives (see [`totals_for`]).
+pub fn receive(bytes: &[u8]) -> Result<(UserTable, OrderTotals, Option<Attached>), String> {
+    let users = UserTable::decode(split(bytes).1)?;
+    let (totals, attached) = totals_for(bytes, &users)?;
+    Ok((users, totals, attached))
+}
+
+/// The totals a process folds `users`' orders into: the shared totals named in front of the
+/// users bytes (with the segment, when it was attached here), else totals of its own.
+pub fn totals_for(
+    bytes: &[u8],
+    users: &UserTable,
+) -> Result<(OrderTotals, Option<Attached>), String> {
+    match split(bytes).0 {
+        None => Ok((OrderTotals::for_users(users), None)),
+        Some((handle, key)) => attach(handle, key, users),
+    }
+}
+
 /// A segment this process mapped (created, or attached to fold into), to detach once done.
 pub struct Attached(*mut pg_sys::dsm_segment);
 
