@@ -113,6 +113,60 @@ SELECT calculate_all_ltv('2024-06-30');
 RESET cda_analytics.parallel_scan;
 DELETE FROM scan.orders WHERE order_id = 400001;
 
+-- Values the scan cannot read in place go by a slower path to the same result: statuses
+-- stored compressed or out of line...
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS configured FROM configure_source(
+    successful_statuses => ARRAY['paid', 'shipped', 'completed', 'delivered to the customer',
+                                 'it''s paid', repeat('long paid ', 300)]);
+RESET client_min_messages;
+INSERT INTO scan.orders VALUES
+    (500001, 13, '2024-03-01', repeat('long paid ', 300), 40),  -- compressed in the row
+    (500002, 14, '2024-03-01', repeat('long gone ', 300), 50);  -- the same, not successful
+ALTER TABLE scan.orders ALTER COLUMN status SET STORAGE EXTERNAL;
+INSERT INTO scan.orders VALUES (500003, 15, '2024-03-01', repeat('long paid ', 300), 60);  -- out of line
+SELECT order_id, pg_column_size(status) AS stored_bytes FROM scan.orders
+WHERE order_id > 500000 ORDER BY order_id;
+SELECT calculate_all_ltv('2024-06-30');
+SELECT * FROM pg_temp.run_counts();
+SET cda_analytics.parallel_scan = off;
+SELECT calculate_all_ltv('2024-06-30');
+SELECT * FROM pg_temp.run_counts();
+RESET cda_analytics.parallel_scan;
+SELECT user_id, orders_lifetime, lifetime_revenue FROM ml_user_ltv
+WHERE user_id IN (13, 14, 15) ORDER BY user_id;
+DELETE FROM scan.orders WHERE order_id > 500000;
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS configured FROM configure_source(
+    successful_statuses => ARRAY['paid', 'shipped', 'completed', 'delivered to the customer',
+                                 'it''s paid']);
+RESET client_min_messages;
+-- ...and an amount column added after most rows were written, whose default PostgreSQL fills in.
+CREATE TABLE scan.orders_late AS SELECT order_id, user_id, created_at, status FROM scan.orders;
+ALTER TABLE scan.orders_late ADD COLUMN total_amount numeric DEFAULT 12.5;
+INSERT INTO scan.orders_late
+SELECT order_id + 1000000, user_id, created_at, status, 3.25 FROM scan.orders WHERE order_id % 10 = 0;
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS configured FROM configure_source(orders_table => 'scan.orders_late');
+RESET client_min_messages;
+SELECT orders_read_plan();
+SELECT calculate_all_ltv('2024-06-30');
+SELECT * FROM pg_temp.run_counts();
+SET cda_analytics.parallel_scan = off;
+SELECT calculate_all_ltv('2024-06-30');
+SELECT * FROM pg_temp.run_counts();
+RESET cda_analytics.parallel_scan;
+SELECT sum(lifetime_revenue) = (SELECT sum(total_amount) FROM scan.orders_late o
+                                JOIN scan.users u USING (user_id)
+                                WHERE o.created_at < '2024-07-01 00:00+00' AND o.created_at > '-infinity'
+                                  AND o.status IN ('paid', 'shipped', 'completed',
+                                                   'delivered to the customer', 'it''s paid'))
+       AS revenue_matches_sql
+FROM ml_user_ltv;
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS configured FROM configure_source(orders_table => 'scan.orders');
+RESET client_min_messages;
+
 -- Sources the scan does not serve are read by the aggregate query, which says why.
 ALTER TABLE scan.orders ENABLE ROW LEVEL SECURITY;
 SELECT orders_read_plan();
