@@ -155,6 +155,26 @@ pub fn div_round(numerator: i128, denominator: i128) -> i128 {
     }
 }
 
+/// The average `sum / count`, rounded half away from zero as [`div_round`] does; None when
+/// `count` is zero. In 64-bit arithmetic: a run averages four sums for each of a million users,
+/// and the 128-bit division of [`div_round`] is a library call several times slower.
+#[inline]
+pub fn average(sum: i64, count: u64) -> Option<i64> {
+    if count == 0 {
+        return None;
+    }
+    let magnitude = sum.unsigned_abs();
+    let (q, r) = (magnitude / count, magnitude % count);
+    // 2r >= count, without doubling r.
+    let q = if r >= count - r { q + 1 } else { q };
+    // |average| <= |sum|, so it fits.
+    if sum < 0 {
+        0i64.checked_sub_unsigned(q)
+    } else {
+        i64::try_from(q).ok()
+    }
+}
+
 /// 10^scale as an integer.
 pub fn unit(scale: u32) -> i64 {
     10_i64.pow(scale.min(MAX_SCALE))
@@ -241,7 +261,25 @@ mod tests {
         assert_eq!(div_round(10, 5), 2);
     }
 
+    #[test]
+    fn averages_round_half_away_from_zero() {
+        assert_eq!(average(5, 2), Some(3));
+        assert_eq!(average(-5, 2), Some(-3));
+        assert_eq!(average(4, 3), Some(1));
+        assert_eq!(average(7, 0), None);
+        assert_eq!(average(i64::MIN, 1), Some(i64::MIN));
+        assert_eq!(average(i64::MAX, 2), Some(i64::MAX / 2 + 1));
+    }
+
     proptest! {
+        #[test]
+        fn average_is_the_128_bit_division(sum in any::<i64>(), count in 1u64..=u64::from(u32::MAX)) {
+            prop_assert_eq!(
+                average(sum, count),
+                Some(div_round(i128::from(sum), i128::from(count)) as i64)
+            );
+        }
+
         #[test]
         fn format_then_parse_round_trips(minor in -1_000_000_000_000i64..1_000_000_000_000, scale in 0u32..=6) {
             let text = format_minor(i128::from(minor), scale);

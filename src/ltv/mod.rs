@@ -139,7 +139,7 @@ fn ltv_compute_user(
             r.signup.0,
             r.revenue.to_vec(),
             r.orders.iter().map(|&o| clamp(o)).collect(),
-            r.avg_order_value.to_vec(),
+            r.avg_order_value().to_vec(),
             r.first_order.map(|d| d.0),
             r.last_order.map(|d| d.0),
             r.days_since_last_order,

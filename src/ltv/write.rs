@@ -273,12 +273,10 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
         bytes.clear();
         // Varlena values are built first; their datums are set once the buffer stops growing.
         let mut numerics: [(usize, Option<usize>); 8] = [(0, None); 8];
+        let avg_order_value = r.avg_order_value();
         for h in 0..4 {
             numerics[2 * h] = (2 + h, Some(bytes.numeric(r.revenue[h], scale)));
-            numerics[2 * h + 1] = (
-                10 + h,
-                r.avg_order_value[h].map(|m| bytes.numeric(m, scale)),
-            );
+            numerics[2 * h + 1] = (10 + h, avg_order_value[h].map(|m| bytes.numeric(m, scale)));
         }
         let segment = bytes.text(r.segment.name().as_bytes());
         let fingerprint = bytes.text(print);

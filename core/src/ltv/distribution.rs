@@ -122,7 +122,6 @@ mod tests {
             signup: Day(0),
             revenue: [0, 0, 0, lifetime],
             orders: [0; 4],
-            avg_order_value: [None; 4],
             first_order: None,
             last_order: None,
             days_since_last_order: None,

@@ -280,8 +280,6 @@ pub struct UserLtv {
     /// Revenue in minor units: 3m, 6m, 12m, lifetime.
     pub revenue: [i64; 4],
     pub orders: [i64; 4],
-    /// Average order value in minor units, rounded half away from zero; `None` without orders.
-    pub avg_order_value: [Option<i64>; 4],
     pub first_order: Option<Day>,
     pub last_order: Option<Day>,
     pub days_since_last_order: Option<i32>,
@@ -289,6 +287,19 @@ pub struct UserLtv {
     pub horizon_complete: [bool; 3],
     pub orders_before_signup: i64,
     pub segment: Segment,
+}
+
+impl UserLtv {
+    /// Average order value in minor units per horizon, rounded half away from zero; `None`
+    /// without orders. Derived rather than kept: a run holds a row per user, and the averages
+    /// would make each a third larger.
+    pub fn avg_order_value(&self) -> [Option<i64>; 4] {
+        std::array::from_fn(|h| {
+            u64::try_from(self.orders[h])
+                .ok()
+                .and_then(|n| crate::money::average(self.revenue[h], n))
+        })
+    }
 }
 
 /// The fold over one run, in one process: a [`UserTable`] and the [`OrderTotals`] over it. See the
@@ -406,22 +417,12 @@ fn build_rows(
     let mut rows: Vec<UserLtv> = Vec::with_capacity(users.len());
     for (slot, signup, acc) in counted(users, totals) {
         let orders = acc.orders.map(i64::from);
-        let mut avg_order_value = [None; 4];
-        for h in 0..4 {
-            if orders[h] > 0 {
-                let avg =
-                    crate::money::div_round(i128::from(acc.revenue[h]), i128::from(orders[h]));
-                // An average never exceeds the sum it came from, so it fits.
-                avg_order_value[h] = i64::try_from(avg).ok();
-            }
-        }
         let last = acc.last();
         rows.push(UserLtv {
             user_id: users.user_id(slot),
             signup: Day(signup),
             revenue: acc.revenue,
             orders,
-            avg_order_value,
             first_order: acc.first(),
             last_order: last,
             days_since_last_order: last.map(|l| as_of.days_since(l)),
@@ -559,7 +560,7 @@ mod tests {
         let r = run(d(2023, 3, 10), d(2024, 6, 1), &[]);
         assert_eq!(r.orders, [0; 4]);
         assert_eq!(r.revenue, [0; 4]);
-        assert_eq!(r.avg_order_value, [None; 4]);
+        assert_eq!(r.avg_order_value(), [None; 4]);
         assert_eq!(r.days_since_last_order, None);
         assert_eq!(r.segment, Segment::New);
     }
@@ -596,7 +597,7 @@ mod tests {
         );
         // 301 / 3 = 100.33 -> 100; 201 / 2 = 100.5 -> 101
         assert_eq!(
-            r.avg_order_value,
+            r.avg_order_value(),
             [Some(101), Some(101), Some(100), Some(100)]
         );
         assert_eq!(r.days_since_last_order, Some(30));

@@ -7,17 +7,15 @@ use super::UserLtv;
 use crate::stored::Fingerprint;
 
 /// The stored row's format; see [`Fingerprint::new`].
-const FINGERPRINT_VERSION: u8 = 1;
+const FINGERPRINT_VERSION: u8 = 2;
 
-/// The fingerprint of everything a stored LTV row holds, at amount scale `scale`.
+/// The fingerprint of everything a stored LTV row holds, at amount scale `scale`. The averages
+/// are left out: they follow from the revenue and order counts, which are in.
 pub fn fingerprint(row: &UserLtv, scale: u32) -> [u8; 16] {
     let mut f = Fingerprint::new(FINGERPRINT_VERSION, scale);
     f.i64(row.user_id).i64(i64::from(row.signup.0));
     for &v in row.revenue.iter().chain(&row.orders) {
         f.i64(v);
-    }
-    for v in row.avg_order_value {
-        f.opt_i64(v);
     }
     for d in [row.first_order, row.last_order] {
         f.opt_i64(d.map(|d| i64::from(d.0)));
@@ -42,7 +40,6 @@ mod tests {
             signup: Day(8000),
             revenue: [100, 200, 300, 400],
             orders: [1, 2, 3, 4],
-            avg_order_value: [Some(100), Some(100), Some(100), Some(100)],
             first_order: Some(Day(8001)),
             last_order: Some(Day(8100)),
             days_since_last_order: Some(10),
@@ -62,8 +59,6 @@ mod tests {
             |r| r.revenue[3] = 401,
             |r| r.orders[1] = 3,
             |r| r.orders[3] = 5,
-            |r| r.avg_order_value[2] = None,
-            |r| r.avg_order_value[3] = Some(0),
             |r| r.first_order = None,
             |r| r.last_order = Some(Day(8101)),
             |r| r.horizon_complete[2] = true,
@@ -87,9 +82,6 @@ mod tests {
     fn a_none_differs_from_a_zero() {
         let mut a = row(1);
         let mut b = row(1);
-        a.avg_order_value[0] = None;
-        b.avg_order_value[0] = Some(0);
-        assert_ne!(fingerprint(&a, 2), fingerprint(&b, 2));
         a.first_order = None;
         b.first_order = Some(Day(0));
         assert_ne!(fingerprint(&a, 2), fingerprint(&b, 2));
