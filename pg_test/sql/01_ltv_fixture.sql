@@ -135,9 +135,14 @@ SELECT current_setting('enable_seqscan') AS enable_seqscan, current_setting('jit
 SELECT user_id, lifetime_revenue, days_since_last_order AS days, horizon_6m_complete AS h6,
        segment, as_of_date FROM ml_user_ltv ORDER BY user_id;
 -- A user gone from the source loses their row; a stored fingerprint that is not one (a row
--- edited by hand) gets its row rewritten.
+-- edited by hand, here one short and one long enough to be stored compressed) gets its row
+-- rewritten.
 DELETE FROM public.users WHERE user_id = 3;
 UPDATE ml_user_ltv_rows SET fingerprint = '\x00' WHERE user_id = 5;
+UPDATE ml_user_ltv_rows SET fingerprint = convert_to(repeat('not a fingerprint ', 300), 'UTF8')
+WHERE user_id = 4;
+SELECT user_id, pg_column_size(fingerprint) AS stored_bytes FROM ml_user_ltv_rows
+WHERE user_id IN (4, 5) ORDER BY user_id;
 SELECT calculate_all_ltv('2024-07-01');
 SELECT rows_written, rows_removed FROM ltv_last_run;
 SELECT user_id, lifetime_revenue, segment FROM ml_user_ltv ORDER BY user_id;

@@ -27,6 +27,7 @@ use super::aggregate::{Order, fold_one};
 use crate::aggregates::{day_of, varlena_bytes};
 use crate::errors::*;
 use crate::source::{DateKind, Source, is_utc};
+use crate::table_scan::{RawScan, Step, Stop, inline_bytes};
 
 /// Whether whole-run reads may use this scan (`cda_analytics.parallel_scan`).
 pub static ENABLED: pgrx::GucSetting<bool> = pgrx::GucSetting::<bool>::new(true);
@@ -417,87 +418,71 @@ unsafe fn scan_part(shared: &Shared<'_>, leader_users: Option<&UserTable>) -> Or
     let statuses = decode_statuses(shared.statuses).unwrap_or_else(|e| bad_state(e));
     let p = shared.params;
     let mut batch = OrderBatch::default();
-    // SAFETY: the relation is opened and closed here, the scan and the slot ended and dropped
-    // here; the slot's values are read only after it was filled and before the next row.
-    unsafe {
-        let rel = pg_sys::table_open(p.relid, pg_sys::AccessShareLock as i32);
-        let am = &*(*rel).rd_tableam;
-        let (Some(next), Some(end)) = (am.scan_getnextslot, am.scan_end) else {
-            bad_state("the table's access method cannot scan".into())
-        };
-        let scan = pg_sys::table_beginscan_parallel(rel, shared.scan);
-        let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-        let natts = i32::from(p.user_id.max(p.date).max(p.status).max(p.amount));
-        // Amounts or statuses stored compressed or out of line are detoasted into this context,
-        // emptied now and then.
-        let rows_cx = pg_sys::AllocSetContextCreateInternal(
-            pg_sys::CurrentMemoryContext,
-            c"cda_analytics orders scan".as_ptr(),
-            pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
-            pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
-            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
-        );
-        let caller_cx = pg_sys::MemoryContextSwitchTo(rows_cx);
-        let reader = InPlace {
-            scan,
-            slot,
-            next,
-            natts,
-            params: p,
-            statuses: &statuses,
-        };
-        let none = OrderRow {
-            user_id: None,
-            day: None,
-            amount: None,
-            status: StatusClass::Null,
-        };
-        let mut ahead = [(none, false); READ_AHEAD];
-        let mut slow_rows = 0u32;
-        loop {
-            // One boundary for a run of rows (see InPlace): a boundary per call into the
-            // access method and the slot cost about a tenth of the scan.
-            let read = pg_sys::ffi::pg_guard_ffi_boundary(|| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.read(&mut ahead)))
-            });
-            let (n, stop) = read.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            // After an error the totals take no more orders; it is checked once per run.
-            for &(row, rounded) in &ahead[..n] {
-                batch.push(&mut totals, users, row, rounded);
+    let natts = i32::from(p.user_id.max(p.date).max(p.status).max(p.amount));
+    // SAFETY: in a process of the context run() created, whose memory holds the scan.
+    let mut scan =
+        unsafe { RawScan::parallel(p.relid, shared.scan, natts) }.unwrap_or_else(|e| bad_state(e));
+    let none = OrderRow {
+        user_id: None,
+        day: None,
+        amount: None,
+        status: StatusClass::Null,
+    };
+    let mut ahead = [(none, false); READ_AHEAD];
+    // Amounts or statuses stored compressed or out of line are detoasted into this context,
+    // emptied now and then.
+    let mut slow_cx = pgrx::PgMemoryContexts::new("cda_analytics orders scan");
+    let mut slow_rows = 0u32;
+    loop {
+        let mut n = 0;
+        let stop = scan.read_run(READ_AHEAD, |values, nulls, _| {
+            match in_place(values, nulls, &p, &statuses) {
+                InPlace::Skip => Step::Next,
+                InPlace::Row(row, rounded) => {
+                    ahead[n] = (row, rounded);
+                    n += 1;
+                    Step::Next
+                }
+                InPlace::Slow => Step::Slow,
             }
-            if totals.check().is_err() {
-                break;
-            }
-            match stop {
-                Stop::End => break,
-                Stop::Full => {}
-                Stop::Slow => {
-                    // The row the slot holds needs calls into PostgreSQL: missing columns
-                    // filled in, a value detoasted, or a bad amount reported.
-                    slow_rows += 1;
-                    if slow_rows == RESET_EVERY {
-                        slow_rows = 0;
-                        pg_sys::MemoryContextReset(rows_cx);
-                    }
-                    if i32::from((*slot).tts_nvalid) < natts {
-                        pg_sys::slot_getsomeattrs_int(slot, natts);
-                    }
-                    if let Some(order) = slot_order(slot, &p, &statuses) {
-                        fold_one(&mut totals, &mut batch, users, order, p.scale);
-                        if totals.check().is_err() {
-                            break;
+        });
+        // After an error the totals take no more orders; it is checked once per run.
+        for &(row, rounded) in &ahead[..n] {
+            batch.push(&mut totals, users, row, rounded);
+        }
+        if totals.check().is_err() {
+            break;
+        }
+        match stop {
+            Stop::End => break,
+            Stop::Full => {}
+            Stop::Slow => {
+                slow_rows += 1;
+                if slow_rows == RESET_EVERY {
+                    slow_rows = 0;
+                    // SAFETY: nothing read from it is used past the row it was read for.
+                    unsafe { slow_cx.reset() };
+                }
+                let (values, nulls, _) = scan.slow_row();
+                // SAFETY: the row's columns, used (and detoasted into the scratch context) before
+                // the next row.
+                let failed = unsafe {
+                    slow_cx.switch_to(|_| {
+                        if let Some(order) = slot_order(values, nulls, &p, &statuses) {
+                            fold_one(&mut totals, &mut batch, users, order, p.scale);
                         }
-                    }
+                        totals.check().is_err()
+                    })
+                };
+                if failed {
+                    break;
                 }
             }
-            check_for_interrupts!();
         }
-        pg_sys::MemoryContextSwitchTo(caller_cx);
-        pg_sys::MemoryContextDelete(rows_cx);
-        pg_sys::ExecDropSingleTupleTableSlot(slot);
-        pg_sys::ffi::pg_guard_ffi_boundary(|| end(scan));
-        pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
+        check_for_interrupts!();
     }
+    scan.end();
+    drop(slow_cx);
     batch.flush(&mut totals, users);
     let part = totals.without_slots();
     drop(totals);
@@ -510,112 +495,48 @@ unsafe fn scan_part(shared: &Shared<'_>, leader_users: Option<&UserTable>) -> Or
 /// Rows read in place per call across the error boundary.
 const READ_AHEAD: usize = 256;
 
-/// Why [`InPlace::read`] stopped.
-#[derive(Clone, Copy)]
-enum Stop {
-    /// It took [`READ_AHEAD`] rows from the scan.
-    Full,
-    /// The scan has no more rows.
-    End,
-    /// The slot holds a row that needs calls into PostgreSQL to read ([`slot_order`]).
+/// A row as [`in_place`] read it.
+enum InPlace {
+    /// Its status does not count.
+    Skip,
+    /// The order, and whether its amount was rounded.
+    Row(OrderRow, bool),
+    /// Reading it needs calls into PostgreSQL: a value to detoast, or a bad amount to report
+    /// with its user ([`slot_order`] and `fold_one`).
     Slow,
 }
 
-/// Reads the rows of one process's scan in place, calling only the access method's and the
-/// slot's own functions (through their tables, not pgrx's bindings) and decoding that calls
-/// nothing in PostgreSQL. An ERROR raised in those functions therefore leaves no Rust frame
-/// with anything to drop, and a run of rows can share one error boundary: a boundary (a
-/// `sigsetjmp`) for each of the two calls a row needs cost about a tenth of the scan.
-struct InPlace<'a> {
-    scan: pg_sys::TableScanDesc,
-    slot: *mut pg_sys::TupleTableSlot,
-    next: unsafe extern "C-unwind" fn(
-        pg_sys::TableScanDesc,
-        pg_sys::ScanDirection::Type,
-        *mut pg_sys::TupleTableSlot,
-    ) -> bool,
-    natts: i32,
-    params: Params,
-    statuses: &'a StatusSet,
-}
-
-impl InPlace<'_> {
-    /// Fills `out` with the successful (or NULL-status) orders of up to [`READ_AHEAD`] rows and
-    /// says why it stopped. To be called inside an error boundary.
-    ///
-    /// # Safety
-    /// The scan and the slot must be open, and the slot used by this scan only.
-    unsafe fn read(&self, out: &mut [(OrderRow, bool); READ_AHEAD]) -> (usize, Stop) {
-        let p = &self.params;
-        let at = |n: i16| (n - 1) as usize;
-        let mut n = 0;
-        // SAFETY: as the caller vouches; the slot's values are read after it was filled and
-        // before the next row replaces them.
-        unsafe {
-            let slot = self.slot;
-            for _ in 0..READ_AHEAD {
-                if !(self.next)(self.scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
-                    return (n, Stop::End);
-                }
-                if i32::from((*slot).tts_nvalid) < self.natts {
-                    match (*(*slot).tts_ops).getsomeattrs {
-                        Some(deform) => deform(slot, self.natts),
-                        None => return (n, Stop::Slow),
-                    }
-                    // Columns added after the row was written are filled in by
-                    // slot_getmissingattrs, on the slow path.
-                    if i32::from((*slot).tts_nvalid) < self.natts {
-                        return (n, Stop::Slow);
-                    }
-                }
-                let values = std::slice::from_raw_parts((*slot).tts_values, self.natts as usize);
-                let nulls = std::slice::from_raw_parts((*slot).tts_isnull, self.natts as usize);
-                let status = if nulls[at(p.status)] {
-                    StatusClass::Null
-                } else {
-                    match inline_bytes(values[at(p.status)]) {
-                        None => return (n, Stop::Slow),
-                        Some(s) if self.statuses.contains(s) => StatusClass::Successful,
-                        Some(_) => continue,
-                    }
-                };
-                let amount = if nulls[at(p.amount)] {
-                    None
-                } else {
-                    match inline_bytes(values[at(p.amount)]).map(|a| decode_minor(a, p.scale)) {
-                        Some(Ok(parsed)) => Some(parsed),
-                        // Detoasted, or reported with its user, on the slow path.
-                        None | Some(Err(_)) => return (n, Stop::Slow),
-                    }
-                };
-                let row = OrderRow {
-                    user_id: user_id(values[at(p.user_id)], nulls[at(p.user_id)], p),
-                    day: day_of((!nulls[at(p.date)]).then(|| values[at(p.date)].value() as i64)),
-                    amount: amount.map(|a| a.minor),
-                    status,
-                };
-                out[n] = (row, amount.is_some_and(|a| a.rounded));
-                n += 1;
-            }
-        }
-        (n, Stop::Full)
-    }
-}
-
-/// A varlena's bytes when they are stored inline and uncompressed, as nearly all amounts and
-/// statuses are; None when reading them needs PostgreSQL (detoasting).
-///
-/// # Safety
-/// `datum` must point to a varlena that outlives `'a`.
+/// Reads an order from its columns where they lie, calling nothing in PostgreSQL (it runs
+/// inside [`RawScan::read_run`]'s boundary).
 #[inline(always)]
-unsafe fn inline_bytes<'a>(datum: pg_sys::Datum) -> Option<&'a [u8]> {
-    use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u};
-    // SAFETY: as the caller vouches.
-    unsafe {
-        let raw = datum.cast_mut_ptr::<pg_sys::varlena>();
-        let inline = varatt_is_4b_u(raw) || (varatt_is_1b(raw) && !varatt_is_1b_e(raw));
-        inline.then(|| varlena_bytes(datum))
-    }
+fn in_place(values: &[pg_sys::Datum], nulls: &[bool], p: &Params, statuses: &StatusSet) -> InPlace {
+    let at = |n: i16| (n - 1) as usize;
+    // SAFETY: the values of the row in the slot, which stays pinned while they are read.
+    let status = if nulls[at(p.status)] {
+        StatusClass::Null
+    } else {
+        match unsafe { inline_bytes(values[at(p.status)]) } {
+            None => return InPlace::Slow,
+            Some(s) if statuses.contains(s) => StatusClass::Successful,
+            Some(_) => return InPlace::Skip,
+        }
+    };
+    let amount = if nulls[at(p.amount)] {
+        None
+    } else {
+        // SAFETY: as above.
+        match unsafe { inline_bytes(values[at(p.amount)]) }.map(|a| decode_minor(a, p.scale)) {
+            Some(Ok(parsed)) => Some(parsed),
+            None | Some(Err(_)) => return InPlace::Slow,
+        }
+    };
+    let row = OrderRow {
+        user_id: user_id(values[at(p.user_id)], nulls[at(p.user_id)], p),
+        day: day_of((!nulls[at(p.date)]).then(|| values[at(p.date)].value() as i64)),
+        amount: amount.map(|a| a.minor),
+        status,
+    };
+    InPlace::Row(row, amount.is_some_and(|a| a.rounded))
 }
 
 /// The user id column's value as an i64, whatever its integer type.
@@ -631,22 +552,21 @@ fn user_id(datum: pg_sys::Datum, null: bool, p: &Params) -> Option<i64> {
     })
 }
 
-/// The order in the slot (its columns deformed), or None when its status does not count.
+/// The order in a row's columns, detoasting what needs it into the current memory context, or
+/// None when its status does not count.
 ///
 /// # Safety
-/// The slot must hold a row with the scan's columns deformed; the amount and status may be
-/// detoasted into the current memory context.
+/// `values` and `nulls` must be the scan's columns of a row that stays pinned while the order
+/// is used.
 unsafe fn slot_order<'a>(
-    slot: *mut pg_sys::TupleTableSlot,
+    values: &[pg_sys::Datum],
+    nulls: &[bool],
     p: &Params,
     statuses: &StatusSet,
 ) -> Option<Order<'a>> {
-    let natts = i32::from(p.user_id.max(p.date).max(p.status).max(p.amount)) as usize;
     let at = |n: i16| (n - 1) as usize;
     // SAFETY: as the caller vouches.
     unsafe {
-        let values = std::slice::from_raw_parts((*slot).tts_values, natts);
-        let nulls = std::slice::from_raw_parts((*slot).tts_isnull, natts);
         let status = if nulls[at(p.status)] {
             StatusClass::Null
         } else if statuses.contains(varlena_bytes(values[at(p.status)])) {
