@@ -46,11 +46,12 @@ mod workers;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     pgrx::GucRegistry::define_bool_guc(
-        c"cda_analytics.parallel_scan",
-        c"Read the orders of a whole-run refresh with the extension's own parallel scan.",
-        c"When off, the orders are read with an aggregate query through the executor, as they are \
-          for sources the scan does not serve (views, partitioned tables, row security).",
-        &ltv::PARALLEL_SCAN,
+        c"cda_analytics.table_scans",
+        c"Read plain tables with the extension's own scans: the orders of a whole-run refresh \
+          with a parallel scan, the users and the stored results with a serial one.",
+        c"When off, every table is read with an aggregate query through the executor, as it is \
+          for sources the scans do not serve (views, partitioned tables, row security).",
+        &table_scan::ENABLED,
         pgrx::GucContext::Userset,
         pgrx::GucFlags::default(),
     );

@@ -45,6 +45,18 @@ pub struct Source {
     /// and amount, and the user id's type.
     pub orders_rel: pg_sys::Oid,
     pub order_columns: OrderColumns,
+    /// Where the users read by the extension's own scan (src/ltv/users_scan.rs) finds its
+    /// columns.
+    pub users_rel: pg_sys::Oid,
+    pub user_columns: UserColumns,
+}
+
+/// The attribute numbers of the users' id and signup columns, and the id's type.
+#[derive(Debug, Clone, Copy)]
+pub struct UserColumns {
+    pub user_id: i16,
+    pub registered_at: i16,
+    pub user_id_type: pg_sys::Oid,
 }
 
 /// The attribute numbers of the orders' columns, and the user id's type.
@@ -304,6 +316,12 @@ pub fn resolve(config: &Config) -> Source {
             status: status.attnum,
             amount: amount.attnum,
             user_id_type: ouid.base_type,
+        },
+        users_rel,
+        user_columns: UserColumns {
+            user_id: uid.attnum,
+            registered_at: reg.attnum,
+            user_id_type: uid.base_type,
         },
     }
 }

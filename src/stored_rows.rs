@@ -140,6 +140,9 @@ struct Columns {
 /// The table and its columns when [`scan_rows`] may read it (see `crate::table_scan`), or why
 /// not.
 fn own_scan(ext: &str, table: &str) -> Result<(pg_sys::Oid, Columns), String> {
+    if !crate::table_scan::ENABLED.get() {
+        return Err("cda_analytics.table_scans is off".into());
+    }
     let name = format!("{ext}.{table}");
     let relid = Spi::connect(|c| {
         c.select(

@@ -6,6 +6,9 @@
 
 use pgrx::prelude::*;
 
+/// Whether plain tables may be read with these scans (`cda_analytics.table_scans`).
+pub static ENABLED: pgrx::GucSetting<bool> = pgrx::GucSetting::<bool>::new(true);
+
 /// Why `relid` (named `display` in the reason) cannot be read with a parallel scan of its own,
 /// or None when it can: it must be a plain, permanent heap table without row security or child
 /// tables, which the current user may read in full.
@@ -284,5 +287,16 @@ pub unsafe fn inline_bytes<'a>(datum: pg_sys::Datum) -> Option<&'a [u8]> {
         let raw = datum.cast_mut_ptr::<pg_sys::varlena>();
         let inline = varatt_is_4b_u(raw) || (varatt_is_1b(raw) && !varatt_is_1b_e(raw));
         inline.then(|| crate::aggregates::varlena_bytes(datum))
+    }
+}
+
+/// A smallint, integer or bigint datum (of type `type_oid`) as an i64.
+#[inline(always)]
+pub fn integer(datum: pg_sys::Datum, type_oid: pg_sys::Oid) -> i64 {
+    let d = datum.value();
+    match type_oid {
+        pg_sys::INT2OID => i64::from(d as i16),
+        pg_sys::INT4OID => i64::from(d as i32),
+        _ => d as i64,
     }
 }

@@ -61,7 +61,7 @@ CREATE TEMP TABLE by_scan AS SELECT * FROM ml_user_ltv;
 ALTER TABLE by_scan DROP COLUMN calculated_at;
 -- ...equals the aggregate query: a refresh through it finds every stored row unchanged, and the
 -- rows and counts are the same.
-SET cda_analytics.parallel_scan = off;
+SET cda_analytics.table_scans = off;
 SELECT orders_read_plan();
 SELECT calculate_all_ltv('2024-06-30');
 SELECT * FROM pg_temp.run_counts();
@@ -72,7 +72,7 @@ SELECT count(*) AS users, (SELECT count(*) FROM (
     UNION ALL (SELECT * FROM by_query EXCEPT SELECT * FROM by_scan)) d) AS differing_rows
 FROM by_scan;
 -- The leader scans alone when no worker can start; the rows are still the same.
-RESET cda_analytics.parallel_scan;
+RESET cda_analytics.table_scans;
 SET max_parallel_workers = 0;
 SELECT calculate_all_ltv('2024-06-30');
 SELECT rows_written FROM pg_temp.run_counts();
@@ -80,16 +80,16 @@ RESET max_parallel_workers;
 -- A day earlier the same way with and without the scan: the second refresh rewrites nothing.
 SET min_parallel_table_scan_size = 0;
 SELECT calculate_all_ltv('2024-06-29');
-SET cda_analytics.parallel_scan = off;
+SET cda_analytics.table_scans = off;
 SELECT calculate_all_ltv('2024-06-29');
 SELECT rows_written FROM pg_temp.run_counts();
 -- RFM reads the same way.
-RESET cda_analytics.parallel_scan;
+RESET cda_analytics.table_scans;
 SELECT calculate_all_rfm('2024-06-30');
-SET cda_analytics.parallel_scan = off;
+SET cda_analytics.table_scans = off;
 SELECT calculate_all_rfm('2024-06-30');
 SELECT rows_written FROM ml_rfm_runs ORDER BY run_id DESC LIMIT 1;
-RESET cda_analytics.parallel_scan;
+RESET cda_analytics.table_scans;
 
 -- Orders written earlier in the same transaction are read by the scan's workers too.
 BEGIN;
@@ -107,10 +107,10 @@ ROLLBACK;
 INSERT INTO scan.orders VALUES (400001, 12, '2024-03-01', 'paid', 'NaN');
 SELECT calculate_all_ltv('2024-06-30');
 \echo :LAST_ERROR_SQLSTATE
-SET cda_analytics.parallel_scan = off;
+SET cda_analytics.table_scans = off;
 SELECT calculate_all_ltv('2024-06-30');
 \echo :LAST_ERROR_SQLSTATE
-RESET cda_analytics.parallel_scan;
+RESET cda_analytics.table_scans;
 DELETE FROM scan.orders WHERE order_id = 400001;
 
 -- Values the scan cannot read in place go by a slower path to the same result: statuses
@@ -129,10 +129,10 @@ SELECT order_id, pg_column_size(status) AS stored_bytes FROM scan.orders
 WHERE order_id > 500000 ORDER BY order_id;
 SELECT calculate_all_ltv('2024-06-30');
 SELECT * FROM pg_temp.run_counts();
-SET cda_analytics.parallel_scan = off;
+SET cda_analytics.table_scans = off;
 SELECT calculate_all_ltv('2024-06-30');
 SELECT * FROM pg_temp.run_counts();
-RESET cda_analytics.parallel_scan;
+RESET cda_analytics.table_scans;
 SELECT user_id, orders_lifetime, lifetime_revenue FROM ml_user_ltv
 WHERE user_id IN (13, 14, 15) ORDER BY user_id;
 DELETE FROM scan.orders WHERE order_id > 500000;
@@ -152,10 +152,10 @@ RESET client_min_messages;
 SELECT orders_read_plan();
 SELECT calculate_all_ltv('2024-06-30');
 SELECT * FROM pg_temp.run_counts();
-SET cda_analytics.parallel_scan = off;
+SET cda_analytics.table_scans = off;
 SELECT calculate_all_ltv('2024-06-30');
 SELECT * FROM pg_temp.run_counts();
-RESET cda_analytics.parallel_scan;
+RESET cda_analytics.table_scans;
 SELECT sum(lifetime_revenue) = (SELECT sum(total_amount) FROM scan.orders_late o
                                 JOIN scan.users u USING (user_id)
                                 WHERE o.created_at < '2024-07-01 00:00+00' AND o.created_at > '-infinity'
@@ -167,18 +167,21 @@ SET client_min_messages = warning;
 SELECT count(*) > 0 AS configured FROM configure_source(orders_table => 'scan.orders');
 RESET client_min_messages;
 
--- The stored rows' fingerprints are read with a scan of their own too, and with an aggregate
--- query where that may not read them (here, row security on the results table): either way a
--- refresh of the same day finds nothing to rewrite.
+-- The users and the stored rows' fingerprints are read with scans of their own too, and with
+-- aggregate queries where those may not read them (here, row security on the users and on the
+-- results table, while the orders are still scanned): either way a refresh of the same day
+-- finds nothing to rewrite.
 SET client_min_messages = warning;
 SELECT calculate_all_ltv('2024-06-29');
 RESET client_min_messages;
 ALTER TABLE ml_user_ltv_rows ENABLE ROW LEVEL SECURITY;
+ALTER TABLE scan.users ENABLE ROW LEVEL SECURITY;
 SET client_min_messages = warning;
 SELECT calculate_all_ltv('2024-06-29');
 RESET client_min_messages;
 SELECT rows_written FROM pg_temp.run_counts();
 ALTER TABLE ml_user_ltv_rows DISABLE ROW LEVEL SECURITY;
+ALTER TABLE scan.users DISABLE ROW LEVEL SECURITY;
 
 -- Sources the scan does not serve are read by the aggregate query, which says why.
 ALTER TABLE scan.orders ENABLE ROW LEVEL SECURITY;

@@ -4,9 +4,9 @@
 
 mod aggregate;
 mod orders_scan;
-pub(crate) use orders_scan::ENABLED as PARALLEL_SCAN;
 pub(crate) mod read;
 mod shared_totals;
+mod users_scan;
 mod write;
 
 use pgrx::prelude::*;

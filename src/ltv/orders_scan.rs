@@ -14,7 +14,7 @@
 //! row security on the table, a caller without SELECT on the whole table, a date that needs a
 //! time zone or a cast, an amount that needs a cast, a status compared by its collation, a
 //! single user's read, or a run without shared slots. So does everything when
-//! `cda_analytics.parallel_scan` is off.
+//! `cda_analytics.table_scans` is off.
 
 use cda_analytics_core::ltv::{
     FoldError, OrderBatch, OrderRow, OrderTotals, StatusClass, StatusSet, UserTable,
@@ -27,10 +27,7 @@ use super::aggregate::{Order, fold_one};
 use crate::aggregates::{day_of, varlena_bytes};
 use crate::errors::*;
 use crate::source::{DateKind, Source, is_utc};
-use crate::table_scan::{RawScan, Step, Stop, inline_bytes};
-
-/// Whether whole-run reads may use this scan (`cda_analytics.parallel_scan`).
-pub static ENABLED: pgrx::GucSetting<bool> = pgrx::GucSetting::<bool>::new(true);
+use crate::table_scan::{RawScan, Step, Stop, inline_bytes, integer};
 
 /// The keys of this scan's entries in the parallel context's table of contents.
 const KEY_PARAMS: u64 = 0xCDA0_0000_0000_0001;
@@ -71,8 +68,8 @@ pub struct Plan {
 /// The plan for reading `source`'s orders with this scan, or why the aggregate query must read
 /// them.
 pub fn plan(source: &Source, zone: &str) -> Result<Plan, String> {
-    if !ENABLED.get() {
-        return Err("cda_analytics.parallel_scan is off".into());
+    if !crate::table_scan::ENABLED.get() {
+        return Err("cda_analytics.table_scans is off".into());
     }
     match source.order_date_kind {
         DateKind::Timestamp => {}
@@ -539,17 +536,10 @@ fn in_place(values: &[pg_sys::Datum], nulls: &[bool], p: &Params, statuses: &Sta
     InPlace::Row(row, amount.is_some_and(|a| a.rounded))
 }
 
-/// The user id column's value as an i64, whatever its integer type.
+/// The user id column's value as an i64.
 #[inline(always)]
 fn user_id(datum: pg_sys::Datum, null: bool, p: &Params) -> Option<i64> {
-    (!null).then(|| {
-        let d = datum.value();
-        match p.user_id_type {
-            pg_sys::INT2OID => i64::from(d as i16),
-            pg_sys::INT4OID => i64::from(d as i32),
-            _ => d as i64,
-        }
-    })
+    (!null).then(|| integer(datum, p.user_id_type))
 }
 
 /// The order in a row's columns, detoasting what needs it into the current memory context, or

@@ -67,21 +67,36 @@ pub(crate) fn read_with<T>(
     let mut params = Params::new();
     let sql = source.users_sql(ext, zone, as_of.0, one_user, &mut params);
     // The users' bytes are kept as they came: the orders query passes them on to every process.
-    let users = aggregate(&sql, params, "reading the users", |bytes| match bytes {
-        None => {
-            let empty = UserTable::new(as_of);
-            let bytes = empty.encode();
-            Ok((empty, bytes))
-        }
-        Some(b) => match take_handed::<UserTable>(b) {
-            Some(mut t) => {
-                t.freeze();
-                let bytes = t.encode();
-                Ok((t, bytes))
+    // A whole run reads a plain table with a scan of its own; anything else, and a single
+    // user, through the aggregate query (src/ltv/users_scan.rs says which).
+    let scan = match one_user {
+        None => super::users_scan::plan(source, zone)
+            .map_err(|why| pgrx::debug1!("users read with the aggregate query: {why}"))
+            .is_ok(),
+        Some(_) => false,
+    };
+    let users = if scan {
+        let mut t = super::users_scan::read(source, as_of);
+        t.freeze();
+        let bytes = t.encode();
+        Ok((t, bytes))
+    } else {
+        aggregate(&sql, params, "reading the users", |bytes| match bytes {
+            None => {
+                let empty = UserTable::new(as_of);
+                let bytes = empty.encode();
+                Ok((empty, bytes))
             }
-            None => UserTable::decode(b).map(|t| (t, b.to_vec())),
-        },
-    });
+            Some(b) => match take_handed::<UserTable>(b) {
+                Some(mut t) => {
+                    t.freeze();
+                    let bytes = t.encode();
+                    Ok((t, bytes))
+                }
+                None => UserTable::decode(b).map(|t| (t, b.to_vec())),
+            },
+        })
+    };
     let t_users = std::time::Instant::now();
     let (users, users_bytes) = match users {
         Ok(u) => u,

@@ -112,6 +112,15 @@ impl UserTable {
         self.error.clone().map_or(Ok(()), Err)
     }
 
+    /// Makes room for `additional` more users, so that a read that knows about how many there
+    /// are does not grow the table step by step.
+    pub fn reserve(&mut self, additional: usize) {
+        if matches!(self.layout, Layout::Building) {
+            self.ids.reserve(additional);
+            self.signups.reserve(additional);
+        }
+    }
+
     /// Registers a user. Returns the issue when the user is left out. After the first error
     /// (a duplicate id, a date out of range) the table stops changing and [`UserTable::check`]
     /// reports that error.
