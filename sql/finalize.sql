@@ -26,9 +26,13 @@ $$;
 -- One user's LTV row, computed from the source tables now, written nowhere.
 CREATE FUNCTION @extschema@.calculate_user_ltv(user_id bigint, as_of date DEFAULT NULL)
 RETURNS SETOF @extschema@.ml_user_ltv
-LANGUAGE sql STABLE PARALLEL RESTRICTED
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    -- PL/pgSQL rather than SQL: a SQL function with a SET clause is parsed and planned again on
+    -- every call, a fifth of a call's time; PL/pgSQL keeps the plan.
+    RETURN QUERY
     SELECT r.user_id, DATE '2000-01-01' + r.signup_day,
            r.revenue_minor[1] * r.minor_unit, r.revenue_minor[2] * r.minor_unit,
            r.revenue_minor[3] * r.minor_unit, r.revenue_minor[4] * r.minor_unit,
@@ -39,7 +43,8 @@ AS $$
            r.days_since_last_order,
            r.horizon_complete[1], r.horizon_complete[2], r.horizon_complete[3],
            r.orders_before_signup, r.segment, DATE '2000-01-01' + r.as_of_day, now()
-    FROM @extschema@._ltv_compute_user(user_id, as_of) r
+    FROM @extschema@._ltv_compute_user($1, $2) r;
+END
 $$;
 
 -- The latest calculate_all_ltv() run: users, as-of date, when and how long, what was left out.

@@ -43,16 +43,8 @@ pub fn one_bytea<T>(
         // lives until the call that reads it returns, and the result is read before the plan is
         // freed and before the connection closes.
         unsafe {
-            let mut types: Vec<pg_sys::Oid> = args.iter().map(|a| a.oid()).collect();
-            let plan = pg_sys::SPI_prepare_cursor(
-                csql.as_ptr(),
-                types.len() as i32,
-                types.as_mut_ptr(),
-                (pg_sys::CURSOR_OPT_PARALLEL_OK | pg_sys::CURSOR_OPT_GENERIC_PLAN) as i32,
-            );
-            if plan.is_null() {
-                return Err(pg_sys::SPI_result);
-            }
+            let types: Vec<pg_sys::Oid> = args.iter().map(|a| a.oid()).collect();
+            let plan = kept_plan(sql, &csql, types)?;
             let mut values: Vec<pg_sys::Datum> = Vec::with_capacity(args.len());
             let mut nulls: Vec<std::os::raw::c_char> = Vec::with_capacity(args.len());
             for a in args {
@@ -80,7 +72,6 @@ pub fn one_bytea<T>(
             );
             settings.restore();
             if rc != pg_sys::SPI_OK_SELECT as i32 {
-                pg_sys::SPI_freeplan(plan);
                 return Err(rc);
             }
             let table = pg_sys::SPI_tuptable;
@@ -93,9 +84,7 @@ pub fn one_bytea<T>(
                     bytes = Some(pgrx::varlena::varlena_to_byte_slice(v));
                 }
             }
-            let out = f.take().map(|f| f(bytes));
-            pg_sys::SPI_freeplan(plan);
-            Ok(out)
+            Ok(f.take().map(|f| f(bytes)))
         }
     });
     match out {
@@ -110,6 +99,64 @@ pub fn one_bytea<T>(
             format!("cda_analytics: {doing}: SPI failed with code {rc}"),
             None,
         ),
+    }
+}
+
+type PlanKey = (String, Vec<pg_sys::Oid>);
+
+thread_local! {
+    /// The read statements' prepared plans, by text and argument types, kept for the backend's
+    /// life: preparing the statements again on every call was about a tenth of a single user's
+    /// `calculate_user_ltv`. PostgreSQL's plan cache plans a kept statement again when a table it
+    /// reads changes, as for any prepared statement.
+    static PLANS: std::cell::RefCell<std::collections::HashMap<PlanKey, usize>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Statements kept at most; beyond it (configurations changing many times in one session) the
+/// kept plans are let go and prepared afresh.
+const MAX_KEPT_PLANS: usize = 64;
+
+/// The kept plan of `sql` with arguments of `types`, prepared (generic and parallel-capable) on
+/// first use.
+///
+/// # Safety
+/// SPI must be connected.
+unsafe fn kept_plan(
+    sql: &str,
+    csql: &CString,
+    mut types: Vec<pg_sys::Oid>,
+) -> Result<pg_sys::SPIPlanPtr, i32> {
+    let key = (sql.to_string(), types.clone());
+    if let Some(plan) = PLANS.with(|p| p.borrow().get(&key).copied()) {
+        return Ok(plan as pg_sys::SPIPlanPtr);
+    }
+    // SAFETY: SPI is connected; the types live across the call.
+    unsafe {
+        let plan = pg_sys::SPI_prepare_cursor(
+            csql.as_ptr(),
+            types.len() as i32,
+            types.as_mut_ptr(),
+            (pg_sys::CURSOR_OPT_PARALLEL_OK | pg_sys::CURSOR_OPT_GENERIC_PLAN) as i32,
+        );
+        if plan.is_null() {
+            return Err(pg_sys::SPI_result);
+        }
+        let rc = pg_sys::SPI_keepplan(plan);
+        if rc != 0 {
+            pg_sys::SPI_freeplan(plan);
+            return Err(rc);
+        }
+        PLANS.with(|p| {
+            let mut plans = p.borrow_mut();
+            if plans.len() >= MAX_KEPT_PLANS {
+                for (_, old) in plans.drain() {
+                    pg_sys::SPI_freeplan(old as pg_sys::SPIPlanPtr);
+                }
+            }
+            plans.insert(key, plan as usize);
+        });
+        Ok(plan)
     }
 }
 
