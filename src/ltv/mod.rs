@@ -52,9 +52,11 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
     let t_write = std::time::Instant::now();
     let ((summary, distributions), written) = crate::workers::beside(
         || {
+            let mut measured = cda_analytics_core::ltv::Measured::gather(&rows);
+            let distributions = write::distributions(&measured, scale);
             (
-                cda_analytics_core::ltv::summarize(&rows, scale),
-                write::distributions(&rows, scale),
+                cda_analytics_core::ltv::summarize_measured(&mut measured, scale),
+                distributions,
             )
         },
         || write::replace_results(&ext, &rows, &new, stored, as_of, scale),

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use cda_analytics_core::calendar::Day;
-use cda_analytics_core::ltv::distribution::{Bin, METRICS, STORED_BINS, histograms};
-use cda_analytics_core::ltv::{LtvSummary, RunCounts, UserLtv};
+use cda_analytics_core::ltv::distribution::{Bin, METRICS, STORED_BINS, histograms_of};
+use cda_analytics_core::ltv::{LtvSummary, Measured, RunCounts, UserLtv};
 use cda_analytics_core::money::format_minor;
 use cda_analytics_core::stored::IdPrint;
 use pgrx::datum::DatumWithOid;
@@ -186,14 +186,14 @@ pub fn record_run(
 /// Every metric's histograms for each of [`STORED_BINS`], in [`METRICS`] order.
 pub struct Distributions(Vec<Vec<Vec<Bin>>>);
 
-/// The run's [`Distributions`], the metrics binned side by side. Calls nothing in PostgreSQL, so
-/// that it can run on the worker threads.
-pub fn distributions(rows: &[UserLtv], scale: u32) -> Distributions {
+/// The run's [`Distributions`] from its measured revenue, the metrics binned side by side.
+/// Calls nothing in PostgreSQL, so that it can run on the worker threads.
+pub fn distributions(measured: &Measured, scale: u32) -> Distributions {
     use rayon::prelude::*;
     Distributions(
         METRICS
             .par_iter()
-            .map(|&(_, horizon)| histograms(rows, horizon, &STORED_BINS, scale))
+            .map(|&(_, horizon)| histograms_of(&measured.revenue[horizon], &STORED_BINS, scale))
             .collect(),
     )
 }

@@ -40,55 +40,113 @@ pub fn histogram(rows: &[UserLtv], horizon: usize, bins: u32, scale: u32) -> Vec
         .unwrap_or_default()
 }
 
-/// The histograms of one metric for each bin count in `bins`, from one pass over the rows.
+/// The histograms of one metric (a horizon's revenue) for each bin count in `bins`.
 pub fn histograms(rows: &[UserLtv], horizon: usize, bins: &[u32], scale: u32) -> Vec<Vec<Bin>> {
     let values: Vec<i64> = rows
         .iter()
         .filter(|r| horizon == LIFETIME || r.horizon_complete[horizon])
         .map(|r| r.revenue[horizon])
-        .filter(|&x| x > 0)
         .collect();
+    histograms_of(&values, bins, scale)
+}
+
+/// The histograms of a horizon's revenue over its measured users ([`super::Measured`]) for each
+/// bin count in `bins`; only values above 0 are binned. When every bin count divides the largest
+/// (as [`STORED_BINS`] do) each value is binned once, at the largest count, and the coarser
+/// histograms add up its bins: bin i of k holds floor(x * k / span) = floor(floor(x * f / span)
+/// / (f / k)) for the finest count f.
+pub fn histograms_of(measured: &[i64], bins: &[u32], scale: u32) -> Vec<Vec<Bin>> {
+    let mut values: Vec<i64> = Vec::with_capacity(measured.len());
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for &x in measured {
+        if x > 0 {
+            values.push(x);
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
+    }
+    let n = values.len() as i64;
+    if n == 0 {
+        return bins.iter().map(|_| Vec::new()).collect();
+    }
+    let span = hi - lo;
+    let finest = bins.iter().copied().max().unwrap_or(0);
+    let nested = finest > 0 && bins.iter().all(|&b| b > 0 && finest % b == 0);
+    let fine = match (span, nested) {
+        (0, _) | (_, false) => None,
+        (_, true) => Some(counts(&values, lo, span, i64::from(finest))),
+    };
     bins.iter()
-        .map(|&b| histogram_of(&values, b, scale))
+        .map(|&b| {
+            if b == 0 {
+                return Vec::new();
+            }
+            let users = match (span, &fine) {
+                (0, _) => vec![n],
+                (_, Some(fine)) => fine
+                    .chunks(fine.len() / b as usize)
+                    .map(|c| c.iter().sum())
+                    .collect(),
+                (_, None) => counts(&values, lo, span, i64::from(b)),
+            };
+            bins_of(lo, hi, n, &users, scale)
+        })
         .collect()
+}
+
+/// How many of `values` fall in each of `k` equal-width bins over [lo, lo + span].
+fn counts(values: &[i64], lo: i64, span: i64, k: i64) -> Vec<i64> {
+    let mut users = vec![0i64; k as usize];
+    let binner = Binner::new(span, k);
+    for &x in values {
+        users[binner.bin(x - lo) as usize] += 1;
+    }
+    users
 }
 
 /// Bin `i` (0-based) of `k` over [lo, lo + span] holds x with floor((x - lo) * k / span) = i: a
 /// float estimate, made exact by comparing with the bin's edges in integers. The refresh bins up
-/// to a million values for each of 16 histograms, and a 128-bit division per value costs 20-40 ns.
-fn bin_of(offset: i64, span: i64, k: i64) -> i64 {
-    let scaled = i128::from(offset) * i128::from(k);
-    let edge = |b: i64| i128::from(b) * i128::from(span);
-    let mut b = ((offset as f64 * k as f64 / span as f64) as i64).clamp(0, k - 1);
-    while b < k - 1 && scaled >= edge(b + 1) {
-        b += 1;
-    }
-    while b > 0 && scaled < edge(b) {
-        b -= 1;
-    }
-    b
+/// to a million values per histogram, and a 128-bit division per value costs 20-40 ns.
+struct Binner {
+    span: i64,
+    k: i64,
+    /// k / span, so that the estimate multiplies rather than divides.
+    factor: f64,
 }
 
-fn histogram_of(values: &[i64], bins: u32, scale: u32) -> Vec<Bin> {
-    let (mut lo, mut hi, mut n) = (i64::MAX, i64::MIN, 0i64);
-    for &x in values {
-        lo = lo.min(x);
-        hi = hi.max(x);
-        n += 1;
-    }
-    if n == 0 || bins == 0 {
-        return Vec::new();
-    }
-    let k = if hi == lo { 1 } else { i64::from(bins) };
-    let mut users = vec![0i64; k as usize];
-    if k == 1 {
-        users[0] = n;
-    } else {
-        for &x in values {
-            users[bin_of(x - lo, hi - lo, k) as usize] += 1;
+impl Binner {
+    fn new(span: i64, k: i64) -> Self {
+        Binner {
+            span,
+            k,
+            factor: k as f64 / span as f64,
         }
     }
-    let (k, lo, hi) = (i128::from(k), i128::from(lo), i128::from(hi));
+
+    #[inline]
+    fn bin(&self, offset: i64) -> i64 {
+        let (span, k) = (self.span, self.k);
+        let scaled = i128::from(offset) * i128::from(k);
+        let edge = |b: i64| i128::from(b) * i128::from(span);
+        let mut b = ((offset as f64 * self.factor) as i64).clamp(0, k - 1);
+        while b < k - 1 && scaled >= edge(b + 1) {
+            b += 1;
+        }
+        while b > 0 && scaled < edge(b) {
+            b -= 1;
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+fn bin_of(offset: i64, span: i64, k: i64) -> i64 {
+    Binner::new(span, k).bin(offset)
+}
+
+/// The histogram's bins from the values' range [lo, hi], their number and each bin's count.
+fn bins_of(lo: i64, hi: i64, n: i64, users: &[i64], scale: u32) -> Vec<Bin> {
+    let (k, lo, hi) = (users.len() as i128, i128::from(lo), i128::from(hi));
     // Minor units to hundredths: multiply by 100 and divide by 10^scale, rounding once.
     let unit = i128::from(crate::money::unit(scale));
     let hundredths = |num: i128, den: i128| div_round(num * 100, den * unit);
@@ -186,6 +244,19 @@ mod tests {
         for (h, b) in all.iter().zip(STORED_BINS) {
             assert_eq!(h, &histogram(&rows, LIFETIME, b, 2));
             assert_eq!(h.iter().map(|x| x.users).sum::<i64>(), 499);
+        }
+    }
+
+    #[test]
+    fn nested_bin_counts_equal_binning_each_count() {
+        // Bin counts that do not all divide the largest go one by one; the stored ones nest.
+        for seed in 0..20u64 {
+            let rows: Vec<UserLtv> = (0..400u64)
+                .map(|i| row(((i * 7919 + seed * 104_729) % 100_003) as i64 * (1 + seed as i64)))
+                .collect();
+            let nested = histograms(&rows, LIFETIME, &STORED_BINS, 2);
+            let apart = histograms(&rows, LIFETIME, &[10, 20, 50, 100, 7], 2);
+            assert_eq!(&nested[..], &apart[..4]);
         }
     }
 

@@ -25,6 +25,6 @@ pub use fold::{
 };
 pub use segment::{Segment, SegmentThresholds, ThresholdError};
 pub use statuses::StatusSet;
-pub use summary::{HorizonSummary, LtvSummary, summarize};
+pub use summary::{HorizonSummary, LtvSummary, Measured, summarize, summarize_measured};
 pub use totals::{OrderBatch, OrderTotals, SLOT_BYTES, Slot};
 pub use users::{Lookup, UserTable};

@@ -6,7 +6,6 @@
 //! float8 values PostgreSQL would convert the numeric column to.
 
 use super::fold::{LIFETIME, UserLtv};
-use crate::stats::percentile_cont;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HorizonSummary {
@@ -31,53 +30,96 @@ pub struct LtvSummary {
     pub cohort_12m_revenue_12m: i128,
 }
 
-/// Summarises the rows of a run. `scale` is the number of decimal places of the minor units.
-/// Runs on the current rayon pool.
-pub fn summarize(rows: &[UserLtv], scale: u32) -> LtvSummary {
-    let unit = crate::money::unit(scale) as f64;
-    let horizon = |h: usize| {
-        let mut values: Vec<f64> = Vec::with_capacity(rows.len());
-        let mut users_with_orders = 0;
-        let mut revenue_sum: i128 = 0;
-        for r in rows
-            .iter()
-            .filter(|r| h == LIFETIME || r.horizon_complete[h])
-        {
-            // i64 -> f64 is exact below 2^53 minor units and the division is correctly rounded,
-            // so this is the same double as PostgreSQL's numeric -> float8 conversion.
-            values.push(r.revenue[h] as f64 / unit);
-            revenue_sum += i128::from(r.revenue[h]);
-            if r.orders[h] > 0 {
-                users_with_orders += 1;
+/// Each horizon's revenue over its measured users (horizon elapsed; every user for lifetime),
+/// with how many of them ordered in it and the 12-month cohort's sums: what the summary and the
+/// stored histograms are computed from, gathered in one pass over the rows. A pass per horizon
+/// and per figure read the rows (112 bytes each) eight times over: 60 ms for the summary and as
+/// much again for the histograms at a million users.
+#[derive(Debug, Default)]
+pub struct Measured {
+    /// Minor units, in row order (until [`summarize_measured`] selects in them).
+    pub revenue: [Vec<i64>; 4],
+    pub with_orders: [i64; 4],
+    pub users_total: i64,
+    pub cohort_12m_revenue_6m: i128,
+    pub cohort_12m_revenue_12m: i128,
+}
+
+impl Measured {
+    pub fn gather(rows: &[UserLtv]) -> Self {
+        let mut m = Measured {
+            users_total: rows.len() as i64,
+            ..Measured::default()
+        };
+        // Untouched capacity costs no memory: the pages of a large allocation are mapped as
+        // they are first written.
+        for values in &mut m.revenue {
+            values.reserve_exact(rows.len());
+        }
+        for r in rows {
+            for h in 0..4 {
+                if h == LIFETIME || r.horizon_complete[h] {
+                    m.revenue[h].push(r.revenue[h]);
+                    m.with_orders[h] += i64::from(r.orders[h] > 0);
+                }
+            }
+            if r.horizon_complete[2] {
+                m.cohort_12m_revenue_6m += i128::from(r.revenue[1]);
+                m.cohort_12m_revenue_12m += i128::from(r.revenue[2]);
             }
         }
-        let median = percentile_cont(&mut values, 0.5);
-        let p95 = percentile_cont(&mut values, 0.95);
+        m
+    }
+}
+
+/// Summarises the rows of a run. `scale` is the number of decimal places of the minor units.
+pub fn summarize(rows: &[UserLtv], scale: u32) -> LtvSummary {
+    summarize_measured(&mut Measured::gather(rows), scale)
+}
+
+/// The summary of what [`Measured::gather`] took from a run's rows; reorders the values.
+pub fn summarize_measured(m: &mut Measured, scale: u32) -> LtvSummary {
+    let unit = crate::money::unit(scale) as f64;
+    let horizons = std::array::from_fn(|h| {
+        let values = &mut m.revenue[h];
         HorizonSummary {
             users_measured: values.len() as i64,
-            users_with_orders,
-            revenue_sum,
-            median,
-            p95,
+            users_with_orders: m.with_orders[h],
+            revenue_sum: values.iter().map(|&v| i128::from(v)).sum(),
+            median: percentile(values, 0.5, unit),
+            p95: percentile(values, 0.95, unit),
         }
-    };
-    // The horizons are independent; at a million users each takes about 15 ms.
-    let ((h3, h6), (h12, life)) = rayon::join(
-        || rayon::join(|| horizon(0), || horizon(1)),
-        || rayon::join(|| horizon(2), || horizon(LIFETIME)),
-    );
-    let horizons = [h3, h6, h12, life];
-    let (mut c6, mut c12) = (0i128, 0i128);
-    for r in rows.iter().filter(|r| r.horizon_complete[2]) {
-        c6 += i128::from(r.revenue[1]);
-        c12 += i128::from(r.revenue[2]);
-    }
+    });
     LtvSummary {
         horizons,
-        users_total: rows.len() as i64,
-        cohort_12m_revenue_6m: c6,
-        cohort_12m_revenue_12m: c12,
+        users_total: m.users_total,
+        cohort_12m_revenue_6m: m.cohort_12m_revenue_6m,
+        cohort_12m_revenue_12m: m.cohort_12m_revenue_12m,
     }
+}
+
+/// [`percentile_cont`] over the values in currency units (`minor / unit`), selecting among the
+/// integers: the division is monotonic, so the order statistics are the same values, and i64
+/// compares faster than f64's total order. i64 -> f64 is exact below 2^53 minor units and the
+/// division is correctly rounded, so each is the same double as PostgreSQL's numeric -> float8.
+/// Reorders `values`.
+fn percentile(values: &mut [i64], fraction: f64, unit: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let position = fraction * (values.len() - 1) as f64;
+    let (first_row, second_row) = (position.floor() as usize, position.ceil() as usize);
+    let (_, first, above) = values.select_nth_unstable(first_row);
+    let first = *first as f64 / unit;
+    if first_row == second_row {
+        return Some(first);
+    }
+    // The next order statistic is the smallest value above the selected one.
+    let second = above
+        .iter()
+        .min()
+        .map_or(f64::INFINITY, |&v| v as f64 / unit);
+    Some(first + (position - first_row as f64) * (second - first))
 }
 
 #[cfg(test)]
@@ -130,6 +172,22 @@ mod tests {
             (s.cohort_12m_revenue_6m, s.cohort_12m_revenue_12m),
             (10_000, 15_000)
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn percentiles_of_minor_units_are_those_of_the_currency_values(
+            mut v in proptest::collection::vec(-1_000_000_000i64..1_000_000_000, 1..300),
+            f in 0.0f64..=1.0,
+            scale in 0u32..=4,
+        ) {
+            let unit = crate::money::unit(scale) as f64;
+            let mut floats: Vec<f64> = v.iter().map(|&x| x as f64 / unit).collect();
+            proptest::prop_assert_eq!(
+                percentile(&mut v, f, unit),
+                crate::stats::percentile_cont(&mut floats, f)
+            );
+        }
     }
 
     #[test]
