@@ -6,6 +6,8 @@
 
 use pgrx::prelude::*;
 
+use crate::source::{DateKind, is_utc};
+
 /// Whether plain tables may be read with these scans (`cda_analytics.table_scans`).
 pub static ENABLED: pgrx::GucSetting<bool> = pgrx::GucSetting::<bool>::new(true);
 
@@ -51,6 +53,18 @@ pub fn why_not(relid: pg_sys::Oid, display: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether a date-like column reads in place (microseconds since 2000-01-01, taken as UTC), or
+/// why it needs SQL: a `timestamptz` read in another time zone, or a `date`. `what` names the
+/// column's values ("order date", "signup").
+pub fn date_in_place(kind: DateKind, zone: &str, what: &str) -> Result<(), String> {
+    match kind {
+        DateKind::Timestamp => Ok(()),
+        DateKind::TimestampTz if is_utc(zone) => Ok(()),
+        DateKind::TimestampTz => Err(format!("the {what}s are converted to the time zone {zone}")),
+        DateKind::Date => Err(format!("the {what} column is a date")),
+    }
 }
 
 /// The snapshot a read statement run through SPI here would use, registered: the statement's

@@ -182,6 +182,18 @@ RESET client_min_messages;
 SELECT rows_written FROM pg_temp.run_counts();
 ALTER TABLE ml_user_ltv_rows DISABLE ROW LEVEL SECURITY;
 ALTER TABLE scan.users DISABLE ROW LEVEL SECURITY;
+-- The users scan reads an integer id and a timestamp without time zone (the UTC wall clock) to
+-- the same users and signup days.
+CREATE TABLE scan.users_int AS
+SELECT user_id::integer AS user_id, registered_at AT TIME ZONE 'UTC' AS registered_at FROM scan.users;
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS configured FROM configure_source(users_table => 'scan.users_int');
+SELECT calculate_all_ltv('2024-06-29');
+RESET client_min_messages;
+SELECT rows_written FROM pg_temp.run_counts();
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS configured FROM configure_source(users_table => 'scan.users');
+RESET client_min_messages;
 
 -- Sources the scan does not serve are read by the aggregate query, which says why.
 ALTER TABLE scan.orders ENABLE ROW LEVEL SECURITY;

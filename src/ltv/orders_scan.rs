@@ -26,7 +26,7 @@ use pgrx::prelude::*;
 use super::aggregate::{Order, fold_one};
 use crate::aggregates::{day_of, varlena_bytes};
 use crate::errors::*;
-use crate::source::{DateKind, Source, is_utc};
+use crate::source::Source;
 use crate::table_scan::{RawScan, Step, Stop, inline_bytes, integer};
 
 /// The keys of this scan's entries in the parallel context's table of contents.
@@ -71,16 +71,7 @@ pub fn plan(source: &Source, zone: &str) -> Result<Plan, String> {
     if !crate::table_scan::ENABLED.get() {
         return Err("cda_analytics.table_scans is off".into());
     }
-    match source.order_date_kind {
-        DateKind::Timestamp => {}
-        DateKind::TimestampTz if is_utc(zone) => {}
-        DateKind::TimestampTz => {
-            return Err(format!(
-                "the order dates are converted to the time zone {zone}"
-            ));
-        }
-        DateKind::Date => return Err("the order date column is a date".into()),
-    }
+    crate::table_scan::date_in_place(source.order_date_kind, zone, "order date")?;
     if !source.status_is_plain_text {
         return Err("the statuses are compared by their type's or collation's equality".into());
     }

@@ -64,48 +64,8 @@ pub(crate) fn read_with<T>(
 ) -> T {
     let t_start = std::time::Instant::now();
     let zone = &config.time_zone;
-    let mut params = Params::new();
-    let sql = source.users_sql(ext, zone, as_of.0, one_user, &mut params);
-    // The users' bytes are kept as they came: the orders query passes them on to every process.
-    // A whole run reads a plain table with a scan of its own; anything else, and a single
-    // user, through the aggregate query (src/ltv/users_scan.rs says which).
-    let scan = match one_user {
-        None => super::users_scan::plan(source, zone)
-            .map_err(|why| pgrx::debug1!("users read with the aggregate query: {why}"))
-            .is_ok(),
-        Some(_) => false,
-    };
-    let users = if scan {
-        let mut t = super::users_scan::read(source, as_of);
-        t.freeze();
-        let bytes = t.encode();
-        Ok((t, bytes))
-    } else {
-        aggregate(&sql, params, "reading the users", |bytes| match bytes {
-            None => {
-                let empty = UserTable::new(as_of);
-                let bytes = empty.encode();
-                Ok((empty, bytes))
-            }
-            Some(b) => match take_handed::<UserTable>(b) {
-                Some(mut t) => {
-                    t.freeze();
-                    let bytes = t.encode();
-                    Ok((t, bytes))
-                }
-                None => UserTable::decode(b).map(|t| (t, b.to_vec())),
-            },
-        })
-    };
+    let (users, users_bytes) = read_users(ext, source, zone, as_of, one_user);
     let t_users = std::time::Instant::now();
-    let (users, users_bytes) = match users {
-        Ok(u) => u,
-        Err(e) => raise(
-            ERRCODE_INTERNAL_ERROR,
-            format!("cda_analytics: users: {e}"),
-            None,
-        ),
-    };
     if let Err(e) = users.check() {
         source.raise_bad_users(e);
     }
@@ -183,6 +143,48 @@ pub(crate) fn read_with<T>(
         t_finish.elapsed().as_secs_f64() * 1e3
     );
     out
+}
+
+/// The users, frozen, and their encoding, which the orders read passes on to every process. A
+/// whole run reads a plain table with a scan of its own; anything else, and a single user,
+/// through the aggregate query (src/ltv/users_scan.rs says which).
+fn read_users(
+    ext: &str,
+    source: &Source,
+    zone: &str,
+    as_of: Day,
+    one_user: Option<i64>,
+) -> (UserTable, Vec<u8>) {
+    let scan = match one_user {
+        None => super::users_scan::plan(source, zone)
+            .map_err(|why| pgrx::debug1!("users read with the aggregate query: {why}"))
+            .is_ok(),
+        Some(_) => false,
+    };
+    let frozen = |mut t: UserTable| {
+        t.freeze();
+        let bytes = t.encode();
+        (t, bytes)
+    };
+    if scan {
+        return frozen(super::users_scan::read(source, as_of));
+    }
+    let mut params = Params::new();
+    let sql = source.users_sql(ext, zone, as_of.0, one_user, &mut params);
+    let users = aggregate(&sql, params, "reading the users", |bytes| match bytes {
+        None => Ok(frozen(UserTable::new(as_of))),
+        Some(b) => match take_handed::<UserTable>(b) {
+            Some(t) => Ok(frozen(t)),
+            None => UserTable::decode(b).map(|t| (t, b.to_vec())),
+        },
+    });
+    users.unwrap_or_else(|e| {
+        raise(
+            ERRCODE_INTERNAL_ERROR,
+            format!("cda_analytics: users: {e}"),
+            None,
+        )
+    })
 }
 
 /// One NOTICE listing everything a run left out or adjusted, so nothing is dropped silently.

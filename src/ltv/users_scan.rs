@@ -13,7 +13,7 @@ use pgrx::prelude::*;
 
 use crate::aggregates::day_of;
 use crate::errors::*;
-use crate::source::{DateKind, Source, is_utc};
+use crate::source::Source;
 use crate::table_scan::{RawScan, Step, Stop, integer};
 
 /// Rows read per run of the scan (one error boundary each).
@@ -24,14 +24,7 @@ pub fn plan(source: &Source, zone: &str) -> Result<(), String> {
     if !crate::table_scan::ENABLED.get() {
         return Err("cda_analytics.table_scans is off".into());
     }
-    match source.registered_at_kind {
-        DateKind::Timestamp => {}
-        DateKind::TimestampTz if is_utc(zone) => {}
-        DateKind::TimestampTz => {
-            return Err(format!("the signups are converted to the time zone {zone}"));
-        }
-        DateKind::Date => return Err("the signup column is a date".into()),
-    }
+    crate::table_scan::date_in_place(source.registered_at_kind, zone, "signup")?;
     let c = source.user_columns;
     if c.user_id <= 0 || c.registered_at <= 0 {
         return Err("a column is not a plain column".into());
