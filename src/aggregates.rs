@@ -84,20 +84,41 @@ pub(crate) unsafe fn varlena_arg<'a>(
 /// is detoasted into a copy in the current memory context, which must outlive `'a` as well.
 #[inline(always)]
 pub(crate) unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
+    // SAFETY: as the caller vouches.
     unsafe {
-        let raw = datum.cast_mut_ptr::<pg_sys::varlena>();
         // Inline values (nearly all amounts) are read in place: a call into PostgreSQL goes
         // through pgrx's error boundary, which costs more than decoding the amount.
-        use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u};
+        inline_bytes(datum)
+            .unwrap_or_else(|| payload(pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr())))
+    }
+}
+
+/// A varlena's bytes when they are stored inline and uncompressed, as nearly all amounts,
+/// statuses and fingerprints are; None when reading them needs PostgreSQL (detoasting).
+///
+/// # Safety
+/// `datum` must point to a varlena that outlives `'a`.
+#[inline(always)]
+pub(crate) unsafe fn inline_bytes<'a>(datum: pg_sys::Datum) -> Option<&'a [u8]> {
+    use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u};
+    // SAFETY: as the caller vouches.
+    unsafe {
+        let raw = datum.cast_mut_ptr::<pg_sys::varlena>();
         let inline = varatt_is_4b_u(raw) || (varatt_is_1b(raw) && !varatt_is_1b_e(raw));
-        let v = if inline {
-            raw
-        } else {
-            pg_sys::pg_detoast_datum_packed(raw)
-        };
+        inline.then(|| payload(raw))
+    }
+}
+
+/// The payload of a varlena that is not toasted.
+///
+/// # Safety
+/// `v` must point to an uncompressed, inline varlena that outlives `'a`.
+#[inline(always)]
+unsafe fn payload<'a>(v: *mut pg_sys::varlena) -> &'a [u8] {
+    // SAFETY: as the caller vouches.
+    unsafe {
         let len = pgrx::varlena::varsize_any_exhdr(v);
-        let data = pgrx::varlena::vardata_any(v) as *const u8;
-        std::slice::from_raw_parts(data, len)
+        std::slice::from_raw_parts(pgrx::varlena::vardata_any(v) as *const u8, len)
     }
 }
 

@@ -11,11 +11,12 @@ use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw};
 use pgrx::prelude::*;
 
 use crate::aggregates::{
-    hand_over_state, i64_arg, keep, state_arg, take_or_decode, varlena_arg, varlena_bytes,
+    hand_over_state, i64_arg, inline_bytes, keep, state_arg, take_or_decode, varlena_arg,
+    varlena_bytes,
 };
 use crate::errors::*;
 use crate::results::{execute as run, with_settings};
-use crate::table_scan::{RawScan, Step, Stop, inline_bytes};
+use crate::table_scan::{RawScan, Step, Stop};
 
 type Rows = Vec<StoredRow>;
 
@@ -140,9 +141,6 @@ struct Columns {
 /// The table and its columns when [`scan_rows`] may read it (see `crate::table_scan`), or why
 /// not.
 fn own_scan(ext: &str, table: &str) -> Result<(pg_sys::Oid, Columns), String> {
-    if !crate::table_scan::ENABLED.get() {
-        return Err("cda_analytics.table_scans is off".into());
-    }
     let name = format!("{ext}.{table}");
     let relid = Spi::connect(|c| {
         c.select(
@@ -186,19 +184,6 @@ fn scan_rows(relid: pg_sys::Oid, c: Columns) -> Rows {
     let mut scan = unsafe { RawScan::serial(relid, natts) }
         .unwrap_or_else(|e| raise(ERRCODE_INTERNAL_ERROR, format!("cda_analytics: {e}"), None));
     let mut rows = Rows::with_capacity(scan.estimated_rows());
-    // A fingerprint of another length stays all zeros, which no row hashes to in practice, so
-    // that row gets rewritten.
-    let stored = |id: i64, print: Option<&[u8]>, tid: &pg_sys::ItemPointerData| {
-        let mut p = [0u8; 16];
-        if let Some(b) = print.filter(|b| b.len() == 16) {
-            p.copy_from_slice(b);
-        }
-        StoredRow {
-            id,
-            print: p,
-            place: place(tid),
-        }
-    };
     loop {
         let stop = scan.read_run(RUN, |values, nulls, tid| {
             if nulls[id_at] {
@@ -212,7 +197,7 @@ fn scan_rows(relid: pg_sys::Oid, c: Columns) -> Rows {
                     None => return Step::Slow,
                 },
             };
-            rows.push(stored(values[id_at].value() as i64, print, tid));
+            rows.push(stored_row(values[id_at].value() as i64, print, tid));
             Step::Next
         });
         match stop {
@@ -224,7 +209,7 @@ fn scan_rows(relid: pg_sys::Oid, c: Columns) -> Rows {
                 // the caller's memory context) only to be found wrong.
                 let print = (!nulls[print_at]).then(|| unsafe { varlena_bytes(values[print_at]) });
                 if !nulls[id_at] {
-                    rows.push(stored(values[id_at].value() as i64, print, &tid));
+                    rows.push(stored_row(values[id_at].value() as i64, print, &tid));
                 }
             }
         }
@@ -251,6 +236,20 @@ fn aggregate_rows(ext: &str, table: &str) -> Rows {
             None,
         )
     })
+}
+
+/// A stored row as either read finds it. A fingerprint of another length (a row edited by hand)
+/// stays all zeros, which no row hashes to in practice, so that row gets rewritten.
+fn stored_row(id: i64, print: Option<&[u8]>, tid: &pg_sys::ItemPointerData) -> StoredRow {
+    let mut p = [0u8; 16];
+    if let Some(b) = print.filter(|b| b.len() == 16) {
+        p.copy_from_slice(b);
+    }
+    StoredRow {
+        id,
+        print: p,
+        place: place(tid),
+    }
 }
 
 /// A row's place (block and offset of its ctid) as one number, for core's [`StoredRow`].
@@ -282,18 +281,8 @@ pub unsafe extern "C-unwind" fn cda_stored_fingerprints_sfunc(
         if let Some(id) = i64_arg(fcinfo, 1)
             && !pg_arg_is_null(fcinfo, 3)
         {
-            // A fingerprint of another length stays all zeros, which no row hashes to in
-            // practice, so that row gets rewritten.
-            let mut print = [0u8; 16];
-            if let Some(b) = varlena_arg(fcinfo, 2).filter(|b| b.len() == 16) {
-                print.copy_from_slice(b);
-            }
             let ctid = &*pg_getarg_datum_raw(fcinfo, 3).cast_mut_ptr::<pg_sys::ItemPointerData>();
-            state.push(StoredRow {
-                id,
-                print,
-                place: place(ctid),
-            });
+            state.push(stored_row(id, varlena_arg(fcinfo, 2), ctid));
         }
         pg_sys::Datum::from(state as *mut Rows)
     }

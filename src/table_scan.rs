@@ -11,10 +11,14 @@ use crate::source::{DateKind, is_utc};
 /// Whether plain tables may be read with these scans (`cda_analytics.table_scans`).
 pub static ENABLED: pgrx::GucSetting<bool> = pgrx::GucSetting::<bool>::new(true);
 
-/// Why `relid` (named `display` in the reason) cannot be read with a parallel scan of its own,
-/// or None when it can: it must be a plain, permanent heap table without row security or child
-/// tables, which the current user may read in full.
+/// Why `relid` (named `display` in the reason) cannot be read with a scan of the extension's
+/// own, or None when it can: `cda_analytics.table_scans` must be on, and it must be a plain,
+/// permanent heap table without row security or child tables, which the current user may read
+/// in full.
 pub fn why_not(relid: pg_sys::Oid, display: &str) -> Option<String> {
+    if !ENABLED.get() {
+        return Some("cda_analytics.table_scans is off".into());
+    }
     // SAFETY: catalog lookups by OID; the relation is opened (locked as any read of it would
     // be, until the transaction ends) and closed here.
     unsafe {
@@ -285,22 +289,6 @@ impl RawScan {
             }
             pg_sys::table_close(self.rel, pg_sys::AccessShareLock as i32);
         }
-    }
-}
-
-/// A varlena's bytes when they are stored inline and uncompressed, as nearly all amounts,
-/// statuses and fingerprints are; None when reading them needs PostgreSQL (detoasting).
-///
-/// # Safety
-/// `datum` must point to a varlena that outlives `'a`.
-#[inline(always)]
-pub unsafe fn inline_bytes<'a>(datum: pg_sys::Datum) -> Option<&'a [u8]> {
-    use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u};
-    // SAFETY: as the caller vouches.
-    unsafe {
-        let raw = datum.cast_mut_ptr::<pg_sys::varlena>();
-        let inline = varatt_is_4b_u(raw) || (varatt_is_1b(raw) && !varatt_is_1b_e(raw));
-        inline.then(|| crate::aggregates::varlena_bytes(datum))
     }
 }
 

@@ -28,6 +28,7 @@ use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::{
     FoldError, OrderBatch, OrderRow, OrderTotals, StatusClass, StatusSet, UserTable,
 };
+use cda_analytics_core::money::AmountError;
 use cda_analytics_core::pg_numeric::decode_minor;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
@@ -244,24 +245,27 @@ pub(super) fn fold_one(
     order: Order<'_>,
     scale: u32,
 ) {
-    let amount = match order.amount.map(|p| decode_minor(p, scale)) {
-        None => None,
-        Some(Ok(parsed)) => Some(parsed),
-        Some(Err(error)) => {
-            totals.fail(FoldError::BadAmount {
-                error,
-                user_id: order.user_id,
-            });
-            return;
-        }
-    };
+    match order_row(&order, scale) {
+        Ok((row, rounded)) => batch.push(totals, users, row, rounded),
+        Err(error) => totals.fail(FoldError::BadAmount {
+            error,
+            user_id: order.user_id,
+        }),
+    }
+}
+
+/// The row the fold takes for an order (its amount decoded to minor units at `scale`), and
+/// whether the amount was rounded; the amount's error when it is not a finite number that fits.
+#[inline(always)]
+pub(super) fn order_row(order: &Order<'_>, scale: u32) -> Result<(OrderRow, bool), AmountError> {
+    let amount = order.amount.map(|p| decode_minor(p, scale)).transpose()?;
     let row = OrderRow {
         user_id: order.user_id,
         day: day_of(order.micros),
         amount: amount.map(|a| a.minor),
         status: order.status,
     };
-    batch.push(totals, users, row, amount.is_some_and(|a| a.rounded));
+    Ok((row, amount.is_some_and(|a| a.rounded)))
 }
 
 v1_finfo!(pg_finfo_cda_ltv_orders_combine);

@@ -20,14 +20,13 @@ use cda_analytics_core::ltv::{
     FoldError, OrderBatch, OrderRow, OrderTotals, StatusClass, StatusSet, UserTable,
 };
 use cda_analytics_core::money::AmountError;
-use cda_analytics_core::pg_numeric::decode_minor;
 use pgrx::prelude::*;
 
-use super::aggregate::{Order, fold_one};
-use crate::aggregates::{day_of, varlena_bytes};
+use super::aggregate::{Order, fold_one, order_row};
+use crate::aggregates::{inline_bytes, varlena_bytes};
 use crate::errors::*;
 use crate::source::Source;
-use crate::table_scan::{RawScan, Step, Stop, inline_bytes, integer};
+use crate::table_scan::{RawScan, Step, Stop, integer};
 
 /// The keys of this scan's entries in the parallel context's table of contents.
 const KEY_PARAMS: u64 = 0xCDA0_0000_0000_0001;
@@ -68,8 +67,8 @@ pub struct Plan {
 /// The plan for reading `source`'s orders with this scan, or why the aggregate query must read
 /// them.
 pub fn plan(source: &Source, zone: &str) -> Result<Plan, String> {
-    if !crate::table_scan::ENABLED.get() {
-        return Err("cda_analytics.table_scans is off".into());
+    if let Some(why) = crate::table_scan::why_not(source.orders_rel, &source.orders) {
+        return Err(why);
     }
     crate::table_scan::date_in_place(source.order_date_kind, zone, "order date")?;
     if !source.status_is_plain_text {
@@ -84,9 +83,6 @@ pub fn plan(source: &Source, zone: &str) -> Result<Plan, String> {
         .any(|&a| a <= 0)
     {
         return Err("a column is not a plain column".into());
-    }
-    if let Some(why) = crate::table_scan::why_not(source.orders_rel, &source.orders) {
-        return Err(why);
     }
     Ok(Plan {
         params: Params {
@@ -498,39 +494,17 @@ enum InPlace {
 /// inside [`RawScan::read_run`]'s boundary).
 #[inline(always)]
 fn in_place(values: &[pg_sys::Datum], nulls: &[bool], p: &Params, statuses: &StatusSet) -> InPlace {
-    let at = |n: i16| (n - 1) as usize;
     // SAFETY: the values of the row in the slot, which stays pinned while they are read.
-    let status = if nulls[at(p.status)] {
-        StatusClass::Null
-    } else {
-        match unsafe { inline_bytes(values[at(p.status)]) } {
-            None => return InPlace::Slow,
-            Some(s) if statuses.contains(s) => StatusClass::Successful,
-            Some(_) => return InPlace::Skip,
-        }
-    };
-    let amount = if nulls[at(p.amount)] {
-        None
-    } else {
-        // SAFETY: as above.
-        match unsafe { inline_bytes(values[at(p.amount)]) }.map(|a| decode_minor(a, p.scale)) {
-            Some(Ok(parsed)) => Some(parsed),
-            None | Some(Err(_)) => return InPlace::Slow,
-        }
-    };
-    let row = OrderRow {
-        user_id: user_id(values[at(p.user_id)], nulls[at(p.user_id)], p),
-        day: day_of((!nulls[at(p.date)]).then(|| values[at(p.date)].value() as i64)),
-        amount: amount.map(|a| a.minor),
-        status,
-    };
-    InPlace::Row(row, amount.is_some_and(|a| a.rounded))
-}
-
-/// The user id column's value as an i64.
-#[inline(always)]
-fn user_id(datum: pg_sys::Datum, null: bool, p: &Params) -> Option<i64> {
-    (!null).then(|| integer(datum, p.user_id_type))
+    let order = order_in(values, nulls, p, statuses, |d| unsafe { inline_bytes(d) });
+    match order {
+        None => InPlace::Slow,
+        Some(None) => InPlace::Skip,
+        // A bad amount is reported with its user by fold_one, on the slow path.
+        Some(Some(order)) => match order_row(&order, p.scale) {
+            Ok((row, rounded)) => InPlace::Row(row, rounded),
+            Err(_) => InPlace::Slow,
+        },
+    }
 }
 
 /// The order in a row's columns, detoasting what needs it into the current memory context, or
@@ -545,23 +519,42 @@ unsafe fn slot_order<'a>(
     p: &Params,
     statuses: &StatusSet,
 ) -> Option<Order<'a>> {
-    let at = |n: i16| (n - 1) as usize;
     // SAFETY: as the caller vouches.
-    unsafe {
-        let status = if nulls[at(p.status)] {
-            StatusClass::Null
-        } else if statuses.contains(varlena_bytes(values[at(p.status)])) {
-            StatusClass::Successful
-        } else {
-            return None;
-        };
-        Some(Order {
-            user_id: user_id(values[at(p.user_id)], nulls[at(p.user_id)], p),
-            micros: (!nulls[at(p.date)]).then(|| values[at(p.date)].value() as i64),
-            amount: (!nulls[at(p.amount)]).then(|| varlena_bytes(values[at(p.amount)])),
-            status,
-        })
-    }
+    order_in(values, nulls, p, statuses, |d| {
+        Some(unsafe { varlena_bytes(d) })
+    })
+    .flatten()
+}
+
+/// The order in a row's columns, its status and amount read by `bytes`: None when `bytes`
+/// cannot read one, Some(None) when the status does not count.
+#[inline(always)]
+fn order_in<'a>(
+    values: &[pg_sys::Datum],
+    nulls: &[bool],
+    p: &Params,
+    statuses: &StatusSet,
+    bytes: impl Fn(pg_sys::Datum) -> Option<&'a [u8]>,
+) -> Option<Option<Order<'a>>> {
+    let at = |n: i16| (n - 1) as usize;
+    let status = if nulls[at(p.status)] {
+        StatusClass::Null
+    } else if statuses.contains(bytes(values[at(p.status)])?) {
+        StatusClass::Successful
+    } else {
+        return Some(None);
+    };
+    let amount = match nulls[at(p.amount)] {
+        true => None,
+        false => Some(bytes(values[at(p.amount)])?),
+    };
+    let user_id = (!nulls[at(p.user_id)]).then(|| integer(values[at(p.user_id)], p.user_id_type));
+    Some(Some(Order {
+        user_id,
+        micros: (!nulls[at(p.date)]).then(|| values[at(p.date)].value() as i64),
+        amount,
+        status,
+    }))
 }
 
 /// The entry point of the scan's parallel workers, looked up by name by PostgreSQL.

@@ -21,18 +21,15 @@ const RUN: usize = 1024;
 
 /// Whether a whole run may read `source`'s users with the scan, or why not.
 pub fn plan(source: &Source, zone: &str) -> Result<(), String> {
-    if !crate::table_scan::ENABLED.get() {
-        return Err("cda_analytics.table_scans is off".into());
+    if let Some(why) = crate::table_scan::why_not(source.users_rel, &source.users) {
+        return Err(why);
     }
     crate::table_scan::date_in_place(source.registered_at_kind, zone, "signup")?;
     let c = source.user_columns;
     if c.user_id <= 0 || c.registered_at <= 0 {
         return Err("a column is not a plain column".into());
     }
-    match crate::table_scan::why_not(source.users_rel, &source.users) {
-        Some(why) => Err(why),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// Every user of `source` with their signup day, as of `as_of`, in a table not yet frozen.
