@@ -1,8 +1,22 @@
 //! cda_analytics: customer analytics computed inside PostgreSQL.
 //!
-//! This crate is the SQL surface only: it reads the user's tables through SPI, hands the rows to
-//! the pure-Rust core (`cda_analytics_core`), and writes the results. Each capability has its own
-//! module here and in the core.
+//! The math lives in the pure-Rust core (`cda_analytics_core`); this crate is the pipeline around
+//! it, from the shop's tables to the results tables, and the SQL functions that run it:
+//!
+//! - [`source`]: where the shop's data is (the stored configuration, the tables resolved against
+//!   the catalog) and the context every read starts from;
+//! - [`read`]: reading the source into the core's inputs: the purchases (users and orders folded
+//!   per user, for LTV and RFM), the order events (every counted order as user, day and amount,
+//!   for segmentation, CLV, churn and anomalies) and the categories bought, through aggregate
+//!   queries or the extension's own table scans;
+//! - [`write`]: writing results: the refresh lock and statements, the rewrite of only the stored
+//!   rows that changed, the in-memory row sources of the INSERTs;
+//! - [`toolbox`]: what all of them use and that knows nothing about shops (errors, quoting,
+//!   conversions, settings, worker threads).
+//!
+//! Each capability ([`ltv`], [`rfm`], [`segmentation`], [`clv`], [`churn`], [`anomaly`]) has a
+//! folder here, as in the core: its SQL functions, its own reads built on [`read`], and its results
+//! tables. A capability uses the wings and the core, never another capability.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use pgrx::prelude::*;
@@ -19,26 +33,17 @@ macro_rules! v1_finfo {
     };
 }
 
-mod aggregates;
+mod read;
+mod source;
+mod toolbox;
+mod write;
+
 mod anomaly;
-mod catalog_cache;
 mod churn;
 mod clv;
-mod config;
-mod context;
-mod errors;
-mod events;
 mod ltv;
-mod pending;
-mod results;
 mod rfm;
 mod segmentation;
-mod source;
-mod spi_read;
-mod stored_rows;
-mod table_scan;
-mod token_slot;
-mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -51,14 +56,15 @@ pub extern "C-unwind" fn _PG_init() {
           with a parallel scan, the users and the stored results with a serial one.",
         c"When off, every table is read with an aggregate query through the executor, as it is \
           for sources the scans do not serve (views, partitioned tables, row security).",
-        &table_scan::ENABLED,
+        &read::table_scan::ENABLED,
         pgrx::GucContext::Userset,
         pgrx::GucFlags::default(),
     );
 }
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
-extension_sql_file!("../sql/ltv_aggregates.sql", name = "ltv_aggregates");
+extension_sql_file!("../sql/read_aggregates.sql", name = "read_aggregates");
+extension_sql_file!("../sql/row_sources.sql", name = "row_sources");
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 /// Required by `cargo pgrx test`.

@@ -14,12 +14,11 @@ use cda_analytics_core::anomaly::{
 };
 use cda_analytics_core::calendar::Day;
 
-use crate::context::Context;
-use crate::errors::quote_ident;
-use crate::errors::*;
-use crate::results::execute;
-use crate::segmentation::features::{category_tables, order_rows};
-use crate::source::Params;
+use crate::read::categories;
+use crate::source::Context;
+use crate::toolbox::convert::date_of;
+use crate::toolbox::errors::*;
+use crate::write::refresh::execute;
 
 /// The last complete week on or before `as_of`.
 fn last_complete_week(as_of: Day) -> i32 {
@@ -37,47 +36,6 @@ struct Weeks {
     series: Vec<(i64, Vec<WeekRow>, usize)>,
 }
 
-/// Monday-based weeks from day numbers (day 2 is Monday 2000-01-03); the offset keeps integer
-/// division flooring for dates before 2000.
-const WEEK: &str = "((o.day - 2 + 7000000) / 7 - 1000000)";
-
-/// Distinct categories per (user, week) from `from_week` on, where `order_items(order_id,
-/// product_id)` and `products(product_id, category)` sit next to the orders.
-fn read_categories(
-    ctx: &Context,
-    end: Day,
-    from_week: i32,
-    one_user: Option<i64>,
-) -> FxHashMap<(i64, i32), u32> {
-    let mut params = Params::new();
-    let (from, _) = order_rows(&ctx.source, &ctx.config, end, ", x.order_id", &mut params);
-    let first = params.bind(from_week);
-    let user = match one_user {
-        Some(id) => format!(" AND o.uid = {}", params.bind(id)),
-        None => String::new(),
-    };
-    let schema = quote_ident(&ctx.config.orders_schema);
-    let sql = format!(
-        "SELECT o.uid, {WEEK}, pg_catalog.count(DISTINCT p.category)::pg_catalog.int8 FROM ({from}) o \
-         JOIN {schema}.order_items i ON i.order_id = o.order_id \
-         JOIN {schema}.products p ON p.product_id = i.product_id \
-         WHERE o.problem = 0 AND {WEEK} >= {first} AND p.category IS NOT NULL{user} GROUP BY 1, 2"
-    );
-    let mut out = FxHashMap::default();
-    Spi::connect(|c| {
-        for row in c.select(&sql, None, &params.args)? {
-            if let (Some(u), Some(w), Some(n)) =
-                (row.get::<i64>(1)?, row.get::<i32>(2)?, row.get::<i64>(3)?)
-            {
-                out.insert((u, w), n.clamp(0, i64::from(u32::MAX)) as u32);
-            }
-        }
-        Ok::<_, pgrx::spi::SpiError>(())
-    })
-    .or_raise("reading the categories by week");
-    out
-}
-
 fn read_weeks(
     ctx: &Context,
     from_week: i32,
@@ -87,8 +45,8 @@ fn read_weeks(
     announce: bool,
 ) -> Weeks {
     let end = Day(week_start(through_week + 1).0 - 1);
-    let (mut events, left_out) = crate::events::read(ctx, end, one_user);
-    let groups = crate::workers::on_worker_threads(|| events.by_user());
+    let (mut events, left_out) = crate::read::events::read(ctx, end, one_user);
+    let groups = crate::toolbox::workers::on_worker_threads(|| events.by_user());
     // Spend is summed in the amount's smallest unit, so a week's total is the exact decimal sum.
     let unit = 10f64.powi(ctx.source.amount_scale.min(15) as i32);
     // user -> (first active week, active weeks in range)
@@ -122,9 +80,17 @@ fn read_weeks(
         per_user.insert(uid, (week_of(Day(first.day)), active));
     }
     left_out.report("weekly behaviour", explicit_end, None);
-    let categories = category_tables(&ctx.config);
+    let categories = categories::available(&ctx.config);
     let category_counts = if categories {
-        read_categories(ctx, end, from_week, one_user)
+        categories::read(
+            &ctx.config,
+            &ctx.source,
+            Some(week_start(from_week)),
+            end,
+            one_user,
+            "reading the categories by week",
+        )
+        .distinct_by(|day| Some(week_of(Day(day))))
     } else {
         if announce {
             notice(
@@ -209,10 +175,6 @@ fn check_weeks(weeks: i32, max: i32) {
     }
 }
 
-fn date(day: Day) -> pgrx::datum::Date {
-    pgrx::datum::Date::saturating_from_raw(day.0)
-}
-
 fn trigger_names(f: &Finding) -> Vec<String> {
     f.triggers.iter().map(|t| t.name()).collect()
 }
@@ -254,7 +216,7 @@ fn user_behavior_weekly(
         .flat_map(|(_, rows, _)| rows)
         .map(|w| {
             (
-                date(week_start(w.week)),
+                date_of(week_start(w.week)),
                 w.orders as i32,
                 w.spend,
                 w.average_order_value,
@@ -315,7 +277,7 @@ fn user_anomaly_history(
         .filter(|f| f.week > last - weeks)
         .map(|f| {
             (
-                date(week_start(f.week)),
+                date_of(week_start(f.week)),
                 f.orders.value as i32,
                 f.spend.value,
                 f.orders.z,
@@ -365,7 +327,7 @@ fn calculate_all_anomalies(
     );
     check_weeks(weeks, 52);
     let ctx = Context::load(as_of);
-    crate::results::lock(&ctx.ext, "ml_user_anomalies_weekly");
+    crate::write::refresh::lock(&ctx.ext, "ml_user_anomalies_weekly");
     let last = last_complete_week(ctx.as_of);
     let from = last - weeks + 1 - rules.window as i32;
     let read = read_weeks(&ctx, from, last, None, ctx.explicit_as_of, true);
@@ -393,7 +355,7 @@ fn calculate_all_anomalies(
 
 /// Replaces the table's rows; the caller holds the lock. DELETE, not TRUNCATE, so that readers
 /// keep the previous rows until commit. The rows reach the INSERT through
-/// `_anomaly_pending_rows`, which reads them from this backend's memory (`crate::pending`): an
+/// `_anomaly_pending_rows`, which reads them from this backend's memory (`crate::write::row_source`): an
 /// `unnest` of fourteen arrays of millions of values cost more than the INSERT itself.
 fn write(ext: &str, rows: &[(i64, Finding)], as_of: Day) {
     execute(
@@ -405,7 +367,7 @@ fn write(ext: &str, rows: &[(i64, Finding)], as_of: Day) {
         rows: rows.as_ptr(),
         len: rows.len(),
     };
-    crate::pending::park(pending, |token| {
+    crate::write::row_source::park(pending, |token| {
         // Triggers travel as one comma-joined text per row; trigger names have no commas.
         let sql = format!(
             "INSERT INTO {ext}.ml_user_anomalies_weekly (user_id, week_start, orders, spend, categories, orders_z, \
@@ -444,7 +406,7 @@ pub unsafe extern "C-unwind" fn cda_anomaly_pending_rows(
 ) -> pg_sys::Datum {
     // SAFETY: called by the executor as the set-returning `_anomaly_pending_rows(token)`.
     let (Pending { rows, len }, out) = unsafe {
-        crate::pending::row_source::<Pending>(
+        crate::write::row_source::row_source::<Pending>(
             fcinfo,
             "_anomaly_pending_rows",
             "calculate_all_anomalies()",

@@ -20,9 +20,12 @@ use cda_analytics_core::churn::model::{Reason, TrainOptions, train};
 use cda_analytics_core::churn::{ChurnError, Settings, Target};
 use cda_analytics_core::clv::{ModelError, ModelKind, TimeUnit, TransactionModel};
 
-use crate::context::Context;
-use crate::errors::*;
-use crate::workers::on_worker_threads;
+use cda_analytics_core::calendar::Day;
+
+use crate::source::Context;
+use crate::toolbox::convert::date_of;
+use crate::toolbox::errors::*;
+use crate::toolbox::workers::on_worker_threads;
 use read::Histories;
 use store::{Run, Score, StoredModel};
 
@@ -85,10 +88,6 @@ fn settings_of(
     };
     s.check().unwrap_or_else(|e| raise_churn(e));
     s
-}
-
-fn date_of(day: i32) -> pgrx::datum::Date {
-    pgrx::datum::Date::saturating_from_raw(day)
 }
 
 fn spec(kind: ModelKind) -> BtydSpec {
@@ -197,7 +196,7 @@ fn churn_train(
         settings.label_days,
     )
     .unwrap_or_else(|e| raise_churn(e));
-    crate::results::lock(&ctx.ext, "ml_churn_models");
+    crate::write::refresh::lock(&ctx.ext, "ml_churn_models");
     let started = std::time::Instant::now();
     let h = read::histories(&ctx, ctx.as_of, None, true);
     let read_done = std::time::Instant::now();
@@ -233,7 +232,7 @@ fn churn_train(
                     format!(
                         "churn_train: {} could not be fitted on the data up to {}: {e}; p_alive and expected_purchases are left out, and there is no P(alive) baseline",
                         kind.name(),
-                        date_of(day)
+                        date_of(Day(day))
                     ),
                     None,
                 );
@@ -362,7 +361,7 @@ fn fit_for_scoring(ctx: &Context, stored: &StoredModel, h: &Histories) -> Option
                     "churn model '{}' uses {} features, which cannot be fitted on the data up to {}: {e}",
                     stored.name,
                     kind.name(),
-                    date_of(day)
+                    date_of(Day(day))
                 ),
                 Some("Train the model again with btyd_model => 'none'.".into()),
             )
@@ -445,7 +444,7 @@ fn refresh(
         Target::Churn => "ml_churn_scores",
         Target::Purchase => "ml_purchase_scores",
     };
-    crate::results::lock(&ctx.ext, table);
+    crate::write::refresh::lock(&ctx.ext, table);
     let h = read::histories(&ctx, ctx.as_of, None, true);
     let btyd = fit_for_scoring(&ctx, &stored, &h);
     let scores = score_all(&ctx, &stored, btyd.as_ref(), &h);
@@ -611,7 +610,7 @@ fn churn_labels(
             for (&id, history) in h.ids.iter().zip(&h.histories) {
                 if eligible(history, d, &settings) {
                     rows.push((
-                        date_of(d),
+                        date_of(Day(d)),
                         split.to_string(),
                         id,
                         label(history, d, &settings),
@@ -673,7 +672,7 @@ fn churn_features(
                     format!(
                         "churn_features: {} could not be fitted on the data up to {}: {e}",
                         kind.name(),
-                        date_of(day)
+                        date_of(Day(day))
                     ),
                     None,
                 )

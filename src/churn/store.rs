@@ -13,8 +13,8 @@ use cda_analytics_core::churn::model::{Classifier, Model, Node, TrainReport, Tra
 use cda_analytics_core::churn::{Settings, Target};
 use cda_analytics_core::clv::ModelKind;
 
-use crate::errors::*;
-use crate::results::execute;
+use crate::toolbox::errors::*;
+use crate::write::refresh::execute;
 
 /// What a training run was, beside the model itself.
 pub struct Run {

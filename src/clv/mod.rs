@@ -13,7 +13,6 @@ use pgrx::prelude::*;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use cda_analytics_core::calendar::Day;
 use cda_analytics_core::clv::evaluate::holdout;
 use cda_analytics_core::clv::fit::{fit_spend, fit_transactions};
 use cda_analytics_core::clv::gamma_gamma::SpendRow;
@@ -23,9 +22,11 @@ use cda_analytics_core::clv::{
     ModelError, ModelKind, SpendModel, Summary, TimeUnit, TransactionModel,
 };
 
-use crate::context::Context;
-use crate::errors::*;
-use crate::workers::on_worker_threads;
+use crate::source::Context;
+use crate::source::ext_schema;
+use crate::toolbox::convert::{date_of, day_of_date};
+use crate::toolbox::errors::*;
+use crate::toolbox::workers::on_worker_threads;
 use read::Window;
 use store::{ClvRow, RunSettings, StoredModel};
 
@@ -73,21 +74,6 @@ fn finite(value: f64, argument: &str, min: f64) -> f64 {
         );
     }
     value
-}
-
-fn day_of(date: pgrx::datum::Date, argument: &str) -> Day {
-    if !date.is_finite() {
-        raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("{argument} must be a finite date"),
-            None,
-        );
-    }
-    Day(date.to_pg_epoch_days())
-}
-
-fn date_of(day: Day) -> pgrx::datum::Date {
-    pgrx::datum::Date::saturating_from_raw(day.0)
 }
 
 /// The transaction model stored as `name`, or an error when it is a spend model.
@@ -158,7 +144,7 @@ fn clv_summary(
 > {
     let unit = self::time_unit(time_unit, "time_unit");
     let ctx = Context::load(calibration_end);
-    let holdout_end = holdout_end.map(|d| day_of(d, "holdout_end"));
+    let holdout_end = holdout_end.map(|d| day_of_date(d, "holdout_end"));
     if let Some(h) = holdout_end
         && h <= ctx.as_of
     {
@@ -495,7 +481,7 @@ fn calculate_all_clv(
     let stored = store::load(&ctx.ext, model_name);
     let model = purchase_model(&stored);
     let spend = spend_model.map(|n| self::spend_model(&store::load(&ctx.ext, n)));
-    crate::results::lock(&ctx.ext, "ml_user_clv");
+    crate::write::refresh::lock(&ctx.ext, "ml_user_clv");
     let t0 = std::time::Instant::now();
     let window = Window::as_of(&ctx, model.unit);
     let customers = read::summaries(&ctx, window, None, true);
@@ -648,7 +634,7 @@ fn clv_holdout_evaluation(
     let ext = ext_schema();
     let stored = store::load(&ext, model_name);
     let model = purchase_model(&stored);
-    let end = day_of(holdout_end, "holdout_end");
+    let end = day_of_date(holdout_end, "holdout_end");
     if end <= stored.calibration_end {
         raise(
             ERRCODE_INVALID_PARAMETER_VALUE,

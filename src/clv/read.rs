@@ -1,5 +1,5 @@
 //! Reading the per-customer summaries (definitions in `cda_analytics_core::clv::summary`) from the
-//! order events (`crate::events`): each user's successful purchase days and amounts up to the end
+//! order events (`crate::read::events`): each user's successful purchase days and amounts up to the end
 //! of the window, every order that cannot count counted by its problem and reported, as the other
 //! reads do.
 
@@ -7,7 +7,7 @@ use cda_analytics_core::calendar::Day;
 use cda_analytics_core::clv::TimeUnit;
 use cda_analytics_core::clv::summary::{CustomerSummary, summarize};
 
-use crate::context::Context;
+use crate::source::context::Context;
 
 /// The window the summaries describe.
 #[derive(Clone, Copy)]
@@ -43,8 +43,8 @@ pub fn summaries(
     one_user: Option<i64>,
     announce: bool,
 ) -> Vec<(i64, CustomerSummary)> {
-    let (mut events, left_out) = crate::events::read(ctx, window.end(), one_user);
-    let groups = crate::workers::on_worker_threads(|| events.by_user());
+    let (mut events, left_out) = crate::read::events::read(ctx, window.end(), one_user);
+    let groups = crate::toolbox::workers::on_worker_threads(|| events.by_user());
     let unit_days = window.unit.days();
     let mut out = Vec::with_capacity(groups.len());
     for (uid, range) in groups {

@@ -8,8 +8,8 @@ use cda_analytics_core::calendar::Day;
 use cda_analytics_core::clv::fit::FitReport;
 use cda_analytics_core::clv::{ModelKind, TimeUnit};
 
-use crate::errors::*;
-use crate::results::execute;
+use crate::toolbox::errors::*;
+use crate::write::refresh::execute;
 
 /// A stored model as the predictions need it.
 pub struct StoredModel {
@@ -153,7 +153,7 @@ pub struct RunSettings<'a> {
 }
 
 /// Replaces the contents of `ml_user_clv` with `rows`; the caller holds the table's lock
-/// ([`crate::results::lock`]).
+/// ([`crate::write::refresh::lock`]).
 /// DELETE, not TRUNCATE, so that readers keep the previous rows until commit. The rows reach the
 /// INSERT through `_clv_pending_rows`, which reads them from this backend's memory: an `unnest`
 /// of ten arrays of a million values costs four times the INSERT itself.
@@ -167,7 +167,7 @@ pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
         rows: rows.as_ptr(),
         len: rows.len(),
     };
-    crate::pending::park(pending, |token| write_parked(ext, token, run));
+    crate::write::row_source::park(pending, |token| write_parked(ext, token, run));
 }
 
 fn write_parked(ext: &str, token: i64, run: &RunSettings<'_>) {
@@ -190,7 +190,7 @@ fn write_parked(ext: &str, token: i64, run: &RunSettings<'_>) {
 }
 
 /// The rows being written, parked by [`replace`] for `_clv_pending_rows` (see
-/// `crate::pending`).
+/// `crate::write::row_source`).
 #[derive(Clone, Copy)]
 struct Pending {
     rows: *const ClvRow,
@@ -209,7 +209,7 @@ pub unsafe extern "C-unwind" fn cda_clv_pending_rows(
 ) -> pg_sys::Datum {
     // SAFETY: called by the executor as the set-returning `_clv_pending_rows(token)`.
     let (Pending { rows, len }, out) = unsafe {
-        crate::pending::row_source::<Pending>(
+        crate::write::row_source::row_source::<Pending>(
             fcinfo,
             "_clv_pending_rows",
             "calculate_all_clv()",

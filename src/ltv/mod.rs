@@ -2,17 +2,13 @@
 //! over `_ltv_compute_user`). The math is `cda_analytics_core::ltv`; this module reads the source
 //! rows into it and writes what comes out. The summary functions are SQL, in sql/finalize.sql.
 
-mod aggregate;
-mod orders_scan;
-pub(crate) mod read;
-mod shared_totals;
-mod users_scan;
-mod write;
+mod results;
 
 use pgrx::prelude::*;
 
-use crate::context::Context;
-use crate::errors::*;
+use crate::read::purchases;
+use crate::source::Context;
+use crate::toolbox::convert::minor_numeric;
 use cda_analytics_core::ltv::{UserLtv, finish_fingerprinted};
 
 /// Recomputes every user's LTV as of `as_of` (default: today in the configured time zone) and
@@ -30,8 +26,8 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         as_of,
         ..
     } = Context::load(as_of);
-    crate::results::lock(&ext, "ml_user_ltv_rows");
-    let started_at = write::clock_timestamp();
+    crate::write::refresh::lock(&ext, "ml_user_ltv_rows");
+    let started_at = results::clock_timestamp();
     let thresholds = config.ltv_thresholds(source.amount_scale);
     let scale = source.amount_scale;
     let t_read = std::time::Instant::now();
@@ -39,27 +35,27 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
     // the stored fingerprints, and the summary and histograms while it writes: one core would
     // otherwise sit idle through each pair.
     let ((rows, counts, new), stored) =
-        read::read_with(&ext, &config, &source, as_of, None, |users, totals| {
-            crate::workers::beside(
+        purchases::read_with(&ext, &config, &source, as_of, None, |users, totals| {
+            crate::toolbox::workers::beside(
                 || {
                     let (rows, new, counts) =
                         finish_fingerprinted(users, totals, &thresholds, scale);
                     (rows, counts, new)
                 },
-                || crate::stored_rows::read(&ext, "ml_user_ltv_rows"),
+                || crate::write::stored_rows::read(&ext, "ml_user_ltv_rows"),
             )
         });
     let t_write = std::time::Instant::now();
-    let ((summary, distributions), written) = crate::workers::beside(
+    let ((summary, distributions), written) = crate::toolbox::workers::beside(
         || {
             let mut measured = cda_analytics_core::ltv::Measured::gather(&rows);
-            let distributions = write::distributions(&measured, scale);
+            let distributions = results::distributions(&measured, scale);
             (
                 cda_analytics_core::ltv::summarize_measured(&mut measured, scale),
                 distributions,
             )
         },
-        || write::replace_results(&ext, &rows, &new, stored, as_of, scale),
+        || results::replace_results(&ext, &rows, &new, stored, as_of, scale),
     );
     // Where the time goes, for SET client_min_messages = debug1 and the benchmark.
     pgrx::debug1!(
@@ -68,7 +64,7 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         (t_write - t_read).as_secs_f64() * 1e3,
         t_write.elapsed().as_secs_f64() * 1e3,
     );
-    let run = write::RunRecord {
+    let run = results::RunRecord {
         as_of,
         started_at,
         elapsed: started.elapsed(),
@@ -78,12 +74,12 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         written,
     };
     let t_record = std::time::Instant::now();
-    write::record_run(&ext, &run, &summary, &distributions);
+    results::record_run(&ext, &run, &summary, &distributions);
     pgrx::debug1!(
         "calculate_all_ltv: run record {:.1} ms",
         t_record.elapsed().as_secs_f64() * 1e3
     );
-    read::report_skipped("calculate_all_ltv", &counts, &source, true);
+    purchases::report_skipped("calculate_all_ltv", &counts, &source, true);
     rows.len() as i64
 }
 
@@ -126,14 +122,10 @@ fn ltv_compute_user(
         ..
     } = Context::load(as_of);
     let thresholds = config.ltv_thresholds(source.amount_scale);
-    let (rows, counts) = read::compute(&ext, &config, &source, as_of, Some(user_id), &thresholds);
-    read::report_skipped("calculate_user_ltv", &counts, &source, false);
-    let unit = match AnyNumeric::try_from(
-        cda_analytics_core::money::format_minor(1, source.amount_scale).as_str(),
-    ) {
-        Ok(u) => u,
-        Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("minor unit: {e}"), None),
-    };
+    let (rows, counts) =
+        purchases::compute(&ext, &config, &source, as_of, Some(user_id), &thresholds);
+    purchases::report_skipped("calculate_user_ltv", &counts, &source, false);
+    let unit = minor_numeric(1, source.amount_scale);
     TableIterator::new(rows.into_iter().map(move |r: UserLtv| {
         let clamp = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
         (

@@ -12,16 +12,16 @@ use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::{Purchases, RunCounts};
-use cda_analytics_core::money::{div_round, format_minor};
+use cda_analytics_core::money::div_round;
 use cda_analytics_core::rfm::{
     Customer, Monetary, NO_ORDERS, SegmentRule, UNMATCHED, score_customers, score_one, segment_of,
 };
 
-use crate::config::Config;
-use crate::context::Context;
-use crate::errors::*;
-use crate::ltv::read;
-use crate::source::Source;
+use crate::read::purchases;
+use crate::source::ext_schema;
+use crate::source::{Config, Context, Source};
+use crate::toolbox::convert::minor_numeric;
+use crate::toolbox::errors::*;
 
 /// Users as of a day: those with a successful order as customers to score, the others apart.
 pub(crate) struct Population {
@@ -37,7 +37,7 @@ pub(crate) fn population(
     as_of: Day,
     one_user: Option<i64>,
 ) -> Population {
-    let (rows, counts) = read::purchases(ext, config, source, as_of, one_user);
+    let (rows, counts) = purchases::purchases(ext, config, source, as_of, one_user);
     population_of(&rows, counts)
 }
 
@@ -70,7 +70,7 @@ fn report(what: &str, counts: &RunCounts, source: &Source, explicit_as_of: bool)
     if explicit_as_of {
         c.orders_after_as_of = 0;
     }
-    read::report_skipped(what, &c, source, false);
+    purchases::report_skipped(what, &c, source, false);
 }
 
 fn monetary_mode(monetary: &str) -> Monetary {
@@ -217,17 +217,6 @@ type RfmTuple = (
     String,
 );
 
-fn minor_to_numeric(minor: i64, scale: u32) -> AnyNumeric {
-    match AnyNumeric::try_from(format_minor(minor as i128, scale).as_str()) {
-        Ok(n) => n,
-        Err(e) => raise(
-            ERRCODE_INTERNAL_ERROR,
-            format!("numeric {minor}: {e}"),
-            None,
-        ),
-    }
-}
-
 fn to_tuple(r: RfmRow, scale: u32) -> RfmTuple {
     let cell = r.cell();
     let score = |i: usize| r.scores.map(|s| s[i] as i16);
@@ -235,8 +224,8 @@ fn to_tuple(r: RfmRow, scale: u32) -> RfmTuple {
         r.user_id,
         r.recency_days,
         r.frequency,
-        minor_to_numeric(r.revenue, scale),
-        r.monetary.map(|m| minor_to_numeric(m, scale)),
+        minor_numeric(i128::from(r.revenue), scale),
+        r.monetary.map(|m| minor_numeric(i128::from(m), scale)),
         score(0),
         score(1),
         score(2),
@@ -301,15 +290,15 @@ fn calculate_all_rfm(
         as_of,
         explicit_as_of: explicit,
     } = Context::load(as_of);
-    crate::results::lock(&ext, "ml_user_rfm_rows");
+    crate::write::refresh::lock(&ext, "ml_user_rfm_rows");
     let (rules, custom_map) = store::rules(&ext);
     let names = SegmentNames::new(rules);
     let scale = source.amount_scale;
     // The scores, rows and fingerprints are computed on the worker threads while this thread
     // reads the stored fingerprints.
     let ((scored, new), stored) =
-        read::read_with(&ext, &config, &source, as_of, None, |users, totals| {
-            crate::workers::beside(
+        purchases::read_with(&ext, &config, &source, as_of, None, |users, totals| {
+            crate::toolbox::workers::beside(
                 || {
                     let (bought, counts) = cda_analytics_core::ltv::purchases(users, totals);
                     let p = population_of(&bought, counts);
@@ -317,7 +306,7 @@ fn calculate_all_rfm(
                     let new = store::fingerprints(&scored.rows, as_of, scale);
                     (scored, new)
                 },
-                || crate::stored_rows::read(&ext, "ml_user_rfm_rows"),
+                || crate::write::stored_rows::read(&ext, "ml_user_rfm_rows"),
             )
         });
     let t_write = std::time::Instant::now();

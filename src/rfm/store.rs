@@ -9,11 +9,11 @@ use cda_analytics_core::money::{div_round, format_minor};
 use cda_analytics_core::rfm::{Breakpoints, Monetary, Ratio, SegmentRule, default_rules};
 
 use super::{RfmRow, Scored};
-use crate::errors::*;
-use crate::pending::{Picked, RowBytes};
+use crate::toolbox::errors::*;
+use crate::write::row_source::{Picked, RowBytes};
 
-use crate::results::execute as run;
-use crate::stored_rows::{Stored, Written, replace_changed};
+use crate::write::refresh::execute as run;
+use crate::write::stored_rows::{Stored, Written, replace_changed};
 use cda_analytics_core::stored::{Fingerprint, IdPrint};
 
 /// The segment map: the rows of `rfm_segment_map` in priority order, or the default map when the
@@ -80,8 +80,8 @@ fn last_order(r: &RfmRow, as_of: Day) -> Option<i32> {
 }
 
 /// Makes `ml_user_rfm_rows` hold `rows`, rewriting only the rows whose stored values changed
-/// (`crate::stored_rows`). The rows reach the INSERT through `_rfm_pending_rows`, which reads them
-/// from this backend's memory with numerics built in their storage format (`crate::pending`), as
+/// (`crate::write::stored_rows`). The rows reach the INSERT through `_rfm_pending_rows`, which reads them
+/// from this backend's memory with numerics built in their storage format (`crate::write::row_source`), as
 /// the LTV refresh writes: an `unnest` of nine arrays, with a numeric multiplication and a text
 /// concatenation per row, cost more than the INSERT.
 pub fn replace(
@@ -98,7 +98,7 @@ pub fn replace(
             as_of,
             scale,
         };
-        crate::pending::park(pending, |token| {
+        crate::write::row_source::park(pending, |token| {
             let sql = format!(
                 "INSERT INTO {ext}.ml_user_rfm_rows (user_id, fingerprint, last_order_date, frequency, revenue, \
                      monetary, r_score, f_score, m_score, rfm_cell, segment) \
@@ -141,7 +141,7 @@ pub unsafe extern "C-unwind" fn cda_rfm_pending_rows(
 ) -> pg_sys::Datum {
     // SAFETY: called by the executor as the set-returning `_rfm_pending_rows(token)`.
     let (Pending { rows, as_of, scale }, out) = unsafe {
-        crate::pending::row_source::<Pending>(
+        crate::write::row_source::row_source::<Pending>(
             fcinfo,
             "_rfm_pending_rows",
             "calculate_all_rfm()",

@@ -10,16 +10,11 @@ use pgrx::prelude::*;
 
 use cda_analytics_core::segmentation::{FitError, FitOptions, fit};
 
-use crate::config::Config;
-use crate::context::{Context, as_of_day};
-use crate::errors::*;
-
-fn money(text: &str) -> AnyNumeric {
-    match AnyNumeric::try_from(text) {
-        Ok(n) => n,
-        Err(e) => raise(ERRCODE_INTERNAL_ERROR, format!("numeric {text}: {e}"), None),
-    }
-}
+use crate::source::context::as_of_day;
+use crate::source::ext_schema;
+use crate::source::{Config, Context};
+use crate::toolbox::convert::numeric;
+use crate::toolbox::errors::*;
 
 /// Every user with a successful order up to `as_of` (default: today), with the snapshot features
 /// used for clustering, from data up to that day only. `categories_180d` is NULL where the shop
@@ -56,21 +51,11 @@ fn user_features(
             s.user_id,
             s.values[0] as i32,
             s.values[1] as i32,
-            money(&m),
-            money(aov.as_deref().unwrap_or("0")),
+            numeric(&m),
+            numeric(aov.as_deref().unwrap_or("0")),
             categories.then_some(s.values[4] as i32),
         )
     }))
-}
-
-fn check_name(model_name: &str) {
-    if model_name.trim().is_empty() {
-        raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            "model_name must not be empty",
-            None,
-        );
-    }
 }
 
 /// Fits K-means on the snapshot at `as_of` (default: today) and stores it as the next version of
@@ -99,7 +84,7 @@ fn kmeans_fit(
         name!(model_version, i32),
     ),
 > {
-    check_name(&model_name);
+    require_model_name(&model_name);
     // Checked before the snapshot is read, which is most of the cost.
     if let Some(k) = k.filter(|&k| k < 2) {
         raise(
@@ -136,7 +121,7 @@ fn kmeans_fit(
         );
     }
     let snapshots = &f.snapshots;
-    let report = match crate::workers::on_worker_threads(|| fit(snapshots, used, &opts)) {
+    let report = match crate::toolbox::workers::on_worker_threads(|| fit(snapshots, used, &opts)) {
         Ok(r) => r,
         Err(e @ FitError::NoUsers) => raise(
             ERRCODE_NO_DATA_FOUND,
@@ -262,8 +247,8 @@ fn calculate_all_clusters(
     let ext = ext_schema();
     let config = Config::load(&ext);
     let as_of = as_of_day(as_of, &config.time_zone);
-    crate::results::lock(&ext, "ml_user_clusters");
-    crate::results::execute(
+    crate::write::refresh::lock(&ext, "ml_user_clusters");
+    crate::write::refresh::execute(
         &format!("DELETE FROM {ext}.ml_user_clusters"),
         &[],
         "clearing ml_user_clusters",

@@ -7,7 +7,7 @@ use cda_analytics_core::calendar::Day;
 use cda_analytics_core::segmentation::features::FEATURES;
 use cda_analytics_core::segmentation::{FitReport, Model, Transform};
 
-use crate::errors::*;
+use crate::toolbox::errors::*;
 
 pub struct StoredModel {
     pub name: String,

@@ -1,17 +1,15 @@
-//! What the C-level aggregate functions share (the LTV reads in `crate::ltv::aggregate`, the
-//! order events in `crate::events`): their memory context and state, their raw arguments, and
-//! the day of a timestamp. They are plain V1 functions because pgrx's `#[pg_aggregate]` cannot
+//! What the C-level aggregate functions share (the purchases read in
+//! `crate::read::purchases::aggregate`, the order events in `crate::read::events::aggregate`, the
+//! stored rows in `crate::write::stored_rows`): their memory context and state, their raw
+//! arguments, and the hand-over of their final value to the caller in memory. They are plain V1 functions because pgrx's `#[pg_aggregate]` cannot
 //! declare a parallel aggregate with an `internal` state (pgrx#2351).
 
-use cda_analytics_core::calendar::Day;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw};
 use pgrx::prelude::*;
 use pgrx::{IntoDatum, PgMemoryContexts};
 
-use crate::errors::*;
-use crate::token_slot::TokenSlot;
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+use crate::toolbox::errors::*;
+use crate::toolbox::token_slot::TokenSlot;
 
 /// The aggregate's memory context: states live there and are dropped when it is reset.
 pub(crate) unsafe fn agg_context(
@@ -122,14 +120,6 @@ unsafe fn payload<'a>(v: *mut pg_sys::varlena) -> &'a [u8] {
     }
 }
 
-/// Microseconds since 2000-01-01 to a day number; infinite timestamps have no day.
-pub(crate) fn day_of(micros: Option<i64>) -> Option<Day> {
-    match micros? {
-        i64::MIN | i64::MAX => None,
-        m => i32::try_from(m.div_euclid(MICROS_PER_DAY)).ok().map(Day),
-    }
-}
-
 pub(crate) fn bytea(bytes: Vec<u8>) -> pg_sys::Datum {
     bytes.into_datum().unwrap_or(pg_sys::Datum::from(0usize))
 }
@@ -144,7 +134,7 @@ pub(crate) unsafe fn i32_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Opti
 // orders) into a bytea, having SPI copy it, and decoding it again cost more than 0.1 s per read.
 // The final function hands its value over under a token and returns the token's bytes; the
 // caller takes the value back by them ([`take_handed`]). Only one value waits at a time, and
-// `spi_read::one_bytea` drops one its caller did not take, on an error too. In a parallel
+// `crate::read::spi::one_bytea` drops one its caller did not take, on an error too. In a parallel
 // worker, which has no caller to hand to, the final function returns the encoded value.
 thread_local! {
     static HANDED: TokenSlot = const { TokenSlot::new() };

@@ -6,7 +6,8 @@
 
 use pgrx::prelude::*;
 
-use crate::source::{DateKind, is_utc};
+use crate::source::DateKind;
+use crate::source::tables::is_utc;
 
 /// Whether plain tables may be read with these scans (`cda_analytics.table_scans`).
 pub static ENABLED: pgrx::GucSetting<bool> = pgrx::GucSetting::<bool>::new(true);

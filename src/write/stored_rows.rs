@@ -10,13 +10,14 @@ use cda_analytics_core::stored::{
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw};
 use pgrx::prelude::*;
 
-use crate::aggregates::{
+use crate::read::aggregates::{
     hand_over_state, i64_arg, inline_bytes, keep, state_arg, take_or_decode, varlena_arg,
     varlena_bytes,
 };
-use crate::errors::*;
-use crate::results::{execute as run, with_settings};
-use crate::table_scan::{RawScan, Step, Stop};
+use crate::read::table_scan::{RawScan, Step, Stop};
+use crate::toolbox::errors::*;
+use crate::toolbox::settings::with_settings;
+use crate::write::refresh::execute as run;
 
 type Rows = Vec<StoredRow>;
 
@@ -73,7 +74,7 @@ pub fn replace_changed(
         };
         if !remove.is_empty() {
             // The rows are removed where the read found them: the table's lock (taken before
-            // the read, see crate::results::lock) keeps every other writer and VACUUM out, so
+            // the read, see crate::write::refresh::lock) keeps every other writer and VACUUM out, so
             // they are still there. The planner prices each tid as a random page read and
             // would scan the whole table past a few thousand of them (160-240 ms for 48,000
             // rows of a million, where the TID scan takes 48 ms), so the scan is chosen for it;
@@ -138,7 +139,7 @@ struct Columns {
     fingerprint: i16,
 }
 
-/// The table and its columns when [`scan_rows`] may read it (see `crate::table_scan`), or why
+/// The table and its columns when [`scan_rows`] may read it (see `crate::read::table_scan`), or why
 /// not.
 fn own_scan(ext: &str, table: &str) -> Result<(pg_sys::Oid, Columns), String> {
     let name = format!("{ext}.{table}");
@@ -165,7 +166,7 @@ fn own_scan(ext: &str, table: &str) -> Result<(pg_sys::Oid, Columns), String> {
         user_id: column(c"user_id", pg_sys::INT8OID)?,
         fingerprint: column(c"fingerprint", pg_sys::BYTEAOID)?,
     };
-    match crate::table_scan::why_not(relid, &name) {
+    match crate::read::table_scan::why_not(relid, &name) {
         Some(why) => Err(why),
         None => Ok((relid, columns)),
     }
@@ -223,7 +224,7 @@ fn scan_rows(relid: pg_sys::Oid, c: Columns) -> Rows {
 fn aggregate_rows(ext: &str, table: &str) -> Rows {
     let sql =
         format!("SELECT {ext}._stored_fingerprints(user_id, fingerprint, ctid) FROM {ext}.{table}");
-    crate::spi_read::one_bytea(&sql, &[], &format!("reading {table}"), |bytes| {
+    crate::read::spi::one_bytea(&sql, &[], &format!("reading {table}"), |bytes| {
         let Some(b) = bytes else {
             return Ok(Vec::new());
         };

@@ -1,17 +1,25 @@
-//! Reading the source rows through the LTV fold: one aggregate query over the users, one over
-//! the orders (src/ltv/aggregate.rs) into totals shared by its processes where the run is
-//! large (src/ltv/shared_totals.rs), then the rows.
+//! The purchases read: the users, and their orders folded per user into
+//! `cda_analytics_core::ltv`'s totals, for LTV and RFM. A whole run reads plain tables with the
+//! extension's own scans (`users_scan`, and `orders_scan` in parallel workers into totals in
+//! shared memory, `shared_totals`); a single user, and the sources those scans do not serve,
+//! through aggregate queries (`query`, over the aggregates of `aggregate`).
+
+mod aggregate;
+pub mod orders_scan;
+mod query;
+mod shared_totals;
+mod users_scan;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::{
     FoldError, OrderTotals, Purchases, RunCounts, SegmentThresholds, UserLtv, UserTable, finish,
 };
 
-use super::aggregate::decode_orders_result;
-use crate::aggregates::take_handed;
-use crate::config::Config;
-use crate::errors::*;
-use crate::source::{Params, Source};
+use crate::read::aggregates::take_handed;
+use crate::read::query::Params;
+use crate::source::{Config, Source};
+use crate::toolbox::errors::*;
+use aggregate::decode_orders_result;
 
 /// Runs a one-row, one-column aggregate query and hands its bytea result to `f` (None when the
 /// aggregate saw no rows).
@@ -21,7 +29,7 @@ fn aggregate<T>(
     doing: &str,
     f: impl FnOnce(Option<&[u8]>) -> T,
 ) -> T {
-    crate::spi_read::one_bytea(sql, &params.args, doing, f)
+    crate::read::spi::one_bytea(sql, &params.args, doing, f)
 }
 
 /// Reads users, then successful (and NULL-status) orders, through the fold, into LTV rows.
@@ -71,7 +79,7 @@ pub(crate) fn read_with<T>(
     }
 
     let shared = match one_user {
-        None => super::shared_totals::create(&users),
+        None => shared_totals::create(&users),
         Some(_) => None,
     };
     let users_bytes = match &shared {
@@ -80,10 +88,10 @@ pub(crate) fn read_with<T>(
     };
     let t_orders = std::time::Instant::now();
     // A whole run into shared totals reads a plain table with the extension's own parallel
-    // scan; anything else through the aggregate query (src/ltv/orders_scan.rs says which).
+    // scan; anything else through the aggregate query (orders_scan says which).
     let scan = shared
         .as_ref()
-        .and_then(|_| match super::orders_scan::plan(source, zone) {
+        .and_then(|_| match orders_scan::plan(source, zone) {
             Ok(plan) => Some(plan),
             Err(why) => {
                 pgrx::debug1!("orders read with the aggregate query: {why}");
@@ -92,13 +100,13 @@ pub(crate) fn read_with<T>(
         });
     let result = match scan {
         Some(plan) => {
-            let totals =
-                super::orders_scan::run(&plan, &users, &users_bytes, &config.successful_statuses);
+            let totals = orders_scan::run(&plan, &users, &users_bytes, &config.successful_statuses);
             Some(totals.check().map(|()| totals))
         }
         None => {
             let mut params = Params::new();
-            let sql = source.orders_sql(
+            let sql = query::orders_sql(
+                source,
                 ext,
                 zone,
                 &config.successful_statuses,
@@ -147,7 +155,7 @@ pub(crate) fn read_with<T>(
 
 /// The users, frozen, and their encoding, which the orders read passes on to every process. A
 /// whole run reads a plain table with a scan of its own; anything else, and a single user,
-/// through the aggregate query (src/ltv/users_scan.rs says which).
+/// through the aggregate query (users_scan says which).
 fn read_users(
     ext: &str,
     source: &Source,
@@ -156,7 +164,7 @@ fn read_users(
     one_user: Option<i64>,
 ) -> (UserTable, Vec<u8>) {
     let scan = match one_user {
-        None => super::users_scan::plan(source, zone)
+        None => users_scan::plan(source, zone)
             .map_err(|why| pgrx::debug1!("users read with the aggregate query: {why}"))
             .is_ok(),
         Some(_) => false,
@@ -167,10 +175,10 @@ fn read_users(
         (t, bytes)
     };
     if scan {
-        return frozen(super::users_scan::read(source, as_of));
+        return frozen(users_scan::read(source, as_of));
     }
     let mut params = Params::new();
-    let sql = source.users_sql(ext, zone, as_of.0, one_user, &mut params);
+    let sql = query::users_sql(source, ext, zone, as_of.0, one_user, &mut params);
     let users = aggregate(&sql, params, "reading the users", |bytes| match bytes {
         None => Ok(frozen(UserTable::new(as_of))),
         Some(b) => match take_handed::<UserTable>(b) {

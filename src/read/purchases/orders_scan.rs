@@ -1,13 +1,13 @@
 //! The orders read of a whole-run refresh as the extension's own parallel scan of the table.
 //!
-//! The aggregate query (src/ltv/aggregate.rs) pays the executor for every order: the scan and
+//! The aggregate query (src/read/purchases/aggregate.rs) pays the executor for every order: the scan and
 //! aggregate nodes, a per-row expression that fills seven arguments (one of them a parameter
 //! fetched again for every row), a call through fmgr and pgrx's error boundary, and a memory
 //! context reset. For a plain table the caller may read in full, this module starts the
 //! parallel workers itself, through PostgreSQL's parallel context as a parallel CREATE INDEX
 //! does: each process takes blocks from the table access method's parallel scan, deforms the
 //! four columns it reads, and folds each order straight into the shared slots
-//! (src/ltv/shared_totals.rs). Only each process's counts come back.
+//! (src/read/purchases/shared_totals.rs). Only each process's counts come back.
 //!
 //! Anything else goes through the aggregate query, which has the executor's generality: a
 //! view, a partitioned, inherited or temporary table, another table access method than heap,
@@ -23,10 +23,10 @@ use cda_analytics_core::money::AmountError;
 use pgrx::prelude::*;
 
 use super::aggregate::{Order, fold_one, order_row};
-use crate::aggregates::{inline_bytes, varlena_bytes};
-use crate::errors::*;
+use crate::read::aggregates::{inline_bytes, varlena_bytes};
+use crate::read::table_scan::{RawScan, Step, Stop, integer};
 use crate::source::Source;
-use crate::table_scan::{RawScan, Step, Stop, integer};
+use crate::toolbox::errors::*;
 
 /// The keys of this scan's entries in the parallel context's table of contents.
 const KEY_PARAMS: u64 = 0xCDA0_0000_0000_0001;
@@ -67,10 +67,10 @@ pub struct Plan {
 /// The plan for reading `source`'s orders with this scan, or why the aggregate query must read
 /// them.
 pub fn plan(source: &Source, zone: &str) -> Result<Plan, String> {
-    if let Some(why) = crate::table_scan::why_not(source.orders_rel, &source.orders) {
+    if let Some(why) = crate::read::table_scan::why_not(source.orders_rel, &source.orders) {
         return Err(why);
     }
-    crate::table_scan::date_in_place(source.order_date_kind, zone, "order date")?;
+    crate::read::table_scan::date_in_place(source.order_date_kind, zone, "order date")?;
     if !source.status_is_plain_text {
         return Err("the statuses are compared by their type's or collation's equality".into());
     }
@@ -106,7 +106,7 @@ pub fn plan(source: &Source, zone: &str) -> Result<Plan, String> {
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn orders_read_plan() -> String {
-    let ctx = crate::context::Context::load(None);
+    let ctx = crate::source::context::Context::load(None);
     match plan(&ctx.source, &ctx.config.time_zone) {
         Ok(_) => "parallel scan".into(),
         Err(why) => format!("aggregate query: {why}"),
@@ -123,8 +123,8 @@ pub fn run(plan: &Plan, users: &UserTable, users_bytes: &[u8], statuses: &[Strin
     // transaction, which ends parallel mode and destroys the context.
     unsafe {
         let rel = pg_sys::table_open(plan.params.relid, pg_sys::AccessShareLock as i32);
-        let workers = planned_workers(rel);
-        let snapshot = crate::table_scan::read_snapshot();
+        let workers = crate::read::parallel::planned_workers(rel);
+        let snapshot = crate::read::table_scan::read_snapshot();
 
         pg_sys::EnterParallelMode();
         let pcxt = pg_sys::CreateParallelContext(
@@ -142,7 +142,7 @@ pub fn run(plan: &Plan, users: &UserTable, users_bytes: &[u8], statuses: &[Strin
             statuses.len().max(1),
             participants * RESULT_BYTES,
         ] {
-            e.space_for_chunks += buffer_align(bytes);
+            e.space_for_chunks += crate::read::parallel::buffer_align(bytes);
         }
         e.number_of_keys += 5;
         pg_sys::InitializeParallelDSM(pcxt);
@@ -177,7 +177,7 @@ pub fn run(plan: &Plan, users: &UserTable, users_bytes: &[u8], statuses: &[Strin
 
         pg_sys::LaunchParallelWorkers(pcxt);
         let launched = (*pcxt).nworkers_launched.max(0) as usize;
-        let leader_scans = crate::spi_read::leader_joins(launched);
+        let leader_scans = crate::read::spi::leader_joins(launched);
         if leader_scans {
             let part = scan_part(&shared, Some(users));
             shared.put_result(participants - 1, part);
@@ -209,41 +209,6 @@ pub fn run(plan: &Plan, users: &UserTable, users_bytes: &[u8], statuses: &[Strin
         );
         total
     }
-}
-
-/// The workers a parallel plan would give a sequential scan of `rel`: the table's
-/// `parallel_workers` option, else one for a table of `min_parallel_table_scan_size` and one
-/// more for each tripling of it (compute_parallel_worker in the planner), at most
-/// `max_parallel_workers_per_gather`.
-unsafe fn planned_workers(rel: pg_sys::Relation) -> i32 {
-    // SAFETY: an open relation; plain reads of GUC variables.
-    unsafe {
-        let cap = pg_sys::max_parallel_workers_per_gather.max(0);
-        let options = (*rel).rd_options.cast::<pg_sys::StdRdOptions>();
-        if !options.is_null() && (*options).parallel_workers >= 0 {
-            return (*options).parallel_workers.min(cap);
-        }
-        let blocks = i64::from(pg_sys::RelationGetNumberOfBlocksInFork(
-            rel,
-            pg_sys::ForkNumber::MAIN_FORKNUM,
-        ));
-        let threshold = i64::from(pg_sys::min_parallel_table_scan_size.max(1));
-        if blocks < threshold {
-            return 0;
-        }
-        let mut workers = 1;
-        let mut next = threshold.saturating_mul(3);
-        while blocks >= next && workers < cap {
-            workers += 1;
-            next = next.saturating_mul(3);
-        }
-        workers.min(cap)
-    }
-}
-
-/// BUFFERALIGN: the chunks of a table of contents are aligned to 32 bytes.
-fn buffer_align(bytes: usize) -> usize {
-    bytes.div_ceil(32) * 32
 }
 
 /// The statuses as one byte string: for each, its length as a u32, then its bytes.

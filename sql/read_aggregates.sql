@@ -1,9 +1,12 @@
--- C-level functions: the two aggregates that read the LTV source rows (src/ltv/aggregate.rs
--- explains why they are aggregates and why they take raw values), and the in-memory row sources
--- of the LTV and CLV refreshes. Internal: calculate_all_ltv() and
--- calculate_user_ltv() generate the queries that call them. The support functions are IMMUTABLE
--- like PostgreSQL's own (numeric_avg_accum and friends): their result depends on their
--- arguments only, the state included.
+-- The read wing's C-level aggregates (src/read/): the purchases read's `_ltv_users` and
+-- `_ltv_orders` (src/read/purchases/aggregate.rs explains why they are aggregates and why they
+-- take raw values), the events read's `_order_events` and `_known_users`
+-- (src/read/events/aggregate.rs), and the stored rows' `_stored_fingerprints`
+-- (src/write/stored_rows.rs). Internal: the refreshes and per-user functions generate the
+-- queries that call them. They are plain V1 functions declared here because pgrx's
+-- `#[pg_aggregate]` cannot declare a parallel aggregate with an `internal` state (pgrx#2351).
+-- The support functions are IMMUTABLE like PostgreSQL's own (numeric_avg_accum and friends):
+-- their result depends on their arguments only, the state included.
 
 CREATE FUNCTION @extschema@._ltv_users_sfunc(internal, bigint, timestamptz, integer)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_sfunc';
@@ -92,26 +95,6 @@ CREATE AGGREGATE @extschema@._stored_fingerprints(bigint, bytea, tid) (
     FINALFUNC = @extschema@._stored_fingerprints_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
 );
 
--- The rows calculate_all_ltv() is writing, read by its own INSERT from the backend's memory
--- (src/ltv/write.rs). Internal: any other call is an error.
-CREATE FUNCTION @extschema@._ltv_pending_rows(token bigint)
-RETURNS TABLE (user_id bigint, signup_date date, revenue_3m numeric, revenue_6m numeric,
-    revenue_12m numeric, lifetime_revenue numeric, orders_3m integer, orders_6m integer,
-    orders_12m integer, orders_lifetime integer, avg_order_value_3m numeric,
-    avg_order_value_6m numeric, avg_order_value_12m numeric, avg_order_value_lifetime numeric,
-    first_order_date date, last_order_date date,
-    horizon_3m_complete boolean, horizon_6m_complete boolean, horizon_12m_complete boolean,
-    orders_before_signup integer, segment text, fingerprint bytea)
-LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_ltv_pending_rows';
-
--- The rows calculate_all_clv() is writing, read by its own INSERT from the backend's memory
--- (src/clv/store.rs). Internal: any other call is an error.
-CREATE FUNCTION @extschema@._clv_pending_rows(token bigint)
-RETURNS TABLE (user_id bigint, frequency integer, recency float8, t float8, monetary_value float8,
-    probability_alive float8, expected_purchases float8, probability_no_purchase float8,
-    expected_spend float8, clv float8)
-LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_clv_pending_rows';
-
 -- _order_events(user_id, order time, amount, problem, end day): every counted order as (user,
 -- day, amount), the others counted by problem; parallel-capable (src/events.rs). The time comes as
 -- a timestamp (a timestamptz when the zone is UTC), whose microseconds give the day.
@@ -160,19 +143,3 @@ CREATE AGGREGATE @extschema@._known_users(bigint, timestamp, integer) (
     SFUNC = @extschema@._known_users_sfunc, STYPE = internal,
     FINALFUNC = @extschema@._known_users_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
 );
-
--- The rows calculate_all_anomalies() is writing, read by its own INSERT from the backend's memory
--- (src/anomaly/mod.rs). Internal: any other call is an error.
-CREATE FUNCTION @extschema@._anomaly_pending_rows(token bigint)
-RETURNS TABLE (user_id bigint, week_start date, orders integer, spend float8, categories integer,
-    orders_z float8, spend_z float8, spend_robust_z float8, orders_ratio float8, spend_ratio float8,
-    anomaly_score float8, is_anomaly boolean, triggers text, insufficient_history boolean)
-LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_anomaly_pending_rows';
-
--- The rows calculate_all_rfm() is writing, read by its own INSERT from the backend's memory
--- (src/rfm/store.rs). Internal: any other call is an error.
-CREATE FUNCTION @extschema@._rfm_pending_rows(token bigint)
-RETURNS TABLE (user_id bigint, fingerprint bytea, last_order_date date, frequency integer,
-    revenue numeric, monetary numeric, r_score smallint, f_score smallint, m_score smallint,
-    rfm_cell text, segment text)
-LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_rfm_pending_rows';

@@ -1,7 +1,7 @@
-//! Errors and notices with a fitting SQLSTATE, a message naming the culprit, and a hint.
+//! Errors and notices with a fitting SQLSTATE, a message naming the culprit, and a hint; the
+//! checks of arguments that every capability makes the same way.
 
 use pgrx::pg_sys::panic::ErrorReport;
-use pgrx::prelude::*;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
 pub use PgSqlErrorCode::*;
@@ -47,46 +47,9 @@ impl<T> OrRaise<T> for Result<T, pgrx::spi::SpiError> {
     }
 }
 
-/// Quotes an identifier for the SQL we generate. Always quoting is always correct (keywords,
-/// capitals, spaces), where quoting only when needed would have to know every keyword.
-pub fn quote_ident(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
-/// `schema.table` with both parts quoted.
-pub fn qualified(schema: &str, name: &str) -> String {
-    format!("{}.{}", quote_ident(schema), quote_ident(name))
-}
-
-/// The schema this extension was created in, quoted, for schema-qualified SQL.
-pub fn ext_schema() -> String {
-    crate::catalog_cache::ext_schema(lookup_ext_schema)
-}
-
-fn lookup_ext_schema() -> String {
-    let name: Option<String> = Spi::connect(|c| {
-        let t = c.select(
-            "SELECT n.nspname::text FROM pg_catalog.pg_extension e \
-             JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'cda_analytics'",
-            None,
-            &[],
-        )?;
-        t.first().get::<String>(1)
-    })
-    .or_raise("looking up the extension schema");
-    match name {
-        Some(n) => quote_ident(&n),
-        None => raise(
-            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "extension cda_analytics is not installed in this database",
-            None,
-        ),
-    }
-}
-
-/// The name a model is stored under (CLV and churn models) must not be empty.
+/// The name a model is stored under (clusters, CLV and churn models) must not be empty or blank.
 pub fn require_model_name(model_name: &str) {
-    if model_name.is_empty() {
+    if model_name.trim().is_empty() {
         raise(
             ERRCODE_INVALID_PARAMETER_VALUE,
             "model_name must not be empty",

@@ -6,13 +6,17 @@
 
 use std::cell::{Cell, RefCell};
 
-use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use super::{Config, Source};
+use crate::toolbox::errors::*;
+use crate::toolbox::ident::quote_ident;
 
 thread_local! {
     static GENERATION: Cell<u64> = const { Cell::new(0) };
     static REGISTERED: Cell<bool> = const { Cell::new(false) };
     static EXT_SCHEMA: RefCell<Option<(u64, String)>> = const { RefCell::new(None) };
-    static SOURCE: RefCell<Option<(u64, crate::config::Config, crate::source::Source)>> =
+    static SOURCE: RefCell<Option<(u64, Config, Source)>> =
         const { RefCell::new(None) };
 }
 
@@ -29,8 +33,9 @@ fn generation() -> u64 {
     GENERATION.with(Cell::get)
 }
 
-/// The extension's schema, looked up by `lookup` when not cached for this generation.
-pub fn ext_schema(lookup: impl FnOnce() -> String) -> String {
+/// The schema this extension was created in, quoted, for schema-qualified SQL; looked up when
+/// not cached for this generation.
+pub fn ext_schema() -> String {
     let gen_now = generation();
     if let Some(s) = EXT_SCHEMA.with(|c| {
         c.borrow()
@@ -40,17 +45,14 @@ pub fn ext_schema(lookup: impl FnOnce() -> String) -> String {
     }) {
         return s;
     }
-    let s = lookup();
+    let s = lookup_ext_schema();
     EXT_SCHEMA.with(|c| *c.borrow_mut() = Some((gen_now, s.clone())));
     s
 }
 
-/// The checked source for `config`, checked by `check` when not cached for this configuration
-/// and generation.
-pub fn source(
-    config: &crate::config::Config,
-    check: impl FnOnce() -> crate::source::Source,
-) -> crate::source::Source {
+/// `config`'s source checked against the catalog (`super::tables::resolve`), when not cached
+/// for this configuration and generation.
+pub fn source(config: &Config) -> Source {
     let gen_now = generation();
     if let Some(s) = SOURCE.with(|c| {
         c.borrow()
@@ -60,8 +62,29 @@ pub fn source(
     }) {
         return s;
     }
-    let s = check();
+    let s = super::tables::resolve(config);
     // The check may itself have caused invalidations; key by the generation it started in.
     SOURCE.with(|c| *c.borrow_mut() = Some((gen_now, config.clone(), s.clone())));
     s
+}
+
+fn lookup_ext_schema() -> String {
+    let name: Option<String> = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT n.nspname::text FROM pg_catalog.pg_extension e \
+             JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'cda_analytics'",
+            None,
+            &[],
+        )?;
+        t.first().get::<String>(1)
+    })
+    .or_raise("looking up the extension schema");
+    match name {
+        Some(n) => quote_ident(&n),
+        None => raise(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "extension cda_analytics is not installed in this database",
+            None,
+        ),
+    }
 }

@@ -11,13 +11,13 @@ use cda_analytics_core::stored::IdPrint;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
-use crate::config::Config;
-use crate::errors::*;
-use crate::pending::{Picked, RowBytes};
 use crate::source::Source;
+use crate::source::config::Config;
+use crate::toolbox::errors::*;
+use crate::write::row_source::{Picked, RowBytes};
 
-use crate::results::execute as run;
-use crate::stored_rows::{Stored, Written, replace_changed};
+use crate::write::refresh::execute as run;
+use crate::write::stored_rows::{Stored, Written, replace_changed};
 
 pub fn clock_timestamp() -> String {
     Spi::connect(|c| {
@@ -31,7 +31,7 @@ pub fn clock_timestamp() -> String {
 
 /// Makes `ml_user_ltv_rows` hold `rows` (whose `(user id, fingerprint)` pairs are `new`) and
 /// `ml_ltv_as_of` the as-of date, rewriting only the rows whose stored values changed
-/// (`crate::stored_rows`; `stored` is what was stored). The rows reach the INSERT through
+/// (`crate::write::stored_rows`; `stored` is what was stored). The rows reach the INSERT through
 /// `_ltv_pending_rows`, which reads them from this backend's memory.
 pub fn replace_results(
     ext: &str,
@@ -54,7 +54,7 @@ pub fn replace_results(
             rows: Picked::new(rows, new, pick),
             scale,
         };
-        crate::pending::park(pending, |token| {
+        crate::write::row_source::park(pending, |token| {
             run(&sql, &[token.into()], "writing ml_user_ltv_rows")
         });
     });
@@ -239,7 +239,7 @@ fn write_distributions(ext: &str, distributions: &Distributions) {
 }
 
 /// The rows being written, parked by [`replace_results`] for the `_ltv_pending_rows` function
-/// that its INSERT reads (see `crate::pending`).
+/// that its INSERT reads (see `crate::write::row_source`).
 #[derive(Clone, Copy)]
 struct Pending {
     rows: Picked<UserLtv>,
@@ -259,7 +259,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
 ) -> pg_sys::Datum {
     // SAFETY: called by the executor as the set-returning `_ltv_pending_rows(token)`.
     let (Pending { rows, scale }, out) = unsafe {
-        crate::pending::row_source::<Pending>(
+        crate::write::row_source::row_source::<Pending>(
             fcinfo,
             "_ltv_pending_rows",
             "calculate_all_ltv()",

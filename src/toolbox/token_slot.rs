@@ -1,7 +1,7 @@
 //! One value a backend holds for another piece of code in the same backend, found by a fresh
-//! token: the rows a refresh parks for its INSERT's row source (`crate::pending`), and the value a
+//! token: the rows a refresh parks for its INSERT's row source (`crate::write::row_source`), and the value a
 //! read aggregate's final function hands to the function that ran the query
-//! (`crate::aggregates::hand_over`). Each use has its own slot; a new value replaces the old one.
+//! (`crate::read::aggregates::hand_over`). Each use has its own slot; a new value replaces the old one.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};

@@ -1,28 +1,22 @@
-//! The order-events read: one parallel aggregate over the orders, `_order_events(user, timestamp,
-//! amount, problem, end day)`, returns every counted order as (user, day, amount) and the others counted
-//! by problem (`cda_analytics_core::events`). It streams the orders once, in parallel workers where
-//! the planner splits the scan, where a grouped `array_agg` per user sorted or spilled 10 million
-//! orders (8 to 16 s against about 2 s). The CREATE AGGREGATE is in sql/ltv_aggregates.sql
-//! (pgrx#2351, as for the LTV aggregates).
+//! The C-level aggregates of the events read: `_order_events(user, timestamp, amount, problem,
+//! end day)` and `_known_users(user, signup, end day)`. Plain V1 functions, with their CREATE
+//! AGGREGATE in sql/read_aggregates.sql, as pgrx's `#[pg_aggregate]` cannot declare a parallel
+//! aggregate with an `internal` state (pgrx#2351).
 
 use pgrx::fcinfo::pg_return_null;
 use pgrx::prelude::*;
 
-use cda_analytics_core::calendar::Day;
 use cda_analytics_core::events::Events;
 use cda_analytics_core::known_users::KnownUsers;
 use cda_analytics_core::pg_numeric::{Float, decode_f64};
 
-use crate::aggregates::{
-    bytea, day_of, hand_over_state, i32_arg, i64_arg, keep, state_arg, take_or_decode, varlena_arg,
+use crate::read::aggregates::{
+    bytea, hand_over_state, i32_arg, i64_arg, keep, state_arg, take_or_decode, varlena_arg,
 };
-use crate::config::Config;
-use crate::context::Context;
-use crate::errors::*;
-use crate::segmentation::features::{LeftOut, orders_from, problem_sql, users};
-use crate::source::{Params, Source, timestamp_expr};
+use crate::toolbox::convert::day_of_micros;
+use crate::toolbox::errors::*;
 
-const WHAT: &str = "_order_events";
+pub(super) const WHAT: &str = "_order_events";
 
 fn too_many() -> ! {
     raise(
@@ -53,7 +47,7 @@ pub unsafe extern "C-unwind" fn cda_events_sfunc(
         // would print and parse every amount.
         let sql_problem = i32_arg(fcinfo, 4).unwrap_or(0).max(0) as usize;
         let user = i64_arg(fcinfo, 1);
-        let day = day_of(i64_arg(fcinfo, 2));
+        let day = day_of_micros(i64_arg(fcinfo, 2));
         let end = i32_arg(fcinfo, 5).unwrap_or(i32::MAX);
         let amount = || match varlena_arg(fcinfo, 3).map(decode_f64) {
             None => Err(5),
@@ -162,7 +156,7 @@ pub unsafe extern "C-unwind" fn cda_known_users_sfunc(
         };
         if let Some(id) = i64_arg(fcinfo, 1) {
             let end = i32_arg(fcinfo, 3).unwrap_or(i32::MIN);
-            let registered = day_of(i64_arg(fcinfo, 2)).is_some_and(|d| d.0 <= end);
+            let registered = day_of_micros(i64_arg(fcinfo, 2)).is_some_and(|d| d.0 <= end);
             state.push((id, registered));
         }
         pg_sys::Datum::from(state as *mut Vec<(i64, bool)>)
@@ -182,77 +176,4 @@ pub unsafe extern "C-unwind" fn cda_known_users_final(
 /// The (user id, signed up by the end) pairs `_known_users` returned.
 pub fn known_users_result(bytes: &[u8]) -> Result<Vec<(i64, bool)>, String> {
     take_or_decode(bytes, KnownUsers::decode_pairs)
-}
-
-/// Every counted order up to `end` of users in the users table (one user's with `one_user`),
-/// grouped by user; the orders left out are counted in the returned [`LeftOut`].
-pub fn read(ctx: &Context, end: Day, one_user: Option<i64>) -> (Events, LeftOut) {
-    let t0 = std::time::Instant::now();
-    let known = users(&ctx.source, &ctx.config.time_zone, end, one_user);
-    pgrx::debug1!(
-        "users read: {} in {:.1} ms",
-        known.len(),
-        t0.elapsed().as_secs_f64() * 1000.0
-    );
-    read_with(&ctx.ext, &ctx.config, &ctx.source, end, one_user, &known)
-}
-
-/// [`read`] against a users table the caller has read (`known`: user id to whether they had
-/// signed up by `end`).
-pub fn read_with(
-    ext: &str,
-    config: &Config,
-    source: &Source,
-    end: Day,
-    one_user: Option<i64>,
-    known: &KnownUsers,
-) -> (Events, LeftOut) {
-    let mut params = Params::new();
-    let ts = timestamp_expr(
-        &format!("x.{}", source.order_date),
-        source.order_date_kind,
-        &config.time_zone,
-        &mut params,
-    );
-    // A constant, as the statuses are (orders_from): a parameter is fetched again for every order.
-    let end_day = end.0;
-    let uid = format!("x.{}", source.order_user_id);
-    let problem = problem_sql(source, None, false);
-    let from = orders_from(source, config);
-    let filter = match one_user {
-        Some(id) => format!(" AND {uid}::pg_catalog.int8 = {}", params.bind(id)),
-        None => String::new(),
-    };
-    let sql = format!(
-        "SELECT {ext}._order_events({uid}::pg_catalog.int8, {ts}, x.{amt}::pg_catalog.numeric, \
-                {problem}, {end_day}) {from}{filter}",
-        amt = source.amount,
-    );
-    let t0 = std::time::Instant::now();
-    // Decoded in place: the bytes are the SPI result's, gone when the connection closes.
-    let decoded: Option<Result<Events, String>> =
-        crate::spi_read::one_bytea(&sql, &params.args, "reading the orders", |bytes| {
-            bytes.map(|b| take_or_decode(b, Events::decode))
-        });
-    let mut events = match decoded {
-        None => Events::default(),
-        Some(Ok(e)) => e,
-        Some(Err(e)) => raise(ERRCODE_INTERNAL_ERROR, format!("{WHAT}: {e}"), None),
-    };
-    let t1 = std::time::Instant::now();
-    let mut left_out = LeftOut::default();
-    for (problem, &n) in events.left_out.iter().enumerate() {
-        left_out.problem(problem, n);
-    }
-    // Orders of users missing from the users table are counted, not kept.
-    let before = events.events.len();
-    events.events.retain(|e| known.contains(e.user));
-    left_out.unknown_user((before - events.events.len()) as i64);
-    pgrx::debug1!(
-        "order events: {} read and decoded in {:.1} ms, users checked in {:.1} ms",
-        before,
-        (t1 - t0).as_secs_f64() * 1000.0,
-        t1.elapsed().as_secs_f64() * 1000.0
-    );
-    (events, left_out)
 }

@@ -2,11 +2,11 @@
 //! orders over parallel workers:
 //!
 //! - `_ltv_users(user_id, signup, as_of)` folds the users into a [`UserTable`] and hands it to
-//!   the caller (`crate::aggregates::hand_over`);
+//!   the caller (`crate::read::aggregates::hand_over`);
 //! - `_ltv_orders(users, user_id, created_at, amount, status_is_null, scale)` folds orders into
 //!   per-user [`OrderTotals`]. Each process decodes the users bytea (a query parameter, so every
 //!   parallel worker receives it) once and folds the orders it scans: for a large run into
-//!   totals in shared memory named in front of the users bytes (src/ltv/shared_totals.rs), so
+//!   totals in shared memory named in front of the users bytes (src/read/purchases/shared_totals.rs), so
 //!   that the leader merges only the counts; otherwise into its own totals, which the leader
 //!   merges (combine, serial and deserial functions).
 //!
@@ -22,7 +22,7 @@
 //!
 //! pgrx's `#[pg_aggregate]` cannot declare a parallel aggregate with an `internal` state
 //! (pgrx#2351), so these are plain V1 functions and the CREATE AGGREGATE statements are in
-//! sql/ltv_aggregates.sql.
+//! sql/read_aggregates.sql.
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::{
@@ -33,10 +33,11 @@ use cda_analytics_core::pg_numeric::decode_minor;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
 
-use crate::aggregates::{
-    bytea, day_of, hand_over, i64_arg, keep, state_arg, take_or_decode, varlena_arg,
+use crate::read::aggregates::{
+    bytea, hand_over, i64_arg, keep, state_arg, take_or_decode, varlena_arg,
 };
-use crate::errors::*;
+use crate::toolbox::convert::day_of_micros;
+use crate::toolbox::errors::*;
 
 // ---- _ltv_users(user_id int8, signup timestamp[tz], as_of int4) -> bytea
 
@@ -55,7 +56,7 @@ pub unsafe extern "C-unwind" fn cda_ltv_users_sfunc(
             }
         };
         // A duplicate or an out-of-range date stays in the table; the caller reports it.
-        let _ = (*state).add_user(i64_arg(fcinfo, 1), day_of(i64_arg(fcinfo, 2)));
+        let _ = (*state).add_user(i64_arg(fcinfo, 1), day_of_micros(i64_arg(fcinfo, 2)));
         pg_sys::Datum::from(state)
     }
 }
@@ -126,7 +127,7 @@ enum StatusArg {
     /// The status as argument 5, the successful statuses (text[]) as argument 6, the scale as
     /// argument 7: the fold compares the bytes, where that is what equality means for the
     /// column (text or varchar under a deterministic collation), which costs less than the
-    /// executor's `= ANY` (`src/source.rs` decides).
+    /// executor's `= ANY` (`crate::source::tables` decides).
     Text,
 }
 
@@ -226,7 +227,7 @@ unsafe fn fold_order(
 }
 
 /// One order's values as read from its row.
-pub(super) struct Order<'a> {
+pub struct Order<'a> {
     pub user_id: Option<i64>,
     /// The order's timestamp in microseconds since 2000-01-01.
     pub micros: Option<i64>,
@@ -238,7 +239,7 @@ pub(super) struct Order<'a> {
 /// Folds one order (whose status counts) into `totals` through `batch`; a bad amount or an
 /// overflow stays in the totals for the caller to report.
 #[inline(always)]
-pub(super) fn fold_one(
+pub fn fold_one(
     totals: &mut OrderTotals,
     batch: &mut OrderBatch,
     users: &UserTable,
@@ -257,11 +258,11 @@ pub(super) fn fold_one(
 /// The row the fold takes for an order (its amount decoded to minor units at `scale`), and
 /// whether the amount was rounded; the amount's error when it is not a finite number that fits.
 #[inline(always)]
-pub(super) fn order_row(order: &Order<'_>, scale: u32) -> Result<(OrderRow, bool), AmountError> {
+pub fn order_row(order: &Order<'_>, scale: u32) -> Result<(OrderRow, bool), AmountError> {
     let amount = order.amount.map(|p| decode_minor(p, scale)).transpose()?;
     let row = OrderRow {
         user_id: order.user_id,
-        day: day_of(order.micros),
+        day: day_of_micros(order.micros),
         amount: amount.map(|a| a.minor),
         status: order.status,
     };

@@ -13,7 +13,7 @@ use std::ffi::CString;
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 
-use crate::errors::*;
+use crate::toolbox::errors::*;
 
 /// Runs `sql` (one row, one bytea column expected) with `args` through a generic,
 /// parallel-capable plan, and hands the first row's bytes to `f` (None when there is no row or
@@ -241,7 +241,7 @@ struct DropHanded;
 
 impl Drop for DropHanded {
     fn drop(&mut self) {
-        crate::aggregates::drop_handed();
+        crate::read::aggregates::drop_handed();
     }
 }
 

@@ -1,14 +1,12 @@
-//! The user's source tables: checking that the configured tables and columns exist with usable
-//! types, and generating the schema-qualified SQL that reads them.
-//!
-//! Date rule: a `timestamptz` becomes a date in the configured time zone (default UTC), never in
-//! the session's TimeZone, so the same data gives the same dates whoever runs the refresh. A
-//! `timestamp` or `date` column is taken as the local calendar date it already is.
+//! The shop's tables as configured, resolved against the catalog: that the tables and columns
+//! exist with usable types, their names quoted for the SQL the reads generate, and where the own
+//! scans find each column. The date rule is in `crate::source`.
 
 use pgrx::prelude::*;
 
-use crate::config::Config;
-use crate::errors::*;
+use super::config::Config;
+use crate::toolbox::errors::*;
+use crate::toolbox::ident::{qualified, quote_ident};
 
 /// How a date-like column becomes a calendar date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,11 +39,11 @@ pub struct Source {
     /// Whether the amount is numeric already (else it is cast to numeric when read).
     pub amount_is_numeric: bool,
     /// Where the orders read by the extension's own scan finds its columns
-    /// (src/ltv/orders_scan.rs): the table and the attribute numbers of the user id, date, status
+    /// (src/read/purchases/orders_scan.rs): the table and the attribute numbers of the user id, date, status
     /// and amount, and the user id's type.
     pub orders_rel: pg_sys::Oid,
     pub order_columns: OrderColumns,
-    /// Where the users read by the extension's own scan (src/ltv/users_scan.rs) finds its
+    /// Where the users read by the extension's own scan (src/read/purchases/users_scan.rs) finds its
     /// columns.
     pub users_rel: pg_sys::Oid,
     pub user_columns: UserColumns,
@@ -188,8 +186,10 @@ fn date_column(col: &Column, column: &str, table: &str, setting: &str) -> DateKi
     }
 }
 
-/// Checks every configured table and column, and returns what is needed to read them.
+/// Checks the configuration's values and every configured table and column, and returns what
+/// is needed to read them. Raises a clear error for the first thing wrong.
 pub fn resolve(config: &Config) -> Source {
+    config.check_values();
     let users_display = qualified(&config.users_schema, &config.users_table);
     let orders_display = qualified(&config.orders_schema, &config.orders_table);
     let users_rel = find_table(
@@ -329,86 +329,10 @@ pub fn resolve(config: &Config) -> Source {
 /// Whether a time zone name is UTC under another spelling: then a `timestamptz` already holds
 /// the UTC wall clock and needs no conversion per row. PostgreSQL matches zone names
 /// case-insensitively.
-pub(crate) fn is_utc(zone: &str) -> bool {
+pub fn is_utc(zone: &str) -> bool {
     let zone = zone.to_ascii_lowercase();
     let zone = zone.strip_prefix("etc/").unwrap_or(&zone);
     ["utc", "uct", "gmt", "universal", "zulu", "greenwich"].contains(&zone)
-}
-
-/// The numbered parameters of a generated statement.
-pub struct Params<'a> {
-    pub args: Vec<pgrx::datum::DatumWithOid<'a>>,
-}
-
-impl<'a> Params<'a> {
-    pub fn new() -> Self {
-        Params { args: Vec::new() }
-    }
-
-    /// Binds a value and returns its placeholder.
-    pub fn bind(&mut self, value: impl Into<pgrx::datum::DatumWithOid<'a>>) -> String {
-        self.args.push(value.into());
-        format!("${}", self.args.len())
-    }
-}
-
-/// `ARRAY['a', 'b']::pg_catalog.text[]`, each value quoted by PostgreSQL's own quote_literal.
-pub(crate) fn text_array_literal(values: &[String]) -> String {
-    let quoted: Vec<String> = values
-        .iter()
-        .map(|v| {
-            let Ok(c) = std::ffi::CString::new(v.as_str()) else {
-                raise(
-                    ERRCODE_INVALID_PARAMETER_VALUE,
-                    format!("status {v:?} contains a NUL byte"),
-                    None,
-                );
-            };
-            // SAFETY: a C string in, a palloc'd C string out, copied before the next call.
-            unsafe { std::ffi::CStr::from_ptr(pg_sys::quote_literal_cstr(c.as_ptr())) }
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    format!("ARRAY[{}]::pg_catalog.text[]", quoted.join(", "))
-}
-
-/// A date-like column as the timestamp the read aggregates take: a `timestamptz` as is when the
-/// zone is UTC, else as local time in the configured zone; a `timestamp` as is; a `date` as its
-/// midnight. The aggregates take the day from it.
-pub(crate) fn timestamp_expr(
-    column: &str,
-    kind: DateKind,
-    zone: &str,
-    params: &mut Params<'_>,
-) -> String {
-    match kind {
-        DateKind::TimestampTz if is_utc(zone) => column.to_string(),
-        DateKind::TimestampTz => {
-            let tz = params.bind(zone.to_string());
-            format!("({column} AT TIME ZONE {tz}::pg_catalog.text)")
-        }
-        DateKind::Timestamp => column.to_string(),
-        DateKind::Date => format!("{column}::pg_catalog.timestamp"),
-    }
-}
-
-/// A date-like column as a day number (days since 2000-01-01) in the configured zone, NULL when
-/// NULL or infinite, for the queries that group by day in SQL.
-pub fn day_expr(column: &str, kind: DateKind, zone: &str, params: &mut Params<'_>) -> String {
-    // Unlike the read aggregates, SQL turns a timestamptz into a date in the session's TimeZone,
-    // so the configured zone is always spelled out, UTC included.
-    let ts = match kind {
-        DateKind::TimestampTz => {
-            let tz = params.bind(zone.to_string());
-            format!("({column} AT TIME ZONE {tz}::pg_catalog.text)")
-        }
-        DateKind::Timestamp => column.to_string(),
-        DateKind::Date => format!("{column}::pg_catalog.timestamp"),
-    };
-    format!(
-        "(CASE WHEN pg_catalog.isfinite({ts}) THEN {ts}::pg_catalog.date - DATE '2000-01-01' END)"
-    )
 }
 
 impl Source {
@@ -419,77 +343,6 @@ impl Source {
             ERRCODE_DATA_EXCEPTION,
             format!("{e} ({})", self.users),
             Some("user ids must be unique; point configure_source at a table or view with one row per user".into()),
-        )
-    }
-
-    /// `SELECT _ltv_users(...)` over the users table, or one user of it.
-    pub fn users_sql(
-        &self,
-        ext: &str,
-        zone: &str,
-        as_of: i32,
-        one: Option<i64>,
-        params: &mut Params<'_>,
-    ) -> String {
-        let ts = timestamp_expr(
-            &format!("u.{}", self.registered_at),
-            self.registered_at_kind,
-            zone,
-            params,
-        );
-        let as_of = params.bind(as_of);
-        let filter = match one {
-            Some(id) => format!(" WHERE u.{} = {}", self.user_id, params.bind(id)),
-            None => String::new(),
-        };
-        format!(
-            "SELECT {ext}._ltv_users(u.{}::pg_catalog.int8, {ts}, {as_of}) FROM {} u{filter}",
-            self.user_id, self.users
-        )
-    }
-
-    /// `SELECT _ltv_orders(...)` over the successful and NULL-status orders (a NULL status is
-    /// read to be counted), or one user's. A plain text status is compared by the fold;
-    /// otherwise the query filters with the column's own equality.
-    pub fn orders_sql(
-        &self,
-        ext: &str,
-        zone: &str,
-        statuses: &[String],
-        users: Vec<u8>,
-        one: Option<i64>,
-        params: &mut Params<'_>,
-    ) -> String {
-        let users = params.bind(users);
-        let ts = timestamp_expr(
-            &format!("o.{}", self.order_date),
-            self.order_date_kind,
-            zone,
-            params,
-        );
-        let amount = if self.amount_is_numeric {
-            format!("o.{}", self.amount)
-        } else {
-            format!("o.{}::pg_catalog.numeric", self.amount)
-        };
-        // The statuses and the scale are written into the query as constants: as parameters the
-        // executor fetched each of them again for every order, about 3% of the read.
-        let statuses = text_array_literal(statuses);
-        let scale = self.amount_scale as i32;
-        let one = one.map(|id| format!("o.{} = {}", self.order_user_id, params.bind(id)));
-        let (uid, status, orders) = (&self.order_user_id, &self.status, &self.orders);
-        if self.status_is_plain_text {
-            // The fold compares the statuses itself (src/ltv/aggregate.rs).
-            let filter = one.map_or(String::new(), |f| format!(" WHERE {f}"));
-            return format!(
-                "SELECT {ext}._ltv_orders({users}, o.{uid}::pg_catalog.int8, {ts}, {amount}, \
-                 o.{status}::pg_catalog.text, {statuses}, {scale}) FROM {orders} o{filter}"
-            );
-        }
-        let filter = one.map_or(String::new(), |f| format!(" AND {f}"));
-        format!(
-            "SELECT {ext}._ltv_orders({users}, o.{uid}::pg_catalog.int8, {ts}, {amount}, o.{status} IS NULL, {scale}) \
-             FROM {orders} o WHERE (o.{status}::pg_catalog.text = ANY ({statuses}) OR o.{status} IS NULL){filter}"
         )
     }
 }

@@ -1,30 +1,30 @@
 //! The users read of a whole-run refresh as a scan of the table's own
-//! (`crate::table_scan::RawScan`): each row's id and signup day go straight into the users
+//! (`crate::read::table_scan::RawScan`): each row's id and signup day go straight into the users
 //! table, with no executor, expression or function call per user in between. A million users
 //! cost 80-120 ms through the aggregate query, nearly all of it that work per row.
 //!
 //! The aggregate query remains for a single user's read and for the sources the scan does not
-//! serve (src/table_scan.rs says which), a signup that needs converting to the configured time
+//! serve (src/read/table_scan.rs says which), a signup that needs converting to the configured time
 //! zone or is a date, and when `cda_analytics.table_scans` is off.
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::UserTable;
 use pgrx::prelude::*;
 
-use crate::aggregates::day_of;
-use crate::errors::*;
+use crate::read::table_scan::{RawScan, Step, Stop, integer};
 use crate::source::Source;
-use crate::table_scan::{RawScan, Step, Stop, integer};
+use crate::toolbox::convert::day_of_micros;
+use crate::toolbox::errors::*;
 
 /// Rows read per run of the scan (one error boundary each).
 const RUN: usize = 1024;
 
 /// Whether a whole run may read `source`'s users with the scan, or why not.
 pub fn plan(source: &Source, zone: &str) -> Result<(), String> {
-    if let Some(why) = crate::table_scan::why_not(source.users_rel, &source.users) {
+    if let Some(why) = crate::read::table_scan::why_not(source.users_rel, &source.users) {
         return Err(why);
     }
-    crate::table_scan::date_in_place(source.registered_at_kind, zone, "signup")?;
+    crate::read::table_scan::date_in_place(source.registered_at_kind, zone, "signup")?;
     let c = source.user_columns;
     if c.user_id <= 0 || c.registered_at <= 0 {
         return Err("a column is not a plain column".into());
@@ -51,7 +51,7 @@ pub fn read(source: &Source, as_of: Day) -> UserTable {
         let stop = scan.read_run(RUN, |values, nulls, _| {
             let id = (!nulls[id_at]).then(|| integer(values[id_at], c.user_id_type));
             // Microseconds since 2000-01-01 (a timestamp, or a timestamptz read in UTC).
-            let day = day_of((!nulls[signup_at]).then(|| values[signup_at].value() as i64));
+            let day = day_of_micros((!nulls[signup_at]).then(|| values[signup_at].value() as i64));
             // A duplicate or an out-of-range date stays in the table; the caller reports it.
             let _ = users.add_user(id, day);
             Step::Next

@@ -6,7 +6,7 @@
 
 use cda_analytics_core::stored::IdPrint;
 
-use crate::token_slot::TokenSlot;
+use crate::toolbox::token_slot::TokenSlot;
 
 thread_local! {
     static PARKED: TokenSlot = const { TokenSlot::new() };
@@ -71,7 +71,7 @@ pub unsafe fn row_source<P: Copy + 'static>(
     caller: &str,
     columns: usize,
 ) -> (P, RowsOut) {
-    use crate::errors::*;
+    use crate::toolbox::errors::*;
     // SAFETY: argument 0 is the int8 token (STRICT, so never NULL).
     let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
     let Some(payload) = take::<P>(token) else {
@@ -145,7 +145,7 @@ impl RowBytes {
 }
 
 /// The rows a refresh parks for its row source when it writes only some of them
-/// (`crate::stored_rows`): all its rows with their `(user id, fingerprint)` pairs, and the
+/// (`crate::write::stored_rows`): all its rows with their `(user id, fingerprint)` pairs, and the
 /// indices of those to write, or none for all of them.
 pub struct Picked<T> {
     rows: *const T,

@@ -1,7 +1,7 @@
 //! The backend's worker threads, for the parallel parts of the core (K-means, the CLV fits, the
 //! churn features and models, the sort of the order events).
 
-use crate::errors::*;
+use crate::toolbox::errors::*;
 
 /// Runs `f` (linfa parallelises the assignment step with rayon, the CLV fits and the churn
 /// features use it too) on a pool of this backend's own, whose threads block every signal:

@@ -5,9 +5,9 @@ use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
 
-use crate::config::Config;
-use crate::errors::*;
-use crate::source::Source;
+use super::{Config, Source, ext_schema, validate};
+use crate::toolbox::convert::day_of_date;
+use crate::toolbox::errors::*;
 
 pub struct Context {
     pub ext: String,
@@ -23,7 +23,7 @@ impl Context {
     pub fn load(as_of: Option<pgrx::datum::Date>) -> Context {
         let ext = ext_schema();
         let config = Config::load(&ext);
-        let source = config.validate();
+        let source = validate(&config);
         let explicit_as_of = as_of.is_some();
         let as_of = as_of_day(as_of, &config.time_zone);
         Context {
@@ -39,14 +39,7 @@ impl Context {
 /// The as-of day: the given date, or today in the configured time zone.
 pub fn as_of_day(as_of: Option<pgrx::datum::Date>, time_zone: &str) -> Day {
     if let Some(d) = as_of {
-        if !d.is_finite() {
-            raise(
-                ERRCODE_INVALID_PARAMETER_VALUE,
-                "as_of must be a finite date",
-                None,
-            );
-        }
-        return Day(d.to_pg_epoch_days());
+        return day_of_date(d, "as_of");
     }
     let today = Spi::connect(|c| {
         c.select(
