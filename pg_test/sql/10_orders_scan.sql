@@ -191,6 +191,26 @@ SELECT count(*) > 0 AS configured FROM configure_source(users_table => 'scan.use
 SELECT calculate_all_ltv('2024-06-29');
 RESET client_min_messages;
 SELECT rows_written FROM pg_temp.run_counts();
+-- A signup column added after most users were written: PostgreSQL fills in its default for the
+-- earlier rows, which the users scan reads on its slow path. The scan reads every user the
+-- aggregate query reads, for LTV and RFM alike.
+CREATE TABLE scan.users_late AS SELECT user_id FROM scan.users WHERE user_id <= 19000;
+ALTER TABLE scan.users_late ADD COLUMN registered_at timestamptz DEFAULT '2023-01-01';
+INSERT INTO scan.users_late SELECT user_id, registered_at FROM scan.users WHERE user_id > 19000;
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS configured FROM configure_source(users_table => 'scan.users_late');
+SELECT calculate_all_ltv('2024-06-29');
+SELECT calculate_all_rfm('2024-06-29');
+RESET client_min_messages;
+SELECT users, users_read FROM ltv_last_run;
+SET cda_analytics.table_scans = off;
+SET client_min_messages = warning;
+SELECT calculate_all_ltv('2024-06-29');
+SELECT calculate_all_rfm('2024-06-29');
+RESET client_min_messages;
+SELECT users, users_read, rows_written FROM ltv_last_run;
+SELECT rows_written FROM ml_rfm_runs ORDER BY run_id DESC LIMIT 1;
+RESET cda_analytics.table_scans;
 SET client_min_messages = warning;
 SELECT count(*) > 0 AS configured FROM configure_source(users_table => 'scan.users');
 RESET client_min_messages;
@@ -229,6 +249,26 @@ SELECT rows_written FROM pg_temp.run_counts();
 SET client_min_messages = warning;
 SELECT count(*) > 0 AS configured FROM configure_source(orders_table => 'scan.orders');
 RESET client_min_messages;
+-- A table another engine manages looks like a plain heap table in the catalog, but its heap is
+-- not where its rows are: the own scans leave it to the aggregate query, which the engine's
+-- hooks serve. Here stand-ins for the catalogs of Citus and TimescaleDB.
+SET allow_system_table_mods = on;
+CREATE TABLE pg_catalog.pg_dist_partition (logicalrelid regclass NOT NULL);
+SELECT orders_read_plan();
+INSERT INTO pg_catalog.pg_dist_partition VALUES ('scan.orders');
+SELECT orders_read_plan();
+DROP TABLE pg_catalog.pg_dist_partition;
+RESET allow_system_table_mods;
+CREATE SCHEMA _timescaledb_catalog;
+CREATE TABLE _timescaledb_catalog.hypertable (schema_name name, table_name name);
+INSERT INTO _timescaledb_catalog.hypertable VALUES ('scan', 'orders');
+SELECT orders_read_plan();
+SET client_min_messages = warning;
+SELECT calculate_all_ltv('2024-06-29');
+RESET client_min_messages;
+SELECT rows_written FROM pg_temp.run_counts();
+DROP SCHEMA _timescaledb_catalog CASCADE;
+SELECT orders_read_plan();
 -- (PostgreSQL clears the mark of child tables lazily, so this one comes last.)
 CREATE TABLE scan.orders_archive () INHERITS (scan.orders);
 SELECT orders_read_plan();

@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 
 use crate::source::DateKind;
 use crate::source::tables::is_utc;
+use crate::toolbox::errors::OrRaise;
 
 /// Whether plain tables may be read with these scans (`cda_analytics.table_scans`).
 pub static ENABLED: pgrx::GucSetting<bool> = pgrx::GucSetting::<bool>::new(true);
@@ -57,6 +58,75 @@ pub fn why_not(relid: pg_sys::Oid, display: &str) -> Option<String> {
             return Some(format!("{display} has child tables"));
         }
     }
+    managed_elsewhere(relid, display)
+}
+
+/// Engines that keep a table's rows elsewhere than in its heap while the catalog still shows a
+/// plain heap table: their catalog table, and a query on it that says whether the table `$1` is
+/// one they manage. Citus keeps a distributed, reference or local-in-metadata table's rows in
+/// shards (on other nodes, or in another table), and the coordinator's heap may hold stale rows
+/// from before it was distributed; TimescaleDB keeps a hypertable's rows in its chunks, which
+/// its own planner hook reads.
+const ENGINES: [(&std::ffi::CStr, &std::ffi::CStr, &str, &str); 2] = [
+    (
+        c"pg_catalog",
+        c"pg_dist_partition",
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition \
+         WHERE logicalrelid::pg_catalog.oid = $1)",
+        "Citus",
+    ),
+    (
+        c"_timescaledb_catalog",
+        c"hypertable",
+        "SELECT EXISTS (SELECT FROM _timescaledb_catalog.hypertable h \
+         JOIN pg_catalog.pg_class c ON c.relname = h.table_name \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = h.schema_name \
+         WHERE c.oid = $1)",
+        "TimescaleDB",
+    ),
+];
+
+/// Why the heap of `relid` may not be the table's truth, when an engine of [`ENGINES`] is
+/// installed and manages it, or when it is installed and its catalog may not be read. No other
+/// engine is known to hide rows behind a plain heap table (docs/read-path.md says what is and is
+/// not checked).
+fn managed_elsewhere(relid: pg_sys::Oid, display: &str) -> Option<String> {
+    for (schema, table, sql, engine) in ENGINES {
+        // SAFETY: catalog lookups by name; a missing schema or table is InvalidOid.
+        let catalog = unsafe {
+            let ns = pg_sys::get_namespace_oid(schema.as_ptr(), true);
+            if ns == pg_sys::InvalidOid {
+                continue;
+            }
+            pg_sys::get_relname_relid(table.as_ptr(), ns)
+        };
+        if catalog == pg_sys::InvalidOid {
+            continue;
+        }
+        // SAFETY: a permission check by OID.
+        let readable = unsafe {
+            pg_sys::pg_class_aclcheck(
+                catalog,
+                pg_sys::GetUserId(),
+                pg_sys::ACL_SELECT as pg_sys::AclMode,
+            )
+        } == pg_sys::AclResult::ACLCHECK_OK;
+        if !readable {
+            return Some(format!(
+                "{engine} is installed and the current user may not read its catalog to tell \
+                 whether it manages {display}"
+            ));
+        }
+        // Read-only through a client: Spi::get_one would assign a transaction id.
+        let managed =
+            Spi::connect(|c| c.select(sql, None, &[relid.into()])?.first().get::<bool>(1))
+                .or_raise(&format!("looking up {display} in {engine}'s catalog"));
+        if managed == Some(true) {
+            return Some(format!(
+                "{display} is managed by {engine}, which keeps its rows outside its heap"
+            ));
+        }
+    }
     None
 }
 
@@ -97,7 +167,7 @@ pub unsafe fn read_snapshot() -> pg_sys::Snapshot {
 
 /// Why [`RawScan::read_run`] stopped.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Stop {
+enum Stop {
     /// It read as many rows as it was asked to.
     Full,
     /// The scan has no more rows.
@@ -106,12 +176,53 @@ pub enum Stop {
     Slow,
 }
 
-/// What a row callback of [`RawScan::read_run`] asks for.
+/// What [`RowReader::fast`] asks for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Step {
     Next,
-    /// Stop here: reading this row needs calls into PostgreSQL (detoasting, an error to raise).
+    /// Hand this row to [`RowReader::slow`]: reading it needs calls into PostgreSQL (a value to
+    /// detoast, an error to raise).
     Slow,
+}
+
+/// Whether a scan goes on after a [`RowReader`]'s step.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Flow {
+    Go,
+    /// End the scan here (an error to raise once it has ended, say).
+    Stop,
+}
+
+/// One row of a scan: its first columns' values and NULL flags, and its place.
+pub struct Row<'a> {
+    pub values: &'a [pg_sys::Datum],
+    pub nulls: &'a [bool],
+    pub tid: &'a pg_sys::ItemPointerData,
+}
+
+/// What a scan does with its rows, for [`RawScan::for_each_row`], which owns the protocol: every
+/// row goes either to `fast` or to `slow`, never to neither, and interrupts are checked after
+/// every run.
+pub trait RowReader {
+    /// Rows per run; each run is read inside one error boundary.
+    const RUN: usize;
+
+    /// A row whose first columns lie in the slot as stored. Reads them in place, or asks with
+    /// [`Step::Slow`] for the row to be handed to [`RowReader::slow`] instead. Runs inside the
+    /// boundary, so it must not call into PostgreSQL (a panic is caught there and resumed
+    /// outside).
+    fn fast(&mut self, row: Row<'_>) -> Step;
+
+    /// A row the fast path could not read: one [`RowReader::fast`] handed over, or one whose
+    /// columns PostgreSQL had to fill in (columns added after the row was written get their
+    /// defaults here; the fast path never sees such a row). Runs outside the boundary, after
+    /// [`RowReader::after_run`] for the run it ended, and may call into PostgreSQL.
+    fn slow(&mut self, row: Row<'_>) -> Flow;
+
+    /// After each run of fast rows, before the slow row that may have ended it.
+    fn after_run(&mut self) -> Flow {
+        Flow::Go
+    }
 }
 
 type NextFn = unsafe extern "C-unwind" fn(
@@ -218,10 +329,40 @@ impl RawScan {
         }
     }
 
+    /// Reads every row into `rows` (see [`RowReader`]), then ends the scan. An error raised on
+    /// the way leaves the scan to the transaction's abort.
+    pub fn for_each_row<R: RowReader>(mut self, rows: &mut R) {
+        loop {
+            let stop = self.read_run(R::RUN, |values, nulls, tid| {
+                rows.fast(Row { values, nulls, tid })
+            });
+            if rows.after_run() == Flow::Stop {
+                break;
+            }
+            match stop {
+                Stop::End => break,
+                Stop::Full => {}
+                Stop::Slow => {
+                    let (values, nulls, tid) = self.slow_row();
+                    let row = Row {
+                        values,
+                        nulls,
+                        tid: &tid,
+                    };
+                    if rows.slow(row) == Flow::Stop {
+                        break;
+                    }
+                }
+            }
+            check_for_interrupts!();
+        }
+        self.end();
+    }
+
     /// Reads up to `max` rows, calling `row` with each one's first `natts` values, their NULL
     /// flags and its tid. `row` must not call into PostgreSQL: it runs inside the boundary (a
     /// panic in it is caught there and resumed outside).
-    pub fn read_run(
+    fn read_run(
         &mut self,
         max: usize,
         mut row: impl FnMut(&[pg_sys::Datum], &[bool], &pg_sys::ItemPointerData) -> Step,
@@ -263,7 +404,7 @@ impl RawScan {
 
     /// The row a run stopped at with [`Stop::Slow`], with its first `natts` columns deformed
     /// (through PostgreSQL, so that missing columns get their defaults).
-    pub fn slow_row(&self) -> (&[pg_sys::Datum], &[bool], pg_sys::ItemPointerData) {
+    fn slow_row(&self) -> (&[pg_sys::Datum], &[bool], pg_sys::ItemPointerData) {
         let slot = self.slot;
         // SAFETY: the slot holds the row the run stopped at.
         unsafe {
@@ -279,7 +420,7 @@ impl RawScan {
     }
 
     /// Ends the scan. An error before this leaves the scan to the transaction's abort.
-    pub fn end(self) {
+    fn end(self) {
         // SAFETY: the slot, scan and relation this scan opened, each released once.
         unsafe {
             pg_sys::ExecDropSingleTupleTableSlot(self.slot);

@@ -14,7 +14,7 @@ use crate::read::aggregates::{
     hand_over_state, i64_arg, inline_bytes, keep, state_arg, take_or_decode, varlena_arg,
     varlena_bytes,
 };
-use crate::read::table_scan::{RawScan, Step, Stop};
+use crate::read::table_scan::{Flow, RawScan, Row, RowReader, Step};
 use crate::toolbox::errors::*;
 use crate::toolbox::settings::with_settings;
 use crate::write::refresh::execute as run;
@@ -172,52 +172,63 @@ fn own_scan(ext: &str, table: &str) -> Result<(pg_sys::Oid, Columns), String> {
     }
 }
 
-/// Rows read per run of the scan (one error boundary each).
-const RUN: usize = 1024;
-
 /// Every row's id, fingerprint and place, read with the table access method's own scan: the
 /// aggregate query cost 0.15 s a million rows, nearly all of it the executor's and the
 /// function call's work per row.
 fn scan_rows(relid: pg_sys::Oid, c: Columns) -> Rows {
     let natts = i32::from(c.user_id.max(c.fingerprint));
-    let (id_at, print_at) = ((c.user_id - 1) as usize, (c.fingerprint - 1) as usize);
     // SAFETY: a backend in a transaction, not in parallel mode (table_scan::why_not says so).
-    let mut scan = unsafe { RawScan::serial(relid, natts) }
+    let scan = unsafe { RawScan::serial(relid, natts) }
         .unwrap_or_else(|e| raise(ERRCODE_INTERNAL_ERROR, format!("cda_analytics: {e}"), None));
-    let mut rows = Rows::with_capacity(scan.estimated_rows());
-    loop {
-        let stop = scan.read_run(RUN, |values, nulls, tid| {
-            if nulls[id_at] {
-                return Step::Next;
-            }
-            let print = match nulls[print_at] {
-                true => None,
-                // SAFETY: a value of the row in the slot, copied before the next row.
-                false => match unsafe { inline_bytes(values[print_at]) } {
-                    Some(b) => Some(b),
-                    None => return Step::Slow,
-                },
-            };
-            rows.push(stored_row(values[id_at].value() as i64, print, tid));
-            Step::Next
-        });
-        match stop {
-            Stop::End => break,
-            Stop::Full => {}
-            Stop::Slow => {
-                let (values, nulls, tid) = scan.slow_row();
-                // SAFETY: as above; a stored fingerprint of another length is detoasted (into
-                // the caller's memory context) only to be found wrong.
-                let print = (!nulls[print_at]).then(|| unsafe { varlena_bytes(values[print_at]) });
-                if !nulls[id_at] {
-                    rows.push(stored_row(values[id_at].value() as i64, print, &tid));
-                }
-            }
+    let mut reader = StoredReader {
+        rows: Rows::with_capacity(scan.estimated_rows()),
+        id_at: (c.user_id - 1) as usize,
+        print_at: (c.fingerprint - 1) as usize,
+    };
+    scan.for_each_row(&mut reader);
+    reader.rows
+}
+
+/// The stored rows read so far, and where each row holds the id and the fingerprint.
+struct StoredReader {
+    rows: Rows,
+    id_at: usize,
+    print_at: usize,
+}
+
+impl RowReader for StoredReader {
+    const RUN: usize = 1024;
+
+    fn fast(&mut self, row: Row<'_>) -> Step {
+        let (values, nulls) = (row.values, row.nulls);
+        if nulls[self.id_at] {
+            return Step::Next;
         }
-        check_for_interrupts!();
+        let print = match nulls[self.print_at] {
+            true => None,
+            // SAFETY: a value of the row in the slot, copied before the next row.
+            false => match unsafe { inline_bytes(values[self.print_at]) } {
+                Some(b) => Some(b),
+                None => return Step::Slow,
+            },
+        };
+        let id = values[self.id_at].value() as i64;
+        self.rows.push(stored_row(id, print, row.tid));
+        Step::Next
     }
-    scan.end();
-    rows
+
+    fn slow(&mut self, row: Row<'_>) -> Flow {
+        let (values, nulls) = (row.values, row.nulls);
+        // SAFETY: as above; a stored fingerprint of another length is detoasted (into the
+        // caller's memory context) only to be found wrong.
+        let print =
+            (!nulls[self.print_at]).then(|| unsafe { varlena_bytes(values[self.print_at]) });
+        if !nulls[self.id_at] {
+            let id = values[self.id_at].value() as i64;
+            self.rows.push(stored_row(id, print, row.tid));
+        }
+        Flow::Go
+    }
 }
 
 /// The same rows through the aggregate query, for a table the own scan may not read.

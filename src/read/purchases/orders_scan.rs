@@ -24,7 +24,7 @@ use pgrx::prelude::*;
 
 use super::aggregate::{Order, fold_one, order_row};
 use crate::read::aggregates::{inline_bytes, varlena_bytes};
-use crate::read::table_scan::{RawScan, Step, Stop, integer};
+use crate::read::table_scan::{Flow, RawScan, Row, RowReader, Step, integer};
 use crate::source::Source;
 use crate::toolbox::errors::*;
 
@@ -359,17 +359,16 @@ unsafe fn scan_part(shared: &Shared<'_>, leader_users: Option<&UserTable>) -> Or
             &decoded
         }
     };
-    let (mut totals, attached) =
+    let (totals, attached) =
         super::shared_totals::totals_for(shared.users, users).unwrap_or_else(|e| bad_state(e));
     if !totals.is_shared() {
         bad_state("no shared totals".into());
     }
     let statuses = decode_statuses(shared.statuses).unwrap_or_else(|e| bad_state(e));
     let p = shared.params;
-    let mut batch = OrderBatch::default();
     let natts = i32::from(p.user_id.max(p.date).max(p.status).max(p.amount));
     // SAFETY: in a process of the context run() created, whose memory holds the scan.
-    let mut scan =
+    let scan =
         unsafe { RawScan::parallel(p.relid, shared.scan, natts) }.unwrap_or_else(|e| bad_state(e));
     let none = OrderRow {
         user_id: None,
@@ -377,60 +376,24 @@ unsafe fn scan_part(shared: &Shared<'_>, leader_users: Option<&UserTable>) -> Or
         amount: None,
         status: StatusClass::Null,
     };
-    let mut ahead = [(none, false); READ_AHEAD];
-    // Amounts or statuses stored compressed or out of line are detoasted into this context,
-    // emptied now and then.
-    let mut slow_cx = pgrx::PgMemoryContexts::new("cda_analytics orders scan");
-    let mut slow_rows = 0u32;
-    loop {
-        let mut n = 0;
-        let stop = scan.read_run(READ_AHEAD, |values, nulls, _| {
-            match in_place(values, nulls, &p, &statuses) {
-                InPlace::Skip => Step::Next,
-                InPlace::Row(row, rounded) => {
-                    ahead[n] = (row, rounded);
-                    n += 1;
-                    Step::Next
-                }
-                InPlace::Slow => Step::Slow,
-            }
-        });
-        // After an error the totals take no more orders; it is checked once per run.
-        for &(row, rounded) in &ahead[..n] {
-            batch.push(&mut totals, users, row, rounded);
-        }
-        if totals.check().is_err() {
-            break;
-        }
-        match stop {
-            Stop::End => break,
-            Stop::Full => {}
-            Stop::Slow => {
-                slow_rows += 1;
-                if slow_rows == RESET_EVERY {
-                    slow_rows = 0;
-                    // SAFETY: nothing read from it is used past the row it was read for.
-                    unsafe { slow_cx.reset() };
-                }
-                let (values, nulls, _) = scan.slow_row();
-                // SAFETY: the row's columns, used (and detoasted into the scratch context) before
-                // the next row.
-                let failed = unsafe {
-                    slow_cx.switch_to(|_| {
-                        if let Some(order) = slot_order(values, nulls, &p, &statuses) {
-                            fold_one(&mut totals, &mut batch, users, order, p.scale);
-                        }
-                        totals.check().is_err()
-                    })
-                };
-                if failed {
-                    break;
-                }
-            }
-        }
-        check_for_interrupts!();
-    }
-    scan.end();
+    let mut reader = Orders {
+        totals,
+        batch: OrderBatch::default(),
+        users,
+        statuses: &statuses,
+        params: p,
+        ahead: [(none, false); READ_AHEAD],
+        n: 0,
+        slow_cx: pgrx::PgMemoryContexts::new("cda_analytics orders scan"),
+        slow_rows: 0,
+    };
+    scan.for_each_row(&mut reader);
+    let Orders {
+        mut totals,
+        mut batch,
+        slow_cx,
+        ..
+    } = reader;
     drop(slow_cx);
     batch.flush(&mut totals, users);
     let part = totals.without_slots();
@@ -439,6 +402,83 @@ unsafe fn scan_part(shared: &Shared<'_>, leader_users: Option<&UserTable>) -> Or
         a.detach();
     }
     part
+}
+
+/// One process's fold of the orders it scans.
+struct Orders<'a> {
+    totals: OrderTotals,
+    batch: OrderBatch,
+    users: &'a UserTable,
+    statuses: &'a StatusSet,
+    params: Params,
+    /// The orders of the current run read in place, folded in after it.
+    ahead: [(OrderRow, bool); READ_AHEAD],
+    n: usize,
+    /// Amounts or statuses stored compressed or out of line are detoasted into this context,
+    /// emptied now and then.
+    slow_cx: pgrx::PgMemoryContexts,
+    slow_rows: u32,
+}
+
+impl RowReader for Orders<'_> {
+    const RUN: usize = READ_AHEAD;
+
+    fn fast(&mut self, row: Row<'_>) -> Step {
+        match in_place(row.values, row.nulls, &self.params, self.statuses) {
+            InPlace::Skip => Step::Next,
+            InPlace::Row(order, rounded) => {
+                self.ahead[self.n] = (order, rounded);
+                self.n += 1;
+                Step::Next
+            }
+            InPlace::Slow => Step::Slow,
+        }
+    }
+
+    // After an error the totals take no more orders; it is checked once per run.
+    fn after_run(&mut self) -> Flow {
+        for &(order, rounded) in &self.ahead[..self.n] {
+            self.batch
+                .push(&mut self.totals, self.users, order, rounded);
+        }
+        self.n = 0;
+        match self.totals.check() {
+            Ok(()) => Flow::Go,
+            Err(_) => Flow::Stop,
+        }
+    }
+
+    fn slow(&mut self, row: Row<'_>) -> Flow {
+        self.slow_rows += 1;
+        if self.slow_rows == RESET_EVERY {
+            self.slow_rows = 0;
+            // SAFETY: nothing read from it is used past the row it was read for.
+            unsafe { self.slow_cx.reset() };
+        }
+        let Orders {
+            totals,
+            batch,
+            users,
+            statuses,
+            params,
+            slow_cx,
+            ..
+        } = self;
+        // SAFETY: the row's columns, used (and detoasted into the scratch context) before the
+        // next row.
+        let failed = unsafe {
+            slow_cx.switch_to(|_| {
+                if let Some(order) = slot_order(row.values, row.nulls, params, statuses) {
+                    fold_one(totals, batch, users, order, params.scale);
+                }
+                totals.check().is_err()
+            })
+        };
+        match failed {
+            true => Flow::Stop,
+            false => Flow::Go,
+        }
+    }
 }
 
 /// Rows read in place per call across the error boundary.
@@ -456,7 +496,7 @@ enum InPlace {
 }
 
 /// Reads an order from its columns where they lie, calling nothing in PostgreSQL (it runs
-/// inside [`RawScan::read_run`]'s boundary).
+/// inside the scan's error boundary, `RowReader::fast`).
 #[inline(always)]
 fn in_place(values: &[pg_sys::Datum], nulls: &[bool], p: &Params, statuses: &StatusSet) -> InPlace {
     // SAFETY: the values of the row in the slot, which stays pinned while they are read.

@@ -11,13 +11,10 @@ use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::UserTable;
 use pgrx::prelude::*;
 
-use crate::read::table_scan::{RawScan, Step, Stop, integer};
+use crate::read::table_scan::{Flow, RawScan, Row, RowReader, Step, integer};
 use crate::source::Source;
 use crate::toolbox::convert::day_of_micros;
 use crate::toolbox::errors::*;
-
-/// Rows read per run of the scan (one error boundary each).
-const RUN: usize = 1024;
 
 /// Whether a whole run may read `source`'s users with the scan, or why not.
 pub fn plan(source: &Source, zone: &str) -> Result<(), String> {
@@ -35,10 +32,9 @@ pub fn plan(source: &Source, zone: &str) -> Result<(), String> {
 /// Every user of `source` with their signup day, as of `as_of`, in a table not yet frozen.
 pub fn read(source: &Source, as_of: Day) -> UserTable {
     let c = source.user_columns;
-    let (id_at, signup_at) = ((c.user_id - 1) as usize, (c.registered_at - 1) as usize);
     let natts = i32::from(c.user_id.max(c.registered_at));
     // SAFETY: a backend in a transaction, not in parallel mode (plan() checked it).
-    let mut scan = unsafe { RawScan::serial(source.users_rel, natts) }.unwrap_or_else(|e| {
+    let scan = unsafe { RawScan::serial(source.users_rel, natts) }.unwrap_or_else(|e| {
         raise(
             ERRCODE_INTERNAL_ERROR,
             format!("cda_analytics: reading {}: {e}", source.users),
@@ -47,20 +43,46 @@ pub fn read(source: &Source, as_of: Day) -> UserTable {
     });
     let mut users = UserTable::new(as_of);
     users.reserve(scan.estimated_rows());
-    loop {
-        let stop = scan.read_run(RUN, |values, nulls, _| {
-            let id = (!nulls[id_at]).then(|| integer(values[id_at], c.user_id_type));
-            // Microseconds since 2000-01-01 (a timestamp, or a timestamptz read in UTC).
-            let day = day_of_micros((!nulls[signup_at]).then(|| values[signup_at].value() as i64));
-            // A duplicate or an out-of-range date stays in the table; the caller reports it.
-            let _ = users.add_user(id, day);
-            Step::Next
-        });
-        if stop == Stop::End {
-            break;
-        }
-        check_for_interrupts!();
+    let mut reader = Users {
+        users,
+        id_at: (c.user_id - 1) as usize,
+        id_type: c.user_id_type,
+        signup_at: (c.registered_at - 1) as usize,
+    };
+    scan.for_each_row(&mut reader);
+    reader.users
+}
+
+/// The users read so far, and where each row holds the id and the signup.
+struct Users {
+    users: UserTable,
+    id_at: usize,
+    id_type: pg_sys::Oid,
+    signup_at: usize,
+}
+
+impl Users {
+    fn add(&mut self, row: Row<'_>) {
+        let (values, nulls) = (row.values, row.nulls);
+        let id = (!nulls[self.id_at]).then(|| integer(values[self.id_at], self.id_type));
+        // Microseconds since 2000-01-01 (a timestamp, or a timestamptz read in UTC).
+        let micros = (!nulls[self.signup_at]).then(|| values[self.signup_at].value() as i64);
+        // A duplicate or an out-of-range date stays in the table; the caller reports it.
+        let _ = self.users.add_user(id, day_of_micros(micros));
     }
-    scan.end();
-    users
+}
+
+impl RowReader for Users {
+    const RUN: usize = 1024;
+
+    fn fast(&mut self, row: Row<'_>) -> Step {
+        self.add(row);
+        Step::Next
+    }
+
+    // Only rows written before a column was added come here, with its default filled in.
+    fn slow(&mut self, row: Row<'_>) -> Flow {
+        self.add(row);
+        Flow::Go
+    }
 }
