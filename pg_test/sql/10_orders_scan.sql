@@ -213,6 +213,7 @@ SELECT rows_written FROM ml_rfm_runs ORDER BY run_id DESC LIMIT 1;
 RESET cda_analytics.table_scans;
 SET client_min_messages = warning;
 SELECT count(*) > 0 AS configured FROM configure_source(users_table => 'scan.users');
+SELECT calculate_all_ltv('2024-06-29');
 RESET client_min_messages;
 
 -- Sources the scan does not serve are read by the aggregate query, which says why.
