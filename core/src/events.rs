@@ -1,11 +1,9 @@
 //! Order events: each counted order as (user, day, amount), the rows the per-user reads (churn
 //! histories) work from, gathered by one parallel aggregate over the orders and passed between
-//! processes as bytes. Orders that cannot count are only counted, by problem.
+//! processes as bytes. Orders that cannot count are only counted, by [`Reason`].
 
+use crate::left_out::{LeftOut, Reason};
 use crate::ltv::wire::{Reader, Writer};
-
-/// Why an order was left out, by the index the read's SQL gives it; 0 is "counted".
-pub const PROBLEMS: usize = 8;
 
 /// Bytes per event on the wire.
 const EVENT_BYTES: usize = 20;
@@ -24,18 +22,21 @@ pub struct Event {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Events {
     pub events: Vec<Event>,
-    /// Orders left out, by problem (index 0 unused).
-    pub left_out: [i64; PROBLEMS],
+    /// Orders left out, by why.
+    pub left_out: LeftOut,
 }
 
 impl Events {
-    /// Adds one order: an event when `problem` is 0, else a count.
-    pub fn push(&mut self, user: i64, day: i32, amount: f64, problem: usize) {
-        if problem == 0 {
-            self.events.push(Event { user, day, amount });
-        } else {
-            self.left_out[problem.min(PROBLEMS - 1)] += 1;
-        }
+    /// Adds one order that counts.
+    #[inline(always)]
+    pub fn push(&mut self, user: i64, day: i32, amount: f64) {
+        self.events.push(Event { user, day, amount });
+    }
+
+    /// Counts one order left out.
+    #[inline(always)]
+    pub fn leave_out(&mut self, reason: Reason) {
+        self.left_out.add(reason, 1);
     }
 
     pub fn merge(&mut self, other: Events) {
@@ -44,9 +45,7 @@ impl Events {
         } else {
             self.events.extend(other.events);
         }
-        for (a, b) in self.left_out.iter_mut().zip(other.left_out) {
-            *a += b;
-        }
+        self.left_out.merge(&other.left_out);
     }
 
     /// Whether the encoding fits one PostgreSQL value.
@@ -55,11 +54,9 @@ impl Events {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(4 + 8 * (PROBLEMS + 1) + EVENT_BYTES * self.events.len());
-        w.tag(b"CEV1");
-        for n in self.left_out {
-            w.i64(n);
-        }
+        let mut w = Writer::with_capacity(4 + LeftOut::BYTES + 8 + EVENT_BYTES * self.events.len());
+        w.tag(b"CEV2");
+        self.left_out.write(&mut w);
         w.u64(self.events.len() as u64);
         for e in &self.events {
             w.i64(e.user);
@@ -71,11 +68,8 @@ impl Events {
 
     pub fn decode(bytes: &[u8]) -> Result<Events, String> {
         let mut r = Reader::new(bytes);
-        r.tag(b"CEV1")?;
-        let mut left_out = [0i64; PROBLEMS];
-        for n in left_out.iter_mut() {
-            *n = r.i64()?;
-        }
+        r.tag(b"CEV2")?;
+        let left_out = LeftOut::read(&mut r)?;
         let n = r.len(EVENT_BYTES)?;
         let body = r.rest();
         if body.len() != n * EVENT_BYTES {
@@ -127,16 +121,18 @@ mod tests {
     #[test]
     fn events_round_trip_merge_and_group() {
         let mut a = Events::default();
-        a.push(7, 100, 12.5, 0);
-        a.push(3, 90, -0.0, 0);
-        a.push(0, 0, 0.0, 5);
+        a.push(7, 100, 12.5);
+        a.push(3, 90, -0.0);
+        a.leave_out(Reason::NullAmount);
         let mut b = Events::default();
-        b.push(7, 80, 1.0, 0);
-        b.push(0, 0, 0.0, 99); // an unknown problem counts as the last one
+        b.push(7, 80, 1.0);
+        b.leave_out(Reason::NullAmount);
+        b.leave_out(Reason::AfterEnd);
         a.merge(b);
         let mut back = Events::decode(&a.encode()).unwrap();
         assert_eq!(back, a);
-        assert_eq!(back.left_out, [0, 0, 0, 0, 0, 1, 0, 1]);
+        assert_eq!(back.left_out.count(Reason::NullAmount), 2);
+        assert_eq!(back.left_out.orders(), 3);
         let groups = back.by_user();
         assert_eq!(groups, vec![(3, 0..1), (7, 1..3)]);
         assert_eq!(back.events[1].day, 80);

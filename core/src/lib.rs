@@ -12,6 +12,7 @@ pub mod churn;
 pub mod clv;
 pub mod events;
 pub mod known_users;
+pub mod left_out;
 pub mod ltv;
 pub mod money;
 pub mod pg_numeric;

@@ -22,5 +22,5 @@ SELECT * FROM _anomaly_pending_rows(1);
 SELECT * FROM _rfm_pending_rows(1);
 SELECT _ltv_orders(NULL::bytea, 1, now(), 1.0, false, 2);
 -- A users argument naming shared totals that do not exist (or are not a run's) is refused.
-SELECT _ltv_orders(decode('43444153' || 'efbeadde' || repeat('00', 16) || '43444155' || repeat('00', 160), 'hex'),
+SELECT _ltv_orders(decode('43444153' || 'efbeadde' || repeat('00', 16) || '43444155' || repeat('00', 168), 'hex'),
                    1, now(), 1.0, false, 2);

@@ -79,7 +79,7 @@ fn read_weeks(
         }
         per_user.insert(uid, (week_of(Day(first.day)), active));
     }
-    left_out.report("weekly behaviour", explicit_end, None);
+    left_out.report("weekly behaviour", explicit_end);
     let categories = categories::available(&ctx.config);
     let category_counts = if categories {
         categories::read(

@@ -1,5 +1,5 @@
 //! Reading every customer's successful orders up to the as-of date through the order-events
-//! aggregate (`crate::read::events`: the orders that cannot count are counted by problem and reported,
+//! aggregate (`crate::read::events`: the orders that cannot count are counted by why and reported,
 //! as the other reads do), and, where the shop has `order_items` and `products`, the categories
 //! bought on each day. Snapshots before the as-of date cut these histories in memory.
 
@@ -21,7 +21,7 @@ pub struct Histories {
 pub fn histories(ctx: &Context, end: Day, one_user: Option<i64>, announce: bool) -> Histories {
     let (mut events, left_out) = crate::read::events::read(ctx, end, one_user);
     if announce {
-        left_out.report("churn features", ctx.explicit_as_of, None);
+        left_out.report("churn features", ctx.explicit_as_of);
     }
     let groups = crate::toolbox::workers::on_worker_threads(|| events.by_user());
 

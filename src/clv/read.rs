@@ -1,6 +1,6 @@
 //! Reading the per-customer summaries (definitions in `cda_analytics_core::clv::summary`) from the
 //! order events (`crate::read::events`): each user's successful purchase days and amounts up to the end
-//! of the window, every order that cannot count counted by its problem and reported, as the other
+//! of the window, every order that cannot count counted by why and reported, as the other
 //! reads do.
 
 use cda_analytics_core::calendar::Day;
@@ -62,7 +62,7 @@ pub fn summaries(
         }
     }
     if announce {
-        left_out.report("customer summaries", window.explicit_end, None);
+        left_out.report("customer summaries", window.explicit_end);
     }
     out
 }

@@ -79,7 +79,7 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         "calculate_all_ltv: run record {:.1} ms",
         t_record.elapsed().as_secs_f64() * 1e3
     );
-    purchases::report_skipped("calculate_all_ltv", &counts, &source, true);
+    purchases::report_skipped("calculate_all_ltv", &counts, &source, true, |_| true);
     rows.len() as i64
 }
 
@@ -124,7 +124,7 @@ fn ltv_compute_user(
     let thresholds = config.ltv_thresholds(source.amount_scale);
     let (rows, counts) =
         purchases::compute(&ext, &config, &source, as_of, Some(user_id), &thresholds);
-    purchases::report_skipped("calculate_user_ltv", &counts, &source, false);
+    purchases::report_skipped("calculate_user_ltv", &counts, &source, false, |_| true);
     let unit = minor_numeric(1, source.amount_scale);
     TableIterator::new(rows.into_iter().map(move |r: UserLtv| {
         let clamp = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use cda_analytics_core::calendar::Day;
+use cda_analytics_core::left_out::Reason;
 use cda_analytics_core::ltv::distribution::{Bin, METRICS, STORED_BINS, histograms_of};
 use cda_analytics_core::ltv::{LtvSummary, Measured, RunCounts, UserLtv};
 use cda_analytics_core::money::format_minor;
@@ -16,7 +17,7 @@ use crate::source::config::Config;
 use crate::toolbox::errors::*;
 use crate::write::row_source::{Picked, RowBytes};
 
-use crate::write::refresh::execute as run;
+use crate::write::refresh::{InsertRow, execute as run};
 use crate::write::stored_rows::{Stored, Written, replace_changed};
 
 pub fn clock_timestamp() -> String {
@@ -101,57 +102,54 @@ pub fn record_run(
     let scale = source.amount_scale;
     let thresholds = config.ltv_thresholds(scale);
     let money = |minor: i128| format_minor(minor, scale);
-    let sql = format!(
-        "INSERT INTO {ext}.ml_ltv_runs (as_of_date, started_at, finished_at, duration_ms, users, users_read, \
-             users_skipped_null_id, users_skipped_null_signup, users_skipped_signup_after_as_of, orders_read, \
-             orders_counted, orders_before_signup, orders_skipped_null_status, orders_skipped_null_user, \
-             orders_skipped_unknown_user, orders_skipped_null_date, orders_skipped_after_as_of, \
-             orders_skipped_null_amount, orders_skipped_negative_amount, orders_skipped_user_left_out, \
-             amounts_rounded, amount_scale, users_source, orders_source, successful_statuses, time_zone, \
-             segment_vip, segment_high, segment_medium, segment_low, cohort_12m_revenue_6m, cohort_12m_revenue_12m, \
-             distribution_bins, rows_written, rows_removed) \
-         VALUES (DATE '2000-01-01' + $1, $2::pg_catalog.timestamptz, pg_catalog.clock_timestamp(), $3, $4, $5, $6, $7, \
-             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-             $26::pg_catalog.numeric, $27::pg_catalog.numeric, $28::pg_catalog.numeric, $29::pg_catalog.numeric, \
-             $30::pg_catalog.numeric, $31::pg_catalog.numeric, $32, $33, $34) \
-         RETURNING run_id"
-    );
-    let args: Vec<DatumWithOid<'_>> = vec![
-        as_of.0.into(),
-        started_at.clone().into(),
-        (elapsed.as_secs_f64() * 1000.0).into(),
-        summary.users_total.into(),
-        c.users_read.into(),
-        c.users_null_id.into(),
-        c.users_null_signup.into(),
-        c.users_signup_after_as_of.into(),
-        c.orders_read.into(),
-        c.orders_counted.into(),
-        c.orders_before_signup.into(),
-        c.orders_null_status.into(),
-        c.orders_null_user.into(),
-        c.orders_unknown_user.into(),
-        c.orders_null_date.into(),
-        c.orders_after_as_of.into(),
-        c.orders_null_amount.into(),
-        c.orders_negative_amount.into(),
-        c.orders_of_left_out_users.into(),
-        c.amounts_rounded.into(),
-        (scale as i32).into(),
-        source.users.clone().into(),
-        source.orders.clone().into(),
-        config.successful_statuses.clone().into(),
-        config.time_zone.clone().into(),
-        money(i128::from(thresholds.vip)).into(),
-        money(i128::from(thresholds.high)).into(),
-        money(i128::from(thresholds.medium)).into(),
-        money(i128::from(thresholds.low)).into(),
-        money(summary.cohort_12m_revenue_6m).into(),
-        money(summary.cohort_12m_revenue_12m).into(),
-        STORED_BINS.map(|b| b as i32).to_vec().into(),
-        (written.rows_written as i64).into(),
-        (written.rows_removed as i64).into(),
-    ];
+    let mut row = InsertRow::default();
+    row.arg_as("as_of_date", as_of.0, "DATE '2000-01-01' + {}")
+        .arg_as(
+            "started_at",
+            started_at.clone(),
+            "{}::pg_catalog.timestamptz",
+        )
+        .expr("finished_at", "pg_catalog.clock_timestamp()")
+        .arg("duration_ms", elapsed.as_secs_f64() * 1000.0)
+        .arg("users", summary.users_total)
+        .arg("users_read", c.users_read)
+        .arg("orders_read", c.orders_read)
+        .arg("orders_counted", c.orders_counted)
+        .arg("orders_before_signup", c.orders_before_signup);
+    for reason in Reason::ALL {
+        if let Some(column) = reason.run_column() {
+            row.arg(column, c.left_out.count(reason));
+        }
+    }
+    let numeric = "{}::pg_catalog.numeric";
+    row.arg("amounts_rounded", c.amounts_rounded)
+        .arg("amount_scale", scale as i32)
+        .arg("users_source", source.users.clone())
+        .arg("orders_source", source.orders.clone())
+        .arg("successful_statuses", config.successful_statuses.clone())
+        .arg("time_zone", config.time_zone.clone())
+        .arg_as("segment_vip", money(i128::from(thresholds.vip)), numeric)
+        .arg_as("segment_high", money(i128::from(thresholds.high)), numeric)
+        .arg_as(
+            "segment_medium",
+            money(i128::from(thresholds.medium)),
+            numeric,
+        )
+        .arg_as("segment_low", money(i128::from(thresholds.low)), numeric)
+        .arg_as(
+            "cohort_12m_revenue_6m",
+            money(summary.cohort_12m_revenue_6m),
+            numeric,
+        )
+        .arg_as(
+            "cohort_12m_revenue_12m",
+            money(summary.cohort_12m_revenue_12m),
+            numeric,
+        )
+        .arg("distribution_bins", STORED_BINS.map(|b| b as i32).to_vec())
+        .arg("rows_written", written.rows_written as i64)
+        .arg("rows_removed", written.rows_removed as i64);
+    let (sql, args) = row.statement(&format!("{ext}.ml_ltv_runs"), " RETURNING run_id");
     let run_id = Spi::connect_mut(|c| c.update(sql.as_str(), None, &args)?.first().get::<i64>(1))
         .or_raise("recording the run")
         .unwrap_or_default();

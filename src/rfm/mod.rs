@@ -11,6 +11,7 @@ use std::sync::Arc;
 use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
+use cda_analytics_core::left_out::Reason;
 use cda_analytics_core::ltv::{Purchases, RunCounts};
 use cda_analytics_core::money::div_round;
 use cda_analytics_core::rfm::{
@@ -66,11 +67,9 @@ fn population_of(rows: &[Purchases], counts: RunCounts) -> Population {
 /// Reports what a read left out. Orders after an explicit as-of date are expected (a snapshot of
 /// the past) and not reported; after today they are suspect, and are.
 fn report(what: &str, counts: &RunCounts, source: &Source, explicit_as_of: bool) {
-    let mut c = counts.clone();
-    if explicit_as_of {
-        c.orders_after_as_of = 0;
-    }
-    purchases::report_skipped(what, &c, source, false);
+    purchases::report_skipped(what, counts, source, false, |r| {
+        !(explicit_as_of && r == Reason::AfterEnd)
+    });
 }
 
 fn monetary_mode(monetary: &str) -> Monetary {

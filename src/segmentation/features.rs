@@ -7,6 +7,7 @@
 use rustc_hash::FxHashMap;
 
 use cda_analytics_core::calendar::Day;
+use cda_analytics_core::left_out::Reason;
 use cda_analytics_core::money::{div_round, format_minor};
 use cda_analytics_core::segmentation::Snapshot;
 
@@ -129,13 +130,10 @@ pub fn read(
     }
     let registered = known.registered() as i64;
     let without_orders = registered - snapshots.len() as i64;
-    left_out.report(
-        "snapshot features",
-        explicit_as_of,
-        (!explicit_as_of && not_registered > 0).then(|| {
-            format!("{not_registered} orders of users who signed up after the as-of date")
-        }),
-    );
+    // Orders of users who signed up after the as-of date: their users are left out.
+    let mut left_out = left_out;
+    left_out.counts.add(Reason::OfLeftOutUser, not_registered);
+    left_out.report("snapshot features", explicit_as_of);
     Features {
         snapshots,
         categories,

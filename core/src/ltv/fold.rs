@@ -18,6 +18,7 @@ use super::totals::{OrderTotals, Slot};
 use super::users::{ABSENT, LEFT_OUT, UserTable};
 use super::wire::{Reader, Writer};
 use crate::calendar::Day;
+use crate::left_out::{LeftOut, Reason};
 use crate::money::AmountError;
 use crate::stored::IdPrint;
 
@@ -41,28 +42,6 @@ pub struct OrderRow {
     pub day: Option<Day>,
     pub amount: Option<i64>,
     pub status: StatusClass,
-}
-
-/// Why an order was not counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderIssue {
-    NullStatus,
-    NullUserId,
-    UnknownUser,
-    NullDate,
-    AfterAsOf,
-    NullAmount,
-    NegativeAmount,
-    /// The order's user was left out of the run (see [`UserIssue`]).
-    UserLeftOut,
-}
-
-/// Why a user was left out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserIssue {
-    NullUserId,
-    NullSignup,
-    SignupAfterAsOf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,69 +149,35 @@ impl std::fmt::Display for FoldError {
 pub struct RunCounts {
     pub users_read: i64,
     pub users_counted: i64,
-    pub users_null_id: i64,
-    pub users_null_signup: i64,
-    pub users_signup_after_as_of: i64,
     pub orders_read: i64,
     pub orders_counted: i64,
     pub orders_before_signup: i64,
-    pub orders_null_status: i64,
-    pub orders_null_user: i64,
-    pub orders_unknown_user: i64,
-    pub orders_null_date: i64,
-    pub orders_after_as_of: i64,
-    pub orders_null_amount: i64,
-    pub orders_negative_amount: i64,
-    pub orders_of_left_out_users: i64,
     /// Amounts with more decimal places than the scale, rounded (counted by the reader).
     pub amounts_rounded: i64,
+    /// The users and orders left out, by why.
+    pub left_out: LeftOut,
 }
 
 impl RunCounts {
-    pub fn orders_skipped(&self) -> i64 {
-        self.orders_null_status
-            + self.orders_null_user
-            + self.orders_unknown_user
-            + self.orders_null_date
-            + self.orders_after_as_of
-            + self.orders_null_amount
-            + self.orders_negative_amount
-            + self.orders_of_left_out_users
-    }
-
-    pub fn users_skipped(&self) -> i64 {
-        self.users_null_id + self.users_null_signup + self.users_signup_after_as_of
-    }
-
-    /// The fields in a fixed order, for merging and for the wire.
-    fn fields_mut(&mut self) -> [&mut i64; 17] {
+    /// The plain counts in a fixed order, for merging and for the wire.
+    fn fields_mut(&mut self) -> [&mut i64; 6] {
         [
             &mut self.users_read,
             &mut self.users_counted,
-            &mut self.users_null_id,
-            &mut self.users_null_signup,
-            &mut self.users_signup_after_as_of,
             &mut self.orders_read,
             &mut self.orders_counted,
             &mut self.orders_before_signup,
-            &mut self.orders_null_status,
-            &mut self.orders_null_user,
-            &mut self.orders_unknown_user,
-            &mut self.orders_null_date,
-            &mut self.orders_after_as_of,
-            &mut self.orders_null_amount,
-            &mut self.orders_negative_amount,
-            &mut self.orders_of_left_out_users,
             &mut self.amounts_rounded,
         ]
     }
 
     /// Adds another part's counts to these.
     pub fn merge(&mut self, other: &RunCounts) {
-        let mut other = other.clone();
-        for (a, b) in self.fields_mut().into_iter().zip(other.fields_mut()) {
+        let mut plain = other.clone();
+        for (a, b) in self.fields_mut().into_iter().zip(plain.fields_mut()) {
             *a += *b;
         }
+        self.left_out.merge(&other.left_out);
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
@@ -240,6 +185,7 @@ impl RunCounts {
         for v in copy.fields_mut() {
             w.i64(*v);
         }
+        self.left_out.write(w);
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, String> {
@@ -247,28 +193,13 @@ impl RunCounts {
         for v in c.fields_mut() {
             *v = r.i64()?;
         }
+        c.left_out = LeftOut::read(r)?;
         Ok(c)
     }
 
-    pub(crate) fn count_user_issue(&mut self, issue: UserIssue) {
-        match issue {
-            UserIssue::NullUserId => self.users_null_id += 1,
-            UserIssue::NullSignup => self.users_null_signup += 1,
-            UserIssue::SignupAfterAsOf => self.users_signup_after_as_of += 1,
-        }
-    }
-
-    pub(crate) fn count_order_issue(&mut self, issue: OrderIssue) {
-        match issue {
-            OrderIssue::NullStatus => self.orders_null_status += 1,
-            OrderIssue::NullUserId => self.orders_null_user += 1,
-            OrderIssue::UnknownUser => self.orders_unknown_user += 1,
-            OrderIssue::NullDate => self.orders_null_date += 1,
-            OrderIssue::AfterAsOf => self.orders_after_as_of += 1,
-            OrderIssue::NullAmount => self.orders_null_amount += 1,
-            OrderIssue::NegativeAmount => self.orders_negative_amount += 1,
-            OrderIssue::UserLeftOut => self.orders_of_left_out_users += 1,
-        }
+    /// Counts a user or an order left out.
+    pub(crate) fn count(&mut self, reason: Reason) {
+        self.left_out.add(reason, 1);
     }
 }
 
@@ -329,12 +260,12 @@ impl LtvFold {
         &mut self,
         user_id: Option<i64>,
         signup: Option<Day>,
-    ) -> Result<Option<UserIssue>, FoldError> {
+    ) -> Result<Option<Reason>, FoldError> {
         self.users.add_user(user_id, signup)
     }
 
     /// Folds one order in. Returns the issue when the order is not counted.
-    pub fn add_order(&mut self, order: OrderRow) -> Result<Option<OrderIssue>, FoldError> {
+    pub fn add_order(&mut self, order: OrderRow) -> Result<Option<Reason>, FoldError> {
         self.users.freeze();
         self.users.check()?;
         let users = &self.users;
@@ -620,7 +551,7 @@ mod tests {
                     amount: Some(1),
                     status: StatusClass::Null,
                 },
-                Some(OrderIssue::NullStatus),
+                Some(Reason::NullStatus),
             ),
             (
                 OrderRow {
@@ -629,7 +560,7 @@ mod tests {
                     amount: Some(1),
                     status: StatusClass::Successful,
                 },
-                Some(OrderIssue::NullUserId),
+                Some(Reason::NullUserId),
             ),
             (
                 OrderRow {
@@ -638,7 +569,7 @@ mod tests {
                     amount: Some(1),
                     status: StatusClass::Successful,
                 },
-                Some(OrderIssue::UnknownUser),
+                Some(Reason::UnknownUser),
             ),
             (
                 OrderRow {
@@ -647,9 +578,9 @@ mod tests {
                     amount: Some(1),
                     status: StatusClass::Successful,
                 },
-                Some(OrderIssue::NullDate),
+                Some(Reason::NullDate),
             ),
-            (order(1, d(2024, 1, 2), 1), Some(OrderIssue::AfterAsOf)),
+            (order(1, d(2024, 1, 2), 1), Some(Reason::AfterEnd)),
             (
                 OrderRow {
                     user_id: Some(1),
@@ -657,14 +588,11 @@ mod tests {
                     amount: None,
                     status: StatusClass::Successful,
                 },
-                Some(OrderIssue::NullAmount),
+                Some(Reason::NullAmount),
             ),
-            (
-                order(1, d(2023, 2, 1), -5),
-                Some(OrderIssue::NegativeAmount),
-            ),
+            (order(1, d(2023, 2, 1), -5), Some(Reason::NegativeAmount)),
             (order(1, d(2024, 1, 1), 0), None),
-            (order(2, d(2023, 2, 1), 10), Some(OrderIssue::UserLeftOut)),
+            (order(2, d(2023, 2, 1), 10), Some(Reason::OfLeftOutUser)),
         ];
         for (row, expected) in cases {
             assert_eq!(fold.add_order(row).unwrap(), expected, "{row:?}");
@@ -676,15 +604,15 @@ mod tests {
             (
                 c.users_read,
                 c.users_counted,
-                c.users_null_id,
-                c.users_null_signup,
-                c.users_signup_after_as_of
+                c.left_out.count(Reason::UserNullId),
+                c.left_out.count(Reason::UserNullSignup),
+                c.left_out.count(Reason::UserSignupAfterEnd)
             ),
             (4, 1, 1, 1, 1)
         );
         assert_eq!(c.orders_read, 9);
         assert_eq!(c.orders_counted, 1);
-        assert_eq!(c.orders_skipped(), 8);
+        assert_eq!(c.left_out.orders(), 8);
     }
 
     #[test]
@@ -835,7 +763,7 @@ mod tests {
                 prop_assert!(r.orders[0] <= r.orders[1] && r.orders[1] <= r.orders[2] && r.orders[2] <= r.orders[3]);
                 prop_assert_eq!(r.revenue[LIFETIME], expected_lifetime);
                 prop_assert_eq!(r.orders[LIFETIME], expected_count);
-                prop_assert_eq!(counts.orders_counted + counts.orders_skipped(), counts.orders_read);
+                prop_assert_eq!(counts.orders_counted + counts.left_out.orders(), counts.orders_read);
                 if let (Some(first), Some(last)) = (r.first_order, r.last_order) {
                     prop_assert!(first <= last && last <= as_of);
                 }

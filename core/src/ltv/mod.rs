@@ -20,8 +20,8 @@ mod users;
 pub(crate) mod wire;
 
 pub use fold::{
-    FoldError, HORIZON_MONTHS, LIFETIME, LtvFold, OrderIssue, OrderRow, Purchases, RunCounts,
-    StatusClass, UserIssue, UserLtv, finish, finish_fingerprinted, purchases,
+    FoldError, HORIZON_MONTHS, LIFETIME, LtvFold, OrderRow, Purchases, RunCounts, StatusClass,
+    UserLtv, finish, finish_fingerprinted, purchases,
 };
 pub use segment::{Segment, SegmentThresholds, ThresholdError};
 pub use statuses::StatusSet;

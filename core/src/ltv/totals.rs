@@ -14,10 +14,11 @@
 use std::ptr::{NonNull, addr_of, addr_of_mut};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::fold::{FoldError, LIFETIME, OrderIssue, OrderRow, RunCounts, StatusClass};
+use super::fold::{FoldError, LIFETIME, OrderRow, RunCounts, StatusClass};
 use super::users::{ABSENT, LEFT_OUT, Lookup, UserTable};
 use super::wire::{Reader, Writer};
 use crate::calendar::Day;
+use crate::left_out::Reason;
 
 const NO_FIRST: i32 = i32::MAX;
 const NO_LAST: i32 = i32::MIN;
@@ -291,7 +292,7 @@ impl OrderTotals {
         users: &UserTable,
         order: OrderRow,
         rounded: bool,
-    ) -> Result<Option<OrderIssue>, FoldError> {
+    ) -> Result<Option<Reason>, FoldError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -299,7 +300,7 @@ impl OrderTotals {
         let (p, signup, day, amount) = match self.classify(users, &order) {
             Ok(v) => v,
             Err(issue) => {
-                self.counts.count_order_issue(issue);
+                self.counts.count(issue);
                 return Ok(Some(issue));
             }
         };
@@ -363,31 +364,31 @@ impl OrderTotals {
         &mut self,
         users: &UserTable,
         order: &OrderRow,
-    ) -> Result<(*mut Slot, i32, Day, i64), OrderIssue> {
+    ) -> Result<(*mut Slot, i32, Day, i64), Reason> {
         if order.status == StatusClass::Null {
-            return Err(OrderIssue::NullStatus);
+            return Err(Reason::NullStatus);
         }
-        let user_id = order.user_id.ok_or(OrderIssue::NullUserId)?;
+        let user_id = order.user_id.ok_or(Reason::NullUserId)?;
         let slot = match users.lookup(user_id) {
-            Lookup::Absent => return Err(OrderIssue::UnknownUser),
-            Lookup::LeftOut => return Err(OrderIssue::UserLeftOut),
+            Lookup::Absent => return Err(Reason::UnknownUser),
+            Lookup::LeftOut => return Err(Reason::OfLeftOutUser),
             Lookup::Slot(slot) => slot,
         };
-        let p = self.slot_ptr(slot).ok_or(OrderIssue::UnknownUser)?;
+        let p = self.slot_ptr(slot).ok_or(Reason::UnknownUser)?;
         // SAFETY: a live slot; signup is not written while orders are folded.
         let signup = unsafe { addr_of!((*p).signup).read() };
         match signup {
-            ABSENT => return Err(OrderIssue::UnknownUser),
-            LEFT_OUT => return Err(OrderIssue::UserLeftOut),
+            ABSENT => return Err(Reason::UnknownUser),
+            LEFT_OUT => return Err(Reason::OfLeftOutUser),
             _ => {}
         }
-        let day = order.day.ok_or(OrderIssue::NullDate)?;
+        let day = order.day.ok_or(Reason::NullDate)?;
         if day > users.as_of() {
-            return Err(OrderIssue::AfterAsOf);
+            return Err(Reason::AfterEnd);
         }
         match order.amount {
-            None => Err(OrderIssue::NullAmount),
-            Some(a) if a < 0 => Err(OrderIssue::NegativeAmount),
+            None => Err(Reason::NullAmount),
+            Some(a) if a < 0 => Err(Reason::NegativeAmount),
             Some(a) => Ok((p, signup, day, a)),
         }
     }

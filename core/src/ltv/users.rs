@@ -7,16 +7,17 @@
 
 use rustc_hash::FxHashMap;
 
-use super::fold::{FoldError, HORIZON_MONTHS, RunCounts, UserIssue};
+use super::fold::{FoldError, HORIZON_MONTHS, RunCounts};
 use super::wire::{Reader, Writer};
 use crate::calendar::Day;
+use crate::left_out::Reason;
 
 /// Where a user id points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
     /// Not in the users table.
     Absent,
-    /// In the users table but left out of the run (see [`UserIssue`]); their orders are not
+    /// In the users table but left out of the run (see the user reasons of [`Reason`]); their orders are not
     /// orphans.
     LeftOut,
     /// A slot; with the dense layout it can still be a hole, which [`UserTable::slot_signup`]
@@ -128,7 +129,7 @@ impl UserTable {
         &mut self,
         user_id: Option<i64>,
         signup: Option<Day>,
-    ) -> Result<Option<UserIssue>, FoldError> {
+    ) -> Result<Option<Reason>, FoldError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -143,19 +144,19 @@ impl UserTable {
         &mut self,
         user_id: Option<i64>,
         signup: Option<Day>,
-    ) -> Result<Option<UserIssue>, FoldError> {
+    ) -> Result<Option<Reason>, FoldError> {
         if !matches!(self.layout, Layout::Building) {
             return Err(FoldError::TooManyUsers);
         }
         self.counts.users_read += 1;
         let issue = match (user_id, signup) {
-            (None, _) => Some(UserIssue::NullUserId),
-            (Some(_), None) => Some(UserIssue::NullSignup),
-            (Some(_), Some(day)) if day > self.as_of => Some(UserIssue::SignupAfterAsOf),
+            (None, _) => Some(Reason::UserNullId),
+            (Some(_), None) => Some(Reason::UserNullSignup),
+            (Some(_), Some(day)) if day > self.as_of => Some(Reason::UserSignupAfterEnd),
             _ => None,
         };
         if let Some(issue) = issue {
-            self.counts.count_user_issue(issue);
+            self.counts.count(issue);
             if let Some(id) = user_id {
                 self.left_out.push(id);
             }

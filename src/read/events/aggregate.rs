@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 
 use cda_analytics_core::events::Events;
 use cda_analytics_core::known_users::KnownUsers;
+use cda_analytics_core::left_out::Reason;
 use cda_analytics_core::pg_numeric::{Float, decode_f64};
 
 use crate::read::aggregates::{
@@ -45,27 +46,30 @@ pub unsafe extern "C-unwind" fn cda_events_sfunc(
         // checked here, once, in the same order of checks as `order_rows` (status, user, day,
         // after the end, amount: NULL, below zero, NaN or infinite). The SQL cast to float8
         // would print and parse every amount.
-        let sql_problem = i32_arg(fcinfo, 4).unwrap_or(0).max(0) as usize;
+        let from_sql = i32_arg(fcinfo, 4).and_then(Reason::from_code);
         let user = i64_arg(fcinfo, 1);
         let day = day_of_micros(i64_arg(fcinfo, 2));
         let end = i32_arg(fcinfo, 5).unwrap_or(i32::MAX);
         let amount = || match varlena_arg(fcinfo, 3).map(decode_f64) {
-            None => Err(5),
-            Some(Ok(Float::Finite { negative: true, .. } | Float::NegativeInfinity)) => Err(6),
+            None => Err(Reason::NullAmount),
+            Some(Ok(Float::Finite { negative: true, .. } | Float::NegativeInfinity)) => {
+                Err(Reason::NegativeAmount)
+            }
             Some(Ok(Float::Finite { value, .. })) => Ok(value),
-            Some(Ok(Float::NaN | Float::Infinity) | Err(_)) => Err(7),
+            Some(Ok(Float::NaN | Float::Infinity) | Err(_)) => Err(Reason::NonFiniteAmount),
         };
-        let problem = match (sql_problem, user, day) {
-            (1 | 2, _, _) => Err(sql_problem),
-            (_, None, _) => Err(2),
-            (_, _, None) => Err(3),
-            (_, _, Some(d)) if d.0 > end => Err(4),
+        let checked = match (from_sql, user, day) {
+            (Some(r @ (Reason::NullStatus | Reason::NullUserId)), _, _) => Err(r),
+            (_, None, _) => Err(Reason::NullUserId),
+            (_, _, None) => Err(Reason::NullDate),
+            (_, _, Some(d)) if d.0 > end => Err(Reason::AfterEnd),
             _ => amount(),
         };
-        match (problem, user, day) {
-            (Ok(amount), Some(user), Some(day)) => state.push(user, day.0, amount, 0),
-            (Err(problem), _, _) => state.push(0, 0, 0.0, problem.max(1)),
-            _ => state.push(0, 0, 0.0, 2),
+        match (checked, user, day) {
+            (Ok(amount), Some(user), Some(day)) => state.push(user, day.0, amount),
+            (Err(reason), _, _) => state.leave_out(reason),
+            // The checks above leave no order without a user or a day.
+            (Ok(_), _, _) => state.leave_out(Reason::NullUserId),
         }
         if !state.fits() {
             too_many();

@@ -1,6 +1,6 @@
 //! The order-events read: every counted order up to an end day as (user, day, amount), from
 //! one parallel aggregate over the orders (`aggregate`: `_order_events`), with the orders that
-//! cannot count counted by why ([`LeftOut`]) and reported, never summed; and the users known on
+//! cannot count counted by why (`cda_analytics_core::left_out`) and reported, never summed; and the users known on
 //! that day (`_known_users`). Segmentation, CLV, churn and anomalies start from it. It streams
 //! the orders once, in parallel workers where the planner splits the scan, where a grouped
 //! `array_agg` per user sorted or spilled 10 million orders (8 to 16 s against about 2 s).
@@ -10,6 +10,7 @@ pub mod aggregate;
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::events::Events;
 use cda_analytics_core::known_users::KnownUsers;
+use cda_analytics_core::left_out::{LeftOut, Reason};
 
 use crate::read::aggregates::take_or_decode;
 use crate::read::query::{Params, day_expr, timestamp_expr};
@@ -17,57 +18,21 @@ use crate::source::{Config, Context, Source};
 use crate::toolbox::errors::*;
 use crate::toolbox::ident::text_array_literal;
 
-/// Why an order was left out, in the order the checks run; 0 is "counted".
-const PROBLEMS: [&str; 8] = [
-    "",
-    "orders with a NULL status",
-    "orders with a NULL user id",
-    "orders with a NULL or infinite date",
-    "orders dated after the as-of date",
-    "orders with a NULL amount",
-    "orders with a negative amount",
-    "orders with a non-finite amount",
-];
-const UNKNOWN_USER: &str = "orders whose user id is not in the users table";
-const AFTER_AS_OF: usize = 4;
-
-/// The orders a grouped read over [`order_rows`] left out, by problem, and the report of them.
-#[derive(Default)]
-pub struct LeftOut {
-    by_problem: [i64; PROBLEMS.len()],
-    unknown_user: i64,
+/// The orders a read left out, by why, and the report of them.
+pub struct Report {
+    pub counts: LeftOut,
+    /// The users table, as the report names it.
+    users: String,
 }
 
-impl LeftOut {
-    /// Counts a group of `n` orders with `problem`; true when the group is to be left out.
-    pub fn problem(&mut self, problem: usize, n: i64) -> bool {
-        if problem == 0 {
-            return false;
-        }
-        self.by_problem[problem.min(PROBLEMS.len() - 1)] += n;
-        true
-    }
-
-    /// Counts orders whose user id is not in the users table.
-    pub fn unknown_user(&mut self, n: i64) {
-        self.unknown_user += n;
-    }
-
-    /// The report's items. Orders after an explicit end date are expected there and not listed;
-    /// after today they are suspect, and are.
-    fn items(&self, explicit_end: bool) -> Vec<String> {
-        self.by_problem
-            .iter()
-            .enumerate()
-            .filter(|&(i, &n)| i != 0 && !(explicit_end && i == AFTER_AS_OF) && n > 0)
-            .map(|(i, n)| format!("{n} {}", PROBLEMS[i]))
-            .chain((self.unknown_user > 0).then(|| format!("{} {UNKNOWN_USER}", self.unknown_user)))
-            .collect()
-    }
-
-    /// A NOTICE "`what`: left out ..." when anything was.
-    pub fn report(&self, what: &str, explicit_end: bool, more: Option<String>) {
-        let items: Vec<String> = self.items(explicit_end).into_iter().chain(more).collect();
+impl Report {
+    /// A NOTICE "`what`: left out ..." when anything was. Orders after an explicit end date,
+    /// and the orders of users who signed up after it, are expected there and not listed; after
+    /// today they are suspect, and are.
+    pub fn report(&self, what: &str, explicit_end: bool) {
+        let expected =
+            |r: Reason| explicit_end && matches!(r, Reason::AfterEnd | Reason::OfLeftOutUser);
+        let items = self.counts.items(&self.users, |r| !expected(r));
         if !items.is_empty() {
             notice(format!("{what}: left out {}", items.join("; ")), None);
         }
@@ -110,27 +75,39 @@ pub fn users(source: &Source, zone: &str, as_of: Day, one: Option<i64>) -> Known
     }
 }
 
-/// The index in [`PROBLEMS`] of an order of `x`, as SQL, checks in that order. With `day` (the
-/// order's day expression and the bound last day) the day checks are made here, and with
-/// `amounts` the amount checks; without them, the caller makes those checks itself (the
-/// order-events aggregate, on the order's timestamp and numeric, after the status and user
-/// checks, so the order of checks is the same).
+/// The [`Reason::code`] of an order of `x` left out, or 0 when it counts, as SQL, with the checks
+/// in the order the events aggregate makes them. With `day` (the order's day expression and the
+/// bound last day) the day checks are made here, and with `amounts` the amount checks; without
+/// them, the caller makes those checks itself (the events aggregate, on the order's timestamp and
+/// numeric, after the status and user checks, so the order of checks is the same).
 pub fn problem_sql(source: &Source, day: Option<(&str, &str)>, amounts: bool) -> String {
+    let code = |r: Reason| r.code();
     let amount = format!("x.{}::pg_catalog.numeric", source.amount);
     let day_checks = day
-        .map(|(day, d)| format!("WHEN {day} IS NULL THEN 3 WHEN {day} > {d} THEN 4 "))
+        .map(|(day, d)| {
+            format!(
+                "WHEN {day} IS NULL THEN {} WHEN {day} > {d} THEN {} ",
+                code(Reason::NullDate),
+                code(Reason::AfterEnd)
+            )
+        })
         .unwrap_or_default();
     let amount_checks = if amounts {
         format!(
-            "WHEN x.{amt} IS NULL THEN 5 WHEN {amount} < 0 THEN 6 \
-             WHEN {amount} IN ('NaN', 'Infinity') THEN 7 ",
+            "WHEN x.{amt} IS NULL THEN {} WHEN {amount} < 0 THEN {} \
+             WHEN {amount} IN ('NaN', 'Infinity') THEN {} ",
+            code(Reason::NullAmount),
+            code(Reason::NegativeAmount),
+            code(Reason::NonFiniteAmount),
             amt = source.amount
         )
     } else {
         String::new()
     };
     format!(
-        "CASE WHEN x.{status} IS NULL THEN 1 WHEN x.{uid} IS NULL THEN 2 {day_checks}{amount_checks}ELSE 0 END",
+        "CASE WHEN x.{status} IS NULL THEN {} WHEN x.{uid} IS NULL THEN {} {day_checks}{amount_checks}ELSE 0 END",
+        code(Reason::NullStatus),
+        code(Reason::NullUserId),
         status = source.status,
         uid = source.order_user_id,
     )
@@ -176,8 +153,8 @@ pub fn order_rows(
 }
 
 /// Every counted order up to `end` of users in the users table (one user's with `one_user`),
-/// grouped by user; the orders left out are counted in the returned [`LeftOut`].
-pub fn read(ctx: &Context, end: Day, one_user: Option<i64>) -> (Events, LeftOut) {
+/// grouped by user; the orders left out are counted in the returned [`Report`].
+pub fn read(ctx: &Context, end: Day, one_user: Option<i64>) -> (Events, Report) {
     let t0 = std::time::Instant::now();
     let known = users(&ctx.source, &ctx.config.time_zone, end, one_user);
     pgrx::debug1!(
@@ -197,7 +174,7 @@ pub fn read_with(
     end: Day,
     one_user: Option<i64>,
     known: &KnownUsers,
-) -> (Events, LeftOut) {
+) -> (Events, Report) {
     let mut params = Params::new();
     let ts = timestamp_expr(
         &format!("x.{}", source.order_date),
@@ -235,14 +212,15 @@ pub fn read_with(
         ),
     };
     let t1 = std::time::Instant::now();
-    let mut left_out = LeftOut::default();
-    for (problem, &n) in events.left_out.iter().enumerate() {
-        left_out.problem(problem, n);
-    }
     // Orders of users missing from the users table are counted, not kept.
     let before = events.events.len();
     events.events.retain(|e| known.contains(e.user));
-    left_out.unknown_user((before - events.events.len()) as i64);
+    let mut counts = events.left_out;
+    counts.add(Reason::UnknownUser, (before - events.events.len()) as i64);
+    let left_out = Report {
+        counts,
+        users: source.users.clone(),
+    };
     pgrx::debug1!(
         "order events: {} read and decoded in {:.1} ms, users checked in {:.1} ms",
         before,

@@ -11,6 +11,7 @@ mod shared_totals;
 mod users_scan;
 
 use cda_analytics_core::calendar::Day;
+use cda_analytics_core::left_out::Reason;
 use cda_analytics_core::ltv::{
     FoldError, OrderTotals, Purchases, RunCounts, SegmentThresholds, UserLtv, UserTable, finish,
 };
@@ -198,56 +199,15 @@ fn read_users(
 /// One NOTICE listing everything a run left out or adjusted, so nothing is dropped silently.
 /// Orders before signup are counted, not dropped: `with_info` mentions them for whole runs, while
 /// a single user's row already shows them in `orders_before_signup`.
-pub fn report_skipped(what: &str, c: &RunCounts, source: &Source, with_info: bool) {
-    let users = &source.users;
+pub fn report_skipped(
+    what: &str,
+    c: &RunCounts,
+    source: &Source,
+    with_info: bool,
+    listed: impl Fn(Reason) -> bool,
+) {
     let orders = &source.orders;
-    let items: Vec<String> = [
-        (
-            c.users_null_id,
-            format!("users with a NULL user id in {users}"),
-        ),
-        (
-            c.users_null_signup,
-            format!("users with a NULL or infinite signup date in {users}"),
-        ),
-        (
-            c.users_signup_after_as_of,
-            "users who signed up after the as-of date".to_string(),
-        ),
-        (
-            c.orders_null_status,
-            "orders with a NULL status".to_string(),
-        ),
-        (c.orders_null_user, "orders with a NULL user id".to_string()),
-        (
-            c.orders_unknown_user,
-            format!("orders whose user id is not in {users}"),
-        ),
-        (
-            c.orders_null_date,
-            "orders with a NULL or infinite date".to_string(),
-        ),
-        (
-            c.orders_after_as_of,
-            "orders dated after the as-of date".to_string(),
-        ),
-        (
-            c.orders_null_amount,
-            "orders with a NULL amount".to_string(),
-        ),
-        (
-            c.orders_negative_amount,
-            "orders with a negative amount".to_string(),
-        ),
-        (
-            c.orders_of_left_out_users,
-            "orders of the users left out".to_string(),
-        ),
-    ]
-    .into_iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, text)| format!("{n} {text}"))
-    .collect();
+    let items = c.left_out.items(&source.users, listed);
     let mut notes = Vec::new();
     if !items.is_empty() {
         notes.push(format!("left out: {}", items.join("; ")));
