@@ -17,9 +17,13 @@
 //! Each capability ([`ltv`], [`rfm`], [`segmentation`], [`clv`], [`churn`], [`anomaly`]) has a
 //! folder here, as in the core: its SQL functions, its own reads built on [`read`], and its results
 //! tables. A capability uses the wings and the core, never another capability.
-#![deny(unsafe_op_in_unsafe_fn)]
 
 use pgrx::prelude::*;
+
+// pgrx turns a Rust panic into a PostgreSQL error by unwinding to its error boundary; with
+// panic = "abort" a panic would take the whole server down.
+#[cfg(not(panic = "unwind"))]
+compile_error!("cda_analytics must be built with panic = \"unwind\"");
 
 /// The V1 calling-convention record of a C-callable function (PG_FUNCTION_INFO_V1 in C).
 macro_rules! v1_finfo {
@@ -31,6 +35,30 @@ macro_rules! v1_finfo {
             &V1
         }
     };
+}
+
+/// Declares a row source's columns as a module: `COLUMNS`, the
+/// [`write::row_source::Column`]s in order, and for each column a constant named as the column
+/// that holds its index, by which [`write::row_source::RowWriter`] sets its value.
+macro_rules! row_columns {
+    ($(#[$doc:meta])* $vis:vis mod $m:ident { $($col:ident: $ty:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[allow(non_upper_case_globals, dead_code)]
+        $vis mod $m {
+            pub const COLUMNS: &[$crate::write::row_source::Column] = &[
+                $($crate::write::row_source::Column {
+                    name: stringify!($col),
+                    type_oid: pgrx::pg_sys::$ty,
+                }),*
+            ];
+            row_columns!(@index 0usize; $($col)*);
+        }
+    };
+    (@index $i:expr; $first:ident $($rest:ident)*) => {
+        pub const $first: usize = $i;
+        row_columns!(@index $i + 1usize; $($rest)*);
+    };
+    (@index $i:expr;) => {};
 }
 
 mod read;
@@ -47,8 +75,10 @@ mod segmentation;
 
 ::pgrx::pg_module_magic!(name, version);
 
-/// Registers the extension's settings when a backend loads the library.
+/// Registers the extension's settings when a backend loads the library, and reserves their
+/// prefix: a misspelt `cda_analytics.*` setting is then an error instead of a silent no-op.
 #[pg_guard]
+#[allow(unsafe_code)]
 pub extern "C-unwind" fn _PG_init() {
     pgrx::GucRegistry::define_bool_guc(
         c"cda_analytics.table_scans",
@@ -60,6 +90,8 @@ pub extern "C-unwind" fn _PG_init() {
         pgrx::GucContext::Userset,
         pgrx::GucFlags::default(),
     );
+    // SAFETY: a C string that outlives the call, in _PG_init as PostgreSQL expects.
+    unsafe { pg_sys::MarkGUCPrefixReserved(c"cda_analytics".as_ptr()) };
 }
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);

@@ -5,7 +5,8 @@
 //! Weeks run Monday to Sunday in the configured time zone, and a week is judged once it is
 //! complete: the latest judged week is the one that ends on or before the as-of date.
 
-use pgrx::IntoDatum;
+mod results;
+
 use pgrx::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -18,7 +19,6 @@ use crate::read::categories;
 use crate::source::Context;
 use crate::toolbox::convert::date_of;
 use crate::toolbox::errors::*;
-use crate::write::refresh::execute;
 
 /// The last complete week on or before `as_of`.
 fn last_complete_week(as_of: Day) -> i32 {
@@ -339,7 +339,7 @@ fn calculate_all_anomalies(
             }
         }
     }
-    write(&ctx.ext, &rows, ctx.as_of);
+    results::write(&ctx.ext, &rows, ctx.as_of);
     let anomalous: std::collections::BTreeSet<i64> = rows
         .iter()
         .filter(|(_, f)| f.is_anomaly)
@@ -351,110 +351,4 @@ fn calculate_all_anomalies(
         anomalous.len() as i64,
         rows.iter().filter(|(_, f)| f.insufficient_history).count() as i64,
     ))
-}
-
-/// Replaces the table's rows; the caller holds the lock. DELETE, not TRUNCATE, so that readers
-/// keep the previous rows until commit. The rows reach the INSERT through
-/// `_anomaly_pending_rows`, which reads them from this backend's memory (`crate::write::row_source`): an
-/// `unnest` of fourteen arrays of millions of values cost more than the INSERT itself.
-fn write(ext: &str, rows: &[(i64, Finding)], as_of: Day) {
-    execute(
-        &format!("DELETE FROM {ext}.ml_user_anomalies_weekly"),
-        &[],
-        "clearing ml_user_anomalies_weekly",
-    );
-    let pending = Pending {
-        rows: rows.as_ptr(),
-        len: rows.len(),
-    };
-    crate::write::row_source::park(pending, |token| {
-        // Triggers travel as one comma-joined text per row; trigger names have no commas.
-        let sql = format!(
-            "INSERT INTO {ext}.ml_user_anomalies_weekly (user_id, week_start, orders, spend, categories, orders_z, \
-                 spend_z, spend_robust_z, orders_ratio, spend_ratio, anomaly_score, is_anomaly, triggers, \
-                 insufficient_history, as_of_date) \
-             SELECT p.user_id, p.week_start, p.orders, p.spend, p.categories, p.orders_z, p.spend_z, \
-                 p.spend_robust_z, p.orders_ratio, p.spend_ratio, p.anomaly_score, p.is_anomaly, \
-                 CASE WHEN p.triggers = '' THEN '{{}}'::pg_catalog.text[] \
-                      ELSE pg_catalog.string_to_array(p.triggers, ',') END, \
-                 p.insufficient_history, DATE '2000-01-01' + $2 \
-             FROM {ext}._anomaly_pending_rows($1) p"
-        );
-        execute(
-            &sql,
-            &[token.into(), as_of.0.into()],
-            "writing ml_user_anomalies_weekly",
-        );
-    });
-}
-
-/// The rows being written, parked by [`write`] for `_anomaly_pending_rows`.
-#[derive(Clone, Copy)]
-struct Pending {
-    rows: *const (i64, Finding),
-    len: usize,
-}
-
-const PENDING_COLUMNS: usize = 14;
-
-v1_finfo!(pg_finfo_cda_anomaly_pending_rows);
-/// `_anomaly_pending_rows(token)`: the rows [`write`] is writing, in materialize mode.
-#[unsafe(no_mangle)]
-#[pg_guard]
-pub unsafe extern "C-unwind" fn cda_anomaly_pending_rows(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    // SAFETY: called by the executor as the set-returning `_anomaly_pending_rows(token)`.
-    let (Pending { rows, len }, out) = unsafe {
-        crate::write::row_source::row_source::<Pending>(
-            fcinfo,
-            "_anomaly_pending_rows",
-            "calculate_all_anomalies()",
-            PENDING_COLUMNS,
-        )
-    };
-    // SAFETY: write keeps the slice alive and unchanged while its INSERT, the only caller with
-    // the token, runs.
-    let rows = unsafe { std::slice::from_raw_parts(rows, len) };
-    let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
-    let mut nulls = [false; PENDING_COLUMNS];
-    let float = |v: f64| pg_sys::Datum::from(v.to_bits());
-    // The few distinct trigger lists are built as text once each.
-    let mut texts: FxHashMap<String, pg_sys::Datum> = FxHashMap::default();
-    for (id, f) in rows {
-        values[0] = pg_sys::Datum::from(*id);
-        values[1] = pg_sys::Datum::from(week_start(f.week).0);
-        values[2] = pg_sys::Datum::from(f.orders.value as i32);
-        values[3] = float(f.spend.value);
-        nulls[4] = f.categories.is_none();
-        values[4] = pg_sys::Datum::from(f.categories.unwrap_or(0) as i32);
-        for (col, v) in [
-            (5, f.orders.z),
-            (6, f.spend.z),
-            (7, f.spend.robust_z),
-            (8, f.orders.ratio),
-            (9, f.spend.ratio),
-        ] {
-            nulls[col] = v.is_none();
-            values[col] = float(v.unwrap_or(0.0));
-        }
-        values[10] = float(f.score);
-        values[11] = pg_sys::Datum::from(f.is_anomaly);
-        let joined = trigger_names(f).join(",");
-        values[12] = match texts.get(&joined) {
-            Some(&d) => d,
-            None => {
-                let d = joined
-                    .as_str()
-                    .into_datum()
-                    .unwrap_or(pg_sys::Datum::from(0usize));
-                texts.insert(joined, d);
-                d
-            }
-        };
-        values[13] = pg_sys::Datum::from(f.insufficient_history);
-        // SAFETY: the texts live in this call's memory context until it returns.
-        unsafe { out.put(&mut values, &mut nulls) };
-    }
-    pg_sys::Datum::from(0usize)
 }

@@ -1,6 +1,9 @@
 //! The CLV tables: fitted models by name (`ml_clv_models`) and the per-customer predictions
 //! (`ml_user_clv`), written in the caller's transaction so a refresh commits whole or not at all.
 
+// The row source `_clv_pending_rows`, a C-level set-returning function.
+#![allow(unsafe_code)]
+
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
@@ -10,6 +13,7 @@ use cda_analytics_core::clv::{ModelKind, TimeUnit};
 
 use crate::toolbox::errors::*;
 use crate::write::refresh::execute;
+use crate::write::row_source::InsertFrom;
 
 /// A stored model as the predictions need it.
 pub struct StoredModel {
@@ -180,12 +184,18 @@ fn write_parked(ext: &str, token: i64, run: &RunSettings<'_>) {
         run.monthly_discount.into(),
         run.as_of.0.into(),
     ];
-    let sql = format!(
-        "INSERT INTO {ext}.ml_user_clv (user_id, frequency, recency, t, monetary_value, probability_alive, \
-             expected_purchases, probability_no_purchase, expected_spend, clv, model_name, spend_model_name, \
-             time_unit, horizon_months, monthly_discount, as_of_date) \
-         SELECT p.*, $2, $3, $4, $5, $6, DATE '2000-01-01' + $7 FROM {ext}._clv_pending_rows($1) p"
-    );
+    let sql = InsertFrom::new(
+        &format!("{ext}.ml_user_clv"),
+        &format!("{ext}._clv_pending_rows"),
+        row::COLUMNS,
+    )
+    .extra("model_name", "$2")
+    .extra("spend_model_name", "$3")
+    .extra("time_unit", "$4")
+    .extra("horizon_months", "$5")
+    .extra("monthly_discount", "$6")
+    .extra("as_of_date", "DATE '2000-01-01' + $7")
+    .sql();
     execute(&sql, &args, "writing ml_user_clv");
 }
 
@@ -197,49 +207,57 @@ struct Pending {
     len: usize,
 }
 
-const PENDING_COLUMNS: usize = 10;
+row_columns! {
+    /// The columns of `_clv_pending_rows`: `ml_user_clv`'s per-customer columns.
+    mod row {
+        user_id: INT8OID,
+        frequency: INT4OID,
+        recency: FLOAT8OID,
+        t: FLOAT8OID,
+        monetary_value: FLOAT8OID,
+        probability_alive: FLOAT8OID,
+        expected_purchases: FLOAT8OID,
+        probability_no_purchase: FLOAT8OID,
+        expected_spend: FLOAT8OID,
+        clv: FLOAT8OID,
+    }
+}
 
 v1_finfo!(pg_finfo_cda_clv_pending_rows);
-/// `_clv_pending_rows(token)`: the rows [`replace`] is writing, as the ten per-customer columns
-/// of `ml_user_clv`, in materialize mode. Every column is passed by value.
+/// `_clv_pending_rows(token)`: the rows [`replace`] is writing, as the per-customer columns of
+/// `ml_user_clv`, in materialize mode. Every column is passed by value.
+///
+/// # Safety
+/// Called by the executor as the set-returning `_clv_pending_rows(token)`.
 #[unsafe(no_mangle)]
 #[pg_guard]
 pub unsafe extern "C-unwind" fn cda_clv_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    // SAFETY: called by the executor as the set-returning `_clv_pending_rows(token)`.
-    let (Pending { rows, len }, out) = unsafe {
+    // SAFETY: as the caller vouches.
+    let (Pending { rows, len }, mut out) = unsafe {
         crate::write::row_source::row_source::<Pending>(
             fcinfo,
             "_clv_pending_rows",
             "calculate_all_clv()",
-            PENDING_COLUMNS,
+            row::COLUMNS,
         )
     };
     // SAFETY: replace keeps the slice alive and unchanged while its INSERT, the only caller with
     // the token, runs.
     let rows = unsafe { std::slice::from_raw_parts(rows, len) };
-    let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
-    let mut nulls = [false; PENDING_COLUMNS];
-    let float = |v: f64| pg_sys::Datum::from(v.to_bits());
     for r in rows {
-        values[0] = pg_sys::Datum::from(r.user_id);
-        values[1] = pg_sys::Datum::from(r.frequency);
-        values[2] = float(r.recency);
-        values[3] = float(r.age);
-        values[5] = float(r.probability_alive);
-        values[6] = float(r.expected_purchases);
-        for (col, v) in [
-            (4, r.monetary_value),
-            (7, r.probability_no_purchase),
-            (8, r.expected_spend),
-            (9, r.clv),
-        ] {
-            nulls[col] = v.is_none();
-            values[col] = float(v.unwrap_or(0.0));
-        }
-        // SAFETY: every column is passed by value.
-        unsafe { out.put(&mut values, &mut nulls) };
+        out.int8(row::user_id, r.user_id);
+        out.int4(row::frequency, Some(r.frequency));
+        out.float8(row::recency, Some(r.recency));
+        out.float8(row::t, Some(r.age));
+        out.float8(row::monetary_value, r.monetary_value);
+        out.float8(row::probability_alive, Some(r.probability_alive));
+        out.float8(row::expected_purchases, Some(r.expected_purchases));
+        out.float8(row::probability_no_purchase, r.probability_no_purchase);
+        out.float8(row::expected_spend, r.expected_spend);
+        out.float8(row::clv, r.clv);
+        out.put();
     }
     pg_sys::Datum::from(0usize)
 }

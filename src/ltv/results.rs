@@ -1,6 +1,9 @@
 //! Writing a run's results: `ml_user_ltv`, the run record and the summary, all in the caller's
 //! transaction, so they commit together or not at all.
 
+// The row source `_ltv_pending_rows`, a C-level set-returning function.
+#![allow(unsafe_code)]
+
 use std::time::Duration;
 
 use cda_analytics_core::calendar::Day;
@@ -15,7 +18,7 @@ use pgrx::prelude::*;
 use crate::source::Source;
 use crate::source::config::Config;
 use crate::toolbox::errors::*;
-use crate::write::row_source::{Picked, RowBytes};
+use crate::write::row_source::{InsertFrom, Picked};
 
 use crate::write::refresh::{InsertRow, execute as run};
 use crate::write::stored_rows::{Stored, Written, replace_changed};
@@ -43,14 +46,12 @@ pub fn replace_results(
     scale: u32,
 ) -> Written {
     let written = replace_changed(ext, "ml_user_ltv_rows", stored, new, |pick| {
-        let sql = format!(
-            "INSERT INTO {ext}.ml_user_ltv_rows (user_id, signup_date, revenue_3m, revenue_6m, revenue_12m, \
-                 lifetime_revenue, orders_3m, orders_6m, orders_12m, orders_lifetime, avg_order_value_3m, \
-                 avg_order_value_6m, avg_order_value_12m, avg_order_value_lifetime, first_order_date, \
-                 last_order_date, horizon_3m_complete, horizon_6m_complete, horizon_12m_complete, \
-                 orders_before_signup, segment, fingerprint) \
-             SELECT * FROM {ext}._ltv_pending_rows($1)"
-        );
+        let sql = InsertFrom::new(
+            &format!("{ext}.ml_user_ltv_rows"),
+            &format!("{ext}._ltv_pending_rows"),
+            row::COLUMNS,
+        )
+        .sql();
         let pending = Pending {
             rows: Picked::new(rows, new, pick),
             scale,
@@ -244,63 +245,97 @@ struct Pending {
     scale: u32,
 }
 
-const RESULT_COLUMNS: usize = 22;
+row_columns! {
+    /// The columns of `_ltv_pending_rows`, which are `ml_user_ltv_rows`'s.
+    mod row {
+        user_id: INT8OID,
+        signup_date: DATEOID,
+        revenue_3m: NUMERICOID,
+        revenue_6m: NUMERICOID,
+        revenue_12m: NUMERICOID,
+        lifetime_revenue: NUMERICOID,
+        orders_3m: INT4OID,
+        orders_6m: INT4OID,
+        orders_12m: INT4OID,
+        orders_lifetime: INT4OID,
+        avg_order_value_3m: NUMERICOID,
+        avg_order_value_6m: NUMERICOID,
+        avg_order_value_12m: NUMERICOID,
+        avg_order_value_lifetime: NUMERICOID,
+        first_order_date: DATEOID,
+        last_order_date: DATEOID,
+        horizon_3m_complete: BOOLOID,
+        horizon_6m_complete: BOOLOID,
+        horizon_12m_complete: BOOLOID,
+        orders_before_signup: INT4OID,
+        segment: TEXTOID,
+        fingerprint: BYTEAOID,
+    }
+}
 
 v1_finfo!(pg_finfo_cda_ltv_pending_rows);
-/// `_ltv_pending_rows(token)`: the rows [`replace_results`] is writing, as the 22 columns of
-/// ml_user_ltv_rows, in materialize mode. Numbers are built in numeric's storage format directly
-/// (`encode_minor`), so a row costs no numeric arithmetic in the executor.
+/// `_ltv_pending_rows(token)`: the rows [`replace_results`] is writing, as the columns of
+/// ml_user_ltv_rows, in materialize mode. Numbers are built in numeric's storage format directly,
+/// so a row costs no numeric arithmetic in the executor.
+///
+/// # Safety
+/// Called by the executor as the set-returning `_ltv_pending_rows(token)`.
 #[unsafe(no_mangle)]
 #[pg_guard]
 pub unsafe extern "C-unwind" fn cda_ltv_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    // SAFETY: called by the executor as the set-returning `_ltv_pending_rows(token)`.
-    let (Pending { rows, scale }, out) = unsafe {
+    // SAFETY: as the caller vouches.
+    let (Pending { rows, scale }, mut out) = unsafe {
         crate::write::row_source::row_source::<Pending>(
             fcinfo,
             "_ltv_pending_rows",
             "calculate_all_ltv()",
-            RESULT_COLUMNS,
+            row::COLUMNS,
         )
     };
-    let mut bytes = RowBytes::default();
-    let mut values = [pg_sys::Datum::from(0usize); RESULT_COLUMNS];
-    let mut nulls = [false; RESULT_COLUMNS];
+    let int = |v: i64| Some(v.min(i64::from(i32::MAX)) as i32);
     let put = |r: &UserLtv, print: &[u8; 16]| {
-        bytes.clear();
-        // Varlena values are built first; their datums are set once the buffer stops growing.
-        let mut numerics: [(usize, Option<usize>); 8] = [(0, None); 8];
-        let avg_order_value = r.avg_order_value();
+        let aov = r.avg_order_value();
+        out.int8(row::user_id, r.user_id);
+        out.date(row::signup_date, Some(r.signup));
+        let revenue = [
+            row::revenue_3m,
+            row::revenue_6m,
+            row::revenue_12m,
+            row::lifetime_revenue,
+        ];
+        let orders = [
+            row::orders_3m,
+            row::orders_6m,
+            row::orders_12m,
+            row::orders_lifetime,
+        ];
+        let averages = [
+            row::avg_order_value_3m,
+            row::avg_order_value_6m,
+            row::avg_order_value_12m,
+            row::avg_order_value_lifetime,
+        ];
         for h in 0..4 {
-            numerics[2 * h] = (2 + h, Some(bytes.numeric(r.revenue[h], scale)));
-            numerics[2 * h + 1] = (10 + h, avg_order_value[h].map(|m| bytes.numeric(m, scale)));
+            out.numeric(revenue[h], Some(r.revenue[h]), scale);
+            out.int4(orders[h], int(r.orders[h]));
+            out.numeric(averages[h], aov[h], scale);
         }
-        let segment = bytes.text(r.segment.name().as_bytes());
-        let fingerprint = bytes.text(print);
-        for (col, at) in numerics {
-            nulls[col] = at.is_none();
-            values[col] = at.map_or(pg_sys::Datum::from(0usize), |at| bytes.datum(at));
+        out.date(row::first_order_date, r.first_order);
+        out.date(row::last_order_date, r.last_order);
+        let complete = [
+            row::horizon_3m_complete,
+            row::horizon_6m_complete,
+            row::horizon_12m_complete,
+        ];
+        for (col, done) in complete.into_iter().zip(r.horizon_complete) {
+            out.boolean(col, done);
         }
-        values[20] = bytes.datum(segment);
-        values[21] = bytes.datum(fingerprint);
-        let int = |v: i64| pg_sys::Datum::from(v as i32);
-        let day = |d: Option<Day>| d.map(|d| pg_sys::Datum::from(d.0));
-        values[0] = pg_sys::Datum::from(r.user_id);
-        values[1] = pg_sys::Datum::from(r.signup.0);
-        for h in 0..4 {
-            values[6 + h] = int(r.orders[h].min(i64::from(i32::MAX)));
-        }
-        for (col, v) in [(14, day(r.first_order)), (15, day(r.last_order))] {
-            nulls[col] = v.is_none();
-            values[col] = v.unwrap_or(pg_sys::Datum::from(0usize));
-        }
-        for h in 0..3 {
-            values[16 + h] = pg_sys::Datum::from(r.horizon_complete[h]);
-        }
-        values[19] = int(r.orders_before_signup.min(i64::from(i32::MAX)));
-        // SAFETY: every datum matches its column; the varlenas live in `bytes` until the next row.
-        unsafe { out.put(&mut values, &mut nulls) };
+        out.int4(row::orders_before_signup, int(r.orders_before_signup));
+        out.text(row::segment, Some(r.segment.name().as_bytes()));
+        out.bytea(row::fingerprint, Some(print));
+        out.put();
     };
     // SAFETY: replace_results keeps the rows alive and unchanged while its INSERT, the only
     // caller with the token, runs.

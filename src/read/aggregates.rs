@@ -4,6 +4,9 @@
 //! arguments, and the hand-over of their final value to the caller in memory. They are plain V1 functions because pgrx's `#[pg_aggregate]` cannot
 //! declare a parallel aggregate with an `internal` state (pgrx#2351).
 
+// The C-level aggregates take raw arguments and keep their states in PostgreSQL's memory contexts.
+#![allow(unsafe_code)]
+
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw};
 use pgrx::prelude::*;
 use pgrx::{IntoDatum, PgMemoryContexts};
@@ -12,6 +15,9 @@ use crate::toolbox::errors::*;
 use crate::toolbox::token_slot::TokenSlot;
 
 /// The aggregate's memory context: states live there and are dropped when it is reset.
+///
+/// # Safety
+/// `fcinfo` must be the live call of one of the extension's aggregate support functions.
 pub(crate) unsafe fn agg_context(
     fcinfo: pg_sys::FunctionCallInfo,
     what: &str,
@@ -30,16 +36,24 @@ pub(crate) unsafe fn agg_context(
 
 /// Moves `value` into the aggregate context; it is dropped when that context goes away, so an
 /// error or a cancel frees it.
+///
+/// # Safety
+/// `fcinfo` must be the live call of one of the extension's aggregate support functions.
 pub(crate) unsafe fn keep<T>(
     fcinfo: pg_sys::FunctionCallInfo,
     what: &str,
     value: T,
 ) -> pg_sys::Datum {
+    // SAFETY: as the caller vouches, a live call of an aggregate's support function.
     let cx = unsafe { agg_context(fcinfo, what) };
     pg_sys::Datum::from(PgMemoryContexts::For(cx).leak_and_drop_on_delete(value))
 }
 
 /// The state pointer in argument `n`, or None for a NULL state.
+///
+/// # Safety
+/// `fcinfo` must be the live call of one of the extension's aggregate support functions. Argument `n` must
+/// be its `internal` state, made by [`keep`] as a `T`.
 pub(crate) unsafe fn state_arg<'a, T>(
     fcinfo: pg_sys::FunctionCallInfo,
     n: usize,
@@ -55,12 +69,21 @@ pub(crate) unsafe fn state_arg<'a, T>(
     }
 }
 
+/// Argument `n`, an int8 or a timestamp, as an i64.
+///
+/// # Safety
+/// `fcinfo` must be the live call of one of the extension's aggregate support functions. Argument `n` must
+/// be passed by value.
 pub(crate) unsafe fn i64_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<i64> {
     // SAFETY: int8 and timestamps are passed by value on 64-bit builds.
     unsafe { (!pg_arg_is_null(fcinfo, n)).then(|| pg_getarg_datum_raw(fcinfo, n).value() as i64) }
 }
 
 /// A bytea or numeric argument's payload, detoasted.
+///
+/// # Safety
+/// `fcinfo` must be the live call of one of the extension's aggregate support functions. Argument `n` must
+/// be a varlena.
 #[inline(always)]
 pub(crate) unsafe fn varlena_arg<'a>(
     fcinfo: pg_sys::FunctionCallInfo,
@@ -124,6 +147,11 @@ pub(crate) fn bytea(bytes: Vec<u8>) -> pg_sys::Datum {
     bytes.into_datum().unwrap_or(pg_sys::Datum::from(0usize))
 }
 
+/// Argument `n`, an int4, as an i32.
+///
+/// # Safety
+/// `fcinfo` must be the live call of one of the extension's aggregate support functions. Argument `n` must
+/// be an int4.
 pub(crate) unsafe fn i32_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<i32> {
     // SAFETY: int4 is passed by value.
     unsafe { (!pg_arg_is_null(fcinfo, n)).then(|| pg_getarg_datum_raw(fcinfo, n).value() as i32) }

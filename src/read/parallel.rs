@@ -3,6 +3,9 @@
 //! memory. The orders scan (src/read/purchases/orders_scan.rs) starts its workers this way, as
 //! parallel CREATE INDEX does.
 
+// Reads the relation's options and PostgreSQL's settings through raw pointers.
+#![allow(unsafe_code)]
+
 use pgrx::pg_sys;
 
 /// The workers a parallel plan would give a sequential scan of `rel`: the table's

@@ -8,6 +8,9 @@
 //! workers in binary. The statement also runs without JIT compilation, and with the leader out of
 //! the fold when the workers fill the cores ([`ReadSettings`]).
 
+// Prepared, kept plans and settings through SPI's and the GUC machinery's C functions.
+#![allow(unsafe_code)]
+
 use std::ffi::CString;
 
 use pgrx::datum::DatumWithOid;

@@ -4,6 +4,9 @@
 //! may read in full qualifies, with the snapshot SPI would have used; everything else is read
 //! with SQL.
 
+// Scans a table through its access method's function table, without the executor.
+#![allow(unsafe_code)]
+
 use pgrx::prelude::*;
 
 use crate::source::DateKind;
@@ -362,6 +365,9 @@ impl RawScan {
     /// Reads up to `max` rows, calling `row` with each one's first `natts` values, their NULL
     /// flags and its tid. `row` must not call into PostgreSQL: it runs inside the boundary (a
     /// panic in it is caught there and resumed outside).
+    // The access method's and the slot's functions are called through their tables, inside the
+    // one boundary of the run.
+    #[allow(ffi_unwind_calls)]
     fn read_run(
         &mut self,
         max: usize,
@@ -420,6 +426,8 @@ impl RawScan {
     }
 
     /// Ends the scan. An error before this leaves the scan to the transaction's abort.
+    // The access method's end function is called through its table, inside a boundary.
+    #[allow(ffi_unwind_calls)]
     fn end(self) {
         // SAFETY: the slot, scan and relation this scan opened, each released once.
         unsafe {

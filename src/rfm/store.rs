@@ -1,6 +1,9 @@
 //! The RFM tables: the user's segment map, and writing a run's results (`ml_user_rfm_rows`,
 //! `ml_rfm_as_of`, `ml_rfm_runs`) in the caller's transaction, so they commit together or not at all.
 
+// The row source `_rfm_pending_rows`, a C-level set-returning function.
+#![allow(unsafe_code)]
+
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
@@ -10,7 +13,7 @@ use cda_analytics_core::rfm::{Breakpoints, Monetary, Ratio, SegmentRule, default
 
 use super::{RfmRow, Scored};
 use crate::toolbox::errors::*;
-use crate::write::row_source::{Picked, RowBytes};
+use crate::write::row_source::{InsertFrom, Picked};
 
 use crate::write::refresh::execute as run;
 use crate::write::stored_rows::{Stored, Written, replace_changed};
@@ -99,11 +102,12 @@ pub fn replace(
             scale,
         };
         crate::write::row_source::park(pending, |token| {
-            let sql = format!(
-                "INSERT INTO {ext}.ml_user_rfm_rows (user_id, fingerprint, last_order_date, frequency, revenue, \
-                     monetary, r_score, f_score, m_score, rfm_cell, segment) \
-                 SELECT * FROM {ext}._rfm_pending_rows($1)"
-            );
+            let sql = InsertFrom::new(
+                &format!("{ext}.ml_user_rfm_rows"),
+                &format!("{ext}._rfm_pending_rows"),
+                row::COLUMNS,
+            )
+            .sql();
             run(&sql, &[token.into()], "writing ml_user_rfm_rows");
         });
     })
@@ -129,56 +133,63 @@ struct Pending {
     scale: u32,
 }
 
-const PENDING_COLUMNS: usize = 11;
+row_columns! {
+    /// The columns of `_rfm_pending_rows`, which are `ml_user_rfm_rows`'s.
+    mod row {
+        user_id: INT8OID,
+        fingerprint: BYTEAOID,
+        last_order_date: DATEOID,
+        frequency: INT4OID,
+        revenue: NUMERICOID,
+        monetary: NUMERICOID,
+        r_score: INT2OID,
+        f_score: INT2OID,
+        m_score: INT2OID,
+        rfm_cell: TEXTOID,
+        segment: TEXTOID,
+    }
+}
 
 v1_finfo!(pg_finfo_cda_rfm_pending_rows);
 /// `_rfm_pending_rows(token)`: the rows [`replace`] is writing, as the columns of
 /// `ml_user_rfm_rows`, in materialize mode.
+///
+/// # Safety
+/// Called by the executor as the set-returning `_rfm_pending_rows(token)`.
 #[unsafe(no_mangle)]
 #[pg_guard]
 pub unsafe extern "C-unwind" fn cda_rfm_pending_rows(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    // SAFETY: called by the executor as the set-returning `_rfm_pending_rows(token)`.
-    let (Pending { rows, as_of, scale }, out) = unsafe {
+    // SAFETY: as the caller vouches.
+    let (Pending { rows, as_of, scale }, mut out) = unsafe {
         crate::write::row_source::row_source::<Pending>(
             fcinfo,
             "_rfm_pending_rows",
             "calculate_all_rfm()",
-            PENDING_COLUMNS,
+            row::COLUMNS,
         )
     };
-    let mut bytes = RowBytes::default();
-    let mut values = [pg_sys::Datum::from(0usize); PENDING_COLUMNS];
-    let mut nulls = [false; PENDING_COLUMNS];
     let put = |r: &RfmRow, print: &[u8; 16]| {
-        // Varlena values are built first; their datums are set once the buffer stops growing.
-        bytes.clear();
-        let print = bytes.text(print);
-        let revenue = bytes.numeric(r.revenue, scale);
-        let monetary = r.monetary.map(|m| bytes.numeric(m, scale));
-        let cell = r
-            .scores
-            .map(|[a, b, c]| bytes.text(&[b'0' + a, b'0' + b, b'0' + c]));
-        let segment = bytes.text(r.segment.as_bytes());
-        values[0] = pg_sys::Datum::from(r.user_id);
-        values[1] = bytes.datum(print);
-        let last = last_order(r, as_of);
-        nulls[2] = last.is_none();
-        values[2] = pg_sys::Datum::from(last.unwrap_or(0));
-        values[3] = pg_sys::Datum::from(r.frequency.min(i64::from(i32::MAX)) as i32);
-        values[4] = bytes.datum(revenue);
-        nulls[5] = monetary.is_none();
-        values[5] = bytes.datum(monetary.unwrap_or(revenue));
-        for k in 0..3 {
-            nulls[6 + k] = r.scores.is_none();
-            values[6 + k] = pg_sys::Datum::from(r.scores.map_or(0, |s| s[k]) as i16);
+        out.int8(row::user_id, r.user_id);
+        out.bytea(row::fingerprint, Some(print));
+        out.date(row::last_order_date, last_order(r, as_of).map(Day));
+        out.int4(
+            row::frequency,
+            Some(r.frequency.min(i64::from(i32::MAX)) as i32),
+        );
+        out.numeric(row::revenue, Some(r.revenue), scale);
+        out.numeric(row::monetary, r.monetary, scale);
+        for (k, col) in [row::r_score, row::f_score, row::m_score]
+            .into_iter()
+            .enumerate()
+        {
+            out.int2(col, r.scores.map(|s| i16::from(s[k])));
         }
-        nulls[9] = cell.is_none();
-        values[9] = bytes.datum(cell.unwrap_or(segment));
-        values[10] = bytes.datum(segment);
-        // SAFETY: every datum matches its column; the varlenas live in `bytes` until the next row.
-        unsafe { out.put(&mut values, &mut nulls) };
+        let cell = r.scores.map(|[a, b, c]| [b'0' + a, b'0' + b, b'0' + c]);
+        out.text(row::rfm_cell, cell.as_ref().map(|c| &c[..]));
+        out.text(row::segment, Some(r.segment.as_bytes()));
+        out.put();
     };
     // SAFETY: replace keeps the rows alive and unchanged while its INSERT, the only caller with
     // the token, runs.

@@ -4,6 +4,9 @@
 //! dropped by any session, or rolled back) starts a new generation, and cached entries from an
 //! older generation are looked up again.
 
+// Registers a relation cache invalidation callback.
+#![allow(unsafe_code)]
+
 use std::cell::{Cell, RefCell};
 
 use pgrx::prelude::*;

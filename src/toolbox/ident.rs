@@ -1,5 +1,8 @@
 //! Quoting names and literals into the SQL the extension generates.
 
+// quote_literal_cstr, PostgreSQL's own quoting.
+#![allow(unsafe_code)]
+
 use pgrx::pg_sys;
 
 use super::errors::*;

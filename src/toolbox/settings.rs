@@ -1,5 +1,8 @@
 //! Settings changed for the length of one piece of work, as a function's SET clause changes them.
 
+// Opens and closes a GUC nest level, as a function's SET clause does.
+#![allow(unsafe_code)]
+
 use std::ffi::CString;
 
 use pgrx::pg_sys;

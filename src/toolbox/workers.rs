@@ -1,6 +1,9 @@
 //! The backend's worker threads, for the parallel parts of the core (K-means, the CLV fits, the
 //! churn features and models, the sort of the order events).
 
+// Blocks every signal on the worker threads.
+#![allow(unsafe_code)]
+
 use crate::toolbox::errors::*;
 
 /// Runs `f` (linfa parallelises the assignment step with rayon, the CLV fits and the churn

@@ -1,11 +1,18 @@
 //! Rows computed in Rust, handed to the INSERT that writes them, in the same backend. A refresh
 //! parks what its row source needs (a pointer to the rows and their context) under a fresh token
-//! and runs `INSERT ... SELECT ... FROM _x_pending_rows(token)`; the row source ([`row_source`])
-//! takes it back by that token and type and writes its rows, varlenas built in [`RowBytes`].
-//! Outside that INSERT, or with another token, there is nothing to take.
+//! and runs `INSERT ... SELECT ... FROM _x_pending_rows(token)` ([`InsertFrom`]); the row source
+//! ([`row_source`]) takes it back by that token and type and writes its rows ([`RowWriter`]),
+//! each value set by its column's name. Outside that INSERT, or with another token, there is
+//! nothing to take.
 
+// The row sources fill a tuplestore through PostgreSQL's C functions.
+#![allow(unsafe_code)]
+
+use cda_analytics_core::calendar::Day;
 use cda_analytics_core::stored::IdPrint;
+use pgrx::pg_sys;
 
+use crate::toolbox::errors::*;
 use crate::toolbox::token_slot::TokenSlot;
 
 thread_local! {
@@ -33,45 +40,29 @@ fn take<P: Copy + 'static>(token: Option<i64>) -> Option<P> {
     PARKED.with(|p| p.get::<P>(token?))
 }
 
-/// A row source's result set in materialize mode.
-pub struct RowsOut {
-    store: *mut pgrx::pg_sys::Tuplestorestate,
-    desc: pgrx::pg_sys::TupleDesc,
-}
-
-impl RowsOut {
-    /// Appends one row; `values` and `nulls` have an entry per column. The values are copied, so
-    /// their memory may be reused for the next row.
-    ///
-    /// # Safety
-    /// Every datum must be valid for its column's type while this runs.
-    pub unsafe fn put(&self, values: &mut [pgrx::pg_sys::Datum], nulls: &mut [bool]) {
-        // SAFETY: store and desc come from InitMaterializedSRF on this call; the caller vouches
-        // for the datums, and the slices have the row type's length (checked in row_source).
-        unsafe {
-            pgrx::pg_sys::tuplestore_putvalues(
-                self.store,
-                self.desc,
-                values.as_mut_ptr(),
-                nulls.as_mut_ptr(),
-            )
-        }
-    }
+/// A column of a row source: its name, which is also the results table's column it fills, and
+/// its type. A row source's columns are declared once, with `row_columns!`, and give the
+/// INSERT's column list ([`InsertFrom`]), the check of the function's declared result
+/// ([`row_source`]) and the constants by which each value is set ([`RowWriter`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    pub name: &'static str,
+    pub type_oid: pg_sys::Oid,
 }
 
 /// What a row source `function` (internal to `caller`) starts with: the payload its INSERT parked
-/// under the token in its argument, and its result set of `columns` columns. Any other call is an
-/// error that says so.
+/// under the token in its argument, and the writer of its rows, whose `columns` must be those the
+/// function is declared to return (by name and type, in order). Any other call is an error that
+/// says so.
 ///
 /// # Safety
 /// `fcinfo` must be the live call of a set-returning function whose only argument is the token.
-pub unsafe fn row_source<P: Copy + 'static>(
-    fcinfo: pgrx::pg_sys::FunctionCallInfo,
+pub unsafe fn row_source<'c, P: Copy + 'static>(
+    fcinfo: pg_sys::FunctionCallInfo,
     function: &str,
     caller: &str,
-    columns: usize,
-) -> (P, RowsOut) {
-    use crate::toolbox::errors::*;
+    columns: &'c [Column],
+) -> (P, RowWriter<'c>) {
     // SAFETY: argument 0 is the int8 token (STRICT, so never NULL).
     let token = unsafe { pgrx::fcinfo::pg_getarg::<i64>(fcinfo, 0) };
     let Some(payload) = take::<P>(token) else {
@@ -82,24 +73,238 @@ pub unsafe fn row_source<P: Copy + 'static>(
         );
     };
     // SAFETY: InitMaterializedSRF sets up resultinfo for this call, which the executor called in
-    // materialize mode (the functions return TABLE and are read by an INSERT ... SELECT).
-    unsafe {
-        pgrx::pg_sys::InitMaterializedSRF(fcinfo, 0);
-        let rsinfo = (*fcinfo).resultinfo as *mut pgrx::pg_sys::ReturnSetInfo;
+    // materialize mode (the functions return TABLE and are read by an INSERT ... SELECT); the
+    // descriptor's attributes are read within its length.
+    let (store, desc) = unsafe {
+        pg_sys::InitMaterializedSRF(fcinfo, 0);
+        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
         let desc = (*rsinfo).setDesc;
-        if (*desc).natts as usize != columns {
+        let natts = (*desc).natts as usize;
+        let declared = (*desc).attrs.as_slice(natts);
+        let matches = natts == columns.len()
+            && columns.len() <= 64
+            && declared.iter().zip(columns).all(|(att, col)| {
+                att.atttypid == col.type_oid
+                    && std::ffi::CStr::from_ptr(att.attname.data.as_ptr()).to_bytes()
+                        == col.name.as_bytes()
+            });
+        if !matches {
             raise(
                 ERRCODE_INTERNAL_ERROR,
-                format!("{function}: unexpected row type"),
+                format!("{function}: its declared columns are not the ones it writes"),
+                Some(
+                    "The extension's SQL and library are from different versions: reinstall it."
+                        .into(),
+                ),
+            );
+        }
+        ((*rsinfo).setResult, desc)
+    };
+    let n = columns.len();
+    (
+        payload,
+        RowWriter {
+            store,
+            desc,
+            columns,
+            values: vec![pg_sys::Datum::from(0usize); n],
+            nulls: vec![false; n],
+            set: 0,
+            varlenas: Vec::with_capacity(n),
+            bytes: RowBytes::default(),
+            function: function.to_string(),
+        },
+    )
+}
+
+/// A row source's rows, written one at a time into its result set: each value is set by its
+/// column's constant (`row_columns!`), checked against the column's type, and a row goes out
+/// only once every column has a value or a NULL.
+pub struct RowWriter<'c> {
+    store: *mut pg_sys::Tuplestorestate,
+    desc: pg_sys::TupleDesc,
+    columns: &'c [Column],
+    values: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
+    /// The columns set in the current row, a bit each.
+    set: u64,
+    /// The varlena values of the current row: the column and the value's offset in `bytes`.
+    varlenas: Vec<(usize, usize)>,
+    bytes: RowBytes,
+    function: String,
+}
+
+impl RowWriter<'_> {
+    #[inline(always)]
+    fn value(&mut self, col: usize, type_oid: pg_sys::Oid, value: Option<pg_sys::Datum>) {
+        if self.columns.get(col).map(|c| c.type_oid) != Some(type_oid) {
+            self.wrong_type(col);
+        }
+        self.nulls[col] = value.is_none();
+        self.values[col] = value.unwrap_or(pg_sys::Datum::from(0usize));
+        self.set |= 1 << col;
+    }
+
+    #[cold]
+    fn wrong_type(&self, col: usize) -> ! {
+        let name = self.columns.get(col).map_or("?", |c| c.name);
+        raise(
+            ERRCODE_INTERNAL_ERROR,
+            format!(
+                "{}: column {name} is set with a value of another type",
+                self.function
+            ),
+            None,
+        )
+    }
+
+    pub fn int8(&mut self, col: usize, v: i64) {
+        self.value(col, pg_sys::INT8OID, Some(pg_sys::Datum::from(v)));
+    }
+
+    pub fn int4(&mut self, col: usize, v: Option<i32>) {
+        self.value(col, pg_sys::INT4OID, v.map(pg_sys::Datum::from));
+    }
+
+    pub fn int2(&mut self, col: usize, v: Option<i16>) {
+        self.value(col, pg_sys::INT2OID, v.map(pg_sys::Datum::from));
+    }
+
+    pub fn float8(&mut self, col: usize, v: Option<f64>) {
+        self.value(
+            col,
+            pg_sys::FLOAT8OID,
+            v.map(|v| pg_sys::Datum::from(v.to_bits())),
+        );
+    }
+
+    pub fn boolean(&mut self, col: usize, v: bool) {
+        self.value(col, pg_sys::BOOLOID, Some(pg_sys::Datum::from(v)));
+    }
+
+    /// A date, from its day number (days since 2000-01-01).
+    pub fn date(&mut self, col: usize, v: Option<Day>) {
+        self.value(col, pg_sys::DATEOID, v.map(|d| pg_sys::Datum::from(d.0)));
+    }
+
+    /// A numeric of `minor` units at `scale`, built in numeric's storage format (no numeric
+    /// arithmetic per row).
+    pub fn numeric(&mut self, col: usize, minor: Option<i64>, scale: u32) {
+        let at = minor.map(|m| self.bytes.numeric(m, scale));
+        self.varlena(col, pg_sys::NUMERICOID, at);
+    }
+
+    /// A text value.
+    pub fn text(&mut self, col: usize, v: Option<&[u8]>) {
+        let at = v.map(|t| self.bytes.text(t));
+        self.varlena(col, pg_sys::TEXTOID, at);
+    }
+
+    /// A bytea value.
+    pub fn bytea(&mut self, col: usize, v: Option<&[u8]>) {
+        let at = v.map(|t| self.bytes.text(t));
+        self.varlena(col, pg_sys::BYTEAOID, at);
+    }
+
+    /// A text value built by the caller, which lives until the row source returns.
+    ///
+    /// # Safety
+    /// `datum` must be a valid text datum for that long.
+    pub unsafe fn text_datum(&mut self, col: usize, datum: pg_sys::Datum) {
+        self.value(col, pg_sys::TEXTOID, Some(datum));
+    }
+
+    fn varlena(&mut self, col: usize, type_oid: pg_sys::Oid, at: Option<usize>) {
+        // The datum is taken once the row is complete, as the buffer may move while it grows.
+        self.value(col, type_oid, None);
+        if let Some(at) = at {
+            self.nulls[col] = false;
+            self.varlenas.push((col, at));
+        }
+    }
+
+    /// Appends the row set so far, and starts the next. Every column must have been set.
+    pub fn put(&mut self) {
+        let all = if self.columns.len() == 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.columns.len()) - 1
+        };
+        if self.set != all {
+            let missing = (0..self.columns.len())
+                .find(|&c| self.set & (1 << c) == 0)
+                .map_or("?", |c| self.columns[c].name);
+            raise(
+                ERRCODE_INTERNAL_ERROR,
+                format!("{}: column {missing} is not set", self.function),
                 None,
             );
         }
-        (
-            payload,
-            RowsOut {
-                store: (*rsinfo).setResult,
-                desc,
-            },
+        for &(col, at) in &self.varlenas {
+            self.values[col] = self.bytes.datum(at);
+        }
+        // SAFETY: store and desc come from InitMaterializedSRF on this call, whose descriptor
+        // has these columns (checked in row_source); every datum was set by a setter of its
+        // column's type, the varlenas live in `bytes` until it is cleared below, and the values
+        // are copied into the store.
+        unsafe {
+            pg_sys::tuplestore_putvalues(
+                self.store,
+                self.desc,
+                self.values.as_mut_ptr(),
+                self.nulls.as_mut_ptr(),
+            )
+        };
+        self.set = 0;
+        self.varlenas.clear();
+        self.bytes.clear();
+    }
+}
+
+/// `INSERT INTO table (columns) SELECT p.columns FROM function($1) p`, the column list from the
+/// row source's [`Column`]s, with the SELECT expressions that differ and the columns that do not
+/// come from the row source.
+pub struct InsertFrom {
+    table: String,
+    function: String,
+    columns: Vec<String>,
+    selects: Vec<String>,
+}
+
+impl InsertFrom {
+    /// `table` and `function` schema-qualified.
+    pub fn new(table: &str, function: &str, columns: &[Column]) -> Self {
+        InsertFrom {
+            table: table.to_string(),
+            function: function.to_string(),
+            columns: columns.iter().map(|c| c.name.to_string()).collect(),
+            selects: columns.iter().map(|c| format!("p.{}", c.name)).collect(),
+        }
+    }
+
+    /// Column `name` of the row source is written as `expr` (over `p`, the row source's row).
+    pub fn select(mut self, name: &str, expr: &str) -> Self {
+        if let Some(i) = self.columns.iter().position(|c| c == name) {
+            self.selects[i] = expr.to_string();
+        }
+        self
+    }
+
+    /// Column `name` of the table, not in the row source, is written as `expr`.
+    pub fn extra(mut self, name: &str, expr: &str) -> Self {
+        self.columns.push(name.to_string());
+        self.selects.push(expr.to_string());
+        self
+    }
+
+    /// The statement; `$1` is the token.
+    pub fn sql(&self) -> String {
+        format!(
+            "INSERT INTO {} ({}) SELECT {} FROM {}($1) p",
+            self.table,
+            self.columns.join(", "),
+            self.selects.join(", "),
+            self.function
         )
     }
 }
@@ -108,10 +313,10 @@ pub unsafe fn row_source<P: Copy + 'static>(
 /// buffer: each is added at a 4-byte aligned offset, and their datums are taken once the row is
 /// complete, since the buffer may move while it grows.
 #[derive(Default)]
-pub struct RowBytes(Vec<u8>);
+struct RowBytes(Vec<u8>);
 
 impl RowBytes {
-    pub fn clear(&mut self) {
+    fn clear(&mut self) {
         self.0.clear();
     }
 
@@ -123,14 +328,14 @@ impl RowBytes {
     }
 
     /// A numeric of `minor` units at `scale`; returns its offset.
-    pub fn numeric(&mut self, minor: i64, scale: u32) -> usize {
+    fn numeric(&mut self, minor: i64, scale: u32) -> usize {
         let at = self.align();
         cda_analytics_core::pg_numeric::encode_minor(minor, scale, &mut self.0);
         at
     }
 
     /// A text (or bytea) with a 4-byte header; returns its offset.
-    pub fn text(&mut self, text: &[u8]) -> usize {
+    fn text(&mut self, text: &[u8]) -> usize {
         let at = self.align();
         self.0
             .extend_from_slice(&(((text.len() + 4) as u32) << 2).to_ne_bytes());
@@ -139,7 +344,7 @@ impl RowBytes {
     }
 
     /// The datum of the value at `at`, valid until the buffer next changes.
-    pub fn datum(&self, at: usize) -> pgrx::pg_sys::Datum {
+    fn datum(&self, at: usize) -> pg_sys::Datum {
         pgrx::pg_sys::Datum::from(self.0[at..].as_ptr())
     }
 }

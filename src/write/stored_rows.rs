@@ -4,6 +4,9 @@
 //! deletes and inserts only the rows whose fingerprints differ. The LTV and RFM refreshes write
 //! this way.
 
+// Reads the stored rows with a RawScan and a C-level aggregate.
+#![allow(unsafe_code)]
+
 use cda_analytics_core::stored::{
     Changes, IdPrint, StoredRow, changes, decode_stored, encode_stored,
 };
@@ -157,7 +160,9 @@ fn own_scan(ext: &str, table: &str) -> Result<(pg_sys::Oid, Columns), String> {
     let column = |col: &std::ffi::CStr, type_oid: pg_sys::Oid| {
         // SAFETY: catalog lookups by OID and name.
         let attnum = unsafe { pg_sys::get_attnum(relid, col.as_ptr()) };
-        match attnum > 0 && unsafe { pg_sys::get_atttype(relid, attnum) } == type_oid {
+        // SAFETY: as above.
+        let type_of = |attnum| unsafe { pg_sys::get_atttype(relid, attnum) };
+        match attnum > 0 && type_of(attnum) == type_oid {
             true => Ok(attnum),
             false => Err(format!("{name} has no {col:?} column of the expected type")),
         }
@@ -285,6 +290,8 @@ v1_finfo!(pg_finfo_cda_stored_fingerprints_sfunc);
 pub unsafe extern "C-unwind" fn cda_stored_fingerprints_sfunc(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_stored_fingerprints_sfunc` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         let state = match state_arg::<Rows>(fcinfo, 0) {
             Some(s) => s,

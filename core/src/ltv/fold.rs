@@ -402,6 +402,8 @@ pub fn purchases(users: &UserTable, totals: &OrderTotals) -> (Vec<Purchases>, Ru
 }
 
 #[cfg(test)]
+// The property tests fold into shared slots over plain memory, as the processes of a run do.
+#[allow(unsafe_code)]
 mod tests {
     use super::*;
 

@@ -11,6 +11,9 @@
 //!
 //! Memory is one slot per user, whatever the number of orders.
 
+// The shared slots are raw memory that several processes write under per-slot locks.
+#![allow(unsafe_code)]
+
 use std::ptr::{NonNull, addr_of, addr_of_mut};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -663,6 +666,7 @@ mod tests {
         let (base, len) = (memory.as_mut_ptr().cast::<u8>(), memory.len() * SLOT_BYTES);
         // SAFETY: the memory outlives the totals, which fold one after another.
         let mut a = unsafe { OrderTotals::over_shared(base, len, &table, true) }.unwrap();
+        // SAFETY: as for the first.
         let mut b = unsafe { OrderTotals::over_shared(base, len, &table, false) }.unwrap();
         a.add_order(&table, row(0, 20, 5), false).unwrap();
         b.add_order(&table, row(0, 30, 7), false).unwrap();

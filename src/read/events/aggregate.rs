@@ -3,6 +3,9 @@
 //! AGGREGATE in sql/read_aggregates.sql, as pgrx's `#[pg_aggregate]` cannot declare a parallel
 //! aggregate with an `internal` state (pgrx#2351).
 
+// C-level aggregate functions, called by PostgreSQL with raw arguments.
+#![allow(unsafe_code)]
+
 use pgrx::fcinfo::pg_return_null;
 use pgrx::prelude::*;
 
@@ -36,6 +39,8 @@ v1_finfo!(pg_finfo_cda_events_sfunc);
 pub unsafe extern "C-unwind" fn cda_events_sfunc(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_events_sfunc` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         let state = match state_arg::<Events>(fcinfo, 0) {
             Some(s) => s,
@@ -84,6 +89,8 @@ v1_finfo!(pg_finfo_cda_events_combine);
 pub unsafe extern "C-unwind" fn cda_events_combine(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_events_combine` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         match (
             state_arg::<Events>(fcinfo, 0),
@@ -110,6 +117,8 @@ v1_finfo!(pg_finfo_cda_events_serial);
 pub unsafe extern "C-unwind" fn cda_events_serial(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_events_serial` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         match state_arg::<Events>(fcinfo, 0) {
             Some(s) => bytea(s.encode()),
@@ -134,6 +143,8 @@ v1_finfo!(pg_finfo_cda_events_deserial);
 pub unsafe extern "C-unwind" fn cda_events_deserial(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_events_deserial` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         let bytes = varlena_arg(fcinfo, 0).unwrap_or_default();
         match Events::decode(bytes) {
@@ -152,6 +163,8 @@ v1_finfo!(pg_finfo_cda_known_users_sfunc);
 pub unsafe extern "C-unwind" fn cda_known_users_sfunc(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_known_users_sfunc` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         let state = match state_arg::<Vec<(i64, bool)>>(fcinfo, 0) {
             Some(s) => s,

@@ -24,6 +24,9 @@
 //! (pgrx#2351), so these are plain V1 functions and the CREATE AGGREGATE statements are in
 //! sql/read_aggregates.sql.
 
+// C-level aggregate functions, called by PostgreSQL with raw arguments.
+#![allow(unsafe_code)]
+
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::{
     FoldError, OrderBatch, OrderRow, OrderTotals, StatusClass, StatusSet, UserTable,
@@ -47,6 +50,8 @@ v1_finfo!(pg_finfo_cda_ltv_users_sfunc);
 pub unsafe extern "C-unwind" fn cda_ltv_users_sfunc(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_ltv_users_sfunc` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         let state = match state_arg::<UserTable>(fcinfo, 0) {
             Some(s) => s as *mut UserTable,
@@ -67,6 +72,8 @@ v1_finfo!(pg_finfo_cda_ltv_users_final);
 pub unsafe extern "C-unwind" fn cda_ltv_users_final(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_ltv_users_final` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         match state_arg::<UserTable>(fcinfo, 0) {
             Some(t) => {
@@ -146,6 +153,7 @@ impl StatusArg {
 /// # Safety
 /// `fcinfo` must be a live call of one of them, with the arguments `status` describes.
 unsafe fn orders_sfunc(fcinfo: pg_sys::FunctionCallInfo, status: StatusArg) -> pg_sys::Datum {
+    // SAFETY: as the caller vouches, a live call of a transition function of `_ltv_orders`.
     unsafe {
         let state = match state_arg::<OrdersState>(fcinfo, 0) {
             Some(s) => s,
@@ -275,6 +283,8 @@ v1_finfo!(pg_finfo_cda_ltv_orders_combine);
 pub unsafe extern "C-unwind" fn cda_ltv_orders_combine(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_ltv_orders_combine` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         let other = state_arg::<OrdersState>(fcinfo, 1);
         match (state_arg::<OrdersState>(fcinfo, 0), other) {
@@ -320,6 +330,8 @@ v1_finfo!(pg_finfo_cda_ltv_orders_serial);
 pub unsafe extern "C-unwind" fn cda_ltv_orders_serial(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_ltv_orders_serial` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         match state_arg::<OrdersState>(fcinfo, 0) {
             Some(s) => {
@@ -339,6 +351,8 @@ v1_finfo!(pg_finfo_cda_ltv_orders_deserial);
 pub unsafe extern "C-unwind" fn cda_ltv_orders_deserial(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_ltv_orders_deserial` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         let bytes = varlena_arg(fcinfo, 0).unwrap_or_default();
         match OrderTotals::decode(bytes) {
@@ -364,6 +378,8 @@ v1_finfo!(pg_finfo_cda_ltv_orders_final);
 pub unsafe extern "C-unwind" fn cda_ltv_orders_final(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls `cda_ltv_orders_final` with the arguments that sql/read_aggregates.sql declares
+    // for it; the states in them are this module's own, made by `keep`.
     unsafe {
         match state_arg::<OrdersState>(fcinfo, 0) {
             Some(s) => {

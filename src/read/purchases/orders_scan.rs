@@ -16,6 +16,9 @@
 //! single user's read, or a run without shared slots. So does everything when
 //! `cda_analytics.table_scans` is off.
 
+// A parallel context of its own: shared memory, workers, and the scan's entry point.
+#![allow(unsafe_code)]
+
 use cda_analytics_core::ltv::{
     FoldError, OrderBatch, OrderRow, OrderTotals, StatusClass, StatusSet, UserTable,
 };
@@ -524,8 +527,8 @@ unsafe fn slot_order<'a>(
     p: &Params,
     statuses: &StatusSet,
 ) -> Option<Order<'a>> {
-    // SAFETY: as the caller vouches.
     order_in(values, nulls, p, statuses, |d| {
+        // SAFETY: as the caller vouches, a value of the row that stays pinned.
         Some(unsafe { varlena_bytes(d) })
     })
     .flatten()

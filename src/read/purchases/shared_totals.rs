@@ -8,6 +8,9 @@
 //! its orders into the segment under the slots' locks (core `ltv::totals`). Only the run counts
 //! travel back through the aggregate.
 
+// The totals live in a dynamic shared memory segment that several processes map.
+#![allow(unsafe_code)]
+
 use cda_analytics_core::ltv::{OrderTotals, SLOT_BYTES, UserTable};
 use pgrx::pg_sys;
 

@@ -7,6 +7,9 @@
 //! serve (src/read/table_scan.rs says which), a signup that needs converting to the configured time
 //! zone or is a date, and when `cda_analytics.table_scans` is off.
 
+// Starts a RawScan, whose caller vouches for the transaction state.
+#![allow(unsafe_code)]
+
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::ltv::UserTable;
 use pgrx::prelude::*;
