@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use cda_analytics_core::anomaly::{Finding, week_start};
 use cda_analytics_core::calendar::Day;
 
-use crate::write::refresh::execute;
+use crate::toolbox::statement::execute;
 use crate::write::row_source::InsertFrom;
 
 /// Replaces the table's rows; the caller holds the lock. DELETE, not TRUNCATE, so that readers

@@ -12,7 +12,7 @@ use cda_analytics_core::clv::fit::FitReport;
 use cda_analytics_core::clv::{ModelKind, TimeUnit};
 
 use crate::toolbox::errors::*;
-use crate::write::refresh::execute;
+use crate::toolbox::statement::{InsertRow, execute};
 use crate::write::row_source::InsertFrom;
 
 /// A stored model as the predictions need it.
@@ -24,19 +24,14 @@ pub struct StoredModel {
     pub params: Vec<f64>,
 }
 
+/// The parameters as a JSON object by name; a value that is not finite is null.
 fn json_object(names: &[&str], values: &[f64]) -> String {
-    let fields: Vec<String> = names
+    let fields: serde_json::Map<String, serde_json::Value> = names
         .iter()
         .zip(values)
-        .map(|(n, v)| {
-            if v.is_finite() {
-                format!("\"{n}\": {v:?}")
-            } else {
-                format!("\"{n}\": null")
-            }
-        })
+        .map(|(n, &v)| (n.to_string(), serde_json::Value::from(v)))
         .collect();
-    format!("{{{}}}", fields.join(", "))
+    serde_json::Value::Object(fields).to_string()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -50,34 +45,32 @@ pub fn store(
     fit_ms: f64,
 ) {
     let names = report.kind.param_names();
-    let args: Vec<DatumWithOid<'_>> = vec![
-        name.to_string().into(),
-        report.kind.name().to_string().into(),
-        unit.name().to_string().into(),
-        calibration_end.0.into(),
-        json_object(names, &report.params).into(),
-        json_object(names, &report.std_errors).into(),
-        report.log_likelihood.into(),
-        (report.customers.round() as i64).into(),
-        (report.distinct_rows as i64).into(),
-        penalizer.into(),
-        (report.iterations as i32).into(),
-        report.gradient_norm.into(),
-        (report.starts as i32).into(),
-        (report.starts_at_best as i32).into(),
-        fit_ms.into(),
-    ];
-    let sql = format!(
-        "INSERT INTO {ext}.ml_clv_models (model_name, model, time_unit, calibration_end, parameters, std_errors, \
-             log_likelihood, customers, distinct_rows, penalizer, iterations, gradient_norm, starts, starts_at_best, fit_ms) \
-         VALUES ($1, $2, $3, DATE '2000-01-01' + $4, $5::pg_catalog.jsonb, $6::pg_catalog.jsonb, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15) \
-         ON CONFLICT (model_name) DO UPDATE SET model = excluded.model, time_unit = excluded.time_unit, \
-             calibration_end = excluded.calibration_end, parameters = excluded.parameters, \
-             std_errors = excluded.std_errors, log_likelihood = excluded.log_likelihood, \
-             customers = excluded.customers, distinct_rows = excluded.distinct_rows, penalizer = excluded.penalizer, \
-             iterations = excluded.iterations, gradient_norm = excluded.gradient_norm, starts = excluded.starts, \
-             starts_at_best = excluded.starts_at_best, fit_ms = excluded.fit_ms, fitted_at = pg_catalog.now()"
+    let jsonb = "{}::pg_catalog.jsonb";
+    let mut row = InsertRow::default();
+    row.arg("model_name", name.to_string())
+        .arg("model", report.kind.name().to_string())
+        .arg("time_unit", unit.name().to_string())
+        .arg_as(
+            "calibration_end",
+            calibration_end.0,
+            "DATE '2000-01-01' + {}",
+        )
+        .arg_as("parameters", json_object(names, &report.params), jsonb)
+        .arg_as("std_errors", json_object(names, &report.std_errors), jsonb)
+        .arg("log_likelihood", report.log_likelihood)
+        .arg("customers", report.customers.round() as i64)
+        .arg("distinct_rows", report.distinct_rows as i64)
+        .arg("penalizer", penalizer)
+        .arg("iterations", report.iterations as i32)
+        .arg("gradient_norm", report.gradient_norm)
+        .arg("starts", report.starts as i32)
+        .arg("starts_at_best", report.starts_at_best as i32)
+        .arg("fit_ms", fit_ms);
+    let (sql, args) = row.upsert(
+        &format!("{ext}.ml_clv_models"),
+        "model_name",
+        &[("fitted_at", "pg_catalog.now()")],
+        "",
     );
     Spi::connect_mut(|c| c.update(&sql, None, &args).map(|_| ())).or_raise("storing the CLV model");
 }
@@ -86,10 +79,10 @@ pub fn store(
 /// is not a complete model (edited by hand).
 pub fn load(ext: &str, name: &str) -> StoredModel {
     let sql = format!(
-        "SELECT model, time_unit, calibration_end - DATE '2000-01-01', \
+        "SELECT model, time_unit, calibration_end - DATE '2000-01-01' AS calibration_day, \
              ARRAY(SELECT (m.parameters ->> n)::pg_catalog.float8 FROM pg_catalog.unnest(CASE m.model \
                  WHEN 'pareto_nbd' THEN ARRAY['r','alpha','s','beta'] WHEN 'gamma_gamma' THEN ARRAY['p','q','v'] \
-                 ELSE ARRAY['r','alpha','a','b'] END) WITH ORDINALITY AS k(n, i) ORDER BY k.i) \
+                 ELSE ARRAY['r','alpha','a','b'] END) WITH ORDINALITY AS k(n, i) ORDER BY k.i) AS params \
          FROM {ext}.ml_clv_models m WHERE m.model_name = $1"
     );
     let found = Spi::connect(|c| {
@@ -99,10 +92,13 @@ pub fn load(ext: &str, name: &str) -> StoredModel {
         }
         let row = t.first();
         Ok::<_, pgrx::spi::SpiError>(Some((
-            row.get::<String>(1)?.unwrap_or_default(),
-            row.get::<String>(2)?.unwrap_or_default(),
-            row.get::<i32>(3)?.unwrap_or_default(),
-            row.get::<Vec<Option<f64>>>(4)?.unwrap_or_default(),
+            row.get_by_name::<String, _>("model")?.unwrap_or_default(),
+            row.get_by_name::<String, _>("time_unit")?
+                .unwrap_or_default(),
+            row.get_by_name::<i32, _>("calibration_day")?
+                .unwrap_or_default(),
+            row.get_by_name::<Vec<Option<f64>>, _>("params")?
+                .unwrap_or_default(),
         )))
     })
     .or_raise("reading ml_clv_models");
@@ -113,11 +109,9 @@ pub fn load(ext: &str, name: &str) -> StoredModel {
             Some("Fit one first, e.g. SELECT * FROM clv_fit('name', 'bgnbd', 'week');".into()),
         );
     };
-    let params: Option<Vec<f64>> = params
-        .into_iter()
-        .map(|p| p.filter(|v| v.is_finite() && *v > 0.0))
-        .collect();
-    match (ModelKind::parse(&kind), TimeUnit::parse(&unit), params) {
+    let kind = ModelKind::parse(&kind);
+    let params = kind.and_then(|k| k.stored_params(&params));
+    match (kind, TimeUnit::parse(&unit), params) {
         (Some(kind), Some(unit), Some(params)) => StoredModel {
             name: name.to_string(),
             kind,

@@ -20,7 +20,7 @@ use crate::source::config::Config;
 use crate::toolbox::errors::*;
 use crate::write::row_source::{InsertFrom, Picked};
 
-use crate::write::refresh::{InsertRow, execute as run};
+use crate::toolbox::statement::{InsertRow, execute as run};
 use crate::write::stored_rows::{Stored, Written, replace_changed};
 
 pub fn clock_timestamp() -> String {

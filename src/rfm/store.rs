@@ -4,7 +4,6 @@
 // The row source `_rfm_pending_rows`, a C-level set-returning function.
 #![allow(unsafe_code)]
 
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
@@ -15,7 +14,7 @@ use super::{RfmRow, Scored};
 use crate::toolbox::errors::*;
 use crate::write::row_source::{InsertFrom, Picked};
 
-use crate::write::refresh::execute as run;
+use crate::toolbox::statement::{InsertRow, execute as run};
 use crate::write::stored_rows::{Stored, Written, replace_changed};
 use cda_analytics_core::stored::{Fingerprint, IdPrint};
 
@@ -28,14 +27,14 @@ pub fn rules(ext: &str) -> (Vec<SegmentRule>, bool) {
     let rules = Spi::connect(|c| {
         let mut out = Vec::new();
         for row in c.select(&sql, None, &[])? {
-            let score = |i: usize| -> Result<u8, pgrx::spi::SpiError> {
-                Ok(row.get::<i16>(i)?.unwrap_or(0) as u8)
+            let score = |name: &str| -> Result<u8, pgrx::spi::SpiError> {
+                Ok(row.get_by_name::<i16, _>(name)?.unwrap_or(0) as u8)
             };
             out.push(SegmentRule {
-                name: row.get::<String>(1)?.unwrap_or_default(),
-                r: (score(2)?, score(3)?),
-                f: (score(4)?, score(5)?),
-                m: (score(6)?, score(7)?),
+                name: row.get_by_name::<String, _>("segment")?.unwrap_or_default(),
+                r: (score("r_min")?, score("r_max")?),
+                f: (score("f_min")?, score("f_max")?),
+                m: (score("m_min")?, score("m_max")?),
             });
         }
         Ok::<_, pgrx::spi::SpiError>(out)
@@ -219,48 +218,48 @@ pub fn record_run(
 ) -> i64 {
     let bp = &scored.breakpoints;
     let customers = scored.rows.iter().filter(|r| r.scores.is_some()).count() as i64;
-    let args: Vec<DatumWithOid<'_>> = vec![
-        as_of.0.into(),
-        mode.name().to_string().into(),
-        (scored.rows.len() as i64).into(),
-        customers.into(),
-        (scored.rows.len() as i64 - customers).into(),
-        bp.recency.to_vec().into(),
-        bp.frequency.to_vec().into(),
-        bp.monetary
-            .iter()
-            .map(|m| m.map(|r| shown(&r, scale)))
-            .collect::<Vec<Option<String>>>()
-            .into(),
-        bp.monetary
-            .iter()
-            .map(|m| m.map(|r| r.num))
-            .collect::<Vec<Option<i64>>>()
-            .into(),
-        bp.monetary
-            .iter()
-            .map(|m| m.map(|r| r.den))
-            .collect::<Vec<Option<i64>>>()
-            .into(),
-        (if scored.custom_map {
-            "rfm_segment_map"
-        } else {
-            "default"
-        })
-        .to_string()
-        .into(),
-        (started.elapsed().as_secs_f64() * 1e3).into(),
-        (written.rows_written as i64).into(),
-        (written.rows_removed as i64).into(),
-    ];
-    let sql = format!(
-        "INSERT INTO {ext}.ml_rfm_runs (as_of_date, monetary, users, customers_scored, users_without_orders, \
-             recency_breakpoints, frequency_breakpoints, monetary_breakpoints, monetary_breakpoint_num, \
-             monetary_breakpoint_den, segment_map, duration_ms, rows_written, rows_removed) \
-         VALUES (DATE '2000-01-01' + $1, $2, $3, $4, $5, $6, $7, $8::pg_catalog.numeric[], $9, $10, $11, $12, \
-             $13, $14) \
-         RETURNING run_id"
-    );
+    let mut row = InsertRow::default();
+    row.arg_as("as_of_date", as_of.0, "DATE '2000-01-01' + {}")
+        .arg("monetary", mode.name().to_string())
+        .arg("users", scored.rows.len() as i64)
+        .arg("customers_scored", customers)
+        .arg("users_without_orders", scored.rows.len() as i64 - customers)
+        .arg("recency_breakpoints", bp.recency.to_vec())
+        .arg("frequency_breakpoints", bp.frequency.to_vec())
+        .arg_as(
+            "monetary_breakpoints",
+            bp.monetary
+                .iter()
+                .map(|m| m.map(|r| shown(&r, scale)))
+                .collect::<Vec<Option<String>>>(),
+            "{}::pg_catalog.numeric[]",
+        )
+        .arg(
+            "monetary_breakpoint_num",
+            bp.monetary
+                .iter()
+                .map(|m| m.map(|r| r.num))
+                .collect::<Vec<Option<i64>>>(),
+        )
+        .arg(
+            "monetary_breakpoint_den",
+            bp.monetary
+                .iter()
+                .map(|m| m.map(|r| r.den))
+                .collect::<Vec<Option<i64>>>(),
+        )
+        .arg(
+            "segment_map",
+            match scored.custom_map {
+                true => "rfm_segment_map",
+                false => "default",
+            }
+            .to_string(),
+        )
+        .arg("duration_ms", started.elapsed().as_secs_f64() * 1e3)
+        .arg("rows_written", written.rows_written as i64)
+        .arg("rows_removed", written.rows_removed as i64);
+    let (sql, args) = row.statement(&format!("{ext}.ml_rfm_runs"), " RETURNING run_id");
     let id = Spi::connect_mut(|c| c.update(&sql, None, &args)?.first().get::<i64>(1))
         .or_raise("recording the RFM run");
     id.unwrap_or_default()
@@ -288,16 +287,19 @@ pub fn latest_run(ext: &str) -> StoredRun {
             let v = v.unwrap_or_default();
             std::array::from_fn(|i| v.get(i).copied().flatten())
         };
-        let recency: Vec<Option<i32>> = row.get(3)?.unwrap_or_default();
-        let num = four(row.get(5)?);
-        let den = four(row.get(6)?);
+        let recency: Vec<Option<i32>> = row.get_by_name("recency_breakpoints")?.unwrap_or_default();
+        let num = four(row.get_by_name("monetary_breakpoint_num")?);
+        let den = four(row.get_by_name("monetary_breakpoint_den")?);
         Ok::<_, pgrx::spi::SpiError>(Some(StoredRun {
-            run_id: row.get::<i64>(1)?.unwrap_or_default(),
-            mode: Monetary::parse(&row.get::<String>(2)?.unwrap_or_default())
-                .unwrap_or(Monetary::Total),
+            run_id: row.get_by_name::<i64, _>("run_id")?.unwrap_or_default(),
+            mode: Monetary::parse(
+                &row.get_by_name::<String, _>("monetary")?
+                    .unwrap_or_default(),
+            )
+            .unwrap_or(Monetary::Total),
             breakpoints: Breakpoints {
                 recency: std::array::from_fn(|i| recency.get(i).copied().flatten()),
-                frequency: four(row.get(4)?),
+                frequency: four(row.get_by_name("frequency_breakpoints")?),
                 monetary: std::array::from_fn(|i| match (num[i], den[i]) {
                     (Some(num), Some(den)) if den > 0 => Some(Ratio { num, den }),
                     _ => None,

@@ -248,7 +248,7 @@ fn calculate_all_clusters(
     let config = Config::load(&ext);
     let as_of = as_of_day(as_of, &config.time_zone);
     crate::write::refresh::lock(&ext, "ml_user_clusters");
-    crate::write::refresh::execute(
+    crate::toolbox::statement::execute(
         &format!("DELETE FROM {ext}.ml_user_clusters"),
         &[],
         "clearing ml_user_clusters",

@@ -1,13 +1,13 @@
 //! Storing and loading fitted K-means models (`ml_kmeans_models`).
 
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::segmentation::features::FEATURES;
-use cda_analytics_core::segmentation::{FitReport, Model, Transform};
+use cda_analytics_core::segmentation::{FitReport, Model};
 
 use crate::toolbox::errors::*;
+use crate::toolbox::statement::InsertRow;
 
 pub struct StoredModel {
     pub name: String,
@@ -39,52 +39,57 @@ pub fn store(
 ) -> i32 {
     let m = &report.model;
     let t = &m.transform;
-    let args: Vec<DatumWithOid<'_>> = vec![
-        name.to_string().into(),
-        (m.centroids.len() as i32).into(),
-        t.names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<String>>()
-            .into(),
-        t.used
-            .iter()
-            .map(|&f| FEATURES[f].1)
-            .collect::<Vec<bool>>()
-            .into(),
-        t.mean.clone().into(),
-        t.scale.clone().into(),
-        float_array_2d(&m.centroids).into(),
-        float_array_2d(&m.centroids_in_units()).into(),
-        m.names.clone().into(),
-        seed.into(),
-        as_of.0.into(),
-        users.into(),
-        (report.fitted_on as i64).into(),
-        report.inertia.into(),
-        report
-            .silhouette_by_k
-            .iter()
-            .map(|&(k, _)| k as i32)
-            .collect::<Vec<i32>>()
-            .into(),
-        report
-            .silhouette_by_k
-            .iter()
-            .map(|&(_, s)| s)
-            .collect::<Vec<f64>>()
-            .into(),
-        chosen_by.to_string().into(),
-    ];
-    let sql = format!(
-        "INSERT INTO {ext}.ml_kmeans_models (model_name, version, k, features, log1p, feature_mean, feature_scale, \
-             centroids, centroids_in_units, cluster_names, seed, snapshot_date, users_in_snapshot, fitted_on_users, \
-             inertia, candidate_k, candidate_silhouette, k_chosen_by) \
-         SELECT $1, coalesce((SELECT max(version) FROM {ext}.ml_kmeans_models WHERE model_name = $1), 0) + 1, \
-             $2, $3, $4, $5, $6, $7::pg_catalog.float8[], $8::pg_catalog.float8[], $9, $10, DATE '2000-01-01' + $11, \
-             $12, $13, $14, $15, $16, $17 \
-         RETURNING version"
-    );
+    let floats = "{}::pg_catalog.float8[]";
+    let mut row = InsertRow::default();
+    // The model name is the first parameter, which the version's expression reads.
+    row.arg("model_name", name.to_string())
+        .expr(
+            "version",
+            &format!(
+                "coalesce((SELECT max(version) FROM {ext}.ml_kmeans_models WHERE model_name = $1), 0) + 1"
+            ),
+        )
+        .arg("k", m.centroids.len() as i32)
+        .arg(
+            "features",
+            t.names().iter().map(|s| s.to_string()).collect::<Vec<String>>(),
+        )
+        .arg(
+            "log1p",
+            t.used.iter().map(|&f| FEATURES[f].1).collect::<Vec<bool>>(),
+        )
+        .arg("feature_mean", t.mean.clone())
+        .arg("feature_scale", t.scale.clone())
+        .arg_as("centroids", float_array_2d(&m.centroids), floats)
+        .arg_as(
+            "centroids_in_units",
+            float_array_2d(&m.centroids_in_units()),
+            floats,
+        )
+        .arg("cluster_names", m.names.clone())
+        .arg("seed", seed)
+        .arg_as("snapshot_date", as_of.0, "DATE '2000-01-01' + {}")
+        .arg("users_in_snapshot", users)
+        .arg("fitted_on_users", report.fitted_on as i64)
+        .arg("inertia", report.inertia)
+        .arg(
+            "candidate_k",
+            report
+                .silhouette_by_k
+                .iter()
+                .map(|&(k, _)| k as i32)
+                .collect::<Vec<i32>>(),
+        )
+        .arg(
+            "candidate_silhouette",
+            report
+                .silhouette_by_k
+                .iter()
+                .map(|&(_, s)| s)
+                .collect::<Vec<f64>>(),
+        )
+        .arg("k_chosen_by", chosen_by.to_string());
+    let (sql, args) = row.statement(&format!("{ext}.ml_kmeans_models"), " RETURNING version");
     Spi::connect_mut(|c| c.update(&sql, None, &args)?.first().get::<i32>(1))
         .or_raise("storing the K-means model")
         .unwrap_or_default()
@@ -94,7 +99,7 @@ pub fn store(
 pub fn load(ext: &str, name: &str) -> StoredModel {
     let sql = format!(
         "SELECT version, features, feature_mean, feature_scale, \
-             ARRAY(SELECT pg_catalog.unnest(centroids)), cluster_names \
+             ARRAY(SELECT pg_catalog.unnest(centroids)) AS centroids, cluster_names \
          FROM {ext}.ml_kmeans_models WHERE model_name = $1 ORDER BY version DESC LIMIT 1"
     );
     let found = Spi::connect(|c| {
@@ -103,15 +108,18 @@ pub fn load(ext: &str, name: &str) -> StoredModel {
             return Ok(None);
         }
         let row = t.first();
-        let features: Vec<String> = row.get(2)?.unwrap_or_default();
-        let flat: Vec<f64> = row.get(5)?.unwrap_or_default();
         Ok::<_, pgrx::spi::SpiError>(Some((
-            row.get::<i32>(1)?.unwrap_or_default(),
-            features,
-            row.get::<Vec<f64>>(3)?.unwrap_or_default(),
-            row.get::<Vec<f64>>(4)?.unwrap_or_default(),
-            flat,
-            row.get::<Vec<String>>(6)?.unwrap_or_default(),
+            row.get_by_name::<i32, _>("version")?.unwrap_or_default(),
+            row.get_by_name::<Vec<String>, _>("features")?
+                .unwrap_or_default(),
+            row.get_by_name::<Vec<f64>, _>("feature_mean")?
+                .unwrap_or_default(),
+            row.get_by_name::<Vec<f64>, _>("feature_scale")?
+                .unwrap_or_default(),
+            row.get_by_name::<Vec<f64>, _>("centroids")?
+                .unwrap_or_default(),
+            row.get_by_name::<Vec<String>, _>("cluster_names")?
+                .unwrap_or_default(),
         )))
     })
     .or_raise("reading ml_kmeans_models");
@@ -122,18 +130,7 @@ pub fn load(ext: &str, name: &str) -> StoredModel {
             Some("Fit one first: SELECT * FROM kmeans_fit('name');".into()),
         );
     };
-    let used: Option<Vec<usize>> = features
-        .iter()
-        .map(|f| FEATURES.iter().position(|(n, _)| n == f))
-        .collect();
-    let d = features.len();
-    let valid = used.is_some()
-        && d > 0
-        && mean.len() == d
-        && scale.len() == d
-        && flat.len() == d * names.len()
-        && !names.is_empty();
-    let (Some(used), true) = (used, valid) else {
+    let Some(model) = Model::from_stored(&features, mean, scale, &flat, names) else {
         raise(
             ERRCODE_DATA_CORRUPTED,
             format!("K-means model '{name}' version {version} in ml_kmeans_models is inconsistent"),
@@ -143,10 +140,6 @@ pub fn load(ext: &str, name: &str) -> StoredModel {
     StoredModel {
         name: name.to_string(),
         version,
-        model: Model {
-            transform: Transform { used, mean, scale },
-            centroids: flat.chunks(d).map(<[f64]>::to_vec).collect(),
-            names,
-        },
+        model,
     }
 }

@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 
 use crate::toolbox::errors::*;
 use crate::toolbox::ident::quote_ident;
+use crate::toolbox::statement::{InsertRow, execute};
 
 /// The effective configuration. `Default` holds the defaults: the only place they are written.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,8 +62,9 @@ impl Config {
         let sql = format!(
             "SELECT users_schema, users_table, user_id_column, registered_at_column, orders_schema, \
                     orders_table, order_user_id_column, order_date_column, status_column, amount_column, \
-                    successful_statuses, time_zone, segment_vip::text, segment_high::text, \
-                    segment_medium::text, segment_low::text, cac_margin::text \
+                    successful_statuses, time_zone, segment_vip::text AS segment_vip, \
+                    segment_high::text AS segment_high, segment_medium::text AS segment_medium, \
+                    segment_low::text AS segment_low, cac_margin::text AS cac_margin \
              FROM {ext}.cda_config WHERE singleton"
         );
         Spi::connect(|c| {
@@ -71,79 +73,59 @@ impl Config {
                 return Ok(Config::default());
             }
             let row = t.first();
-            let text = |i: usize| -> Result<String, pgrx::spi::SpiError> {
-                Ok(row.get::<String>(i)?.unwrap_or_default())
+            let text = |name: &str| -> Result<String, pgrx::spi::SpiError> {
+                Ok(row.get_by_name::<String, _>(name)?.unwrap_or_default())
             };
             Ok::<_, pgrx::spi::SpiError>(Config {
-                users_schema: text(1)?,
-                users_table: text(2)?,
-                user_id_column: text(3)?,
-                registered_at_column: text(4)?,
-                orders_schema: text(5)?,
-                orders_table: text(6)?,
-                order_user_id_column: text(7)?,
-                order_date_column: text(8)?,
-                status_column: text(9)?,
-                amount_column: text(10)?,
-                successful_statuses: row.get::<Vec<String>>(11)?.unwrap_or_default(),
-                time_zone: text(12)?,
-                segment_vip: text(13)?,
-                segment_high: text(14)?,
-                segment_medium: text(15)?,
-                segment_low: text(16)?,
-                cac_margin: text(17)?,
+                users_schema: text("users_schema")?,
+                users_table: text("users_table")?,
+                user_id_column: text("user_id_column")?,
+                registered_at_column: text("registered_at_column")?,
+                orders_schema: text("orders_schema")?,
+                orders_table: text("orders_table")?,
+                order_user_id_column: text("order_user_id_column")?,
+                order_date_column: text("order_date_column")?,
+                status_column: text("status_column")?,
+                amount_column: text("amount_column")?,
+                successful_statuses: row
+                    .get_by_name::<Vec<String>, _>("successful_statuses")?
+                    .unwrap_or_default(),
+                time_zone: text("time_zone")?,
+                segment_vip: text("segment_vip")?,
+                segment_high: text("segment_high")?,
+                segment_medium: text("segment_medium")?,
+                segment_low: text("segment_low")?,
+                cac_margin: text("cac_margin")?,
             })
         })
         .or_raise("reading cda_config")
     }
 
     pub fn store(&self, ext: &str) {
-        let sql = format!(
-            "INSERT INTO {ext}.cda_config AS c (singleton, users_schema, users_table, user_id_column, \
-                 registered_at_column, orders_schema, orders_table, order_user_id_column, order_date_column, \
-                 status_column, amount_column, successful_statuses, time_zone, segment_vip, segment_high, \
-                 segment_medium, segment_low, cac_margin, updated_at) \
-             VALUES (true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::numeric, $14::numeric, \
-                     $15::numeric, $16::numeric, $17::numeric, pg_catalog.now()) \
-             ON CONFLICT (singleton) DO UPDATE SET users_schema = EXCLUDED.users_schema, \
-                 users_table = EXCLUDED.users_table, user_id_column = EXCLUDED.user_id_column, \
-                 registered_at_column = EXCLUDED.registered_at_column, orders_schema = EXCLUDED.orders_schema, \
-                 orders_table = EXCLUDED.orders_table, order_user_id_column = EXCLUDED.order_user_id_column, \
-                 order_date_column = EXCLUDED.order_date_column, status_column = EXCLUDED.status_column, \
-                 amount_column = EXCLUDED.amount_column, successful_statuses = EXCLUDED.successful_statuses, \
-                 time_zone = EXCLUDED.time_zone, segment_vip = EXCLUDED.segment_vip, \
-                 segment_high = EXCLUDED.segment_high, segment_medium = EXCLUDED.segment_medium, \
-                 segment_low = EXCLUDED.segment_low, cac_margin = EXCLUDED.cac_margin, updated_at = EXCLUDED.updated_at"
-        );
         let c = self.clone();
-        Spi::connect_mut(|client| {
-            client
-                .update(
-                    sql.as_str(),
-                    None,
-                    &[
-                        c.users_schema.into(),
-                        c.users_table.into(),
-                        c.user_id_column.into(),
-                        c.registered_at_column.into(),
-                        c.orders_schema.into(),
-                        c.orders_table.into(),
-                        c.order_user_id_column.into(),
-                        c.order_date_column.into(),
-                        c.status_column.into(),
-                        c.amount_column.into(),
-                        c.successful_statuses.into(),
-                        c.time_zone.into(),
-                        c.segment_vip.into(),
-                        c.segment_high.into(),
-                        c.segment_medium.into(),
-                        c.segment_low.into(),
-                        c.cac_margin.into(),
-                    ],
-                )
-                .map(|_| ())
-        })
-        .or_raise("storing cda_config");
+        let numeric = "{}::pg_catalog.numeric";
+        let mut row = InsertRow::default();
+        row.expr("singleton", "true")
+            .arg("users_schema", c.users_schema)
+            .arg("users_table", c.users_table)
+            .arg("user_id_column", c.user_id_column)
+            .arg("registered_at_column", c.registered_at_column)
+            .arg("orders_schema", c.orders_schema)
+            .arg("orders_table", c.orders_table)
+            .arg("order_user_id_column", c.order_user_id_column)
+            .arg("order_date_column", c.order_date_column)
+            .arg("status_column", c.status_column)
+            .arg("amount_column", c.amount_column)
+            .arg("successful_statuses", c.successful_statuses)
+            .arg("time_zone", c.time_zone)
+            .arg_as("segment_vip", c.segment_vip, numeric)
+            .arg_as("segment_high", c.segment_high, numeric)
+            .arg_as("segment_medium", c.segment_medium, numeric)
+            .arg_as("segment_low", c.segment_low, numeric)
+            .arg_as("cac_margin", c.cac_margin, numeric)
+            .expr("updated_at", "pg_catalog.now()");
+        let (sql, args) = row.upsert(&format!("{ext}.cda_config"), "singleton", &[], "");
+        execute(&sql, &args, "storing cda_config");
     }
 
     /// Checks the values that do not name tables or columns: the status set, the time zone, the

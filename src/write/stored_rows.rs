@@ -20,7 +20,7 @@ use crate::read::aggregates::{
 use crate::read::table_scan::{Flow, RawScan, Row, RowReader, Step};
 use crate::toolbox::errors::*;
 use crate::toolbox::settings::with_settings;
-use crate::write::refresh::execute as run;
+use crate::toolbox::statement::execute as run;
 
 type Rows = Vec<StoredRow>;
 

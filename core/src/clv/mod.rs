@@ -152,6 +152,41 @@ impl ModelKind {
     pub fn is_transaction_model(self) -> bool {
         self != ModelKind::GammaGamma
     }
+
+    /// A stored model's parameters, in [`ModelKind::param_names`] order, when there is one for
+    /// each name and each is a finite positive number (every parameter of these models is);
+    /// None for a row edited by hand or damaged.
+    pub fn stored_params(self, stored: &[Option<f64>]) -> Option<Vec<f64>> {
+        if stored.len() != self.param_names().len() {
+            return None;
+        }
+        stored
+            .iter()
+            .map(|p| p.filter(|v| v.is_finite() && *v > 0.0))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod stored_params_tests {
+    use super::ModelKind;
+
+    #[test]
+    fn stored_parameters_are_checked() {
+        let k = ModelKind::GammaGamma;
+        assert_eq!(
+            k.stored_params(&[Some(1.0), Some(2.0), Some(3.0)]),
+            Some(vec![1.0, 2.0, 3.0])
+        );
+        assert_eq!(k.stored_params(&[Some(1.0), Some(2.0)]), None);
+        assert_eq!(k.stored_params(&[Some(1.0), None, Some(3.0)]), None);
+        assert_eq!(k.stored_params(&[Some(1.0), Some(0.0), Some(3.0)]), None);
+        assert_eq!(
+            k.stored_params(&[Some(f64::NAN), Some(2.0), Some(3.0)]),
+            None
+        );
+        assert_eq!(ModelKind::BgNbd.stored_params(&[Some(1.0); 3]), None);
+    }
 }
 
 /// Why a fit or a prediction has no answer.

@@ -113,6 +113,36 @@ impl Model {
         (best.0, best.1.sqrt())
     }
 
+    /// A stored model from its columns: the feature names, their scaling, the centroids in
+    /// standardised space flattened row by row, and the cluster names. None when they do not
+    /// make a model (a row edited by hand or damaged): an unknown feature, lengths that do not
+    /// agree, no cluster, a scale that is not positive, a value that is not finite.
+    pub fn from_stored(
+        features: &[String],
+        mean: Vec<f64>,
+        scale: Vec<f64>,
+        flat_centroids: &[f64],
+        names: Vec<String>,
+    ) -> Option<Model> {
+        let used = features
+            .iter()
+            .map(|f| FEATURES.iter().position(|(n, _)| n == f))
+            .collect::<Option<Vec<usize>>>()?;
+        let d = used.len();
+        let valid = d > 0
+            && !names.is_empty()
+            && mean.len() == d
+            && scale.len() == d
+            && flat_centroids.len() == d * names.len()
+            && mean.iter().chain(flat_centroids).all(|v| v.is_finite())
+            && scale.iter().all(|s| s.is_finite() && *s > 0.0);
+        valid.then(|| Model {
+            transform: Transform { used, mean, scale },
+            centroids: flat_centroids.chunks(d).map(<[f64]>::to_vec).collect(),
+            names,
+        })
+    }
+
     /// Each centroid in feature units.
     pub fn centroids_in_units(&self) -> Vec<Vec<f64>> {
         self.centroids
@@ -358,6 +388,65 @@ pub fn fit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_models_are_checked() {
+        let features = vec![FEATURES[0].0.to_string(), FEATURES[2].0.to_string()];
+        let names = vec!["a".to_string(), "b".to_string()];
+        let ok = |mean: Vec<f64>, scale: Vec<f64>, flat: &[f64], names: Vec<String>| {
+            Model::from_stored(&features, mean, scale, flat, names)
+        };
+        let m = ok(
+            vec![0.0, 1.0],
+            vec![1.0, 2.0],
+            &[1.0, 2.0, 3.0, 4.0],
+            names.clone(),
+        )
+        .unwrap();
+        assert_eq!(m.transform.used, vec![0, 2]);
+        assert_eq!(m.centroids, vec![vec![1.0, 2.0], vec![3.0, 4.0]]);
+        assert!(
+            ok(
+                vec![0.0],
+                vec![1.0, 2.0],
+                &[1.0, 2.0, 3.0, 4.0],
+                names.clone()
+            )
+            .is_none()
+        );
+        assert!(
+            ok(
+                vec![0.0, 1.0],
+                vec![1.0, 0.0],
+                &[1.0, 2.0, 3.0, 4.0],
+                names.clone()
+            )
+            .is_none()
+        );
+        assert!(
+            ok(
+                vec![0.0, 1.0],
+                vec![1.0, 2.0],
+                &[1.0, 2.0, 3.0],
+                names.clone()
+            )
+            .is_none()
+        );
+        assert!(
+            ok(
+                vec![0.0, 1.0],
+                vec![1.0, 2.0],
+                &[1.0, f64::NAN, 3.0, 4.0],
+                names
+            )
+            .is_none()
+        );
+        assert!(ok(vec![0.0, 1.0], vec![1.0, 2.0], &[], vec![]).is_none());
+        let unknown = vec!["nope".to_string()];
+        assert!(
+            Model::from_stored(&unknown, vec![0.0], vec![1.0], &[1.0], vec!["a".into()]).is_none()
+        );
+    }
 
     /// Three well separated groups of customers: big recent spenders, mid, lapsed small ones.
     fn groups(n_per: usize, seed: u64) -> Vec<Snapshot> {
