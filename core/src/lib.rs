@@ -16,6 +16,7 @@ pub mod left_out;
 pub mod ltv;
 pub mod money;
 pub mod pg_numeric;
+pub mod phases;
 pub mod rfm;
 pub mod segmentation;
 pub mod stats;

@@ -11,7 +11,8 @@ use pgrx::prelude::*;
 use rustc_hash::FxHashMap;
 
 use cda_analytics_core::anomaly::{
-    Finding, Rules, WeekRow, WeekTotals, detect_after, fill_weeks, week_of, week_start,
+    Finding, Rules, WeekRow, WeekTotals, active_weeks, detect_after, fill_weeks, week_of,
+    week_start,
 };
 use cda_analytics_core::calendar::Day;
 
@@ -47,37 +48,13 @@ fn read_weeks(
     let end = Day(week_start(through_week + 1).0 - 1);
     let (mut events, left_out) = crate::read::events::read(ctx, end, one_user);
     let groups = crate::toolbox::workers::on_worker_threads(|| events.by_user());
-    // Spend is summed in the amount's smallest unit, so a week's total is the exact decimal sum.
-    let unit = 10f64.powi(ctx.source.amount_scale.min(15) as i32);
+    let scale = ctx.source.amount_scale;
     // user -> (first active week, active weeks in range)
     let mut per_user: FxHashMap<i64, (i32, Vec<WeekTotals>)> = FxHashMap::default();
     for (uid, range) in groups {
-        let orders = &events.events[range];
-        let Some(first) = orders.first() else {
-            continue;
-        };
-        let mut active: Vec<WeekTotals> = Vec::new();
-        let mut minor: Vec<i64> = Vec::new();
-        for e in orders.iter().filter(|e| week_of(Day(e.day)) >= from_week) {
-            let week = week_of(Day(e.day));
-            if active.last().is_none_or(|w| w.week != week) {
-                active.push(WeekTotals {
-                    week,
-                    orders: 0,
-                    spend: 0.0,
-                    categories: None,
-                });
-                minor.push(0);
-            }
-            if let (Some(w), Some(m)) = (active.last_mut(), minor.last_mut()) {
-                w.orders = w.orders.saturating_add(1);
-                *m = m.saturating_add((e.amount * unit).round() as i64);
-            }
+        if let Some(weeks) = active_weeks(&events.events[range], from_week, scale) {
+            per_user.insert(uid, weeks);
         }
-        for (w, m) in active.iter_mut().zip(minor) {
-            w.spend = m as f64 / unit;
-        }
-        per_user.insert(uid, (week_of(Day(first.day)), active));
     }
     left_out.report("weekly behaviour", explicit_end);
     let categories = categories::available(&ctx.config);

@@ -10,17 +10,15 @@ mod store;
 use pgrx::prelude::*;
 use rayon::prelude::*;
 
-use cda_analytics_core::churn::dataset::{
-    BtydSpec, Rows, btyd_at, build, count_eligible, fit_btyd, plan,
-};
-use cda_analytics_core::churn::features::{
-    CATEGORIES, EXPECTED_PURCHASES, FEATURES, N_FEATURES, P_ALIVE, eligible, features_at, label,
-};
-use cda_analytics_core::churn::model::{Reason, TrainOptions, train};
+use cda_analytics_core::churn::dataset::{btyd_at, fit_btyd, plan};
+use cda_analytics_core::churn::features::{CATEGORIES, FEATURES, eligible, features_at, label};
+use cda_analytics_core::churn::model::Reason;
+use cda_analytics_core::churn::pipeline::{Customers, TrainSpec, btyd_spec, train_on};
 use cda_analytics_core::churn::{ChurnError, Settings, Target};
-use cda_analytics_core::clv::{ModelError, ModelKind, TimeUnit, TransactionModel};
+use cda_analytics_core::clv::{ModelKind, TimeUnit, TransactionModel};
 
 use cda_analytics_core::calendar::Day;
+use cda_analytics_core::phases::Phases;
 
 use crate::source::Context;
 use crate::toolbox::convert::date_of;
@@ -88,25 +86,6 @@ fn settings_of(
     };
     s.check().unwrap_or_else(|e| raise_churn(e));
     s
-}
-
-fn spec(kind: ModelKind) -> BtydSpec {
-    BtydSpec {
-        kind,
-        unit: TimeUnit::Week,
-        penalizer: 0.0,
-    }
-}
-
-/// The purchase model fitted at each of `days`, or the first day where it cannot be fitted.
-fn fit_each(
-    h: &Histories,
-    days: &[i32],
-    kind: ModelKind,
-) -> Result<Vec<TransactionModel>, (i32, ModelError)> {
-    days.iter()
-        .map(|&d| fit_btyd(&h.histories, d, spec(kind)).map_err(|e| (d, e)))
-        .collect()
 }
 
 fn churn_band(p: f64) -> &'static str {
@@ -197,128 +176,69 @@ fn churn_train(
     )
     .unwrap_or_else(|e| raise_churn(e));
     crate::write::refresh::lock(&ctx.ext, "ml_churn_models");
-    let started = std::time::Instant::now();
+    let mut phases = Phases::start();
     let h = read::histories(&ctx, ctx.as_of, None, true);
-    let read_done = std::time::Instant::now();
-
-    let (eligible_t, eligible_v) = on_worker_threads(|| {
-        (
-            count_eligible(&h.histories, &snapshots.training, &settings),
-            count_eligible(&h.histories, &snapshots.validation, &settings),
-        )
-    });
-    if eligible_t == 0 {
-        raise_churn(ChurnError::NoEligible { split: "training" });
-    }
-    if eligible_v == 0 {
-        raise_churn(ChurnError::NoEligible {
-            split: "validation",
-        });
-    }
-    let cap = max_training_rows as f64;
-    let rate = (cap / eligible_t as f64).min(1.0);
-    let rate_v = (cap / eligible_v as f64).min(1.0);
-
-    let fitted = btyd.and_then(|kind| {
-        match on_worker_threads(|| {
-            Ok::<_, (i32, ModelError)>((
-                fit_each(&h, &snapshots.training, kind)?,
-                fit_each(&h, &snapshots.validation, kind)?,
-            ))
-        }) {
-            Ok(m) => Some((kind, m)),
-            Err((day, e)) => {
-                notice(
-                    format!(
-                        "churn_train: {} could not be fitted on the data up to {}: {e}; p_alive and expected_purchases are left out, and there is no P(alive) baseline",
-                        kind.name(),
-                        date_of(Day(day))
-                    ),
-                    None,
-                );
-                None
-            }
-        }
-    });
-    let fit_done = std::time::Instant::now();
-    let seed_u = seed as u64;
-    let (training, validation): (Rows, Rows) = on_worker_threads(|| {
-        let (mt, mv) = match &fitted {
-            Some((_, (mt, mv))) => (Some(mt.as_slice()), Some(mv.as_slice())),
-            None => (None, None),
-        };
-        (
-            build(
-                &h.ids,
-                &h.histories,
-                &snapshots.training,
-                mt,
-                &settings,
-                rate,
-                seed_u,
+    phases.mark("read");
+    let customers = Customers {
+        ids: &h.ids,
+        histories: &h.histories,
+        categories: h.categories,
+    };
+    let spec = TrainSpec {
+        snapshots,
+        settings,
+        btyd,
+        max_rows: max_training_rows as usize,
+        seed: seed as u64,
+    };
+    let trained =
+        on_worker_threads(|| train_on(&customers, &spec)).unwrap_or_else(|e| raise_churn(e));
+    if let Some((kind, day, e)) = &trained.btyd_failure {
+        notice(
+            format!(
+                "churn_train: {} could not be fitted on the data up to {}: {e}; p_alive and expected_purchases are left out, and there is no P(alive) baseline",
+                kind.name(),
+                date_of(Day(*day))
             ),
-            build(
-                &h.ids,
-                &h.histories,
-                &snapshots.validation,
-                mv,
-                &settings,
-                rate_v,
-                seed_u,
-            ),
-        )
-    });
-    let columns: Vec<usize> = (0..N_FEATURES)
-        .filter(|&c| c != CATEGORIES || h.categories)
-        .filter(|&c| (c != P_ALIVE && c != EXPECTED_PURCHASES) || fitted.is_some())
-        .collect();
-    let build_done = std::time::Instant::now();
-    let report = on_worker_threads(|| {
-        train(
-            target,
-            &training,
-            &validation,
-            &columns,
-            &TrainOptions::default(),
-        )
-    })
-    .unwrap_or_else(|e| raise_churn(e));
-    let done = std::time::Instant::now();
-    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1000.0;
-    let phase_ms = [
-        ms(started, read_done),
-        ms(read_done, fit_done),
-        ms(fit_done, build_done),
-        ms(build_done, done),
-    ];
+            None,
+        );
+    }
+    let report = &trained.report;
+    let snapshots = &spec.snapshots;
     notice(
         format!(
             "churn_train: {} training rows at {} snapshots ({} eligible, sample rate {:.4}), {} validation rows at {} snapshots; {} kept",
-            training.len(),
+            trained.rows.0,
             snapshots.training.len(),
-            eligible_t,
-            rate,
-            validation.len(),
+            trained.eligible.0,
+            trained.sample_rate,
+            trained.rows.1,
             snapshots.validation.len(),
             report.model.classifier.kind()
         ),
         None,
     );
+    let t = &trained.phases;
     store::store(
         &ctx.ext,
         model_name,
-        &report,
+        report,
         &Run {
             settings,
-            btyd: fitted.as_ref().map(|(k, _)| *k),
+            btyd: trained.btyd,
             as_of: ctx.as_of,
             training: snapshots.training.clone(),
             validation: snapshots.validation.clone(),
-            eligible_training: eligible_t as i64,
-            eligible_validation: eligible_v as i64,
-            sample_rate: rate,
+            eligible_training: trained.eligible.0 as i64,
+            eligible_validation: trained.eligible.1 as i64,
+            sample_rate: trained.sample_rate,
             seed,
-            phase_ms,
+            phase_ms: [
+                phases.ms("read"),
+                t.ms("purchase model"),
+                t.ms("rows"),
+                t.ms("classifiers"),
+            ],
         },
     );
     let chosen = report.model.classifier.kind();
@@ -354,7 +274,7 @@ fn churn_train(
 fn fit_for_scoring(ctx: &Context, stored: &StoredModel, h: &Histories) -> Option<TransactionModel> {
     let day = ctx.as_of.0;
     stored.btyd.map(|kind| {
-        on_worker_threads(|| fit_btyd(&h.histories, day, spec(kind))).unwrap_or_else(|e| {
+        on_worker_threads(|| fit_btyd(&h.histories, day, btyd_spec(kind))).unwrap_or_else(|e| {
             raise(
                 ERRCODE_DATA_EXCEPTION,
                 format!(
@@ -666,7 +586,7 @@ fn churn_features(
     let h = read::histories(&ctx, ctx.as_of, user_id.filter(|_| btyd.is_none()), true);
     let settings = Settings::new(Target::Churn);
     let model = btyd.and_then(|kind| {
-        on_worker_threads(|| fit_btyd(&h.histories, day, spec(kind)))
+        on_worker_threads(|| fit_btyd(&h.histories, day, btyd_spec(kind)))
             .map_err(|e| {
                 notice(
                     format!(

@@ -27,6 +27,7 @@ use crate::source::ext_schema;
 use crate::toolbox::convert::{date_of, day_of_date};
 use crate::toolbox::errors::*;
 use crate::toolbox::workers::on_worker_threads;
+use cda_analytics_core::phases::Phases;
 use read::Window;
 use store::{ClvRow, RunSettings, StoredModel};
 
@@ -210,7 +211,7 @@ fn clv_fit(
     let ctx = Context::load(calibration_end);
     let window = Window::as_of(&ctx, unit);
     let customers = read::summaries(&ctx, window, None, true);
-    let started = std::time::Instant::now();
+    let mut phases = Phases::start();
     let what = format!("fitting {} model '{model_name}'", kind.name());
     let report = if kind == ModelKind::GammaGamma {
         let repeaters = customers.iter().filter(|(_, s)| s.frequency > 0);
@@ -239,7 +240,8 @@ fn clv_fit(
         on_worker_threads(|| fit_transactions(kind, &rows, penalizer))
     }
     .unwrap_or_else(|e| raise_model(e, &what));
-    let fit_ms = started.elapsed().as_secs_f64() * 1000.0;
+    phases.mark("fit");
+    let fit_ms = phases.ms("fit");
     store::store(
         &ctx.ext, model_name, &report, unit, ctx.as_of, penalizer, fit_ms,
     );
@@ -482,10 +484,10 @@ fn calculate_all_clv(
     let model = purchase_model(&stored);
     let spend = spend_model.map(|n| self::spend_model(&store::load(&ctx.ext, n)));
     crate::write::refresh::lock(&ctx.ext, "ml_user_clv");
-    let t0 = std::time::Instant::now();
+    let mut phases = Phases::start();
     let window = Window::as_of(&ctx, model.unit);
     let customers = read::summaries(&ctx, window, None, true);
-    let t1 = std::time::Instant::now();
+    phases.mark("read");
     let horizon = f64::from(horizon_months) * model.unit.per_month();
     let scored: Result<Vec<ClvRow>, ModelError> = on_worker_threads(|| {
         score_all(
@@ -498,7 +500,7 @@ fn calculate_all_clv(
         )
     });
     let rows = scored.unwrap_or_else(|e| raise_model(e, &format!("scoring with '{model_name}'")));
-    let t2 = std::time::Instant::now();
+    phases.mark("score");
     store::replace(
         &ctx.ext,
         &rows,
@@ -510,8 +512,7 @@ fn calculate_all_clv(
             as_of: ctx.as_of,
         },
     );
-    let t3 = std::time::Instant::now();
-    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1000.0;
+    phases.mark("write");
     let total_clv = spend
         .as_ref()
         .map(|_| rows.iter().filter_map(|r| r.clv).sum::<f64>());
@@ -519,9 +520,9 @@ fn calculate_all_clv(
         rows.len() as i64,
         rows.iter().map(|r| r.expected_purchases).sum(),
         total_clv,
-        ms(t0, t1),
-        ms(t1, t2),
-        ms(t2, t3),
+        phases.ms("read"),
+        phases.ms("score"),
+        phases.ms("write"),
     ))
 }
 

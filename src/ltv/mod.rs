@@ -9,7 +9,9 @@ use pgrx::prelude::*;
 use crate::read::purchases;
 use crate::source::Context;
 use crate::toolbox::convert::minor_numeric;
+use crate::toolbox::errors::debug_phases;
 use cda_analytics_core::ltv::{UserLtv, finish_fingerprinted};
+use cda_analytics_core::phases::Phases;
 
 /// Recomputes every user's LTV as of `as_of` (default: today in the configured time zone) and
 /// replaces the contents of `ml_user_ltv` in one transaction, writing only the stored rows that
@@ -18,7 +20,7 @@ use cda_analytics_core::ltv::{UserLtv, finish_fingerprinted};
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 {
-    let started = std::time::Instant::now();
+    let mut phases = Phases::start();
     let Context {
         ext,
         config,
@@ -30,7 +32,7 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
     let started_at = results::clock_timestamp();
     let thresholds = config.ltv_thresholds(source.amount_scale);
     let scale = source.amount_scale;
-    let t_read = std::time::Instant::now();
+    phases.mark("setup");
     // The rows and their fingerprints are built on the worker threads while this thread reads
     // the stored fingerprints, and the summary and histograms while it writes: one core would
     // otherwise sit idle through each pair.
@@ -45,7 +47,7 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
                 || crate::write::stored_rows::read(&ext, "ml_user_ltv_rows"),
             )
         });
-    let t_write = std::time::Instant::now();
+    phases.mark("read");
     let ((summary, distributions), written) = crate::toolbox::workers::beside(
         || {
             let mut measured = cda_analytics_core::ltv::Measured::gather(&rows);
@@ -57,28 +59,19 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         },
         || results::replace_results(&ext, &rows, &new, stored, as_of, scale),
     );
-    // Where the time goes, for SET client_min_messages = debug1 and the benchmark.
-    pgrx::debug1!(
-        "calculate_all_ltv: setup {:.1} ms, read {:.1} ms, write {:.1} ms",
-        (t_read - started).as_secs_f64() * 1e3,
-        (t_write - t_read).as_secs_f64() * 1e3,
-        t_write.elapsed().as_secs_f64() * 1e3,
-    );
+    phases.mark("write");
     let run = results::RunRecord {
         as_of,
         started_at,
-        elapsed: started.elapsed(),
+        elapsed: phases.elapsed(),
         config: &config,
         source: &source,
         counts: &counts,
         written,
     };
-    let t_record = std::time::Instant::now();
     results::record_run(&ext, &run, &summary, &distributions);
-    pgrx::debug1!(
-        "calculate_all_ltv: run record {:.1} ms",
-        t_record.elapsed().as_secs_f64() * 1e3
-    );
+    phases.mark("run record");
+    debug_phases("calculate_all_ltv", &phases);
     purchases::report_skipped("calculate_all_ltv", &counts, &source, true, |_| true);
     rows.len() as i64
 }

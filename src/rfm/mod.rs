@@ -23,6 +23,7 @@ use crate::source::ext_schema;
 use crate::source::{Config, Context, Source};
 use crate::toolbox::convert::minor_numeric;
 use crate::toolbox::errors::*;
+use cda_analytics_core::phases::Phases;
 
 /// Users as of a day: those with a successful order as customers to score, the others apart.
 pub(crate) struct Population {
@@ -280,7 +281,7 @@ fn calculate_all_rfm(
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
     monetary: default!(String, "'total'"),
 ) -> i64 {
-    let started = std::time::Instant::now();
+    let mut phases = Phases::start();
     let mode = monetary_mode(&monetary);
     let Context {
         ext,
@@ -308,15 +309,12 @@ fn calculate_all_rfm(
                 || crate::write::stored_rows::read(&ext, "ml_user_rfm_rows"),
             )
         });
-    let t_write = std::time::Instant::now();
+    phases.mark("read and score");
     let written = store::replace(&ext, &scored.rows, &new, stored, as_of, scale);
-    let run_id = store::record_run(&ext, as_of, mode, &scored, scale, started, written);
+    let run_id = store::record_run(&ext, as_of, mode, &scored, scale, phases.elapsed(), written);
     store::set_as_of(&ext, as_of, run_id);
-    pgrx::debug1!(
-        "calculate_all_rfm: read and score {:.1} ms, write {:.1} ms",
-        (t_write - started).as_secs_f64() * 1e3,
-        t_write.elapsed().as_secs_f64() * 1e3
-    );
+    phases.mark("write");
+    debug_phases("calculate_all_rfm", &phases);
     report("calculate_all_rfm", &scored.counts, &source, explicit);
     let unmatched = scored
         .rows
@@ -331,10 +329,6 @@ fn calculate_all_rfm(
             None,
         );
     }
-    pgrx::debug1!(
-        "calculate_all_rfm: {:.1} ms",
-        started.elapsed().as_secs_f64() * 1e3
-    );
     scored.rows.len() as i64
 }
 

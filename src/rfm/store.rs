@@ -213,7 +213,7 @@ pub fn record_run(
     mode: Monetary,
     scored: &Scored,
     scale: u32,
-    started: std::time::Instant,
+    elapsed: std::time::Duration,
     written: Written,
 ) -> i64 {
     let bp = &scored.breakpoints;
@@ -256,7 +256,7 @@ pub fn record_run(
             }
             .to_string(),
         )
-        .arg("duration_ms", started.elapsed().as_secs_f64() * 1e3)
+        .arg("duration_ms", elapsed.as_secs_f64() * 1e3)
         .arg("rows_written", written.rows_written as i64)
         .arg("rows_removed", written.rows_removed as i64);
     let (sql, args) = row.statement(&format!("{ext}.ml_rfm_runs"), " RETURNING run_id");

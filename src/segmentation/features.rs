@@ -8,8 +8,9 @@ use rustc_hash::FxHashMap;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::left_out::Reason;
-use cda_analytics_core::money::{div_round, format_minor};
+use cda_analytics_core::money::format_minor;
 use cda_analytics_core::segmentation::Snapshot;
+use cda_analytics_core::segmentation::features::snapshot_of;
 
 use crate::read::{categories, events};
 use crate::source::{Config, Source};
@@ -41,30 +42,15 @@ pub fn read(
     let (mut events, left_out) = events::read_with(&ext, config, source, as_of, None, &known);
     let groups = crate::toolbox::workers::on_worker_threads(|| events.by_user());
     let scale = source.amount_scale.min(15);
-    let unit = 10f64.powi(scale as i32);
     let mut not_registered = 0i64;
-    // user -> (last day, orders 90d, spend 180d and orders 180d in minor units)
-    let mut per_user: FxHashMap<i64, (i32, i64, i128, i64)> = FxHashMap::default();
+    // The customers on D: their orders, in user id order.
+    let mut customers = Vec::with_capacity(groups.len());
     for (uid, range) in groups {
-        let orders = &events.events[range];
-        if !known.get(uid).unwrap_or(false) {
-            not_registered += orders.len() as i64;
-            continue;
+        if known.get(uid).unwrap_or(false) {
+            customers.push((uid, range));
+        } else {
+            not_registered += range.len() as i64;
         }
-        let Some(last) = orders.last() else {
-            continue;
-        };
-        let (mut f90, mut m180, mut c180) = (0i64, 0i128, 0i64);
-        for e in orders {
-            if e.day > as_of.0 - 180 {
-                m180 += (e.amount * unit).round() as i128;
-                c180 += 1;
-                if e.day > as_of.0 - 90 {
-                    f90 += 1;
-                }
-            }
-        }
-        per_user.insert(uid, (last.day, f90, m180, c180));
     }
 
     let categories = categories::available(config);
@@ -94,37 +80,25 @@ pub fn read(
         );
     }
 
-    let mut ids: Vec<i64> = per_user.keys().copied().collect();
-    ids.sort_unstable();
-    let mut snapshots = Vec::with_capacity(ids.len());
+    let mut snapshots = Vec::with_capacity(customers.len());
     let mut money_text = FxHashMap::default();
-    for id in ids {
-        let Some((last, f90, m180, c180)) = per_user.remove(&id) else {
+    for (id, range) in customers {
+        let categories_180d = cats.get(&id).copied().unwrap_or(0);
+        let Some((snapshot, money)) =
+            snapshot_of(id, &events.events[range], as_of, scale, categories_180d)
+        else {
             continue;
         };
-        // The average order value rounded half away from zero to the amount's scale, as
-        // PostgreSQL's round(numeric, scale) does.
-        let aov = (c180 > 0).then(|| div_round(m180, i128::from(c180)));
-        snapshots.push(Snapshot {
-            user_id: id,
-            values: [
-                (as_of.0 - last) as f64,
-                f90 as f64,
-                m180 as f64 / unit,
-                aov.map_or(0.0, |a| a as f64 / unit),
-                f64::from(cats.get(&id).copied().unwrap_or(0)),
-            ],
-        });
+        snapshots.push(snapshot);
         money_text.insert(
             id,
             (
                 // No order in the 180 days: 0, as the SQL sum's NULL was shown.
-                if c180 > 0 {
-                    format_minor(m180, scale)
-                } else {
-                    "0".into()
+                match money.aov_180d {
+                    Some(_) => format_minor(money.monetary_180d, scale),
+                    None => "0".into(),
                 },
-                aov.map(|a| format_minor(a, scale)),
+                money.aov_180d.map(|a| format_minor(a, scale)),
             ),
         );
     }

@@ -57,3 +57,8 @@ pub fn require_model_name(model_name: &str) {
         );
     }
 }
+
+/// Where `what`'s time went, phase by phase, at DEBUG1 (`SET client_min_messages = debug1`).
+pub fn debug_phases(what: &str, phases: &cda_analytics_core::phases::Phases) {
+    pgrx::debug1!("{what}: {}", phases.summary());
+}

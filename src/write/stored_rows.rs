@@ -7,6 +7,7 @@
 // Reads the stored rows with a RawScan and a C-level aggregate.
 #![allow(unsafe_code)]
 
+use cda_analytics_core::phases::Phases;
 use cda_analytics_core::stored::{
     Changes, IdPrint, StoredRow, changes, decode_stored, encode_stored,
 };
@@ -50,14 +51,11 @@ pub fn replace_changed(
     new: &[IdPrint],
     insert: impl FnOnce(Option<&[usize]>),
 ) -> Written {
-    let Stored {
-        rows: stored,
-        read_ms,
-    } = stored;
+    let Stored { rows: stored, read } = stored;
     let stored_len = stored.len();
-    let t_read = std::time::Instant::now();
+    let mut phases = Phases::start();
     let Changes { write, remove, .. } = changes(stored, new);
-    let t_changes = std::time::Instant::now();
+    phases.mark("changes");
     let everything = remove.len() > REWRITE_ALL_ABOVE && remove.len() * 4 > stored_len;
     let written = if everything {
         run(
@@ -96,12 +94,11 @@ pub fn replace_changed(
         }
         written
     };
-    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
+    phases.mark("writes");
     pgrx::debug1!(
-        "{table}: stored fingerprints {:.1} ms, changes {:.1} ms, writes {:.1} ms ({} written, {} removed)",
-        read_ms,
-        ms(t_read, t_changes),
-        ms(t_changes, std::time::Instant::now()),
+        "{table}: {}, {} ({} written, {} removed)",
+        read.summary(),
+        phases.summary(),
         written.rows_written,
         written.rows_removed
     );
@@ -111,18 +108,16 @@ pub fn replace_changed(
 /// The stored rows of a results table, as [`read`] found them.
 pub struct Stored {
     rows: Rows,
-    read_ms: f64,
+    read: Phases,
 }
 
 /// Every stored row of `ext.table`, for [`replace_changed`]. A fingerprint that is not 16 bytes
 /// (a row edited by hand) matches nothing, so that row is rewritten.
 pub fn read(ext: &str, table: &str) -> Stored {
-    let t0 = std::time::Instant::now();
+    let mut read = Phases::start();
     let rows = read_rows(ext, table);
-    Stored {
-        rows,
-        read_ms: t0.elapsed().as_secs_f64() * 1e3,
-    }
+    read.mark("stored fingerprints");
+    Stored { rows, read }
 }
 
 fn read_rows(ext: &str, table: &str) -> Rows {

@@ -2,6 +2,7 @@
 //! weekly series with every week present.
 
 use crate::calendar::Day;
+use crate::events::Event;
 
 /// 2000-01-03, the first Monday on or after PostgreSQL's date epoch, as a day number.
 const FIRST_MONDAY: i32 = 2;
@@ -24,6 +25,41 @@ pub struct WeekTotals {
     pub orders: u32,
     pub spend: f64,
     pub categories: Option<u32>,
+}
+
+/// A user's first active week and their active weeks from `from_week` on, from their counted
+/// orders sorted by day, with amounts at `scale` decimal places (at most 15): each week's orders,
+/// and its spend summed in minor units, so that a week's total is the exact decimal sum. None
+/// without an order.
+pub fn active_weeks(
+    orders: &[Event],
+    from_week: i32,
+    scale: u32,
+) -> Option<(i32, Vec<WeekTotals>)> {
+    let first = week_of(Day(orders.first()?.day));
+    let unit = 10f64.powi(scale.min(15) as i32);
+    let mut active: Vec<WeekTotals> = Vec::new();
+    let mut minor: Vec<i64> = Vec::new();
+    for e in orders.iter().filter(|e| week_of(Day(e.day)) >= from_week) {
+        let week = week_of(Day(e.day));
+        if active.last().is_none_or(|w| w.week != week) {
+            active.push(WeekTotals {
+                week,
+                orders: 0,
+                spend: 0.0,
+                categories: None,
+            });
+            minor.push(0);
+        }
+        if let (Some(w), Some(m)) = (active.last_mut(), minor.last_mut()) {
+            w.orders = w.orders.saturating_add(1);
+            *m = m.saturating_add((e.amount * unit).round() as i64);
+        }
+    }
+    for (w, m) in active.iter_mut().zip(minor) {
+        w.spend = m as f64 / unit;
+    }
+    Some((first, active))
 }
 
 /// One week of a user's series: active or not.
@@ -78,6 +114,39 @@ pub fn fill_weeks(active: &[WeekTotals], through: i32, categories_known: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every order from `from_week` on lands in its week, once: the weeks' orders and
+        /// cents add up to those orders', each week holds the orders whose day it covers, and
+        /// the weeks come in order.
+        #[test]
+        fn orders_land_in_their_weeks(
+            mut orders in proptest::collection::vec((-30i32..300, 0i64..500_000), 1..50),
+            from_week in -3i32..30,
+        ) {
+            orders.sort();
+            let events: Vec<Event> = orders
+                .iter()
+                .map(|&(day, cents)| Event { user: 1, day, amount: cents as f64 / 100.0 })
+                .collect();
+            let (first, weeks) = active_weeks(&events, from_week, 2).unwrap();
+            prop_assert_eq!(first, week_of(Day(orders[0].0)));
+            prop_assert!(weeks.windows(2).all(|w| w[0].week < w[1].week));
+            for w in &weeks {
+                let inside: Vec<i64> = orders
+                    .iter()
+                    .filter(|o| (week_start(w.week).0..week_start(w.week + 1).0).contains(&o.0))
+                    .map(|o| o.1)
+                    .collect();
+                prop_assert!(w.week >= from_week);
+                prop_assert_eq!(w.orders as usize, inside.len());
+                prop_assert_eq!((w.spend * 100.0).round() as i64, inside.iter().sum::<i64>());
+            }
+            let counted = orders.iter().filter(|o| week_of(Day(o.0)) >= from_week).count();
+            prop_assert_eq!(weeks.iter().map(|w| w.orders as usize).sum::<usize>(), counted);
+        }
+    }
 
     #[test]
     fn weeks_start_on_monday() {

@@ -10,6 +10,7 @@ pub mod history;
 pub mod logistic;
 pub mod metrics;
 pub mod model;
+pub mod pipeline;
 pub mod stored;
 #[cfg(test)]
 mod tests;

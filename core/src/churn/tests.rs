@@ -8,6 +8,7 @@ use super::history::History;
 use super::metrics::*;
 use super::model::{TrainOptions, train};
 use super::{ChurnError, Settings, Target};
+use crate::clv::ModelKind;
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol
@@ -500,4 +501,63 @@ fn logistic_regression_edge_cases() {
     let f = super::logistic::fit(&z, &y, 1e-6).unwrap();
     assert!(f.weights[0].abs() < 1e-6);
     assert!(close(f.intercept, (0.25f64 / 0.75).ln(), 1e-6));
+}
+
+#[test]
+fn the_training_pipeline_samples_to_its_cap_and_goes_on_without_a_purchase_model_it_cannot_fit() {
+    use super::pipeline::{Customers, TrainSpec, train_on};
+    let (ids, histories) = planted_shop(3000, 5);
+    let s = Settings::new(Target::Churn);
+    let spec = |btyd, max_rows| TrainSpec {
+        snapshots: plan(900, 20, 4, s.label_days).unwrap(),
+        settings: s,
+        btyd,
+        max_rows,
+        seed: 42,
+    };
+    let all = Customers {
+        ids: &ids,
+        histories: &histories,
+        categories: false,
+    };
+    let t = train_on(&all, &spec(Some(ModelKind::BgNbd), 2000)).unwrap();
+    assert_eq!(t.btyd, Some(ModelKind::BgNbd));
+    assert!(t.btyd_failure.is_none());
+    assert!(t.eligible.0 > 2000 && t.sample_rate < 1.0);
+    assert!((t.rows.0 as f64 - 2000.0).abs() < 300.0, "{:?}", t.rows);
+    assert!(t.report.model.transform.columns.contains(&P_ALIVE));
+    assert!(!t.report.model.transform.columns.contains(&CATEGORIES));
+    assert!(t.phases.ms("classifiers") > 0.0);
+    // The same seed, the same rows and model.
+    let again = train_on(&all, &spec(Some(ModelKind::BgNbd), 2000)).unwrap();
+    assert_eq!(again.rows, t.rows);
+    assert_eq!(again.report.model, t.report.model);
+
+    // Ten customers are too few to fit BG/NBD at every snapshot: training goes on without it.
+    let few = Customers {
+        ids: &ids[..10],
+        histories: &histories[..10],
+        categories: false,
+    };
+    match train_on(&few, &spec(Some(ModelKind::BgNbd), 2000)) {
+        Ok(t) => {
+            assert!(t.btyd.is_none());
+            assert!(t.btyd_failure.is_some());
+            assert!(!t.report.model.transform.columns.contains(&P_ALIVE));
+        }
+        // Or so few rows that a split has one class: an error that says so.
+        Err(e) => assert!(matches!(
+            e,
+            ChurnError::SingleClass { .. } | ChurnError::NoEligible { .. }
+        )),
+    }
+    let none = Customers {
+        ids: &[],
+        histories: &[],
+        categories: false,
+    };
+    assert!(matches!(
+        train_on(&none, &spec(None, 2000)),
+        Err(ChurnError::NoEligible { split: "training" })
+    ));
 }

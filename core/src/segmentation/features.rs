@@ -9,6 +9,10 @@
 //!
 //! Money is compressed with log1p before standardising, as spend is heavy-tailed.
 
+use crate::calendar::Day;
+use crate::events::Event;
+use crate::money::div_round;
+
 /// The feature names, in column order, and whether each is money (log1p before scaling).
 pub const FEATURES: [(&str, bool); 5] = [
     ("recency_days", false),
@@ -22,6 +26,54 @@ pub const FEATURES: [(&str, bool); 5] = [
 pub const RECENCY: usize = 0;
 pub const FREQUENCY: usize = 1;
 pub const MONETARY: usize = 2;
+
+/// The money of a snapshot in the amounts' minor units, exactly: `monetary_180d`, and
+/// `aov_180d` rounded half away from zero to the amounts' scale (as PostgreSQL's
+/// `round(numeric, scale)`), None without an order in the 180 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotMoney {
+    pub monetary_180d: i128,
+    pub aov_180d: Option<i128>,
+}
+
+/// A user's snapshot at `as_of` from their counted orders, sorted by day and none after `as_of`
+/// (the events read gives them so), with amounts at `scale` decimal places (at most 15);
+/// `categories_180d` comes from the categories read. None without an order.
+pub fn snapshot_of(
+    user_id: i64,
+    orders: &[Event],
+    as_of: Day,
+    scale: u32,
+    categories_180d: u32,
+) -> Option<(Snapshot, SnapshotMoney)> {
+    let last = orders.last()?;
+    let unit = 10f64.powi(scale.min(15) as i32);
+    let (mut f90, mut m180, mut c180) = (0i64, 0i128, 0i64);
+    for e in orders.iter().filter(|e| e.day > as_of.0 - 180) {
+        // Each amount back to its exact minor units, so that the sum is the decimal sum.
+        m180 += (e.amount * unit).round() as i128;
+        c180 += 1;
+        if e.day > as_of.0 - 90 {
+            f90 += 1;
+        }
+    }
+    let aov = (c180 > 0).then(|| div_round(m180, i128::from(c180)));
+    let snapshot = Snapshot {
+        user_id,
+        values: [
+            f64::from(as_of.0 - last.day),
+            f90 as f64,
+            m180 as f64 / unit,
+            aov.map_or(0.0, |a| a as f64 / unit),
+            f64::from(categories_180d),
+        ],
+    };
+    let money = SnapshotMoney {
+        monetary_180d: m180,
+        aov_180d: aov,
+    };
+    Some((snapshot, money))
+}
 
 /// One user's features (values in currency units for money).
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +153,42 @@ impl Transform {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Against the definitions, computed another way: amounts given in cents, the money
+        /// sums are the cents' sums, and each count and window as the module says.
+        #[test]
+        fn snapshots_follow_their_definitions(
+            mut orders in proptest::collection::vec((0i32..400, 0i64..1_000_000), 1..40),
+            as_of in 380i32..420,
+        ) {
+            orders.sort();
+            let events: Vec<Event> = orders
+                .iter()
+                .map(|&(day, cents)| Event { user: 1, day, amount: cents as f64 / 100.0 })
+                .collect();
+            let (snap, money) = snapshot_of(1, &events, Day(as_of), 2, 3).unwrap();
+            let recent: Vec<i64> = orders.iter().filter(|o| as_of - o.0 < 180).map(|o| o.1).collect();
+            let cents: i64 = recent.iter().sum();
+            prop_assert_eq!(money.monetary_180d, i128::from(cents));
+            let n = recent.len() as i64;
+            let aov = (n > 0).then(|| {
+                // Half away from zero, as round(numeric, 2).
+                (i128::from(cents) * 2 + i128::from(n)) / (2 * i128::from(n))
+            });
+            prop_assert_eq!(money.aov_180d, aov);
+            prop_assert_eq!(snap.values[0], f64::from(as_of - orders.last().unwrap().0));
+            prop_assert_eq!(snap.values[1], orders.iter().filter(|o| as_of - o.0 < 90).count() as f64);
+            prop_assert_eq!(snap.values[4], 3.0);
+        }
+    }
+
+    #[test]
+    fn no_orders_no_snapshot() {
+        assert_eq!(snapshot_of(1, &[], Day(10), 2, 0), None);
+    }
+
     use super::*;
 
     #[test]

@@ -17,6 +17,7 @@ use crate::read::query::{Params, day_expr, timestamp_expr};
 use crate::source::{Config, Context, Source};
 use crate::toolbox::errors::*;
 use crate::toolbox::ident::text_array_literal;
+use cda_analytics_core::phases::Phases;
 
 /// The orders a read left out, by why, and the report of them.
 pub struct Report {
@@ -155,13 +156,10 @@ pub fn order_rows(
 /// Every counted order up to `end` of users in the users table (one user's with `one_user`),
 /// grouped by user; the orders left out are counted in the returned [`Report`].
 pub fn read(ctx: &Context, end: Day, one_user: Option<i64>) -> (Events, Report) {
-    let t0 = std::time::Instant::now();
+    let mut phases = Phases::start();
     let known = users(&ctx.source, &ctx.config.time_zone, end, one_user);
-    pgrx::debug1!(
-        "users read: {} in {:.1} ms",
-        known.len(),
-        t0.elapsed().as_secs_f64() * 1000.0
-    );
+    phases.mark("users");
+    debug_phases(&format!("events read, {} users", known.len()), &phases);
     read_with(&ctx.ext, &ctx.config, &ctx.source, end, one_user, &known)
 }
 
@@ -196,7 +194,7 @@ pub fn read_with(
                 {problem}, {end_day}) {from}{filter}",
         amt = source.amount,
     );
-    let t0 = std::time::Instant::now();
+    let mut phases = Phases::start();
     // Decoded in place: the bytes are the SPI result's, gone when the connection closes.
     let decoded: Option<Result<Events, String>> =
         crate::read::spi::one_bytea(&sql, &params.args, "reading the orders", |bytes| {
@@ -211,7 +209,7 @@ pub fn read_with(
             None,
         ),
     };
-    let t1 = std::time::Instant::now();
+    phases.mark("orders read and decoded");
     // Orders of users missing from the users table are counted, not kept.
     let before = events.events.len();
     events.events.retain(|e| known.contains(e.user));
@@ -221,11 +219,7 @@ pub fn read_with(
         counts,
         users: source.users.clone(),
     };
-    pgrx::debug1!(
-        "order events: {} read and decoded in {:.1} ms, users checked in {:.1} ms",
-        before,
-        (t1 - t0).as_secs_f64() * 1000.0,
-        t1.elapsed().as_secs_f64() * 1000.0
-    );
+    phases.mark("users checked");
+    debug_phases(&format!("events read, {before} orders"), &phases);
     (events, left_out)
 }

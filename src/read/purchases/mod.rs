@@ -21,6 +21,7 @@ use crate::read::query::Params;
 use crate::source::{Config, Source};
 use crate::toolbox::errors::*;
 use aggregate::decode_orders_result;
+use cda_analytics_core::phases::Phases;
 
 /// Runs a one-row, one-column aggregate query and hands its bytea result to `f` (None when the
 /// aggregate saw no rows).
@@ -71,10 +72,10 @@ pub(crate) fn read_with<T>(
     one_user: Option<i64>,
     rows: impl FnOnce(&UserTable, &OrderTotals) -> T,
 ) -> T {
-    let t_start = std::time::Instant::now();
+    let mut phases = Phases::start();
     let zone = &config.time_zone;
     let (users, users_bytes) = read_users(ext, source, zone, as_of, one_user);
-    let t_users = std::time::Instant::now();
+    phases.mark("users");
     if let Err(e) = users.check() {
         source.raise_bad_users(e);
     }
@@ -87,7 +88,7 @@ pub(crate) fn read_with<T>(
         Some((segment, _)) => segment.users_param(&users_bytes),
         None => users_bytes,
     };
-    let t_orders = std::time::Instant::now();
+    phases.mark("shared totals");
     // A whole run into shared totals reads a plain table with the extension's own parallel
     // scan; anything else through the aggregate query (orders_scan says which).
     let scan = shared
@@ -137,20 +138,15 @@ pub(crate) fn read_with<T>(
         ),
         (Some(Err(e)), _) => raise(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, e.to_string(), None),
     };
-    let t_finish = std::time::Instant::now();
+    phases.mark("orders");
     let out = rows(&users, &totals);
     // The view into the segment goes before the segment.
     drop(totals);
     if let Some(segment) = segment {
         segment.detach();
     }
-    pgrx::debug1!(
-        "LTV read: users {:.1} ms, shared totals {:.1} ms, orders {:.1} ms, rows {:.1} ms",
-        (t_users - t_start).as_secs_f64() * 1e3,
-        (t_orders - t_users).as_secs_f64() * 1e3,
-        (t_finish - t_orders).as_secs_f64() * 1e3,
-        t_finish.elapsed().as_secs_f64() * 1e3
-    );
+    phases.mark("rows");
+    debug_phases("purchases read", &phases);
     out
 }
 
