@@ -3,7 +3,7 @@
 
 -- Where the source data lives and how to read it: one row per database, so every session and a
 -- pg_cron job see the same mapping. No row means the defaults, which live in one place, the Rust
--- code (src/config.rs), and are listed by cda_configuration(). Change it with configure_source()
+-- code (src/source/config.rs), and are listed by cda_configuration(). Change it with configure_source()
 -- and configure_ltv(), which validate before storing; reset_configuration() goes back.
 CREATE TABLE @extschema@.cda_config (
     singleton            boolean PRIMARY KEY DEFAULT true CHECK (singleton),

@@ -12,7 +12,7 @@ CREATE FUNCTION @extschema@._ltv_users_sfunc(internal, bigint, timestamptz, inte
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_sfunc';
 CREATE FUNCTION @extschema@._ltv_users_sfunc(internal, bigint, timestamp, integer)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_sfunc';
--- Hands the table over in memory (src/aggregates.rs), as _ltv_orders_final does the totals.
+-- Hands the table over in memory (src/read/aggregates.rs), as _ltv_orders_final does the totals.
 CREATE FUNCTION @extschema@._ltv_users_final(internal)
 RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_users_final';
 
@@ -29,7 +29,7 @@ CREATE AGGREGATE @extschema@._ltv_users(bigint, timestamp, integer) (
 );
 
 -- VOLATILE: for a large run it folds into totals in shared memory named by its users argument
--- (src/ltv/shared_totals.rs), which its caller reads afterwards.
+-- (src/read/purchases/shared_totals.rs), which its caller reads afterwards.
 CREATE FUNCTION @extschema@._ltv_orders_sfunc(internal, bytea, bigint, timestamptz, numeric, boolean, integer)
 RETURNS internal LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_ltv_orders_sfunc';
 CREATE FUNCTION @extschema@._ltv_orders_sfunc(internal, bytea, bigint, timestamp, numeric, boolean, integer)
@@ -85,7 +85,7 @@ CREATE AGGREGATE @extschema@._ltv_orders(bytea, bigint, timestamp, numeric, text
 
 -- _stored_fingerprints(user_id, fingerprint, ctid): a results table's stored rows with their
 -- fingerprints and places, which calculate_all_ltv() and calculate_all_rfm() compare with the rows
--- they computed, removing changed rows by place (src/stored_rows.rs); handed over in memory.
+-- they computed, removing changed rows by place (src/write/stored_rows.rs); handed over in memory.
 CREATE FUNCTION @extschema@._stored_fingerprints_sfunc(internal, bigint, bytea, tid)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_stored_fingerprints_sfunc';
 CREATE FUNCTION @extschema@._stored_fingerprints_final(internal)
@@ -96,7 +96,7 @@ CREATE AGGREGATE @extschema@._stored_fingerprints(bigint, bytea, tid) (
 );
 
 -- _order_events(user_id, order time, amount, problem, end day): every counted order as (user,
--- day, amount), the others counted by problem; parallel-capable (src/events.rs). The time comes as
+-- day, amount), the others counted by problem; parallel-capable (src/read/events/aggregate.rs). The time comes as
 -- a timestamp (a timestamptz when the zone is UTC), whose microseconds give the day.
 CREATE FUNCTION @extschema@._order_events_sfunc(internal, bigint, timestamptz, numeric, integer, integer)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_events_sfunc';
@@ -127,7 +127,7 @@ CREATE AGGREGATE @extschema@._order_events(bigint, timestamp, numeric, integer, 
 );
 
 -- _known_users(user_id, signup as a timestamp, end day): every user with an id and whether they
--- had signed up by the end day, for the order-events reads (src/events.rs). The final function
+-- had signed up by the end day, for the order-events reads (src/read/events/aggregate.rs). The final function
 -- hands the list over in memory, as _ltv_orders_final does.
 CREATE FUNCTION @extschema@._known_users_sfunc(internal, bigint, timestamptz, integer)
 RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_known_users_sfunc';

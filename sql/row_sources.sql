@@ -23,7 +23,7 @@ RETURNS TABLE (user_id bigint, frequency integer, recency float8, t float8, mone
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'cda_clv_pending_rows';
 
 -- The rows calculate_all_anomalies() is writing, read by its own INSERT from the backend's memory
--- (src/anomaly/mod.rs). Internal: any other call is an error.
+-- (src/anomaly/results.rs). Internal: any other call is an error.
 CREATE FUNCTION @extschema@._anomaly_pending_rows(token bigint)
 RETURNS TABLE (user_id bigint, week_start date, orders integer, spend float8, categories integer,
     orders_z float8, spend_z float8, spend_robust_z float8, orders_ratio float8, spend_ratio float8,

@@ -16,7 +16,13 @@
 //!
 //! Each capability ([`ltv`], [`rfm`], [`segmentation`], [`clv`], [`churn`], [`anomaly`]) has a
 //! folder here, as in the core: its SQL functions, its own reads built on [`read`], and its results
-//! tables. A capability uses the wings and the core, never another capability.
+//! tables. A capability uses the wings and the core, never another capability. A new capability
+//! gets a folder in `core/src` for its math and one here, reads through [`read`] (adding a read
+//! there when a second capability would need it too), and writes through [`write`]; its tables
+//! go in sql/bootstrap.sql and its SQL-language functions in sql/finalize.sql.
+//!
+//! The wings depend one way: [`toolbox`] on nothing of ours, [`source`] on the toolbox, [`read`]
+//! on the source, [`write`] on the read wing (it reads the stored rows it rewrites).
 
 use pgrx::prelude::*;
 

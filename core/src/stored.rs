@@ -9,8 +9,8 @@ use twox_hash::XxHash3_128;
 /// fingerprints are stored identically, but for an accidental equality at about 2^-128 per
 /// changed row. Optional values carry a presence byte, so a `None` differs from a zero. The bytes
 /// are gathered on the stack, fixed-size values with copies of known size, and spill to the heap
-/// only for unusually long values: a refresh fingerprints a million rows, in 59 ms this way
-/// against 97-141 ms with a heap buffer per row.
+/// only for unusually long values: a refresh fingerprints every row, faster this way than with
+/// a heap buffer per row (BENCHMARKS.md, "Measurements behind the code").
 pub struct Fingerprint {
     inline: [u8; INLINE],
     len: usize,

@@ -154,7 +154,8 @@ pub struct RunSettings<'a> {
 /// ([`crate::write::refresh::lock`]).
 /// DELETE, not TRUNCATE, so that readers keep the previous rows until commit. The rows reach the
 /// INSERT through `_clv_pending_rows`, which reads them from this backend's memory: an `unnest`
-/// of ten arrays of a million values costs four times the INSERT itself.
+/// of ten arrays costs more than the INSERT itself (BENCHMARKS.md, "Measurements behind the
+/// code").
 pub fn replace(ext: &str, rows: &[ClvRow], run: &RunSettings<'_>) {
     execute(
         &format!("DELETE FROM {ext}.ml_user_clv"),

@@ -1,8 +1,9 @@
 //! What the C-level aggregate functions share (the purchases read in
 //! `crate::read::purchases::aggregate`, the order events in `crate::read::events::aggregate`, the
 //! stored rows in `crate::write::stored_rows`): their memory context and state, their raw
-//! arguments, and the hand-over of their final value to the caller in memory. They are plain V1 functions because pgrx's `#[pg_aggregate]` cannot
-//! declare a parallel aggregate with an `internal` state (pgrx#2351).
+//! arguments, and the hand-over of their final value to the caller in memory. They are plain V1
+//! functions because pgrx's `#[pg_aggregate]` cannot declare a parallel aggregate with an
+//! `internal` state (pgrx#2351).
 
 // The C-level aggregates take raw arguments and keep their states in PostgreSQL's memory contexts.
 #![allow(unsafe_code)]
@@ -158,8 +159,9 @@ pub(crate) unsafe fn i32_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Opti
 }
 
 // The read aggregates' final values go to their caller in memory: the caller is the backend that
-// runs the final function, and encoding 64 MB of LTV totals (or 174 MB of order events at 10M
-// orders) into a bytea, having SPI copy it, and decoding it again cost more than 0.1 s per read.
+// runs the final function, and encoding the totals or the order events (tens to hundreds of MB)
+// into a bytea, having SPI copy it, and decoding it again cost a visible part of a read
+// (BENCHMARKS.md, "Measurements behind the code").
 // The final function hands its value over under a token and returns the token's bytes; the
 // caller takes the value back by them ([`take_handed`]). Only one value waits at a time, and
 // `crate::read::spi::one_bytea` drops one its caller did not take, on an error too. In a parallel

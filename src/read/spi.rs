@@ -2,9 +2,10 @@
 //!
 //! `SPI_execute_with_args` (what pgrx's `select` calls) plans with the parameter values folded
 //! into the plan as constants. A parallel plan is then sent to every worker as text, and a bytea
-//! constant is written and parsed there one decimal byte at a time: the LTV orders read passes
-//! the encoded users table (12 MB at 1M users), which cost each worker about 0.2 s of parsing
-//! before it read a row. A generic plan keeps `$n` as parameters, which PostgreSQL hands to the
+//! constant is written and parsed there one decimal byte at a time: the purchases read passes
+//! the encoded users table, which each worker then parsed before it read a row (BENCHMARKS.md,
+//! "Measurements behind the code"). A generic plan keeps `$n` as parameters, which PostgreSQL
+//! hands to the
 //! workers in binary. The statement also runs without JIT compilation, and with the leader out of
 //! the fold when the workers fill the cores ([`ReadSettings`]).
 
@@ -168,13 +169,12 @@ unsafe fn kept_plan(
 /// - **No JIT.** Each row's work is one call of an aggregate written in Rust, with raw datums
 ///   as its arguments: there is nothing for LLVM to speed up, but with `jit = on` a statement
 ///   over a million rows is costed above `jit_above_cost`, and the leader and every worker
-///   compile its expressions first. At 1M users / 10M orders a count of four columns over the
-///   orders took 0.42 s without JIT and 0.49 s with it, in alternating runs.
+///   compile its expressions first, which made the read slower (BENCHMARKS.md, "Measurements
+///   behind the code").
 /// - **The leader out of the fold** when the planned workers are at least the cores this
 ///   process may use: a fold's state is large (64 bytes per user for the LTV totals), so a
 ///   leader that folds too competes with its workers for the cores, builds a third state and
-///   then merges it. At 1M users / 10M orders on 2 cores with 2 workers, the LTV orders read
-///   took 1.44-1.64 s with the leader folding and 1.34-1.38 s without.
+///   then merges it, which made the read slower (BENCHMARKS.md, "Measurements behind the code").
 struct ReadSettings {
     /// The GUC nest level to pop, when a setting was changed here.
     nest_level: Option<i32>,
@@ -251,7 +251,7 @@ impl Drop for DropHanded {
 /// Whether the leader of a parallel read with `workers` workers should fold rows beside them:
 /// when `parallel_leader_participation` allows it and the workers leave a core idle, and always
 /// when there are no workers (see [`ReadSettings`] for why it stays out otherwise). The orders
-/// scan (src/ltv/orders_scan.rs) decides by the same rule.
+/// scan (src/read/purchases/orders_scan.rs) decides by the same rule.
 pub(crate) fn leader_joins(workers: usize) -> bool {
     // SAFETY: a plain read of a GUC variable in this backend.
     workers == 0 || (unsafe { pg_sys::parallel_leader_participation } && workers < cores())

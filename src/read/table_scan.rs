@@ -1,6 +1,6 @@
 //! Reading a table with the table access method's own scan, without the executor in between
-//! ([`RawScan`]; the orders read of src/ltv/orders_scan.rs and the stored rows' read of
-//! src/stored_rows.rs), and what that must respect: only a plain table that the current user
+//! ([`RawScan`]; the orders read of src/read/purchases/orders_scan.rs and the stored rows' read of
+//! src/write/stored_rows.rs), and what that must respect: only a plain table that the current user
 //! may read in full qualifies, with the snapshot SPI would have used; everything else is read
 //! with SQL.
 
@@ -237,8 +237,9 @@ type EndFn = unsafe extern "C-unwind" fn(pg_sys::TableScanDesc);
 
 /// A table read through its access method's own scan, without the executor, in runs of rows
 /// that share one error boundary. pgrx puts a boundary (a `sigsetjmp`, with its bookkeeping)
-/// around every call into PostgreSQL, and a row costs two calls (the next row, its columns): at
-/// ten million orders those boundaries were about a fifth of the read. A run instead calls the
+/// around every call into PostgreSQL, and a row costs two calls (the next row, its columns):
+/// those boundaries were a fifth of the read (BENCHMARKS.md, "Measurements behind the code"). A
+/// run instead calls the
 /// access method's and the slot's functions through their tables, unguarded, inside one
 /// boundary, and hands each row's first columns to a callback that calls nothing in PostgreSQL.
 /// An ERROR raised in those functions then passes no Rust frame that has anything to drop.

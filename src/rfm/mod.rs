@@ -1,8 +1,8 @@
 //! RFM as SQL: `rfm_segment` (scores for every user, nothing written), `calculate_all_rfm` (the
 //! same into `ml_user_rfm`, atomically), `calculate_user_rfm` (one user against the latest run's
-//! breakpoints). The math is `cda_analytics_core::rfm`; the orders are read by the LTV read path
-//! (one parallel-capable pass), which gives each user's last order, order count and revenue up
-//! to the as-of day. Summary, migration and sizes over dates are SQL, in sql/finalize.sql.
+//! breakpoints). The math is `cda_analytics_core::rfm`; the orders are read by the purchases read
+//! (`crate::read::purchases`, one parallel-capable pass, as for LTV), which gives each user's last
+//! order, order count and revenue up to the as-of day. Summary, migration and sizes over dates are SQL, in sql/finalize.sql.
 
 mod store;
 

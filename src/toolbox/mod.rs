@@ -1,7 +1,8 @@
 //! The toolbox: what the rest of the extension uses and that knows nothing about shops. Errors
 //! with their SQLSTATEs, quoting, conversions between the core's values and PostgreSQL's,
-//! settings changed for a piece of work, writing statements and rows to insert, the backend's worker threads, and a slot that hands a
-//! value from one piece of code to another in the same backend.
+//! settings changed for a piece of work, writing statements and rows to insert, the backend's
+//! worker threads, and a slot that hands a value from one piece of code to another in the same
+//! backend.
 
 pub mod convert;
 pub mod errors;

@@ -75,11 +75,11 @@ pub fn replace_changed(
         };
         if !remove.is_empty() {
             // The rows are removed where the read found them: the table's lock (taken before
-            // the read, see crate::write::refresh::lock) keeps every other writer and VACUUM out, so
-            // they are still there. The planner prices each tid as a random page read and
-            // would scan the whole table past a few thousand of them (160-240 ms for 48,000
-            // rows of a million, where the TID scan takes 48 ms), so the scan is chosen for it;
-            // JIT is off as it would compile the plan for its inflated cost.
+            // the read, see crate::write::refresh::lock) keeps every other writer and VACUUM
+            // out, so they are still there. The planner prices each tid as a random page read
+            // and would scan the whole table past a few thousand of them, several times slower
+            // than the TID scan (BENCHMARKS.md, "Measurements behind the code"), so the scan is
+            // chosen for it; JIT is off as it would compile the plan for its inflated cost.
             let tids: Vec<pg_sys::ItemPointerData> = remove.into_iter().map(tid).collect();
             with_settings(&[("enable_seqscan", "off"), ("jit", "off")], || {
                 run(
@@ -172,9 +172,9 @@ fn own_scan(ext: &str, table: &str) -> Result<(pg_sys::Oid, Columns), String> {
     }
 }
 
-/// Every row's id, fingerprint and place, read with the table access method's own scan: the
-/// aggregate query cost 0.15 s a million rows, nearly all of it the executor's and the
-/// function call's work per row.
+/// Every row's id, fingerprint and place, read with the table access method's own scan: through
+/// the aggregate query nearly all the cost was the executor's and the function call's work per
+/// row (BENCHMARKS.md, "Measurements behind the code").
 fn scan_rows(relid: pg_sys::Oid, c: Columns) -> Rows {
     let natts = i32::from(c.user_id.max(c.fingerprint));
     // SAFETY: a backend in a transaction, not in parallel mode (table_scan::why_not says so).

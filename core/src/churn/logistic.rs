@@ -2,8 +2,8 @@
 //! −Σ log-likelihood + ½·l2·|w|² (the intercept unpenalised, as linfa-logistic and scikit-learn
 //! do). With a handful of standardised features the Hessian is tiny and Newton converges in a few
 //! steps where linfa-logistic's L-BFGS, on the same loss, ran its 200 iterations on collinear
-//! shop features (2.7 s against tens of milliseconds at 143k rows); the tests check that both
-//! land on the same weights.
+//! shop features, a hundred times slower (BENCHMARKS.md, "Measurements behind the code"); the
+//! tests check that both land on the same weights.
 
 use rayon::prelude::*;
 

@@ -105,8 +105,9 @@ fn counts(values: &[i64], lo: i64, span: i64, k: i64) -> Vec<i64> {
 }
 
 /// Bin `i` (0-based) of `k` over [lo, lo + span] holds x with floor((x - lo) * k / span) = i: a
-/// float estimate, made exact by comparing with the bin's edges in integers. The refresh bins up
-/// to a million values per histogram, and a 128-bit division per value costs 20-40 ns.
+/// float estimate, made exact by comparing with the bin's edges in integers. The refresh bins
+/// every user's value per histogram, where a 128-bit division per value would be a visible cost
+/// (BENCHMARKS.md, "Measurements behind the code").
 struct Binner {
     span: i64,
     k: i64,

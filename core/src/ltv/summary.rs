@@ -33,8 +33,8 @@ pub struct LtvSummary {
 /// Each horizon's revenue over its measured users (horizon elapsed; every user for lifetime),
 /// with how many of them ordered in it and the 12-month cohort's sums: what the summary and the
 /// stored histograms are computed from, gathered in one pass over the rows. A pass per horizon
-/// and per figure read the rows (112 bytes each) eight times over: 60 ms for the summary and as
-/// much again for the histograms at a million users.
+/// and per figure read the rows (112 bytes each) eight times over, for the summary and again for
+/// the histograms (BENCHMARKS.md, "Measurements behind the code").
 #[derive(Debug, Default)]
 pub struct Measured {
     /// Minor units, in row order (until [`summarize_measured`] selects in them).

@@ -6,8 +6,9 @@
 //!   [`UserTable`], and the parts are merged ([`OrderTotals::merge`]);
 //! - every process folds into one array of slots in memory they share
 //!   ([`OrderTotals::over_shared`]), each slot taken under its own lock for the few writes an
-//!   order makes. Nothing is merged then but the counts: at a million users, encoding, sending,
-//!   decoding and adding up each worker's 64 MB of slots cost more than a fifth of a second.
+//!   order makes. Nothing is merged then but the counts: encoding, sending, decoding and adding
+//!   up each worker's slots (64 bytes per user) cost more than the fold (BENCHMARKS.md,
+//!   "Measurements behind the code").
 //!
 //! Memory is one slot per user, whatever the number of orders.
 

@@ -184,8 +184,8 @@ impl UserTable {
     }
 
     /// Ends adding users and lays the slots out for lookups. Idempotent. A user id met twice is
-    /// found here rather than as users are added (a hash lookup per user cost about a tenth of
-    /// a second per million users); [`UserTable::check`] then reports it.
+    /// found here rather than as users are added (a hash lookup per user was a visible cost:
+    /// BENCHMARKS.md, "Measurements behind the code"); [`UserTable::check`] then reports it.
     pub fn freeze(&mut self) {
         if let Err(id) = self.lay_out()
             && self.error.is_none()

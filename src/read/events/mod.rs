@@ -1,9 +1,10 @@
 //! The order-events read: every counted order up to an end day as (user, day, amount), from
 //! one parallel aggregate over the orders (`aggregate`: `_order_events`), with the orders that
-//! cannot count counted by why (`cda_analytics_core::left_out`) and reported, never summed; and the users known on
-//! that day (`_known_users`). Segmentation, CLV, churn and anomalies start from it. It streams
+//! cannot count counted by why (`cda_analytics_core::left_out`) and reported, never summed; and
+//! the users known on that day (`_known_users`). Segmentation, CLV, churn and anomalies start from it. It streams
 //! the orders once, in parallel workers where the planner splits the scan, where a grouped
-//! `array_agg` per user sorted or spilled 10 million orders (8 to 16 s against about 2 s).
+//! `array_agg` per user sorted or spilled the orders, several times slower (BENCHMARKS.md,
+//! "Measurements behind the code").
 
 pub mod aggregate;
 

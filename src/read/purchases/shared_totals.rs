@@ -1,8 +1,8 @@
 //! The LTV totals of a large run in dynamic shared memory.
 //!
 //! Without it every parallel worker builds its own 64 bytes per user, encodes them, sends them
-//! through the Gather queue, and the leader decodes and adds them up: about a third of a
-//! second at a million users, with nothing else running. Instead the leader creates one segment
+//! through the Gather queue, and the leader decodes and adds them up, which cost more than the
+//! fold (BENCHMARKS.md, "Measurements behind the code"). Instead the leader creates one segment
 //! of slots before the orders query and puts its handle, with a random key, in front of the
 //! users bytes that every process receives; each process attaches, checks the key, and folds
 //! its orders into the segment under the slots' locks (core `ltv::totals`). Only the run counts

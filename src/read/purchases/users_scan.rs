@@ -1,7 +1,7 @@
 //! The users read of a whole-run refresh as a scan of the table's own
 //! (`crate::read::table_scan::RawScan`): each row's id and signup day go straight into the users
-//! table, with no executor, expression or function call per user in between. A million users
-//! cost 80-120 ms through the aggregate query, nearly all of it that work per row.
+//! table, with no executor, expression or function call per user in between, which was nearly
+//! all the aggregate query's cost (BENCHMARKS.md, "Measurements behind the code").
 //!
 //! The aggregate query remains for a single user's read and for the sources the scan does not
 //! serve (src/read/table_scan.rs says which), a signup that needs converting to the configured time
