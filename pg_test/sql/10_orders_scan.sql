@@ -274,6 +274,10 @@ SELECT orders_read_plan();
 CREATE TABLE scan.orders_archive () INHERITS (scan.orders);
 SELECT orders_read_plan();
 
+-- The extension's settings are reserved: a misspelt one is an error, not a silent no-op.
+SET cda_analytics.table_scan = off;
+SHOW cda_analytics.table_scans;
+
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 SELECT count(*) AS settings FROM reset_configuration();
