@@ -163,9 +163,9 @@ fn trigger_names(f: &Finding) -> Vec<String> {
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn user_behavior_weekly(
-    user_id: i64,
+    user_id: Option<i64>,
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
-    weeks: default!(i32, 26),
+    weeks: default!(Option<i32>, 26),
 ) -> TableIterator<
     'static,
     (
@@ -176,6 +176,8 @@ fn user_behavior_weekly(
         name!(categories, Option<i32>),
     ),
 > {
+    let user_id = required(user_id, "user_id");
+    let weeks = required(weeks, "weeks");
     check_weeks(weeks, 520);
     let ctx = Context::load(as_of);
     let last = last_complete_week(ctx.as_of);
@@ -210,14 +212,14 @@ fn user_behavior_weekly(
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn user_anomaly_history(
-    user_id: i64,
+    user_id: Option<i64>,
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
-    weeks: default!(i32, 12),
-    window_weeks: default!(i32, 4),
-    z_threshold: default!(f64, 3.0),
-    ratio_threshold: default!(f64, 3.0),
-    robust_threshold: default!(f64, 3.5),
-    min_history_weeks: default!(i32, 4),
+    weeks: default!(Option<i32>, 12),
+    window_weeks: default!(Option<i32>, 4),
+    z_threshold: default!(Option<f64>, 3.0),
+    ratio_threshold: default!(Option<f64>, 3.0),
+    robust_threshold: default!(Option<f64>, 3.5),
+    min_history_weeks: default!(Option<i32>, 4),
 ) -> TableIterator<
     'static,
     (
@@ -234,6 +236,13 @@ fn user_anomaly_history(
         name!(insufficient_history, bool),
     ),
 > {
+    let user_id = required(user_id, "user_id");
+    let weeks = required(weeks, "weeks");
+    let window_weeks = required(window_weeks, "window_weeks");
+    let z_threshold = required(z_threshold, "z_threshold");
+    let ratio_threshold = required(ratio_threshold, "ratio_threshold");
+    let robust_threshold = required(robust_threshold, "robust_threshold");
+    let min_history_weeks = required(min_history_weeks, "min_history_weeks");
     let rules = rules(
         window_weeks,
         z_threshold,
@@ -278,13 +287,13 @@ fn user_anomaly_history(
 #[search_path(pg_catalog, pg_temp)]
 fn calculate_all_anomalies(
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
-    weeks: default!(i32, 1),
-    window_weeks: default!(i32, 4),
-    z_threshold: default!(f64, 3.0),
-    ratio_threshold: default!(f64, 3.0),
-    robust_threshold: default!(f64, 3.5),
-    min_history_weeks: default!(i32, 4),
-    report_insufficient: default!(bool, false),
+    weeks: default!(Option<i32>, 1),
+    window_weeks: default!(Option<i32>, 4),
+    z_threshold: default!(Option<f64>, 3.0),
+    ratio_threshold: default!(Option<f64>, 3.0),
+    robust_threshold: default!(Option<f64>, 3.5),
+    min_history_weeks: default!(Option<i32>, 4),
+    report_insufficient: default!(Option<bool>, false),
 ) -> TableIterator<
     'static,
     (
@@ -294,6 +303,13 @@ fn calculate_all_anomalies(
         name!(insufficient_history, i64),
     ),
 > {
+    let weeks = required(weeks, "weeks");
+    let window_weeks = required(window_weeks, "window_weeks");
+    let z_threshold = required(z_threshold, "z_threshold");
+    let ratio_threshold = required(ratio_threshold, "ratio_threshold");
+    let robust_threshold = required(robust_threshold, "robust_threshold");
+    let min_history_weeks = required(min_history_weeks, "min_history_weeks");
+    let report_insufficient = required(report_insufficient, "report_insufficient");
     let rules = rules(
         window_weeks,
         z_threshold,

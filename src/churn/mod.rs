@@ -125,17 +125,17 @@ fn reason_text(r: &Reason) -> String {
 #[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::too_many_arguments)]
 fn churn_train(
-    model_name: default!(&str, "'churn'"),
-    target: default!(&str, "'churn'"),
+    model_name: default!(Option<&str>, "'churn'"),
+    target: default!(Option<&str>, "'churn'"),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
-    snapshot_weeks: default!(i32, 26),
-    validation_weeks: default!(i32, 4),
+    snapshot_weeks: default!(Option<i32>, 26),
+    validation_weeks: default!(Option<i32>, 4),
     label_days: default!(Option<i32>, "NULL"),
-    min_tenure_days: default!(i32, 30),
-    active_days: default!(i32, 180),
-    btyd_model: default!(&str, "'bgnbd'"),
-    max_training_rows: default!(i64, 500000),
-    seed: default!(i64, 42),
+    min_tenure_days: default!(Option<i32>, 30),
+    active_days: default!(Option<i32>, 180),
+    btyd_model: default!(Option<&str>, "'bgnbd'"),
+    max_training_rows: default!(Option<i64>, 500000),
+    seed: default!(Option<i64>, 42),
 ) -> TableIterator<
     'static,
     (
@@ -156,6 +156,15 @@ fn churn_train(
         name!(false_negatives, i64),
     ),
 > {
+    let model_name = required(model_name, "model_name");
+    let target = required(target, "target");
+    let snapshot_weeks = required(snapshot_weeks, "snapshot_weeks");
+    let validation_weeks = required(validation_weeks, "validation_weeks");
+    let min_tenure_days = required(min_tenure_days, "min_tenure_days");
+    let active_days = required(active_days, "active_days");
+    let btyd_model = required(btyd_model, "btyd_model");
+    let max_training_rows = required(max_training_rows, "max_training_rows");
+    let seed = required(seed, "seed");
     require_model_name(model_name);
     if !(100..=50_000_000).contains(&max_training_rows) {
         raise(
@@ -390,7 +399,7 @@ fn refresh(
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn calculate_all_churn(
-    model_name: default!(&str, "'churn'"),
+    model_name: default!(Option<&str>, "'churn'"),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
 ) -> TableIterator<
     'static,
@@ -402,6 +411,7 @@ fn calculate_all_churn(
         name!(model_version, i32),
     ),
 > {
+    let model_name = required(model_name, "model_name");
     TableIterator::once(refresh(model_name, as_of, Target::Churn))
 }
 
@@ -409,7 +419,7 @@ fn calculate_all_churn(
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn calculate_all_purchase(
-    model_name: default!(&str, "'purchase'"),
+    model_name: default!(Option<&str>, "'purchase'"),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
 ) -> TableIterator<
     'static,
@@ -421,6 +431,7 @@ fn calculate_all_purchase(
         name!(model_version, i32),
     ),
 > {
+    let model_name = required(model_name, "model_name");
     TableIterator::once(refresh(model_name, as_of, Target::Purchase))
 }
 
@@ -428,8 +439,8 @@ fn calculate_all_purchase(
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn churn_user(
-    user_id: i64,
-    model_name: default!(&str, "'churn'"),
+    user_id: Option<i64>,
+    model_name: default!(Option<&str>, "'churn'"),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
 ) -> TableIterator<
     'static,
@@ -442,6 +453,8 @@ fn churn_user(
         name!(model_version, i32),
     ),
 > {
+    let user_id = required(user_id, "user_id");
+    let model_name = required(model_name, "model_name");
     let ctx = Context::load(as_of);
     let stored = store::load(&ctx.ext, model_name);
     // The purchase model the latest scoring refresh fitted to this day, if there is one;
@@ -494,13 +507,13 @@ fn churn_user(
 #[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::too_many_arguments)]
 fn churn_labels(
-    target: default!(&str, "'churn'"),
+    target: default!(Option<&str>, "'churn'"),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
-    snapshot_weeks: default!(i32, 26),
-    validation_weeks: default!(i32, 4),
+    snapshot_weeks: default!(Option<i32>, 26),
+    validation_weeks: default!(Option<i32>, 4),
     label_days: default!(Option<i32>, "NULL"),
-    min_tenure_days: default!(i32, 30),
-    active_days: default!(i32, 180),
+    min_tenure_days: default!(Option<i32>, 30),
+    active_days: default!(Option<i32>, 180),
 ) -> TableIterator<
     'static,
     (
@@ -510,6 +523,11 @@ fn churn_labels(
         name!(label, bool),
     ),
 > {
+    let target = required(target, "target");
+    let snapshot_weeks = required(snapshot_weeks, "snapshot_weeks");
+    let validation_weeks = required(validation_weeks, "validation_weeks");
+    let min_tenure_days = required(min_tenure_days, "min_tenure_days");
+    let active_days = required(active_days, "active_days");
     let target = target_of(target);
     let settings = settings_of(target, label_days, min_tenure_days, active_days);
     let ctx = Context::load(as_of);
@@ -553,7 +571,7 @@ fn churn_labels(
 fn churn_features(
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
     user_id: default!(Option<i64>, "NULL"),
-    btyd_model: default!(&str, "'bgnbd'"),
+    btyd_model: default!(Option<&str>, "'bgnbd'"),
 ) -> TableIterator<
     'static,
     (
@@ -578,6 +596,7 @@ fn churn_features(
         name!(expected_purchases, Option<f64>),
     ),
 > {
+    let btyd_model = required(btyd_model, "btyd_model");
     let btyd = btyd_of(btyd_model);
     let ctx = Context::load(as_of);
     let day = ctx.as_of.0;

@@ -127,7 +127,7 @@ fn user_history(ctx: &Context, user_id: i64, unit: TimeUnit) -> CustomerSummary 
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn clv_summary(
-    time_unit: &str,
+    time_unit: Option<&str>,
     calibration_end: default!(Option<pgrx::datum::Date>, "NULL"),
     holdout_end: default!(Option<pgrx::datum::Date>, "NULL"),
 ) -> TableIterator<
@@ -143,6 +143,7 @@ fn clv_summary(
         name!(holdout_duration, Option<f64>),
     ),
 > {
+    let time_unit = required(time_unit, "time_unit");
     let unit = self::time_unit(time_unit, "time_unit");
     let ctx = Context::load(calibration_end);
     let holdout_end = holdout_end.map(|d| day_of_date(d, "holdout_end"));
@@ -185,11 +186,11 @@ const MODEL_NAMES: &str = "'bgnbd', 'mbgnbd', 'pareto_nbd' or 'gamma_gamma'";
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn clv_fit(
-    model_name: &str,
-    model: &str,
-    time_unit: &str,
+    model_name: Option<&str>,
+    model: Option<&str>,
+    time_unit: Option<&str>,
     calibration_end: default!(Option<pgrx::datum::Date>, "NULL"),
-    penalizer: default!(f64, 0.0),
+    penalizer: default!(Option<f64>, 0.0),
 ) -> TableIterator<
     'static,
     (
@@ -198,6 +199,10 @@ fn clv_fit(
         name!(std_error, f64),
     ),
 > {
+    let model_name = required(model_name, "model_name");
+    let model = required(model, "model");
+    let time_unit = required(time_unit, "time_unit");
+    let penalizer = required(penalizer, "penalizer");
     require_model_name(model_name);
     let Some(kind) = ModelKind::parse(model) else {
         raise(
@@ -316,10 +321,10 @@ fn clv_predict(
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn clv_user(
-    model_name: &str,
-    user_id: i64,
-    horizon: f64,
-    horizon_unit: &str,
+    model_name: Option<&str>,
+    user_id: Option<i64>,
+    horizon: Option<f64>,
+    horizon_unit: Option<&str>,
     spend_model: default!(Option<&str>, "NULL"),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
 ) -> TableIterator<
@@ -336,6 +341,10 @@ fn clv_user(
         name!(expected_spend, Option<f64>),
     ),
 > {
+    let model_name = required(model_name, "model_name");
+    let user_id = required(user_id, "user_id");
+    let horizon = required(horizon, "horizon");
+    let horizon_unit = required(horizon_unit, "horizon_unit");
     let unit = self::time_unit(horizon_unit, "horizon_unit");
     let ctx = Context::load(as_of);
     let stored = store::load(&ctx.ext, model_name);
@@ -374,13 +383,18 @@ fn clv_user(
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn clv_purchase_probabilities(
-    model_name: &str,
-    user_id: i64,
-    horizon: f64,
-    horizon_unit: &str,
-    max_n: default!(i32, 10),
+    model_name: Option<&str>,
+    user_id: Option<i64>,
+    horizon: Option<f64>,
+    horizon_unit: Option<&str>,
+    max_n: default!(Option<i32>, 10),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
 ) -> TableIterator<'static, (name!(n, i32), name!(probability, f64))> {
+    let model_name = required(model_name, "model_name");
+    let user_id = required(user_id, "user_id");
+    let horizon = required(horizon, "horizon");
+    let horizon_unit = required(horizon_unit, "horizon_unit");
+    let max_n = required(max_n, "max_n");
     let unit = self::time_unit(horizon_unit, "horizon_unit");
     if !(0..=10_000).contains(&max_n) {
         raise(
@@ -422,10 +436,12 @@ fn clv_expected_purchases_new(model_name: &str, horizon: f64, horizon_unit: &str
 #[pg_extern(stable, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
 fn clv_expected_spend(
-    model_name: &str,
-    frequency: i32,
+    model_name: Option<&str>,
+    frequency: Option<i32>,
     monetary_value: default!(Option<f64>, "NULL"),
 ) -> f64 {
+    let model_name = required(model_name, "model_name");
+    let frequency = required(frequency, "frequency");
     let model = spend_model(&store::load(&ext_schema(), model_name));
     let m = monetary_value.unwrap_or(0.0);
     if frequency < 0 || (frequency > 0 && !(m.is_finite() && m >= 0.0)) {
@@ -449,10 +465,10 @@ fn clv_expected_spend(
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn calculate_all_clv(
-    model_name: &str,
+    model_name: Option<&str>,
     spend_model: default!(Option<&str>, "NULL"),
-    horizon_months: default!(i32, 12),
-    monthly_discount: default!(f64, 0.01),
+    horizon_months: default!(Option<i32>, 12),
+    monthly_discount: default!(Option<f64>, 0.01),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
 ) -> TableIterator<
     'static,
@@ -465,6 +481,9 @@ fn calculate_all_clv(
         name!(write_ms, f64),
     ),
 > {
+    let model_name = required(model_name, "model_name");
+    let horizon_months = required(horizon_months, "horizon_months");
+    let monthly_discount = required(monthly_discount, "monthly_discount");
     if !(0..=1200).contains(&horizon_months) {
         raise(
             ERRCODE_INVALID_PARAMETER_VALUE,

@@ -26,6 +26,7 @@ fn calculate_all_ltv(as_of: default!(Option<pgrx::datum::Date>, "NULL")) -> i64 
         config,
         source,
         as_of,
+        snapshot: _snapshot,
         ..
     } = Context::load(as_of);
     crate::write::refresh::lock(&ext, "ml_user_ltv_rows");
@@ -112,6 +113,7 @@ fn ltv_compute_user(
         config,
         source,
         as_of,
+        snapshot: _snapshot,
         ..
     } = Context::load(as_of);
     let thresholds = config.ltv_thresholds(source.amount_scale);

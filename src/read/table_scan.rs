@@ -322,6 +322,30 @@ impl RawScan {
         }
     }
 
+    /// Checks that each column the caller decodes (attribute number, and the base types it may
+    /// have) has one of those types in the relation as this scan opened it. The caller resolved
+    /// the columns under the lock it still holds (`crate::source::tables::lock`), so this holds
+    /// unless something changed the table without that lock; then the read stops with an error
+    /// rather than read a datum as a type it no longer has.
+    pub fn check_columns(&self, expected: &[(i16, &[pg_sys::Oid])]) -> Result<(), String> {
+        // SAFETY: an open relation; its descriptor's attributes are read within its length.
+        unsafe {
+            let desc = (*self.rel).rd_att;
+            let natts = (*desc).natts.max(0) as usize;
+            let atts = (*desc).attrs.as_slice(natts);
+            for &(attnum, types) in expected {
+                let at = usize::try_from(attnum - 1).map_err(|_| "a system column".to_string())?;
+                let ok = atts.get(at).is_some_and(|a| {
+                    !a.attisdropped && types.contains(&pg_sys::getBaseType(a.atttypid))
+                });
+                if !ok {
+                    return Err(format!("column {attnum} changed while the table was read"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// An estimate of the table's rows, for sizing what is read into.
     pub fn estimated_rows(&self) -> usize {
         // SAFETY: an open relation.

@@ -242,7 +242,7 @@ fn to_tuple(r: RfmRow, scale: u32) -> RfmTuple {
 #[search_path(pg_catalog, pg_temp)]
 fn rfm_segment(
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
-    monetary: default!(String, "'total'"),
+    monetary: default!(Option<String>, "'total'"),
 ) -> TableIterator<
     'static,
     (
@@ -258,6 +258,7 @@ fn rfm_segment(
         name!(segment, String),
     ),
 > {
+    let monetary = required(monetary, "monetary");
     let mode = monetary_mode(&monetary);
     let Context {
         ext,
@@ -265,6 +266,7 @@ fn rfm_segment(
         source,
         as_of,
         explicit_as_of: explicit,
+        snapshot: _snapshot,
     } = Context::load(as_of);
     let scored = score_all(&ext, &config, &source, as_of, mode);
     report("rfm_segment", &scored.counts, &source, explicit);
@@ -279,8 +281,9 @@ fn rfm_segment(
 #[search_path(pg_catalog, pg_temp)]
 fn calculate_all_rfm(
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
-    monetary: default!(String, "'total'"),
+    monetary: default!(Option<String>, "'total'"),
 ) -> i64 {
+    let monetary = required(monetary, "monetary");
     let mut phases = Phases::start();
     let mode = monetary_mode(&monetary);
     let Context {
@@ -289,6 +292,7 @@ fn calculate_all_rfm(
         source,
         as_of,
         explicit_as_of: explicit,
+        snapshot: _snapshot,
     } = Context::load(as_of);
     crate::write::refresh::lock(&ext, "ml_user_rfm_rows");
     let (rules, custom_map) = store::rules(&ext);
@@ -366,6 +370,7 @@ fn calculate_user_rfm(
         source,
         as_of,
         explicit_as_of: explicit,
+        snapshot: _snapshot,
     } = Context::load(as_of);
     let run = store::latest_run(&ext);
     let names = SegmentNames::new(store::rules(&ext).0);

@@ -40,6 +40,7 @@ fn user_features(
         source,
         as_of,
         explicit_as_of: explicit,
+        snapshot: _snapshot,
         ..
     } = Context::load(as_of);
     let f = features::read(&config, &source, as_of, explicit, true);
@@ -65,10 +66,10 @@ fn user_features(
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn kmeans_fit(
-    model_name: default!(String, "'default'"),
+    model_name: default!(Option<String>, "'default'"),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
     k: default!(Option<i32>, "NULL"),
-    seed: default!(i64, "42"),
+    seed: default!(Option<i64>, "42"),
 ) -> TableIterator<
     'static,
     (
@@ -84,6 +85,8 @@ fn kmeans_fit(
         name!(model_version, i32),
     ),
 > {
+    let model_name = required(model_name, "model_name");
+    let seed = required(seed, "seed");
     require_model_name(&model_name);
     // Checked before the snapshot is read, which is most of the cost.
     if let Some(k) = k.filter(|&k| k < 2) {
@@ -99,6 +102,7 @@ fn kmeans_fit(
         source,
         as_of,
         explicit_as_of: explicit,
+        snapshot: _snapshot,
     } = Context::load(as_of);
     let f = features::read(&config, &source, as_of, explicit, true);
     let used: Vec<usize> = if f.categories {
@@ -191,7 +195,7 @@ fn kmeans_fit(
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn kmeans_assign(
-    model_name: default!(String, "'default'"),
+    model_name: default!(Option<String>, "'default'"),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
 ) -> TableIterator<
     'static,
@@ -203,12 +207,14 @@ fn kmeans_assign(
         name!(model_version, i32),
     ),
 > {
+    let model_name = required(model_name, "model_name");
     let Context {
         ext,
         config,
         source,
         as_of,
         explicit_as_of: explicit,
+        snapshot: _snapshot,
     } = Context::load(as_of);
     let stored = model::load(&ext, &model_name);
     let f = features::read(&config, &source, as_of, explicit, false);
@@ -241,9 +247,10 @@ fn kmeans_assign(
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn calculate_all_clusters(
-    model_name: default!(String, "'default'"),
+    model_name: default!(Option<String>, "'default'"),
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
 ) -> i64 {
+    let model_name = required(model_name, "model_name");
     let ext = ext_schema();
     let config = Config::load(&ext);
     let as_of = as_of_day(as_of, &config.time_zone);

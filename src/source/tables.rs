@@ -2,6 +2,9 @@
 //! exist with usable types, their names quoted for the SQL the reads generate, and where the own
 //! scans find each column. The date rule is in `crate::source`.
 
+// Locks the source tables by name, through PostgreSQL's C functions.
+#![allow(unsafe_code)]
+
 use pgrx::prelude::*;
 
 use super::config::Config;
@@ -186,8 +189,60 @@ fn date_column(col: &Column, column: &str, table: &str, setting: &str) -> DateKi
     }
 }
 
+/// Locks the configured users and orders tables as a read of them would (ACCESS SHARE, until the
+/// transaction ends), each found by name once any concurrent change of it has committed or
+/// rolled back (a table dropped and created again is the new one). Called before the tables are
+/// resolved, so that what [`resolve`] finds stays true while the transaction reads them: no
+/// ALTER TABLE can change a column's type between the check and the read. A table that does not
+/// exist is left for [`resolve`] to report. Returns whether a lock had to wait: a concurrent
+/// change of a table's shape or contents (ALTER TABLE, TRUNCATE, VACUUM FULL, a table dropped)
+/// committed while the statement waited, which the statement's snapshot does not see.
+pub fn lock(config: &Config) -> bool {
+    let mut waited = false;
+    for (schema, table) in [
+        (&config.users_schema, &config.users_table),
+        (&config.orders_schema, &config.orders_table),
+    ] {
+        let (Ok(schema), Ok(table)) = (
+            std::ffi::CString::new(schema.as_str()),
+            std::ffi::CString::new(table.as_str()),
+        ) else {
+            continue;
+        };
+        // SAFETY: the names outlive the calls that read them; the RangeVar is palloc'd in the
+        // current memory context and read only here. Missing schemas and tables give InvalidOid,
+        // and so does a lock that is not free at once with RVR_SKIP_LOCKED; then the lock is
+        // waited for.
+        unsafe {
+            let rv =
+                pg_sys::makeRangeVar(schema.as_ptr().cast_mut(), table.as_ptr().cast_mut(), -1);
+            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+            let missing_ok = pg_sys::RVROption::RVR_MISSING_OK;
+            let at_once = pg_sys::RangeVarGetRelidExtended(
+                rv,
+                lock,
+                missing_ok | pg_sys::RVROption::RVR_SKIP_LOCKED,
+                None,
+                std::ptr::null_mut(),
+            );
+            if at_once == pg_sys::InvalidOid {
+                let after_wait = pg_sys::RangeVarGetRelidExtended(
+                    rv,
+                    lock,
+                    missing_ok,
+                    None,
+                    std::ptr::null_mut(),
+                );
+                waited |= after_wait != pg_sys::InvalidOid;
+            }
+        }
+    }
+    waited
+}
+
 /// Checks the configuration's values and every configured table and column, and returns what
-/// is needed to read them. Raises a clear error for the first thing wrong.
+/// is needed to read them. Raises a clear error for the first thing wrong. The caller has
+/// [`lock`]ed the tables.
 pub fn resolve(config: &Config) -> Source {
     config.check_values();
     let users_display = qualified(&config.users_schema, &config.users_table);

@@ -62,3 +62,17 @@ pub fn require_model_name(model_name: &str) {
 pub fn debug_phases(what: &str, phases: &cda_analytics_core::phases::Phases) {
     pgrx::debug1!("{what}: {}", phases.summary());
 }
+
+/// The value of the argument `name` of a function that has other arguments that may be NULL:
+/// this one may not (22004 otherwise, naming it). Functions whose every argument is required are
+/// STRICT instead, and return NULL for a NULL argument.
+pub fn required<T>(value: Option<T>, name: &str) -> T {
+    match value {
+        Some(v) => v,
+        None => raise(
+            ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{name} must not be NULL"),
+            None,
+        ),
+    }
+}

@@ -28,7 +28,7 @@ use pgrx::prelude::*;
 use super::aggregate::{Order, fold_one, order_row};
 use crate::read::aggregates::{inline_bytes, varlena_bytes};
 use crate::read::table_scan::{Flow, RawScan, Row, RowReader, Step, integer};
-use crate::source::Source;
+use crate::source::{DateKind, Source};
 use crate::toolbox::errors::*;
 
 /// The keys of this scan's entries in the parallel context's table of contents.
@@ -56,6 +56,8 @@ struct Params {
     status: i16,
     amount: i16,
     user_id_type: pg_sys::Oid,
+    /// The date's type: timestamp, or timestamptz (read in UTC).
+    date_type: pg_sys::Oid,
     scale: u32,
     users_len: usize,
     statuses_len: usize,
@@ -95,6 +97,10 @@ pub fn plan(source: &Source, zone: &str) -> Result<Plan, String> {
             status: c.status,
             amount: c.amount,
             user_id_type: c.user_id_type,
+            date_type: match source.order_date_kind {
+                DateKind::TimestampTz => pg_sys::TIMESTAMPTZOID,
+                _ => pg_sys::TIMESTAMPOID,
+            },
             scale: source.amount_scale,
             users_len: 0,
             statuses_len: 0,
@@ -373,6 +379,15 @@ unsafe fn scan_part(shared: &Shared<'_>, leader_users: Option<&UserTable>) -> Or
     // SAFETY: in a process of the context run() created, whose memory holds the scan.
     let scan =
         unsafe { RawScan::parallel(p.relid, shared.scan, natts) }.unwrap_or_else(|e| bad_state(e));
+    let expected = [
+        (p.user_id, &[p.user_id_type][..]),
+        (p.date, &[p.date_type][..]),
+        (p.status, &[pg_sys::TEXTOID, pg_sys::VARCHAROID][..]),
+        (p.amount, &[pg_sys::NUMERICOID][..]),
+    ];
+    if let Err(e) = scan.check_columns(&expected) {
+        super::users_scan::raise_changed("the orders table", e);
+    }
     let none = OrderRow {
         user_id: None,
         day: None,

@@ -15,7 +15,7 @@ use cda_analytics_core::ltv::UserTable;
 use pgrx::prelude::*;
 
 use crate::read::table_scan::{Flow, RawScan, Row, RowReader, Step, integer};
-use crate::source::Source;
+use crate::source::{DateKind, Source};
 use crate::toolbox::convert::day_of_micros;
 use crate::toolbox::errors::*;
 
@@ -44,6 +44,17 @@ pub fn read(source: &Source, as_of: Day) -> UserTable {
             None,
         )
     });
+    let signup_type = match source.registered_at_kind {
+        DateKind::TimestampTz => pg_sys::TIMESTAMPTZOID,
+        _ => pg_sys::TIMESTAMPOID,
+    };
+    let expected = [
+        (c.user_id, &[c.user_id_type][..]),
+        (c.registered_at, &[signup_type][..]),
+    ];
+    if let Err(e) = scan.check_columns(&expected) {
+        raise_changed(&source.users, e);
+    }
     let mut users = UserTable::new(as_of);
     users.reserve(scan.estimated_rows());
     let mut reader = Users {
@@ -88,4 +99,13 @@ impl RowReader for Users {
         self.add(row);
         Flow::Go
     }
+}
+
+/// The error for a source table whose columns changed under a read.
+pub(super) fn raise_changed(table: &str, e: String) -> ! {
+    raise(
+        ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        format!("{table} changed while it was read: {e}"),
+        Some("Run it again.".into()),
+    )
 }
