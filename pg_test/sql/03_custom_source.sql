@@ -91,3 +91,18 @@ RESET client_min_messages;
 SELECT user_id, lifetime_revenue, orders_lifetime FROM ml_user_ltv ORDER BY user_id;
 SELECT count(*) FROM reset_configuration();
 DROP SCHEMA odd_status CASCADE;
+
+-- An amount column with more decimal places than amounts are summed exactly at (six) is refused
+-- with an error that says what to do, rather than rounded without a word; six places are read.
+CREATE SCHEMA fine_amounts;
+CREATE TABLE fine_amounts.users (user_id bigint, registered_at timestamptz);
+CREATE TABLE fine_amounts.orders (user_id bigint, created_at timestamptz, status text,
+                                  total_amount numeric(38,10), amount6 numeric(20,6));
+\set SHOW_CONTEXT never
+SELECT * FROM configure_source(users_table => 'fine_amounts.users', orders_table => 'fine_amounts.orders');
+\echo :LAST_ERROR_SQLSTATE
+SELECT value FROM configure_source(users_table => 'fine_amounts.users', orders_table => 'fine_amounts.orders',
+                                   amount_column => 'amount6')
+WHERE setting = 'amount_column';
+SELECT count(*) FROM reset_configuration();
+DROP SCHEMA fine_amounts CASCADE;

@@ -334,7 +334,23 @@ pub fn resolve(config: &Config) -> Source {
         pg_sys::NUMERICOID if amount.typmod >= 4 => {
             // numeric(p, s): typmod = ((p << 16) | s) + VARHDRSZ; PG 15 allows a negative s.
             let scale = ((amount.typmod - 4) & 0xffff) as i16;
-            (scale.max(0) as u32).min(cda_analytics_core::money::MAX_SCALE)
+            let max = cda_analytics_core::money::MAX_SCALE;
+            // Money is summed exactly at the column's scale, in 64-bit minor units: more decimal
+            // places than that would be rounded silently, so the column is refused instead.
+            if scale > max as i16 {
+                raise(
+                    ERRCODE_FEATURE_NOT_SUPPORTED,
+                    format!(
+                        "column {} of source table {orders_display} has {scale} decimal places, but amounts are summed exactly at {max} at most",
+                        quote_ident(&config.amount_column)
+                    ),
+                    Some(format!(
+                        "Point configure_source at a view that casts the amount, for example {}::numeric(20,{max}).",
+                        quote_ident(&config.amount_column)
+                    )),
+                );
+            }
+            scale.max(0) as u32
         }
         pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID => 0,
         pg_sys::NUMERICOID | pg_sys::FLOAT4OID | pg_sys::FLOAT8OID => 2,
