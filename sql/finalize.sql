@@ -212,6 +212,22 @@ $$;
 -- The original platform's three insight cards, with its defects fixed: the margin on CAC is
 -- configurable (configure_ltv(cac_margin => ...)), and growth compares the same users (those
 -- whose 12-month horizon has elapsed) at 6 and 12 months, not two different cohorts.
+-- The margin of the recommended maximum CAC, checked: a positive finite number.
+CREATE FUNCTION @extschema@._ltv_margin(m numeric)
+RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF m IS NULL OR m = 'NaN' OR m = 'Infinity' OR m <= 0 THEN
+        RAISE EXCEPTION 'cac_margin must be a positive number, got %', coalesce(m::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The recommended maximum CAC is the average 6-month LTV times this margin.';
+    END IF;
+    RETURN m;
+END
+$$;
+
 CREATE FUNCTION @extschema@.get_ltv_insights(cac_margin numeric DEFAULT NULL)
 RETURNS TABLE (recommended_max_cac numeric, avg_ltv_6m numeric, cac_margin numeric,
                ltv_growth_12m_over_6m numeric, buyers_pct numeric, users bigint, buyers bigint)
@@ -221,8 +237,8 @@ AS $$
     WITH run AS (
         SELECT * FROM @extschema@.ml_ltv_runs WHERE run_id = @extschema@._ltv_require_run()
     ), margin AS (
-        SELECT coalesce($1, (SELECT c.value::numeric FROM @extschema@.cda_configuration() c
-                             WHERE c.setting = 'cac_margin')) AS m
+        SELECT @extschema@._ltv_margin(coalesce($1, (SELECT c.value::numeric FROM @extschema@.cda_configuration() c
+                                                     WHERE c.setting = 'cac_margin'))) AS m
     ), h6 AS (
         SELECT round(s.revenue_sum / nullif(s.users_measured, 0), run.amount_scale) AS avg6
         FROM @extschema@.ml_ltv_summary s CROSS JOIN run WHERE s.horizon = '6m'

@@ -103,6 +103,11 @@ SELECT * FROM get_ltv_summary();
 -- buyers 4 of 5 = 80%.
 SELECT * FROM get_ltv_insights();
 SELECT recommended_max_cac, cac_margin FROM get_ltv_insights(0.5);
+-- A margin that is not a positive number is refused.
+\set SHOW_CONTEXT never
+SELECT * FROM get_ltv_insights(-1);
+SELECT * FROM get_ltv_insights('NaN');
+\set SHOW_CONTEXT errors
 -- Segments: VIP user 1, High user 5, Low users 2 and 4, New user 3.
 SELECT * FROM ltv_segments();
 -- Lifetime values above 0 are 60, 90, 500, 1189.50: two bins of width 564.75; the maximum is in
