@@ -161,6 +161,9 @@ SELECT clv_expected_spend('bg', 1, 10);
 SELECT * FROM clv_user('bg', 999999, 52, 'week');
 SELECT * FROM clv_predict('bg', 1, 1, 2, 'month', 52);
 SELECT * FROM clv_predict('bg', 1, 1, 2, 'week', -1);
+-- Horizons whose cost grows without bound are refused: at most 100 years ahead.
+SELECT * FROM clv_predict('bg', 1, 1, 2, 'week', 1e9);
+SELECT * FROM clv_holdout_evaluation('bg', '9999-12-31');
 SELECT * FROM clv_predict('bg', 1, 3, 2, 'week', 52);
 SELECT * FROM clv_predict('bg', -1, 0, 2, 'week', 52);
 SELECT * FROM clv_holdout_evaluation('bg', '1997-09-30');

@@ -66,6 +66,28 @@ fn time_unit(name: &str, argument: &str) -> TimeUnit {
     })
 }
 
+/// The longest horizon or holdout a prediction or an evaluation looks ahead: 100 years, as
+/// `calculate_all_clv`'s 1,200 months. The models' series grow with the horizon, so a horizon
+/// without bound (a date in the year 9999) would run for minutes without checking for a cancel.
+const MAX_HORIZON_DAYS: f64 = 36_525.0;
+
+/// A horizon given in `unit` (a finite number of at least 0 and at most 100 years), in the
+/// model's unit.
+fn horizon_in(model: &TransactionModel, horizon: f64, unit: TimeUnit) -> f64 {
+    let horizon = finite(horizon, "horizon", 0.0);
+    if horizon * unit.days() > MAX_HORIZON_DAYS {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!(
+                "horizon must be at most 100 years, got {horizon} {}s",
+                unit.name()
+            ),
+            None,
+        );
+    }
+    model.unit.convert(horizon, unit)
+}
+
 fn finite(value: f64, argument: &str, min: f64) -> f64 {
     if !(value.is_finite() && value >= min) {
         raise(
@@ -302,7 +324,7 @@ fn clv_predict(
         model.unit.convert(recency, unit),
         model.unit.convert(t, unit),
     );
-    let horizon = model.unit.convert(finite(horizon, "horizon", 0.0), unit);
+    let horizon = horizon_in(&model, horizon, unit);
     let what = format!("predicting with '{model_name}'");
     let alive = model
         .probability_alive(&row)
@@ -350,7 +372,7 @@ fn clv_user(
     let stored = store::load(&ctx.ext, model_name);
     let model = purchase_model(&stored);
     let spend = spend_model.map(|n| self::spend_model(&store::load(&ctx.ext, n)));
-    let horizon = model.unit.convert(finite(horizon, "horizon", 0.0), unit);
+    let horizon = horizon_in(&model, horizon, unit);
     let s = user_history(&ctx, user_id, model.unit);
     let row = s.model_row();
     let what = format!("predicting user {user_id} with '{model_name}'");
@@ -405,7 +427,7 @@ fn clv_purchase_probabilities(
     }
     let ctx = Context::load(as_of);
     let model = purchase_model(&store::load(&ctx.ext, model_name));
-    let horizon = model.unit.convert(finite(horizon, "horizon", 0.0), unit);
+    let horizon = horizon_in(&model, horizon, unit);
     let row = user_history(&ctx, user_id, model.unit).model_row();
     let what = format!("predicting user {user_id} with '{model_name}'");
     let rows: Vec<(i32, f64)> = (0..=max_n)
@@ -425,7 +447,7 @@ fn clv_purchase_probabilities(
 fn clv_expected_purchases_new(model_name: &str, horizon: f64, horizon_unit: &str) -> f64 {
     let unit = self::time_unit(horizon_unit, "horizon_unit");
     let model = purchase_model(&store::load(&ext_schema(), model_name));
-    let horizon = model.unit.convert(finite(horizon, "horizon", 0.0), unit);
+    let horizon = horizon_in(&model, horizon, unit);
     model
         .expected_purchases_new(horizon)
         .unwrap_or_else(|e| raise_model(e, &format!("predicting with '{model_name}'")))
@@ -660,6 +682,16 @@ fn clv_holdout_evaluation(
             ERRCODE_INVALID_PARAMETER_VALUE,
             format!(
                 "holdout_end must be after the model's calibration end ({})",
+                date_of(stored.calibration_end)
+            ),
+            None,
+        );
+    }
+    if f64::from(end.0 - stored.calibration_end.0) > MAX_HORIZON_DAYS {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!(
+                "holdout_end must be at most 100 years after the model's calibration end ({})",
                 date_of(stored.calibration_end)
             ),
             None,
