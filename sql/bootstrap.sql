@@ -24,7 +24,12 @@ CREATE TABLE @extschema@.cda_config (
     segment_medium       numeric NOT NULL,
     segment_low          numeric NOT NULL,
     cac_margin           numeric NOT NULL,
-    updated_at           timestamptz NOT NULL DEFAULT now()
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    -- The role that set the configuration: it must be able to read every table and column the
+    -- configuration names, when it sets it and whenever a refresh reads them, so that nobody can
+    -- point a refresh run by a more privileged role (the owner's nightly job) at data the
+    -- configuring role may not read.
+    configured_by        name    NOT NULL DEFAULT CURRENT_USER
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.cda_config', '');
 

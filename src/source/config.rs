@@ -29,6 +29,8 @@ pub struct Config {
     pub segment_medium: String,
     pub segment_low: String,
     pub cac_margin: String,
+    /// The role that set the stored configuration; None for the defaults.
+    pub configured_by: Option<String>,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             segment_medium: s("100"),
             segment_low: s("50"),
             cac_margin: s("1"),
+            configured_by: None,
         }
     }
 }
@@ -64,7 +67,8 @@ impl Config {
                     orders_table, order_user_id_column, order_date_column, status_column, amount_column, \
                     successful_statuses, time_zone, segment_vip::text AS segment_vip, \
                     segment_high::text AS segment_high, segment_medium::text AS segment_medium, \
-                    segment_low::text AS segment_low, cac_margin::text AS cac_margin \
+                    segment_low::text AS segment_low, cac_margin::text AS cac_margin, \
+                    configured_by::text AS configured_by \
              FROM {ext}.cda_config WHERE singleton"
         );
         Spi::connect(|c| {
@@ -96,6 +100,7 @@ impl Config {
                 segment_medium: text("segment_medium")?,
                 segment_low: text("segment_low")?,
                 cac_margin: text("cac_margin")?,
+                configured_by: row.get_by_name::<String, _>("configured_by")?,
             })
         })
         .or_raise("reading cda_config")
@@ -123,7 +128,8 @@ impl Config {
             .arg_as("segment_medium", c.segment_medium, numeric)
             .arg_as("segment_low", c.segment_low, numeric)
             .arg_as("cac_margin", c.cac_margin, numeric)
-            .expr("updated_at", "pg_catalog.now()");
+            .expr("updated_at", "pg_catalog.now()")
+            .expr("configured_by", "CURRENT_USER");
         let (sql, args) = row.upsert(&format!("{ext}.cda_config"), "singleton", &[], "");
         execute(&sql, &args, "storing cda_config");
     }

@@ -88,6 +88,7 @@ fn configure_source_impl(
         }
         config.successful_statuses = statuses.into_iter().flatten().collect();
     }
+    config.configured_by = Some(current_user());
     super::validate(&config);
     config.store(&ext);
     config_table(&config)
@@ -130,6 +131,7 @@ fn configure_ltv(
             ),
         );
     }
+    config.configured_by = Some(current_user());
     super::validate(&config);
     config.store(&ext);
     config_table(&config)
@@ -153,4 +155,11 @@ fn reset_configuration() -> TableIterator<'static, (name!(setting, String), name
 #[search_path(pg_catalog, pg_temp)]
 fn cda_configuration() -> TableIterator<'static, (name!(setting, String), name!(value, String))> {
     config_table(&Config::load(&ext_schema()))
+}
+
+/// The role that runs the statement, which becomes the configuration's author.
+fn current_user() -> String {
+    Spi::get_one::<String>("SELECT CURRENT_USER::pg_catalog.text")
+        .or_raise("reading the current user")
+        .unwrap_or_default()
 }

@@ -417,3 +417,73 @@ impl Source {
         )
     }
 }
+
+/// Checks that `role`, which set the configuration, may read every table and column the
+/// configuration names (SELECT on the table, or on each of those columns): when it sets it, and
+/// before every read of the tables, so that a refresh run by a more privileged role (the owner,
+/// a superuser's scheduled job) never copies into the results what the configuring role may
+/// not read. Error 42501 names the role, the table and the column otherwise.
+pub fn check_readable(source: &Source, role: &str) {
+    let u = source.user_columns;
+    let o = source.order_columns;
+    let columns = [
+        (source.users_rel, u.user_id, &source.users),
+        (source.users_rel, u.registered_at, &source.users),
+        (source.orders_rel, o.user_id, &source.orders),
+        (source.orders_rel, o.date, &source.orders),
+        (source.orders_rel, o.status, &source.orders),
+        (source.orders_rel, o.amount, &source.orders),
+    ];
+    let rels: Vec<pg_sys::Oid> = columns.iter().map(|c| c.0).collect();
+    let attnums: Vec<i16> = columns.iter().map(|c| c.1).collect();
+    let denied: Result<Option<i32>, String> = Spi::connect(|c| {
+        let exists = c
+            .select(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1)",
+                None,
+                &[role.into()],
+            )?
+            .first()
+            .get::<bool>(1)?
+            .unwrap_or(false);
+        if !exists {
+            return Ok(Err(format!("role \"{role}\", which set the configuration, no longer exists")));
+        }
+        let first = c
+            .select(
+                "SELECT min(i)::pg_catalog.int4 FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.oid[]), \
+                     pg_catalog.unnest($3::pg_catalog.int2[])) WITH ORDINALITY AS x(rel, col, i) \
+                 WHERE NOT pg_catalog.has_column_privilege($1::pg_catalog.name, x.rel, x.col, 'SELECT')",
+                None,
+                &[role.into(), rels.into(), attnums.into()],
+            )?
+            .first()
+            .get::<i32>(1)?;
+        Ok::<_, pgrx::spi::SpiError>(Ok(first))
+    })
+    .or_raise("checking the configuring role's privileges");
+    let message = match denied {
+        Ok(None) => return,
+        Ok(Some(i)) => {
+            let (rel, attnum, table) = columns[(i - 1).clamp(0, 5) as usize];
+            // SAFETY: a catalog lookup by OID and attribute number; NULL for none.
+            let name = unsafe {
+                let n = pg_sys::get_attname(rel, attnum, true);
+                if n.is_null() {
+                    format!("{attnum}")
+                } else {
+                    quote_ident(&std::ffi::CStr::from_ptr(n).to_string_lossy())
+                }
+            };
+            format!(
+                "role \"{role}\", which set the configuration, may not read column {name} of {table}"
+            )
+        }
+        Err(m) => m,
+    };
+    raise(
+        ERRCODE_INSUFFICIENT_PRIVILEGE,
+        message,
+        Some("The role that sets the source (configure_source) must be able to SELECT every table and column it names, and keep that privilege: grant it, or have such a role set the configuration again.".into()),
+    );
+}
