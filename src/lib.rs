@@ -98,6 +98,7 @@ pub extern "C-unwind" fn _PG_init() {
     );
     // SAFETY: a C string that outlives the call, in _PG_init as PostgreSQL expects.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"cda_analytics".as_ptr()) };
+    cda_analytics_core::stop::set_hook(toolbox::workers::cancel_pending);
 }
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);

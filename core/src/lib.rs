@@ -20,4 +20,5 @@ pub mod phases;
 pub mod rfm;
 pub mod segmentation;
 pub mod stats;
+pub mod stop;
 pub mod stored;

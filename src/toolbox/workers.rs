@@ -12,7 +12,23 @@ use crate::toolbox::errors::*;
 /// waiting in `install` and acts on them afterwards. The pool is started on first use and kept
 /// for the backend's life: starting threads on every call cost about as much as a small fit.
 pub fn on_worker_threads<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    pool().install(f)
+    let out = pool().install(f);
+    // A cancel or a terminate that arrived meanwhile (the core's loops give up early when one
+    // is pending, `cancel_pending`) is raised now, before the result is used.
+    pgrx::check_for_interrupts!();
+    out
+}
+
+/// Whether a cancel (a statement timeout included) or a terminate is pending for this backend:
+/// the flags PostgreSQL's signal handlers raise, read from any thread. The core's long loops ask
+/// it through `cda_analytics_core::stop`.
+pub fn cancel_pending() -> bool {
+    // SAFETY: plain reads of two sig_atomic_t flags that signal handlers write; volatile, as
+    // PostgreSQL reads them.
+    unsafe {
+        std::ptr::read_volatile(&raw const pgrx::pg_sys::QueryCancelPending) != 0
+            || std::ptr::read_volatile(&raw const pgrx::pg_sys::ProcDiePending) != 0
+    }
 }
 
 /// Runs `background` on the worker threads while this backend's thread runs `foreground`, which

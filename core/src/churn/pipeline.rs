@@ -70,6 +70,14 @@ fn fit_each(
         .collect()
 }
 
+/// Gives up between phases when a stop is requested (`crate::stop`).
+fn stop_if_requested() -> Result<(), ChurnError> {
+    match crate::stop::requested() {
+        true => Err(ChurnError::Fit("stopped".into())),
+        false => Ok(()),
+    }
+}
+
 /// Trains on `customers` as `spec` says; the errors say which split has no eligible rows or a
 /// single class, or what failed to fit.
 pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, ChurnError> {
@@ -85,6 +93,7 @@ pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, 
             split: "validation",
         });
     }
+    stop_if_requested()?;
     let cap = spec.max_rows as f64;
     let rate_t = (cap / eligible_t as f64).min(1.0);
     let rate_v = (cap / eligible_v as f64).min(1.0);
@@ -102,6 +111,7 @@ pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, 
         }
     });
     phases.mark("purchase model");
+    stop_if_requested()?;
 
     let (models_t, models_v) = match &fitted {
         Some((_, (t, v))) => (Some(t.as_slice()), Some(v.as_slice())),
@@ -115,6 +125,7 @@ pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, 
         .filter(|&c| (c != P_ALIVE && c != EXPECTED_PURCHASES) || fitted.is_some())
         .collect();
     phases.mark("rows");
+    stop_if_requested()?;
 
     let report = train(
         settings.target,

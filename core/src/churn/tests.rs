@@ -561,3 +561,24 @@ fn the_training_pipeline_samples_to_its_cap_and_goes_on_without_a_purchase_model
         Err(ChurnError::NoEligible { split: "training" })
     ));
 }
+
+#[test]
+fn a_requested_stop_ends_training_before_its_next_phase() {
+    use super::pipeline::{Customers, TrainSpec, train_on};
+    let (ids, histories) = planted_shop(500, 3);
+    let s = Settings::new(Target::Churn);
+    let spec = TrainSpec {
+        snapshots: plan(900, 20, 4, s.label_days).unwrap(),
+        settings: s,
+        btyd: None,
+        max_rows: 2000,
+        seed: 1,
+    };
+    let all = Customers {
+        ids: &ids,
+        histories: &histories,
+        categories: false,
+    };
+    let stopped = crate::stop::stopping(|| train_on(&all, &spec));
+    assert!(matches!(stopped, Err(ChurnError::Fit(ref m)) if m == "stopped"));
+}

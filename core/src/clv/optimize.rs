@@ -68,6 +68,18 @@ pub fn bfgs_from(f: &ValueGrad<'_>, start: &[f64], initial: Option<&[f64]>) -> M
     let mut stalled = 0;
     for iteration in 0..MAX_ITERATIONS {
         let gnorm = inf_norm(&g);
+        // Each iteration evaluates the likelihood over every distinct row: a cancel is asked
+        // about before each one, and the fit ends unconverged.
+        if crate::stop::requested() {
+            return Minimum {
+                x,
+                value: fx,
+                gradient_norm: gnorm,
+                iterations: iteration,
+                converged: false,
+                inverse_hessian: h,
+            };
+        }
         if gnorm < GRADIENT_TOLERANCE {
             return Minimum {
                 x,
@@ -97,6 +109,9 @@ pub fn bfgs_from(f: &ValueGrad<'_>, start: &[f64], initial: Option<&[f64]>) -> M
         let mut step = if longest > 1.0 { 1.0 / longest } else { 1.0 };
         let mut accepted = None;
         for _ in 0..60 {
+            if crate::stop::requested() {
+                break;
+            }
             let trial: Vec<f64> = x
                 .iter()
                 .zip(&direction)
@@ -305,6 +320,24 @@ mod tests {
             (m.x[0] - 1.0).abs() < 1e-5 && (m.x[1] - 1.0).abs() < 1e-5,
             "{m:?}"
         );
+    }
+
+    #[test]
+    fn a_requested_stop_ends_the_iterations_unconverged() {
+        let evaluations = std::sync::atomic::AtomicUsize::new(0);
+        let f = |p: &[f64]| {
+            evaluations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let value = (1.0 - p[0]).powi(2) + 100.0 * (p[1] - p[0] * p[0]).powi(2);
+            let dx = -2.0 * (1.0 - p[0]) - 400.0 * p[0] * (p[1] - p[0] * p[0]);
+            let dy = 200.0 * (p[1] - p[0] * p[0]);
+            (value, vec![dx, dy])
+        };
+        let m = crate::stop::stopping(|| bfgs(&f, &[-1.2, 1.0]));
+        assert!(!m.converged);
+        assert_eq!(m.iterations, 0);
+        // Only the start was evaluated; without the stop the fit takes dozens of evaluations.
+        assert_eq!(evaluations.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(bfgs(&f, &[-1.2, 1.0]).converged);
     }
 
     #[test]

@@ -322,6 +322,9 @@ pub fn fit(
                 .min(selection.len().saturating_sub(1));
             let mut best: Option<(usize, f64)> = None;
             for k in opts.k_range.0..=hi {
+                if crate::stop::requested() {
+                    return Err(FitError::Failed("stopped".into()));
+                }
                 let (centroids, _) = kmeans(&selection, k, opts)?;
                 let labels: Vec<usize> = scoring.iter().map(|p| nearest(p, &centroids)).collect();
                 let Some(s) = silhouette(&scoring, &labels, k) else {
