@@ -39,6 +39,7 @@ DELETE FROM seg_fx.users WHERE ctid = (SELECT max(ctid) FROM seg_fx.users WHERE 
 
 -- K-means bad input: k below 2, k above the number of customers, no customers, no model.
 SELECT * FROM kmeans_fit('fx', '2021-06-30', 1);
+SELECT * FROM kmeans_fit('fx', '2021-06-30', 2000);
 SELECT * FROM kmeans_fit('fx', '2021-06-30', 5);
 SELECT * FROM kmeans_fit('fx', '2000-01-01', 2);
 SELECT * FROM kmeans_fit('', '2021-06-30', 2);

@@ -59,6 +59,9 @@ fn user_features(
     }))
 }
 
+/// The most clusters a model may have.
+const MAX_K: i32 = 20;
+
 /// Fits K-means on the snapshot at `as_of` (default: today) and stores it as the next version of
 /// `model_name`. `k` NULL chooses k in 2..10 by silhouette. Same data and seed, same model.
 /// Returns the clusters, in their fixed order, with size and centroid in feature units.
@@ -94,6 +97,15 @@ fn kmeans_fit(
             ERRCODE_INVALID_PARAMETER_VALUE,
             format!("k must be at least 2, got {k}"),
             Some("Pass NULL to choose k by silhouette.".into()),
+        );
+    }
+    // One K-means fit (linfa's, ten runs) cannot be interrupted, and its cost grows with k: the
+    // bound keeps a fit within seconds, far above the handful of segments a shop can act on.
+    if let Some(k) = k.filter(|&k| k > MAX_K) {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("k must be at most {MAX_K}, got {k}"),
+            Some("Pass NULL to choose k by silhouette between 2 and 10.".into()),
         );
     }
     let Context {
