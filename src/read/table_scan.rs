@@ -11,7 +11,7 @@ use pgrx::prelude::*;
 
 use crate::source::DateKind;
 use crate::source::tables::is_utc;
-use crate::toolbox::errors::OrRaise;
+use crate::toolbox::errors::*;
 
 /// Whether plain tables may be read with these scans (`cda_analytics.table_scans`).
 pub static ENABLED: pgrx::GucSetting<bool> = pgrx::GucSetting::<bool>::new(true);
@@ -323,11 +323,22 @@ impl RawScan {
     }
 
     /// Checks that each column the caller decodes (attribute number, and the base types it may
-    /// have) has one of those types in the relation as this scan opened it. The caller resolved
+    /// have) has one of those types in the relation as this scan opened it, and raises an error
+    /// naming `table` otherwise. The caller resolved
     /// the columns under the lock it still holds (`crate::source::tables::lock`), so this holds
     /// unless something changed the table without that lock; then the read stops with an error
     /// rather than read a datum as a type it no longer has.
-    pub fn check_columns(&self, expected: &[(i16, &[pg_sys::Oid])]) -> Result<(), String> {
+    pub fn check_columns(&self, table: &str, expected: &[(i16, &[pg_sys::Oid])]) {
+        if let Err(e) = self.columns_as_expected(expected) {
+            raise(
+                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("{table} changed while it was read: {e}"),
+                Some("Run it again.".into()),
+            );
+        }
+    }
+
+    fn columns_as_expected(&self, expected: &[(i16, &[pg_sys::Oid])]) -> Result<(), String> {
         // SAFETY: an open relation; its descriptor's attributes are read within its length.
         unsafe {
             let desc = (*self.rel).rd_att;

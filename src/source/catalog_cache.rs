@@ -55,7 +55,7 @@ pub fn ext_schema() -> String {
 
 /// `config`'s source checked against the catalog (`super::tables::resolve`), when not cached
 /// for this configuration and generation; then, every time, that the role that set the
-/// configuration may read it (`super::tables::check_readable`). The tables are locked first
+/// configuration may read it (`super::tables::check_readable`). The caller has locked the tables
 /// (`super::tables::lock`): taking a lock processes the invalidations of any change that
 /// committed meanwhile, so the generation read after it tells whether the cached source still
 /// describes the tables as they are locked.
@@ -68,7 +68,6 @@ pub fn source(config: &Config) -> Source {
 }
 
 fn cached_source(config: &Config) -> Source {
-    let _ = super::tables::lock(config);
     let gen_now = generation();
     if let Some(s) = SOURCE.with(|c| {
         c.borrow()

@@ -106,6 +106,7 @@ impl Config {
         .or_raise("reading cda_config")
     }
 
+    /// Stores the configuration, with its author (`configured_by`, which the caller sets).
     pub fn store(&self, ext: &str) {
         let c = self.clone();
         let numeric = "{}::pg_catalog.numeric";
@@ -129,7 +130,11 @@ impl Config {
             .arg_as("segment_low", c.segment_low, numeric)
             .arg_as("cac_margin", c.cac_margin, numeric)
             .expr("updated_at", "pg_catalog.now()")
-            .expr("configured_by", "CURRENT_USER");
+            .arg_as(
+                "configured_by",
+                c.configured_by.unwrap_or_default(),
+                "{}::pg_catalog.name",
+            );
         let (sql, args) = row.upsert(&format!("{ext}.cda_config"), "singleton", &[], "");
         execute(&sql, &args, "storing cda_config");
     }

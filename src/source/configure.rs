@@ -88,10 +88,7 @@ fn configure_source_impl(
         }
         config.successful_statuses = statuses.into_iter().flatten().collect();
     }
-    config.configured_by = Some(current_user());
-    super::validate(&config);
-    config.store(&ext);
-    config_table(&config)
+    save(config, &ext)
 }
 
 /// Changes the LTV segment thresholds (currency units, inclusive lower bounds) and the margin
@@ -131,10 +128,7 @@ fn configure_ltv(
             ),
         );
     }
-    config.configured_by = Some(current_user());
-    super::validate(&config);
-    config.store(&ext);
-    config_table(&config)
+    save(config, &ext)
 }
 
 /// Forgets the stored configuration: the defaults apply again.
@@ -155,6 +149,19 @@ fn reset_configuration() -> TableIterator<'static, (name!(setting, String), name
 #[search_path(pg_catalog, pg_temp)]
 fn cda_configuration() -> TableIterator<'static, (name!(setting, String), name!(value, String))> {
     config_table(&Config::load(&ext_schema()))
+}
+
+/// Stores `config` as set by the current role, once its tables are locked and checked, and that
+/// role may read them; returns it as (setting, value) rows.
+fn save(
+    mut config: Config,
+    ext: &str,
+) -> TableIterator<'static, (name!(setting, String), name!(value, String))> {
+    config.configured_by = Some(current_user());
+    let _ = super::tables::lock(&config);
+    super::validate(&config);
+    config.store(ext);
+    config_table(&config)
 }
 
 /// The role that runs the statement, which becomes the configuration's author.

@@ -436,30 +436,28 @@ pub fn check_readable(source: &Source, role: &str) {
     ];
     let rels: Vec<pg_sys::Oid> = columns.iter().map(|c| c.0).collect();
     let attnums: Vec<i16> = columns.iter().map(|c| c.1).collect();
+    // One query: whether the role still exists, and the first column it may not read (a NULL
+    // role reads nothing, and is reported as gone).
     let denied: Result<Option<i32>, String> = Spi::connect(|c| {
-        let exists = c
+        let row = c
             .select(
-                "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1)",
-                None,
-                &[role.into()],
-            )?
-            .first()
-            .get::<bool>(1)?
-            .unwrap_or(false);
-        if !exists {
-            return Ok(Err(format!("role \"{role}\", which set the configuration, no longer exists")));
-        }
-        let first = c
-            .select(
-                "SELECT min(i)::pg_catalog.int4 FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.oid[]), \
-                     pg_catalog.unnest($3::pg_catalog.int2[])) WITH ORDINALITY AS x(rel, col, i) \
-                 WHERE NOT pg_catalog.has_column_privilege($1::pg_catalog.name, x.rel, x.col, 'SELECT')",
+                "SELECT r.oid IS NULL AS gone, \
+                        (SELECT min(x.i)::pg_catalog.int4 \
+                         FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.oid[]), \
+                                         pg_catalog.unnest($3::pg_catalog.int2[])) \
+                              WITH ORDINALITY AS x(rel, col, i) \
+                         WHERE NOT pg_catalog.has_column_privilege(r.oid, x.rel, x.col, 'SELECT')) AS first \
+                 FROM (SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1) AS oid) r",
                 None,
                 &[role.into(), rels.into(), attnums.into()],
             )?
-            .first()
-            .get::<i32>(1)?;
-        Ok::<_, pgrx::spi::SpiError>(Ok(first))
+            .first();
+        if row.get_by_name::<bool, _>("gone")?.unwrap_or(true) {
+            return Ok(Err(format!(
+                "role \"{role}\", which set the configuration, no longer exists"
+            )));
+        }
+        Ok::<_, pgrx::spi::SpiError>(Ok(row.get_by_name::<i32, _>("first")?))
     })
     .or_raise("checking the configuring role's privileges");
     let message = match denied {
