@@ -472,3 +472,113 @@ AS $$
     GROUP BY s.risk_band
     ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], s.risk_band);
 $$;
+
+-- Who may do what. PostgreSQL grants EXECUTE on every new function to PUBLIC; the extension takes
+-- that back (the DO block at the end of this file), so that nobody but the owner (and superusers)
+-- can refresh, train, configure or call the internal functions with hand-made arguments until
+-- granted. This function is the one place that grants: an analyst may call every function that
+-- only reads (the non-volatile ones) and SELECT every results table and view; an operator may also
+-- refresh, fit, train and configure (the volatile functions) and write the results tables; 'none'
+-- takes back what either granted. The component functions of the internal aggregates are granted
+-- to nobody: PostgreSQL checks them against the aggregate's owner, not the caller.
+CREATE FUNCTION @extschema@.grant_analytics_access(role_name regrole, access text DEFAULT 'analyst')
+RETURNS TABLE (object_type text, object_name text, privileges text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    grantee text;
+    ext oid;
+    r record;
+    privs text;
+BEGIN
+    IF role_name IS NULL THEN
+        RAISE EXCEPTION 'role_name must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Name an existing role, e.g. grant_analytics_access(''analyst'', ''analyst'').';
+    END IF;
+    IF access IS NULL OR access NOT IN ('analyst', 'operator', 'none') THEN
+        RAISE EXCEPTION 'unknown access level %', coalesce(quote_literal(access), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''analyst'' (read results), ''operator'' (also refresh, fit, train and configure) or ''none''.';
+    END IF;
+    grantee := role_name::text;  -- regrole's text is already quoted where needed
+    SELECT e.oid INTO ext FROM pg_catalog.pg_extension e WHERE e.extname = 'cda_analytics';
+
+    object_type := 'schema';
+    object_name := '@extschema@';
+    -- USAGE on the schema only where the role lacks it (the public schema usually grants it to
+    -- PUBLIC); 'none' takes back a direct grant, which would otherwise keep the role from being
+    -- dropped.
+    IF access = 'none' THEN
+        EXECUTE format('REVOKE USAGE ON SCHEMA @extschema@ FROM %s', grantee);
+    ELSIF NOT has_schema_privilege(role_name, '@extschema@'::regnamespace, 'USAGE') THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA @extschema@ TO %s', grantee);
+        privileges := 'USAGE';
+        RETURN NEXT;
+    END IF;
+
+    FOR r IN
+        SELECT p.oid::pg_catalog.regprocedure::text AS name, p.provolatile
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+        WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid = ext AND d.deptype = 'e'
+          AND NOT EXISTS (SELECT FROM pg_catalog.pg_aggregate a
+                          WHERE p.oid IN (a.aggtransfn, a.aggfinalfn, a.aggcombinefn,
+                                          a.aggserialfn, a.aggdeserialfn))
+        ORDER BY 1
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', r.name, grantee);
+        IF access = 'operator' OR (access = 'analyst' AND r.provolatile <> 'v') THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', r.name, grantee);
+            object_type := 'function';
+            object_name := r.name;
+            privileges := 'EXECUTE';
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+
+    FOR r IN
+        SELECT c.oid::pg_catalog.regclass::text AS name, c.relkind
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_class c ON c.oid = d.objid
+        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = ext AND d.deptype = 'e'
+          AND c.relkind IN ('r', 'v', 'S')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM %s', r.name, grantee);
+        privs := CASE
+            WHEN access = 'none' THEN NULL
+            WHEN r.relkind = 'S' THEN CASE access WHEN 'operator' THEN 'USAGE, SELECT' END
+            WHEN r.relkind = 'r' AND access = 'operator' THEN 'SELECT, INSERT, UPDATE, DELETE'
+            ELSE 'SELECT' END;
+        IF privs IS NOT NULL THEN
+            EXECUTE format('GRANT %s ON %s%s TO %s', privs,
+                           CASE WHEN r.relkind = 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END, r.name, grantee);
+            object_type := CASE r.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' ELSE 'sequence' END;
+            object_name := r.name;
+            privileges := privs;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Last, once every function exists: no function of the extension is executable by PUBLIC.
+DO $$
+DECLARE
+    f text;
+BEGIN
+    FOR f IN
+        SELECT d.objid::pg_catalog.regprocedure::text
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'cda_analytics'
+        WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'e'
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.grant_analytics_access(regrole, text) IS
+'Grants a role access to the extension: ''analyst'' (EXECUTE on the read-only functions, SELECT on results), ''operator'' (also refresh, fit, train and configure) or ''none'' (revoke). Returns the grants made.';
