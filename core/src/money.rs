@@ -16,6 +16,9 @@ pub struct Parsed {
     pub minor: i64,
     /// True when the text had more decimal places than the scale and was rounded.
     pub rounded: bool,
+    /// True when the amount was below zero before rounding: -0.004 at scale 2 rounds to 0 minor
+    /// units but is still a negative amount, which the documented rule leaves out.
+    pub negative: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +110,13 @@ pub fn parse_minor(text: &str, scale: u32) -> Result<Parsed, AmountError> {
     if negative {
         value = -value;
     }
+    let below_zero = negative && (value != 0 || rounded);
     let minor = i64::try_from(value).map_err(|_| overflow())?;
-    Ok(Parsed { minor, rounded })
+    Ok(Parsed {
+        minor,
+        rounded,
+        negative: below_zero,
+    })
 }
 
 /// The decimal text of `minor` minor units at `scale`, with exactly `scale` decimal places:
@@ -188,6 +196,21 @@ mod tests {
     fn p(s: &str, scale: u32) -> (i64, bool) {
         let r = parse_minor(s, scale).unwrap();
         (r.minor, r.rounded)
+    }
+
+    #[test]
+    fn a_negative_amount_that_rounds_to_zero_stays_negative() {
+        for (text, negative) in [
+            ("-0.004", true),
+            ("-0.0001e0", true),
+            ("-0", false),
+            ("-0.00", false),
+            ("0.004", false),
+        ] {
+            let r = parse_minor(text, 2).unwrap();
+            assert_eq!((r.minor, r.negative), (0, negative), "{text}");
+        }
+        assert!(parse_minor("-0.005", 2).unwrap().negative);
     }
 
     #[test]
@@ -283,7 +306,7 @@ mod tests {
         #[test]
         fn format_then_parse_round_trips(minor in -1_000_000_000_000i64..1_000_000_000_000, scale in 0u32..=6) {
             let text = format_minor(i128::from(minor), scale);
-            prop_assert_eq!(parse_minor(&text, scale).unwrap(), Parsed { minor, rounded: false });
+            prop_assert_eq!(parse_minor(&text, scale).unwrap(), Parsed { minor, rounded: false, negative: minor < 0 });
         }
     }
 }

@@ -272,13 +272,18 @@ pub fn decode_minor(payload: &[u8], scale: u32) -> Result<Parsed, AmountError> {
     if first_dropped >= 5 {
         value = value.checked_add(1).ok_or_else(overflow)?;
     }
+    let negative = n.negative && (value != 0 || rounded);
     let minor = if n.negative {
         0i64.checked_sub_unsigned(value)
     } else {
         i64::try_from(value).ok()
     }
     .ok_or_else(overflow)?;
-    Ok(Parsed { minor, rounded })
+    Ok(Parsed {
+        minor,
+        rounded,
+        negative,
+    })
 }
 
 /// Appends `minor` minor units at `scale` as a complete `numeric` varlena (4-byte header), laid
@@ -400,6 +405,25 @@ mod tests {
     }
 
     #[test]
+    fn a_negative_amount_that_rounds_to_zero_stays_negative() {
+        for long in [false, true] {
+            for (text, negative) in [
+                ("-0.004", true),
+                ("-0.00001", true),
+                ("-0.00", false),
+                ("0.004", false),
+            ] {
+                let r = decode_minor(&encode(text, long), 2).unwrap();
+                assert_eq!(
+                    (r.minor, r.negative),
+                    (0, negative),
+                    "{text} (long: {long})"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_ends_of_the_i64_range_read_as_their_text() {
         for (text, scale) in [
             ("-9223372036854.775808", 6),
@@ -440,6 +464,7 @@ mod tests {
             ("0.005", 2, 1, true),
             ("0.0049", 2, 0, true),
             ("0.00001", 2, 0, true),
+            ("-0.005", 2, -1, true),
             ("10000", 2, 1_000_000, false),
             ("99999999999.99", 2, 9_999_999_999_999, false),
             ("123456789.123456", 6, 123_456_789_123_456, false),
@@ -451,7 +476,11 @@ mod tests {
             for long in [false, true] {
                 assert_eq!(
                     decode_minor(&encode(text, long), scale),
-                    Ok(Parsed { minor, rounded }),
+                    Ok(Parsed {
+                        minor,
+                        rounded,
+                        negative: minor < 0
+                    }),
                     "{text} at scale {scale} (long: {long})"
                 );
             }
@@ -549,7 +578,7 @@ mod tests {
             encode_minor(minor, scale, &mut out);
             let text = crate::money::format_minor(i128::from(minor), scale);
             prop_assert_eq!(&out[4..], &encode(&text, false)[..], "{}", text);
-            prop_assert_eq!(decode_minor(&out[4..], scale), Ok(Parsed { minor, rounded: false }));
+            prop_assert_eq!(decode_minor(&out[4..], scale), Ok(Parsed { minor, rounded: false, negative: minor < 0 }));
             prop_assert_eq!(u32::from_ne_bytes([out[0], out[1], out[2], out[3]]) >> 2, out.len() as u32);
         }
 

@@ -30,7 +30,8 @@ INSERT INTO scan.orders VALUES
     (200009, 7, '2030-01-01', 'paid', 5),             -- after the as-of date
     (200010, 8, '2024-03-01', 'paid', 1.005),         -- more decimals: rounded
     (200011, 9, '2024-03-01', 'PAID', 5),             -- not a successful status (case)
-    (200012, 10, '2024-03-01', 'paid ', 5);           -- nor with a trailing blank
+    (200012, 10, '2024-03-01', 'paid ', 5),           -- nor with a trailing blank
+    (200013, 11, '2024-03-01', 'paid', -0.004);       -- negative, though 0.00 at the scale
 SET client_min_messages = warning;
 SELECT count(*) > 0 AS configured FROM configure_source(users_table => 'scan.users',
     orders_table => 'scan.orders',

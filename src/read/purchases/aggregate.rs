@@ -271,7 +271,10 @@ pub fn order_row(order: &Order<'_>, scale: u32) -> Result<(OrderRow, bool), Amou
     let row = OrderRow {
         user_id: order.user_id,
         day: day_of_micros(order.micros),
-        amount: amount.map(|a| a.minor),
+        // A negative amount that rounds to zero at the scale (-0.004 at scale 2) is still
+        // negative, and the fold leaves every negative amount out without using its value: one
+        // minor unit below zero carries that sign to it.
+        amount: amount.map(|a| if a.negative { a.minor.min(-1) } else { a.minor }),
         status: order.status,
     };
     Ok((row, amount.is_some_and(|a| a.rounded)))
