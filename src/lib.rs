@@ -86,6 +86,17 @@ mod segmentation;
 #[pg_guard]
 #[allow(unsafe_code)]
 pub extern "C-unwind" fn _PG_init() {
+    pgrx::GucRegistry::define_int_guc(
+        c"cda_analytics.fit_time_limit",
+        c"The longest a CLV model fit (clv_fit) may run before it stops with an error.",
+        c"A fit that has not converged by then stops with error 54000 and stores nothing; every \
+          fit is also bounded to a fixed number of likelihood evaluations. 0 means no time limit.",
+        &clv::FIT_TIME_LIMIT,
+        0,
+        i32::MAX,
+        pgrx::GucContext::Userset,
+        pgrx::GucFlags::UNIT_MS,
+    );
     pgrx::GucRegistry::define_bool_guc(
         c"cda_analytics.table_scans",
         c"Read plain tables with the extension's own scans: the orders of a whole-run refresh \

@@ -112,6 +112,13 @@ SELECT parameter, round(estimate::numeric, 3) AS estimate FROM clv_fit('mbg', 'm
 -- Pareto/NBD: r = 0.5533, alpha = 10.578, s = 0.6062, beta = 11.668, LL -9594.97.
 SELECT parameter, round(estimate::numeric, 3) AS estimate FROM clv_fit('pnbd', 'pareto_nbd', 'week', '1997-09-30');
 SELECT model_name, abs(log_likelihood - -9594.97) < 0.5 AS ll_as_published FROM ml_clv_models WHERE model_name = 'pnbd';
+-- Every fit has a budget (cda_analytics.fit_time_limit, 60 s by default, and a number of
+-- likelihood evaluations): one that cannot finish within it is an error, and nothing is stored.
+SET cda_analytics.fit_time_limit = '1ms';
+SELECT * FROM clv_fit('pnbd_hurried', 'pareto_nbd', 'week', '1997-09-30');
+\echo :LAST_ERROR_SQLSTATE
+RESET cda_analytics.fit_time_limit;
+SELECT count(*) AS stored FROM ml_clv_models WHERE model_name = 'pnbd_hurried';
 SELECT round(probability_alive::numeric, 4) AS p_alive, round(expected_purchases::numeric, 2) AS purchases_52w
 FROM clv_predict('pnbd', 26, 30.86, 31, 'week', 52);
 -- Its purchase distribution (a one-dimensional integral here): it sums to 1, and its mean is the

@@ -14,8 +14,9 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use cda_analytics_core::clv::evaluate::holdout;
-use cda_analytics_core::clv::fit::{fit_spend, fit_transactions};
+use cda_analytics_core::clv::fit::{fit_spend_within, fit_transactions_within};
 use cda_analytics_core::clv::gamma_gamma::SpendRow;
+use cda_analytics_core::clv::optimize::{Budget, MAX_EVALUATIONS};
 use cda_analytics_core::clv::summary::CustomerSummary;
 use cda_analytics_core::clv::value::{discounted, month_ends};
 use cda_analytics_core::clv::{
@@ -46,6 +47,10 @@ fn raise_model(e: ModelError, what: &str) -> ! {
             ERRCODE_DATA_EXCEPTION,
             Some("No model was stored. A small penalizer (0.001 to 0.1) regularises the fit; more customers or a longer calibration period help too.".into()),
         ),
+        ModelError::OverBudget { .. } => (
+            ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            Some("No model was stored. Customers who never drop out give the models no maximum: check clv_summary() for the calibration period. A fit that is merely slow can have more time: SET cda_analytics.fit_time_limit = '10min'.".into()),
+        ),
         ModelError::Numerical(_) => (ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, None),
         ModelError::SpendUndefined { .. } => (
             ERRCODE_DATA_EXCEPTION,
@@ -54,6 +59,15 @@ fn raise_model(e: ModelError, what: &str) -> ! {
         ModelError::NotAvailable { .. } => (ERRCODE_FEATURE_NOT_SUPPORTED, None),
     };
     raise(code, format!("{what}: {e}"), hint)
+}
+
+/// `cda_analytics.fit_time_limit`: the wall-clock time one fit may take, in milliseconds (0: no
+/// limit but the evaluations').
+pub static FIT_TIME_LIMIT: pgrx::GucSetting<i32> = pgrx::GucSetting::<i32>::new(60_000);
+
+fn fit_time_limit() -> Option<std::time::Duration> {
+    let ms = FIT_TIME_LIMIT.get();
+    (ms > 0).then(|| std::time::Duration::from_millis(ms as u64))
 }
 
 fn time_unit(name: &str, argument: &str) -> TimeUnit {
@@ -240,6 +254,8 @@ fn clv_fit(
     let customers = read::summaries(&ctx, window, None, true);
     let mut phases = Phases::start();
     let what = format!("fitting {} model '{model_name}'", kind.name());
+    // The budget starts with the fit, after the read.
+    let budget = Budget::new(fit_time_limit(), MAX_EVALUATIONS);
     let report = if kind == ModelKind::GammaGamma {
         let repeaters = customers.iter().filter(|(_, s)| s.frequency > 0);
         let rows: Vec<SpendRow> = repeaters
@@ -261,10 +277,10 @@ fn clv_fit(
                 Some("The model needs a positive mean spend.".into()),
             );
         }
-        on_worker_threads(|| fit_spend(&rows, penalizer))
+        on_worker_threads(|| fit_spend_within(&rows, penalizer, &budget))
     } else {
         let rows: Vec<Summary> = customers.iter().map(|(_, s)| s.model_row()).collect();
-        on_worker_threads(|| fit_transactions(kind, &rows, penalizer))
+        on_worker_threads(|| fit_transactions_within(kind, &rows, penalizer, &budget))
     }
     .unwrap_or_else(|e| raise_model(e, &what));
     phases.mark("fit");

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::bgnbd::BetaGeometric;
 use super::gamma_gamma::{self, SpendRow};
-use super::optimize::{self, Minimum, ValueGrad};
+use super::optimize::{self, Budget, Minimum, ValueGrad};
 use super::{ModelError, ModelKind, Summary, pareto_nbd};
 
 /// Rows per parallel chunk of a likelihood sum. Chunks are summed in their order, so a fit gives
@@ -92,13 +92,23 @@ pub fn fit_transactions(
     rows: &[Summary],
     penalizer: f64,
 ) -> Result<FitReport, ModelError> {
+    fit_transactions_within(kind, rows, penalizer, &Budget::unlimited())
+}
+
+/// [`fit_transactions`] within `budget`: [`ModelError::OverBudget`] once it is spent.
+pub fn fit_transactions_within(
+    kind: ModelKind,
+    rows: &[Summary],
+    penalizer: f64,
+    budget: &Budget,
+) -> Result<FitReport, ModelError> {
     // A Pareto/NBD row costs two hypergeometric series: exploring pays off on a sample sooner.
     let sample_above = if kind == ModelKind::ParetoNbd {
         PARETO_SAMPLE_ABOVE
     } else {
         SAMPLE_ABOVE
     };
-    fit_transactions_with(kind, rows, penalizer, sample_above)
+    fit_transactions_with(kind, rows, penalizer, sample_above, budget)
 }
 
 /// [`fit_transactions`], exploring on a sample when there are more than `sample_above`
@@ -108,6 +118,7 @@ pub(crate) fn fit_transactions_with(
     rows: &[Summary],
     penalizer: f64,
     sample_above: usize,
+    budget: &Budget,
 ) -> Result<FitReport, ModelError> {
     if !kind.is_transaction_model() {
         return Err(ModelError::BadArgument(format!(
@@ -177,6 +188,7 @@ pub(crate) fn fit_transactions_with(
             ln_likelihood: &on_sample,
             customers: weight_total(&sampled),
         }),
+        budget,
     )?;
     let mut params = natural;
     let mut std_errors = report.std_errors.clone();
@@ -215,6 +227,15 @@ fn transaction_starts(kind: ModelKind, scaled: &[Summary]) -> Vec<Vec<f64>> {
 /// the mean of the mean spends during the fit (the likelihood only shifts by a constant), so v
 /// starts near its optimum's order whatever the currency.
 pub fn fit_spend(rows: &[SpendRow], penalizer: f64) -> Result<FitReport, ModelError> {
+    fit_spend_within(rows, penalizer, &Budget::unlimited())
+}
+
+/// [`fit_spend`] within `budget`: [`ModelError::OverBudget`] once it is spent.
+pub fn fit_spend_within(
+    rows: &[SpendRow],
+    penalizer: f64,
+    budget: &Budget,
+) -> Result<FitReport, ModelError> {
     check_penalizer(penalizer)?;
     for row in rows {
         if !(row.frequency >= 1.0
@@ -279,6 +300,7 @@ pub fn fit_spend(rows: &[SpendRow], penalizer: f64) -> Result<FitReport, ModelEr
             ln_likelihood: &on_sample,
             customers: sampled.iter().map(|r| r.weight).sum(),
         }),
+        budget,
     )?;
     params[2] *= scale;
     let mut std_errors = report.std_errors.clone();
@@ -432,6 +454,7 @@ fn fit_common(
     penalizer: f64,
     full: Likelihood<'_>,
     sample: Option<Likelihood<'_>>,
+    budget: &Budget,
 ) -> Result<(Vec<f64>, FitReport), ModelError> {
     let customers = full.customers;
     let objective = |theta: &[f64]| full.objective(penalizer, theta);
@@ -441,9 +464,16 @@ fn fit_common(
         .par_iter()
         .map(|s| {
             let theta: Vec<f64> = s.iter().map(|v| v.ln()).collect();
-            optimize::bfgs(&explore_objective, &theta)
+            optimize::bfgs(&explore_objective, &theta, budget)
         })
         .collect();
+    let over_budget = || ModelError::OverBudget {
+        seconds: budget.limit().map(|l| l.as_secs_f64()),
+        evaluations: budget.evaluations(),
+    };
+    if budget.exhausted() {
+        return Err(over_budget());
+    }
     if sample.is_some() {
         let best = runs
             .iter()
@@ -451,7 +481,11 @@ fn fit_common(
             .min_by(|a, b| a.value.total_cmp(&b.value))
             .cloned();
         if let Some(best) = best {
-            let polished = optimize::bfgs_from(&objective, &best.x, Some(&best.inverse_hessian));
+            let polished =
+                optimize::bfgs_from(&objective, &best.x, Some(&best.inverse_hessian), budget);
+            if budget.exhausted() {
+                return Err(over_budget());
+            }
             // Only the polished optimum speaks for all rows; the sample runs count starts.
             let agree = runs
                 .iter()

@@ -209,6 +209,11 @@ pub enum ModelError {
         gradient_norm: f64,
         iterations: usize,
     },
+    /// The fit spent its budget (time limit in seconds, if any; objective evaluations used).
+    OverBudget {
+        seconds: Option<f64>,
+        evaluations: usize,
+    },
     Degenerate {
         parameter: &'static str,
         value: f64,
@@ -268,6 +273,25 @@ impl std::fmt::Display for ModelError {
                 f,
                 "the maximum-likelihood fit did not converge (largest gradient component {gradient_norm:.3e} after {iterations} iterations)"
             ),
+            // The evaluations used depend on the machine's speed when the time ran out: the
+            // message names the limits only, so that it is the same everywhere.
+            ModelError::OverBudget {
+                seconds,
+                evaluations: _,
+            } => {
+                write!(
+                    f,
+                    "the maximum-likelihood fit did not converge within its budget ("
+                )?;
+                if let Some(s) = seconds {
+                    write!(f, "{s} s, ")?;
+                }
+                write!(
+                    f,
+                    "at most {} likelihood evaluations): the data may not fit the model",
+                    optimize::MAX_EVALUATIONS
+                )
+            }
             ModelError::Degenerate { parameter, value } => {
                 let limit = if value.is_infinite() {
                     "infinity".to_string()

@@ -4,8 +4,74 @@
 //! The models have three or four parameters and smooth likelihoods; the log-parameters keep every
 //! trial point positive without bounds.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
 /// An objective with its gradient.
 pub type ValueGrad<'a> = dyn Fn(&[f64]) -> (f64, Vec<f64>) + Sync + 'a;
+
+/// How much work one fit may do, shared by its starts (which run in parallel): a number of
+/// objective evaluations and a wall-clock deadline. A likelihood that never settles (a Pareto/NBD
+/// fit to customers who never drop out runs toward a limit for ever) ends with a clear error
+/// instead of holding its locks for hours.
+#[derive(Debug)]
+pub struct Budget {
+    deadline: Option<Instant>,
+    limit: Option<Duration>,
+    max_evaluations: usize,
+    used: AtomicUsize,
+    exhausted: AtomicBool,
+}
+
+/// Objective evaluations one fit may use across its starts: a converging fit uses a few hundred.
+pub const MAX_EVALUATIONS: usize = 20_000;
+
+impl Budget {
+    /// At most `max_evaluations` evaluations, and no evaluation begun after `limit` from now.
+    pub fn new(limit: Option<Duration>, max_evaluations: usize) -> Budget {
+        Budget {
+            deadline: limit.map(|l| Instant::now() + l),
+            limit,
+            max_evaluations,
+            used: AtomicUsize::new(0),
+            exhausted: AtomicBool::new(false),
+        }
+    }
+
+    /// No limit but the evaluations'.
+    pub fn unlimited() -> Budget {
+        Budget::new(None, MAX_EVALUATIONS)
+    }
+
+    /// Takes one evaluation from the budget: false once it is spent (and from then on).
+    fn spend(&self) -> bool {
+        if self.exhausted.load(Ordering::Relaxed) {
+            return false;
+        }
+        let over_count = self.used.fetch_add(1, Ordering::Relaxed) >= self.max_evaluations;
+        let over_time = self.deadline.is_some_and(|d| Instant::now() >= d);
+        if over_count || over_time {
+            self.exhausted.store(true, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Whether the budget ran out.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted.load(Ordering::Relaxed)
+    }
+
+    /// Evaluations used (or refused once the budget ran out).
+    pub fn evaluations(&self) -> usize {
+        self.used.load(Ordering::Relaxed).min(self.max_evaluations)
+    }
+
+    /// The time limit, if any.
+    pub fn limit(&self) -> Option<Duration> {
+        self.limit
+    }
+}
 
 const HESSIAN_STEP: f64 = 1e-5;
 const MAX_ITERATIONS: usize = 1000;
@@ -35,13 +101,18 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Minimises `f` from `start` by BFGS with a backtracking (Armijo) line search. A non-finite
 /// value at a trial point counts as "too far", so the search backs off instead of failing.
-pub fn bfgs(f: &ValueGrad<'_>, start: &[f64]) -> Minimum {
-    bfgs_from(f, start, None)
+pub fn bfgs(f: &ValueGrad<'_>, start: &[f64], budget: &Budget) -> Minimum {
+    bfgs_from(f, start, None, budget)
 }
 
 /// BFGS from `start` with an initial inverse Hessian (else the identity, rescaled after the
 /// first step).
-pub fn bfgs_from(f: &ValueGrad<'_>, start: &[f64], initial: Option<&[f64]>) -> Minimum {
+pub fn bfgs_from(
+    f: &ValueGrad<'_>,
+    start: &[f64],
+    initial: Option<&[f64]>,
+    budget: &Budget,
+) -> Minimum {
     let n = start.len();
     let mut x = start.to_vec();
     let (mut fx, mut g) = f(&x);
@@ -69,8 +140,8 @@ pub fn bfgs_from(f: &ValueGrad<'_>, start: &[f64], initial: Option<&[f64]>) -> M
     for iteration in 0..MAX_ITERATIONS {
         let gnorm = inf_norm(&g);
         // Each iteration evaluates the likelihood over every distinct row: a cancel is asked
-        // about before each one, and the fit ends unconverged.
-        if crate::stop::requested() {
+        // about before each one, and the fit ends unconverged, as when its budget is spent.
+        if crate::stop::requested() || budget.exhausted() {
             return Minimum {
                 x,
                 value: fx,
@@ -109,7 +180,7 @@ pub fn bfgs_from(f: &ValueGrad<'_>, start: &[f64], initial: Option<&[f64]>) -> M
         let mut step = if longest > 1.0 { 1.0 / longest } else { 1.0 };
         let mut accepted = None;
         for _ in 0..60 {
-            if crate::stop::requested() {
+            if crate::stop::requested() || !budget.spend() {
                 break;
             }
             let trial: Vec<f64> = x
@@ -314,7 +385,7 @@ mod tests {
             let dy = 200.0 * (p[1] - p[0] * p[0]);
             (value, vec![dx, dy])
         };
-        let m = bfgs(&f, &[-1.2, 1.0]);
+        let m = bfgs(&f, &[-1.2, 1.0], &Budget::unlimited());
         assert!(m.converged, "{m:?}");
         assert!(
             (m.x[0] - 1.0).abs() < 1e-5 && (m.x[1] - 1.0).abs() < 1e-5,
@@ -332,12 +403,12 @@ mod tests {
             let dy = 200.0 * (p[1] - p[0] * p[0]);
             (value, vec![dx, dy])
         };
-        let m = crate::stop::stopping(|| bfgs(&f, &[-1.2, 1.0]));
+        let m = crate::stop::stopping(|| bfgs(&f, &[-1.2, 1.0], &Budget::unlimited()));
         assert!(!m.converged);
         assert_eq!(m.iterations, 0);
         // Only the start was evaluated; without the stop the fit takes dozens of evaluations.
         assert_eq!(evaluations.load(std::sync::atomic::Ordering::Relaxed), 1);
-        assert!(bfgs(&f, &[-1.2, 1.0]).converged);
+        assert!(bfgs(&f, &[-1.2, 1.0], &Budget::unlimited()).converged);
     }
 
     #[test]

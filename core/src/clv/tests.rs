@@ -2,7 +2,7 @@
 //! suite), reproduced from the sample's summary and transactions shipped in demo/cdnow.
 
 use super::evaluate::holdout;
-use super::fit::{fit_spend, fit_transactions};
+use super::fit::{fit_spend, fit_transactions, fit_transactions_within};
 use super::gamma_gamma::SpendRow;
 use super::summary::summarize;
 use super::value::customer_value;
@@ -624,7 +624,14 @@ fn large_fits_explore_on_a_sample_and_land_on_the_full_data_optimum() {
     let data = simulate_bgnbd(truth, 60_000, 7);
     assert!(super::fit::distinct_rows(&data).len() > 40_000);
     let sampled = fit_transactions(ModelKind::BgNbd, &data, 0.0).unwrap();
-    let full = super::fit::fit_transactions_with(ModelKind::BgNbd, &data, 0.0, usize::MAX).unwrap();
+    let full = super::fit::fit_transactions_with(
+        ModelKind::BgNbd,
+        &data,
+        0.0,
+        usize::MAX,
+        &super::optimize::Budget::unlimited(),
+    )
+    .unwrap();
     for (s, f) in sampled.params.iter().zip(&full.params) {
         close(*s, *f, 1e-5);
     }
@@ -704,4 +711,57 @@ fn pareto_nbd_purchase_distribution_equals_lifetimes() {
             close(m.probability_of_purchases(&row, n, 52.0).unwrap(), w, 1e-6);
         }
     }
+}
+
+/// Customers who buy steadily until the end and never drop out, as the benchmark's generated
+/// shop does: the likelihood has no maximum (the dropout rate runs toward 0), and the fit must
+/// say so within its budget rather than run for ever.
+fn never_dropping_out(customers: u32) -> Vec<Summary> {
+    (0..customers)
+        .map(|i| {
+            let age = 20.0 + f64::from(i % 80);
+            let rate = 0.2 + f64::from(i % 7) * 0.1;
+            let frequency = (age * rate).floor().max(1.0) as u32;
+            // The last purchase within a week of the end.
+            Summary::new(frequency, age - f64::from(i % 3) * 0.3, age)
+        })
+        .collect()
+}
+
+#[test]
+fn a_fit_that_cannot_converge_ends_within_its_budget() {
+    let data = never_dropping_out(5_000);
+    for kind in [ModelKind::ParetoNbd, ModelKind::BgNbd] {
+        // A budget of ten evaluations is spent long before any fit converges.
+        let budget = super::optimize::Budget::new(None, 10);
+        match super::fit::fit_transactions_within(kind, &data, 0.0, &budget) {
+            Err(ModelError::OverBudget { evaluations, .. }) => assert_eq!(evaluations, 10),
+            other => panic!("{kind:?}: {other:?}"),
+        }
+        // No time at all: the fit ends at once, naming its limit.
+        let budget = super::optimize::Budget::new(Some(std::time::Duration::ZERO), 1_000_000);
+        let started = std::time::Instant::now();
+        let e = super::fit::fit_transactions_within(kind, &data, 0.0, &budget).unwrap_err();
+        assert!(started.elapsed().as_secs_f64() < 1.0);
+        assert!(
+            e.to_string().contains("within its budget (0 s, at most"),
+            "{e}"
+        );
+        // With the default evaluations, the fit ends with an error, never a wrong model.
+        let e = fit_transactions(kind, &data, 0.0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ModelError::OverBudget { .. }
+                    | ModelError::Degenerate { .. }
+                    | ModelError::NotConverged { .. }
+                    | ModelError::NotAMaximum
+            ),
+            "{kind:?}: {e:?}"
+        );
+    }
+    // A fit that converges stays well inside the default budget.
+    let budget = super::optimize::Budget::new(None, super::optimize::MAX_EVALUATIONS);
+    fit_transactions_within(ModelKind::ParetoNbd, &rows(&cdnow_summary()), 0.0, &budget).unwrap();
+    assert!(budget.evaluations() < 2_000, "{}", budget.evaluations());
 }
