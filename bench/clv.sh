@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The CLV benchmark: bash bench/clv.sh [--scales "cdnow btyd:CUSTOMERS ..."] [--runs N]
-#                                      [--lifetimes-limit SECONDS] [--no-write]
+#                                      [--lifetimes-limit SECONDS] [--runaway-scales "USERS:ORDERS ..."]
+#                                      [--no-write]
 # On the benchmark cluster (bench/settings.sh), fits BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma
 # with clv_fit and scores every customer with calculate_all_clv, then fits and scores the same
 # customer summaries (exported by clv_summary) with lifetimes 0.11.3, installed from PyPI into the
@@ -10,11 +11,16 @@
 # Gamma-Gamma at the CDNOW estimates (bench/generate_clv.py; kept between runs), calibrated to its
 # last day. (The shop of bench/run.sh buys uniformly until the end, with no dropout at all: the
 # models rightly refuse to fit it.) Writes the table into BENCHMARKS.md between the CLV markers.
+# Then the fits that cannot converge: Pareto/NBD and BG/NBD on the shops of bench/run.sh, whose
+# customers never drop out, each of which must end with an error within its budget.
 # bench/run.sh runs it at the end unless given --no-clv.
 source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 SCALES="cdnow btyd:1000000"
+# Shops of bench/run.sh (users:orders), whose customers buy until the end and never drop out:
+# the models have no maximum there, and a fit must end with an error within its budget.
+RUNAWAY_SCALES="200000:2000000 1000000:10000000"
 RUNS=3
 LIFETIMES_LIMIT=1800
 WRITE=1
@@ -22,6 +28,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --scales) SCALES=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
+        --runaway-scales) RUNAWAY_SCALES=$2; shift 2 ;;
         --lifetimes-limit) LIFETIMES_LIMIT=$2; shift 2 ;;
         --no-write) WRITE=0; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
@@ -124,6 +131,34 @@ SQL
     results+=("$line")
 done
 
+# Fits that cannot converge: each must end with an error (54000 when it spends its budget) within
+# cda_analytics.fit_time_limit (60 s by default) plus the read, never run on for half an hour.
+runaway="| shop (customers who never drop out) | model | whole clv_fit() call | outcome |
+|---|---|---|---|"
+for scale in $RUNAWAY_SCALES; do
+    users=${scale%%:*} orders=${scale##*:}
+    db=cda_bench_${users}_${orders}
+    if [ "$(q postgres "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ] \
+        || [ "$(q "$db" "SELECT count(*) FROM pg_tables WHERE tablename = 'orders'" 2>/dev/null)" != 1 ]; then
+        say "generating $users users and $orders orders in $db"
+        recreate_db "$db"
+        psql_ -d "$db" -v users="$users" -v orders="$orders" -f "$ROOT/bench/generate.sql" >/dev/null
+    fi
+    psql_ -d "$db" -c "DROP EXTENSION IF EXISTS cda_analytics CASCADE" -c "CREATE EXTENSION cda_analytics" >/dev/null 2>&1
+    for model in pareto_nbd bgnbd; do
+        say "clv_fit $model on the $users-user shop of bench/run.sh"
+        start=$(date +%s.%N)
+        outcome=$(PGOPTIONS='-c client_min_messages=warning' psql_ -d "$db" -At -v VERBOSITY=verbose \
+            -c "SELECT 'stored: ' || string_agg(parameter || ' ' || round(estimate::numeric, 4), ', ') FROM clv_fit('runaway_$model', '$model', 'week', '2025-06-30')" 2>&1 \
+            | awk '/^ERROR:/ {sub(/^ERROR: +/, ""); sub(/: +fitting [^:]*: /, " "); print; exit} /^stored/ {print; exit}')
+        end=$(date +%s.%N)
+        secs=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.1f s", b - a}')
+        echo "$model: $secs: $outcome"
+        runaway="$runaway
+| $users users, $orders orders | $model | $secs | $outcome |"
+    done
+done
+
 printf '%s\n' "${results[@]}" >"$OUT/clv_results.txt"
 machine="$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
 table=$(awk -F'|' -v machine="$machine" -v lt="$lifetimes_version" -v runs="$RUNS" -v limit="$LIFETIMES_LIMIT" -v date="$(date -u +%Y-%m-%d)" '
@@ -178,6 +213,13 @@ END {
     }
     print line1; print line2; print line3; print line4
 }' "$OUT/clv_results.txt")
+table="$table
+
+Fits that cannot converge (the shops of bench/run.sh, whose customers buy until the end and never
+drop out), with the default budget (\`cda_analytics.fit_time_limit\` = 60 s, 20,000 likelihood
+evaluations); the time includes the read of the orders into summaries:
+
+$runaway"
 echo
 echo "$table"
 if [ "$WRITE" = 1 ]; then
