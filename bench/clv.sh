@@ -150,7 +150,7 @@ for scale in $RUNAWAY_SCALES; do
         start=$(date +%s.%N)
         outcome=$(PGOPTIONS='-c client_min_messages=warning' psql_ -d "$db" -At -v VERBOSITY=verbose \
             -c "SELECT 'stored: ' || string_agg(parameter || ' ' || round(estimate::numeric, 4), ', ') FROM clv_fit('runaway_$model', '$model', 'week', '2025-06-30')" 2>&1 \
-            | awk '/^ERROR:/ {sub(/^ERROR: +/, ""); sub(/: +fitting [^:]*: /, " "); print; exit} /^stored/ {print; exit}')
+            | awk '/^ERROR:/ {sub(/^ERROR: +/, ""); sub(/: +fitting [^:]*: /, " "); print; exit} /^stored/ {print; exit}' || true)
         end=$(date +%s.%N)
         secs=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.1f s", b - a}')
         echo "$model: $secs: $outcome"

@@ -312,6 +312,12 @@ BEGIN
     IF step IS NULL OR step < interval '1 day' THEN
         RAISE EXCEPTION 'step must be at least 1 day, got %', step USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Every date is a whole scoring of the customers: the series is bounded, as bins are.
+    IF (to_date - from_date) / greatest(1, floor(extract(epoch FROM step) / 86400)::int) >= 1000 THEN
+        RAISE EXCEPTION 'step % gives more than 1000 dates from % to %', step, from_date, to_date
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Use a longer step or a shorter range: each date scores every customer again.';
+    END IF;
     RETURN QUERY
     SELECT (from_date + i * step)::date
     FROM generate_series(0, (to_date - from_date)

@@ -97,6 +97,17 @@ pub extern "C-unwind" fn _PG_init() {
         pgrx::GucContext::Userset,
         pgrx::GucFlags::UNIT_MS,
     );
+    pgrx::GucRegistry::define_int_guc(
+        c"cda_analytics.training_memory",
+        c"The memory churn_train may take for its rows and the classifiers' copies of them.",
+        c"Estimated from the rows it would keep (both splits, at most max_training_rows each) \
+          before any is built; above it, churn_train stops with error 54000 and trains nothing.",
+        &churn::TRAINING_MEMORY,
+        1024,
+        i32::MAX,
+        pgrx::GucContext::Userset,
+        pgrx::GucFlags::UNIT_KB,
+    );
     pgrx::GucRegistry::define_bool_guc(
         c"cda_analytics.table_scans",
         c"Read plain tables with the extension's own scans: the orders of a whole-run refresh \

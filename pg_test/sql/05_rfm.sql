@@ -160,6 +160,9 @@ DELETE FROM rfm_fx.orders WHERE total_amount = 'NaN';
 SELECT * FROM rfm_segment('2021-01-01', 'median');
 SELECT * FROM rfm_segment_sizes('2021-01-02', '2021-01-01');
 SELECT * FROM rfm_segment_sizes('2021-01-01', '2021-01-02', '0 days');
+-- Each date scores every customer again: more than 1000 dates is refused, however long the step.
+SELECT * FROM rfm_segment_sizes('2021-01-01', '2023-09-28', '1 day');
+SELECT * FROM rfm_segment_sizes('1970-01-01', '5874897-12-31', '1 month');
 SELECT * FROM rfm_segment_migration(NULL, '2021-01-01');
 SELECT rfm_segment_name(6, 1, 1);
 -- Before any user exists: no customers, no error; the summary still needs a run.

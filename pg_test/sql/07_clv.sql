@@ -172,6 +172,10 @@ SELECT * FROM clv_predict('bg', 1, 1, 2, 'week', -1);
 SELECT * FROM clv_predict('bg', 1, 1, 2, 'week', 1e9);
 SELECT * FROM clv_holdout_evaluation('bg', '9999-12-31');
 SELECT * FROM clv_predict('bg', 1, 3, 2, 'week', 52);
+-- Repeat purchases are days after the first purchase day: no more of them than recency has days.
+SELECT * FROM clv_predict('bg', 30, 2, 10, 'week', 52);
+SELECT * FROM clv_predict('bg', 5, 4, 10, 'day', 30);
+SELECT probability_alive > 0 AS fourteen_days_hold_fourteen FROM clv_predict('bg', 14, 2, 10, 'week', 52);
 SELECT * FROM clv_predict('bg', -1, 0, 2, 'week', 52);
 SELECT * FROM clv_holdout_evaluation('bg', '1997-09-30');
 SELECT * FROM calculate_all_clv('bg', horizon_months => -1);

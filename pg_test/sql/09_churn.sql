@@ -145,6 +145,11 @@ FROM ml_churn_scores c JOIN ml_purchase_scores p USING (user_id);
 
 -- Bad input.
 SELECT * FROM churn_train('x', 'retention');
+-- Training that would take more memory than cda_analytics.training_memory is refused before any
+-- row is built, and says how many rows would fit.
+SET cda_analytics.training_memory = '1MB';
+SELECT * FROM churn_train('x', as_of => '2025-01-31');
+RESET cda_analytics.training_memory;
 SELECT * FROM churn_train('x', btyd_model => 'gamma_gamma');
 SELECT * FROM churn_train('x', snapshot_weeks => 6, validation_weeks => 4);
 SELECT * FROM churn_train('x', label_days => 0);

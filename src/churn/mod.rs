@@ -27,6 +27,10 @@ use crate::toolbox::workers::on_worker_threads;
 use read::Histories;
 use store::{Run, Score, StoredModel};
 
+/// `cda_analytics.training_memory`: the memory churn_train's rows and the classifiers' copies of
+/// them may take, in kB (1 GB by default).
+pub static TRAINING_MEMORY: pgrx::GucSetting<i32> = pgrx::GucSetting::<i32>::new(1 << 20);
+
 fn raise_churn(e: ChurnError) -> ! {
     let hint = match &e {
         ChurnError::BadArgument(_) => None,
@@ -37,9 +41,13 @@ fn raise_churn(e: ChurnError) -> ! {
             "A model needs both outcomes in every split: more snapshot weeks, another label_days, or more data.".to_string(),
         ),
         ChurnError::Fit(_) => None,
+        ChurnError::TooMuchMemory { max_rows, .. } => Some(format!(
+            "Lower max_training_rows (at most {max_rows} fit), or allow more: SET cda_analytics.training_memory = '4GB'. Nothing was trained, and the previous model stays."
+        )),
     };
     let code = match e {
         ChurnError::BadArgument(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+        ChurnError::TooMuchMemory { .. } => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         _ => ERRCODE_DATA_EXCEPTION,
     };
     raise(code, e.to_string(), hint)
@@ -199,6 +207,7 @@ fn churn_train(
         btyd,
         max_rows: max_training_rows as usize,
         seed: seed as u64,
+        memory_limit: Some(TRAINING_MEMORY.get().max(0) as usize * 1024),
     };
     let trained =
         on_worker_threads(|| train_on(&customers, &spec)).unwrap_or_else(|e| raise_churn(e));

@@ -335,13 +335,31 @@ fn clv_predict(
             None,
         );
     }
+    // Repeat purchases are counted in distinct days after the first purchase day, so a history
+    // with more of them than recency has days cannot happen.
+    let recency_days = recency * unit.days();
+    if f64::from(frequency) > recency_days + 1e-9 {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!(
+                "frequency {frequency} is more repeat purchase days than a recency of {recency} {}s{} holds",
+                unit.name(),
+                match unit {
+                    TimeUnit::Day => String::new(),
+                    _ => format!(" ({recency_days} days)"),
+                }
+            ),
+            Some("frequency counts the days with a purchase after the first purchase day, and recency runs from the first to the last of them: see clv_summary().".into()),
+        );
+    }
     let row = Summary::new(
         frequency as u32,
         model.unit.convert(recency, unit),
         model.unit.convert(t, unit),
     );
-    let horizon = horizon_in(&model, horizon, unit);
     let what = format!("predicting with '{model_name}'");
+    row.check().unwrap_or_else(|e| raise_model(e, &what));
+    let horizon = horizon_in(&model, horizon, unit);
     let alive = model
         .probability_alive(&row)
         .unwrap_or_else(|e| raise_model(e, &what));

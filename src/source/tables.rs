@@ -194,9 +194,10 @@ fn date_column(col: &Column, column: &str, table: &str, setting: &str) -> DateKi
 /// rolled back (a table dropped and created again is the new one). Called before the tables are
 /// resolved, so that what [`resolve`] finds stays true while the transaction reads them: no
 /// ALTER TABLE can change a column's type between the check and the read. A table that does not
-/// exist is left for [`resolve`] to report. Returns whether a lock had to wait: a concurrent
-/// change of a table's shape or contents (ALTER TABLE, TRUNCATE, VACUUM FULL, a table dropped)
-/// committed while the statement waited, which the statement's snapshot does not see.
+/// exist is left for [`resolve`] to report. Returns whether a concurrent change of a table's
+/// shape or contents (ALTER TABLE, TRUNCATE, VACUUM FULL, a table dropped) committed after the
+/// statement's snapshot was taken, which that snapshot does not see: while a lock waited, or
+/// just before it was asked for.
 pub fn lock(config: &Config) -> bool {
     let mut waited = false;
     for (schema, table) in [
@@ -235,9 +236,46 @@ pub fn lock(config: &Config) -> bool {
                 );
                 waited |= after_wait != pg_sys::InvalidOid;
             }
+            let oid = pg_sys::RangeVarGetRelidExtended(
+                rv,
+                pg_sys::NoLock as pg_sys::LOCKMODE,
+                missing_ok,
+                None,
+                std::ptr::null_mut(),
+            );
+            waited |= oid != pg_sys::InvalidOid && changed_after_snapshot(oid);
         }
     }
     waited
+}
+
+/// Whether the table's catalog row was written by a transaction that the active snapshot does
+/// not see: a change (a rewrite, a TRUNCATE, a table dropped and created again) that committed
+/// after the statement began but before its lock was asked for, so that the lock did not wait.
+/// Its rows are then invisible to that snapshot, as after a wait.
+///
+/// # Safety
+/// In a transaction, with the table locked.
+unsafe fn changed_after_snapshot(oid: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup by OID, released before returning; the tuple's header is read
+    // while the cache entry is pinned. Without an active snapshot there is nothing to compare.
+    unsafe {
+        if !pg_sys::ActiveSnapshotSet() {
+            return false;
+        }
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(oid),
+        );
+        if tuple.is_null() {
+            return false;
+        }
+        let xmin = (*(*tuple).t_data).t_choice.t_heap.t_xmin;
+        let unseen = pg_sys::TransactionIdIsNormal(xmin)
+            && pg_sys::XidInMVCCSnapshot(xmin, pg_sys::GetActiveSnapshot());
+        pg_sys::ReleaseSysCache(tuple);
+        unseen
+    }
 }
 
 /// Checks the configuration's values and every configured table and column, and returns what

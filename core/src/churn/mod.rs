@@ -110,6 +110,14 @@ pub enum ChurnError {
     },
     /// The classifier could not be fitted.
     Fit(String),
+    /// The rows to keep (both splits) would take more memory than allowed: `max_rows` a split
+    /// would fit.
+    TooMuchMemory {
+        rows: usize,
+        needed: usize,
+        limit: usize,
+        max_rows: usize,
+    },
 }
 
 impl fmt::Display for ChurnError {
@@ -128,6 +136,17 @@ impl fmt::Display for ChurnError {
                 "the {split} snapshots have a single class: {positives} of {rows} rows are positive"
             ),
             ChurnError::Fit(m) => write!(f, "the classifier could not be fitted: {m}"),
+            ChurnError::TooMuchMemory {
+                rows,
+                needed,
+                limit,
+                max_rows,
+            } => write!(
+                f,
+                "training on {rows} rows would take about {} MB, more than the {} MB allowed; at most {max_rows} rows a split fit",
+                needed.div_ceil(1 << 20),
+                limit >> 20
+            ),
         }
     }
 }

@@ -30,7 +30,18 @@ pub struct TrainSpec {
     /// The most rows each split keeps; more eligible rows are sampled down to it.
     pub max_rows: usize,
     pub seed: u64,
+    /// The memory the kept rows and the classifiers' copies of them may take, in bytes (at
+    /// [`BYTES_PER_ROW`] a row); `None` for no limit.
+    pub memory_limit: Option<usize>,
 }
+
+/// What one kept row costs while training, in bytes: its features, label, user and day (153),
+/// the growth slack of the vectors that collect them, and the classifiers' own copies (the
+/// standardised design matrix, the tree's dataset, the scores). Measured: churn_train's peak
+/// memory over its backend's baseline, divided by the rows it kept, was 459 bytes (read of the
+/// histories included) at 200k users with 2.0M training and 0.52M validation rows
+/// (BENCHMARKS.md); the estimate keeps a third in hand.
+pub const BYTES_PER_ROW: usize = 600;
 
 /// A trained model and how it was made.
 pub struct Trained {
@@ -94,6 +105,18 @@ pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, 
         });
     }
     stop_if_requested()?;
+    let kept = eligible_t.min(spec.max_rows) + eligible_v.min(spec.max_rows);
+    if let Some(limit) = spec.memory_limit {
+        let needed = kept.saturating_mul(BYTES_PER_ROW);
+        if needed > limit {
+            return Err(ChurnError::TooMuchMemory {
+                rows: kept,
+                needed,
+                limit,
+                max_rows: limit / BYTES_PER_ROW / 2,
+            });
+        }
+    }
     let cap = spec.max_rows as f64;
     let rate_t = (cap / eligible_t as f64).min(1.0);
     let rate_v = (cap / eligible_v as f64).min(1.0);

@@ -514,6 +514,7 @@ fn the_training_pipeline_samples_to_its_cap_and_goes_on_without_a_purchase_model
         btyd,
         max_rows,
         seed: 42,
+        memory_limit: None,
     };
     let all = Customers {
         ids: &ids,
@@ -573,6 +574,7 @@ fn a_requested_stop_ends_training_before_its_next_phase() {
         btyd: None,
         max_rows: 2000,
         seed: 1,
+        memory_limit: None,
     };
     let all = Customers {
         ids: &ids,
@@ -581,4 +583,34 @@ fn a_requested_stop_ends_training_before_its_next_phase() {
     };
     let stopped = crate::stop::stopping(|| train_on(&all, &spec));
     assert!(matches!(stopped, Err(ChurnError::Fit(ref m)) if m == "stopped"));
+}
+
+#[test]
+fn training_that_would_take_more_memory_than_allowed_is_refused_before_it_starts() {
+    use super::pipeline::{BYTES_PER_ROW, Customers, TrainSpec, train_on};
+    let (ids, histories) = planted_shop(3000, 5);
+    let s = Settings::new(Target::Churn);
+    let all = Customers {
+        ids: &ids,
+        histories: &histories,
+        categories: false,
+    };
+    let spec = |memory_limit| TrainSpec {
+        snapshots: plan(900, 20, 4, s.label_days).unwrap(),
+        settings: s,
+        btyd: None,
+        max_rows: 2000,
+        seed: 42,
+        memory_limit,
+    };
+    // Both splits keep at most 2,000 rows: 4,000 rows fit in exactly their bytes, not one less.
+    let needed = 4000 * BYTES_PER_ROW;
+    match train_on(&all, &spec(Some(needed - 1))) {
+        Err(ChurnError::TooMuchMemory { rows, max_rows, .. }) => {
+            assert_eq!(rows, 4000);
+            assert_eq!(max_rows, (needed - 1) / BYTES_PER_ROW / 2);
+        }
+        other => panic!("{:?}", other.map(|t| t.rows)),
+    }
+    assert!(train_on(&all, &spec(Some(needed))).is_ok());
 }
