@@ -57,6 +57,8 @@ fn raise_model(e: ModelError, what: &str) -> ! {
             Some("Refit the spend model with a penalizer, or on more customers.".into()),
         ),
         ModelError::NotAvailable { .. } => (ERRCODE_FEATURE_NOT_SUPPORTED, None),
+        // The cancel itself is raised by on_worker_threads before a result is used.
+        ModelError::Stopped => (ERRCODE_QUERY_CANCELED, None),
     };
     raise(code, format!("{what}: {e}"), hint)
 }
@@ -466,6 +468,8 @@ fn clv_purchase_probabilities(
     let what = format!("predicting user {user_id} with '{model_name}'");
     let rows: Vec<(i32, f64)> = (0..=max_n)
         .map(|n| {
+            // Each probability is a series over the horizon: long ones add up over max_n.
+            pgrx::check_for_interrupts!();
             let p = model
                 .probability_of_purchases(&row, n as u32, horizon)
                 .unwrap_or_else(|e| raise_model(e, &what));
@@ -743,8 +747,9 @@ fn clv_holdout_evaluation(
         .map(|(_, s)| (s.model_row(), s.holdout_frequency.unwrap_or(0)))
         .collect();
     let duration = f64::from(end.0 - stored.calibration_end.0) / model.unit.days();
-    let (bins, errors) = holdout(&model, &customers, duration, max_frequency as u32)
-        .unwrap_or_else(|e| raise_model(e, &format!("evaluating '{model_name}'")));
+    let (bins, errors) =
+        on_worker_threads(|| holdout(&model, &customers, duration, max_frequency as u32))
+            .unwrap_or_else(|e| raise_model(e, &format!("evaluating '{model_name}'")));
     let mean = |total: f64, n: u64| (n > 0).then(|| total / n as f64);
     let mut rows: Vec<_> = bins
         .iter()

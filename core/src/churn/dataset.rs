@@ -142,9 +142,19 @@ impl Rows {
 
 /// Eligible (customer, day) pairs over `days`.
 pub fn count_eligible(histories: &[History], days: &[i32], settings: &Settings) -> usize {
+    // A chunk at a time, so that a requested stop (`crate::stop`) skips the rest: the caller
+    // asks again after the count and gives up.
     histories
-        .par_iter()
-        .map(|h| days.iter().filter(|&&d| eligible(h, d, settings)).count())
+        .par_chunks(4096)
+        .map(|chunk| {
+            if crate::stop::requested() {
+                return 0;
+            }
+            chunk
+                .iter()
+                .map(|h| days.iter().filter(|&&d| eligible(h, d, settings)).count())
+                .sum::<usize>()
+        })
         .sum()
 }
 
@@ -182,6 +192,10 @@ pub fn build(
         .zip(histories.par_chunks(CHUNK))
         .map(|(ids, histories)| {
             let mut rows = Rows::default();
+            // A requested stop leaves the remaining chunks empty; the caller gives up after.
+            if crate::stop::requested() {
+                return rows;
+            }
             for (&id, h) in ids.iter().zip(histories) {
                 for (i, &d) in days.iter().enumerate() {
                     if !eligible(h, d, settings) || !sampled(id, d, seed, rate) {

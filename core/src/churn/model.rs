@@ -330,8 +330,15 @@ pub fn train(
     let transform = Transform::fit(&training.x, columns);
     let zt = transform.matrix(&training.x);
     let zv = transform.matrix(&validation.x);
+    let stop = || match crate::stop::requested() {
+        true => Err(ChurnError::Fit("stopped".into())),
+        false => Ok(()),
+    };
+    stop()?;
     let logistic = fit_logistic(&zt, &training.label, options.l2)?;
+    stop()?;
     let tree = fit_tree(&zt, &training.label, options)?;
+    stop()?;
 
     let mut candidates = Vec::new();
     let mut best: Option<(f64, Classifier, f64)> = None;

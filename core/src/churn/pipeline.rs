@@ -96,6 +96,7 @@ pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, 
     let (h, s, settings) = (customers.histories, &spec.snapshots, &spec.settings);
     let eligible_t = count_eligible(h, &s.training, settings);
     let eligible_v = count_eligible(h, &s.validation, settings);
+    stop_if_requested()?;
     if eligible_t == 0 {
         return Err(ChurnError::NoEligible { split: "training" });
     }

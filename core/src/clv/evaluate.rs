@@ -40,7 +40,11 @@ pub fn holdout(
         })
         .collect();
     let (mut abs, mut sq) = (0.0, 0.0);
-    for (row, actual) in customers {
+    for (i, (row, actual)) in customers.iter().enumerate() {
+        // Long horizons make each prediction a long series: a cancel is asked about as it goes.
+        if i % 1024 == 0 && crate::stop::requested() {
+            return Err(ModelError::Stopped);
+        }
         let predicted = model.expected_purchases(row, duration)?;
         let actual = f64::from(*actual);
         let bin = &mut bins[(row.frequency as u32).min(last_bin) as usize];

@@ -227,6 +227,8 @@ pub enum ModelError {
         what: &'static str,
         model: &'static str,
     },
+    /// A stop was requested (`crate::stop`) before the work was done.
+    Stopped,
 }
 
 impl From<Hyp2f1Error> for ModelError {
@@ -317,6 +319,7 @@ impl std::fmt::Display for ModelError {
             ModelError::NotAvailable { what, model } => {
                 write!(f, "{what} is not available for the {model} model")
             }
+            ModelError::Stopped => f.write_str("stopped on request"),
         }
     }
 }

@@ -168,6 +168,10 @@ fn sample(n: usize, m: usize, seed: u64) -> Vec<usize> {
     idx
 }
 
+/// K-means with k-means++ starts, the best of `opts.n_runs` runs by inertia. linfa runs the Lloyd
+/// iterations, one call each (from the previous call's centroids), so that a cancel is seen
+/// between iterations: a single linfa fit of every run at 200k users could not be interrupted
+/// for seconds. Each run starts from its own seeded generator.
 fn kmeans(
     points: &[Vec<f64>],
     k: usize,
@@ -178,19 +182,54 @@ fn kmeans(
     let records = Array2::from_shape_vec((points.len(), d), flat)
         .map_err(|e| FitError::Failed(e.to_string()))?;
     let data = DatasetBase::from(records);
-    let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(opts.seed))
-        .init_method(KMeansInit::KMeansPlusPlus)
-        .n_runs(opts.n_runs)
-        .max_n_iterations(opts.max_iterations)
-        .tolerance(opts.tolerance)
-        .fit(&data)
-        .map_err(|e| FitError::Failed(e.to_string()))?;
-    let centroids = model
-        .centroids()
-        .outer_iter()
-        .map(|row| row.to_vec())
-        .collect();
-    Ok((centroids, model.inertia()))
+    let failed = |e: linfa_clustering::KMeansError| FitError::Failed(e.to_string());
+    let stopped = || FitError::Failed("stopped".into());
+    let step = |init: KMeansInit<f64>, run: u64| {
+        let rng =
+            Xoshiro256Plus::seed_from_u64(opts.seed ^ run.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        KMeans::params_with_rng(k, rng)
+            .init_method(init)
+            .n_runs(1)
+            .max_n_iterations(1)
+            .tolerance(opts.tolerance)
+            .fit(&data)
+            .map_err(failed)
+    };
+    let mut best: Option<(Array2<f64>, f64)> = None;
+    for run in 0..opts.n_runs.max(1) as u64 {
+        if crate::stop::requested() {
+            return Err(stopped());
+        }
+        // The k-means++ start and the first iteration, then one iteration a call until the
+        // centroids move less than the tolerance.
+        let mut model = step(KMeansInit::KMeansPlusPlus, run)?;
+        let mut iterations = 1;
+        while iterations < opts.max_iterations {
+            if crate::stop::requested() {
+                return Err(stopped());
+            }
+            let before = model.centroids().clone();
+            model = step(KMeansInit::Precomputed(before.clone()), run)?;
+            iterations += 1;
+            let shift = (&before - model.centroids())
+                .iter()
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt();
+            if shift < opts.tolerance {
+                break;
+            }
+        }
+        let inertia = model.inertia();
+        if best.as_ref().is_none_or(|(_, b)| inertia < *b) {
+            best = Some((model.centroids().clone(), inertia));
+        }
+    }
+    let (centroids, inertia) = best.ok_or_else(|| FitError::Failed("no run".into()))?;
+    Ok((
+        centroids.outer_iter().map(|row| row.to_vec()).collect(),
+        inertia,
+    ))
 }
 
 fn nearest(p: &[f64], centroids: &[Vec<f64>]) -> usize {
@@ -499,6 +538,18 @@ mod tests {
         for (i, s) in data.iter().enumerate() {
             assert_eq!(m.assign(s).0, i / 200);
         }
+    }
+
+    #[test]
+    fn a_requested_stop_ends_the_fit_between_iterations() {
+        let data = groups(200, 7);
+        let opts = FitOptions {
+            k: Some(3),
+            ..FitOptions::default()
+        };
+        let stopped = crate::stop::stopping(|| fit(&data, vec![0, 1, 2, 3], &opts));
+        assert_eq!(stopped.err(), Some(FitError::Failed("stopped".into())));
+        assert!(fit(&data, vec![0, 1, 2, 3], &opts).is_ok());
     }
 
     #[test]
