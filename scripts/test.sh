@@ -2,7 +2,8 @@
 # Runs every test on a fresh machine or a used one: installs what is missing, checks formatting
 # and lints, runs the core's unit and property tests, builds and installs the extension, starts a
 # throwaway PostgreSQL 15 and runs the SQL stories in pg_test/ (pg_regress) and the multi-session
-# specs in pg_test/isolation/ (pg_isolation_regress). Ends with one "N passed, M failed" line.
+# specs in pg_test/isolation/ (pg_isolation_regress), then the crash tests in pg_test/crash/.
+# Ends with one "N passed, M failed" line.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 passed=0
@@ -62,6 +63,13 @@ iso_tests=$(cd pg_test/isolation/specs && ls *.spec | sed 's/\.spec$//')
 # shellcheck disable=SC2086
 run_suite isolation "$PG_BIN/../lib/pgxs/src/test/isolation/pg_isolation_regress" \
     --inputdir="$OUT/src/pg_test/isolation" --dbname=cda_isolation --load-extension=cda_analytics $iso_tests
+
+# Crash tests (pg_test/crash/*.sh) last: each forces a crash that resets every session of the
+# cluster, and passes when it exits 0.
+for t in pg_test/crash/*.sh; do
+    say "crash test $(basename "$t" .sh)"
+    if bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
 
 stop_cluster
 echo
