@@ -6,7 +6,7 @@
 # changed table) or a clear error that leaves the previous results, and the server must never
 # restart. Usage: bash bench/ddl_stress.sh (on the test cluster of scripts/lib.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
-set -u
+set -u +e
 db=cda_ddl_stress
 q() { PGOPTIONS='-c client_min_messages=warning' psql_ -d "$db" -At "$@"; }
 start_cluster
@@ -59,7 +59,8 @@ for kind in "${KINDS[@]}"; do
     else
       want=$(q -c "$expected_sql")
       if [ "$refresh" = ltv ]; then got=$(q -c "SELECT sum(lifetime_revenue) FROM ml_user_ltv"); else got=$(q -c "SELECT coalesce(sum(revenue), 0) FROM ml_user_rfm"); fi
-      [ "$got" = "$want" ] && verdict="read as changed, revenue matches SQL ($got)" || verdict="WRONG: revenue $got, SQL says $want"
+      same=$(q -c "SELECT '$got'::numeric = '$want'::numeric")
+      [ "$same" = t ] && verdict="read as changed, revenue matches SQL ($got)" || verdict="WRONG: revenue $got, SQL says $want"
     fi
     case $verdict in CRASH*|WRONG*|INTERNAL*) fail=$((fail + 1)) ;; *) pass=$((pass + 1)) ;; esac
     echo "| ${kind:0:70} | $refresh | $verdict |"
