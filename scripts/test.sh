@@ -17,17 +17,25 @@ say "cargo fmt --check and clippy -D warnings"
 cargo fmt --all --check
 cargo clippy --quiet -p cda_analytics_core --all-targets -- -D warnings
 cargo clippy --quiet -p cda_analytics -- -D warnings
+cargo clippy --quiet -p cda-server --all-targets -- -D warnings
 
-say "core unit and property tests"
-core_log=$(mktemp)
-if cargo test -p cda_analytics_core 2>&1 | tee "$core_log"; then :; fi
-core_passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$core_log" | awk '{s+=$4} END {print s+0}')
-core_failed=$(grep -Eo '[0-9]+ failed' "$core_log" | awk '{s+=$1} END {print s+0}')
-if ! grep -q 'test result: ok' "$core_log" || grep -q 'test result: FAILED' "$core_log"; then
-    core_failed=$((core_failed > 0 ? core_failed : 1))
-fi
-passed=$((passed + core_passed)); failed=$((failed + core_failed))
-rm -f "$core_log"
+# cargo_suite NAME ARGS...: runs `cargo test ARGS` and counts its tests.
+cargo_suite() {
+    local name=$1; shift
+    say "$name"
+    local log ok bad
+    log=$(mktemp)
+    if cargo test "$@" 2>&1 | tee "$log"; then :; fi
+    ok=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+    bad=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+    if ! grep -q 'test result: ok' "$log" || grep -q 'test result: FAILED' "$log"; then
+        bad=$((bad > 0 ? bad : 1))
+    fi
+    passed=$((passed + ok)); failed=$((failed + bad))
+    rm -f "$log"
+}
+
+cargo_suite "core unit and property tests" -p cda_analytics_core
 
 install_extension
 start_cluster
@@ -63,6 +71,11 @@ iso_tests=$(cd pg_test/isolation/specs && ls *.spec | sed 's/\.spec$//')
 # shellcheck disable=SC2086
 run_suite isolation "$PG_BIN/../lib/pgxs/src/test/isolation/pg_isolation_regress" \
     --inputdir="$OUT/src/pg_test/isolation" --dbname=cda_isolation --load-extension=cda_analytics $iso_tests
+
+# The HTTP server's tests: its unit tests, and the API against this cluster (tests/api.rs makes
+# its own database, shop and roles).
+export CDA_TEST_PG="host=$CDA_DIR port=$CDA_PORT user=postgres"
+cargo_suite "cda-server tests" -p cda-server
 
 # Crash tests (pg_test/crash/*.sh) last: each forces a crash that resets every session of the
 # cluster, and passes when it exits 0.

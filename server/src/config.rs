@@ -1,0 +1,199 @@
+//! What the server is told: where the database is, where to listen, and which bearer tokens map
+//! to which database roles. From the environment, or from a JSON file named by `CDA_CONFIG`
+//! (its keys override nothing: a setting comes from one place). There are no default tokens.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// A bearer token and the database role whose privileges a request carrying it gets.
+#[derive(Clone, Deserialize)]
+pub struct ApiKey {
+    pub token: String,
+    pub role: String,
+}
+
+// Tokens are secrets: never printed, not even in a debug dump of the configuration.
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKey {{ token: <hidden>, role: {:?} }}", self.role)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Config {
+    /// A libpq connection string or URL (`postgres://user:password@host/db`).
+    pub database_url: String,
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKey>,
+    /// The role of requests without a token; none means such requests get 401.
+    #[serde(default)]
+    pub anonymous_role: Option<String>,
+    /// Each request's statement_timeout, in milliseconds.
+    #[serde(default = "default_timeout")]
+    pub statement_timeout_ms: u64,
+    #[serde(default = "default_pool")]
+    pub pool_size: usize,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_timeout() -> u64 {
+    30_000
+}
+
+fn default_pool() -> usize {
+    8
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    /// From `CDA_CONFIG` (a JSON file) when set, else from the environment:
+    /// `CDA_DATABASE_URL`, `CDA_LISTEN`, `CDA_API_KEYS` (`token=role,token=role`),
+    /// `CDA_ANONYMOUS_ROLE`, `CDA_STATEMENT_TIMEOUT_MS`, `CDA_POOL_SIZE`.
+    pub fn load() -> Result<Config, ConfigError> {
+        let config = match std::env::var("CDA_CONFIG") {
+            Ok(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError(format!("reading {path}: {e}")))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| ConfigError(format!("{path} is not a valid configuration: {e}")))?
+            }
+            Err(_) => Self::from_env(|k| std::env::var(k).ok())?,
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The configuration from variables looked up by `get`.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let database_url = get("CDA_DATABASE_URL")
+            .ok_or_else(|| ConfigError("CDA_DATABASE_URL is not set".into()))?;
+        let listen = match get("CDA_LISTEN") {
+            Some(s) => s
+                .parse()
+                .map_err(|e| ConfigError(format!("CDA_LISTEN {s:?}: {e}")))?,
+            None => default_listen(),
+        };
+        let mut api_keys = Vec::new();
+        for pair in get("CDA_API_KEYS").unwrap_or_default().split(',') {
+            let pair = pair.trim();
+            if pair.is_empty() {
+                continue;
+            }
+            let Some((token, role)) = pair.split_once('=') else {
+                return Err(ConfigError(
+                    "CDA_API_KEYS must be token=role pairs separated by commas".into(),
+                ));
+            };
+            api_keys.push(ApiKey {
+                token: token.trim().to_string(),
+                role: role.trim().to_string(),
+            });
+        }
+        let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{name} must be a whole number, got {s:?}"))),
+                None => Ok(default),
+            }
+        };
+        Ok(Config {
+            database_url,
+            listen,
+            api_keys,
+            anonymous_role: get("CDA_ANONYMOUS_ROLE").filter(|r| !r.is_empty()),
+            statement_timeout_ms: number("CDA_STATEMENT_TIMEOUT_MS", default_timeout())?,
+            pool_size: number("CDA_POOL_SIZE", default_pool() as u64)? as usize,
+        })
+    }
+
+    /// Refuses what would be unsafe: listening beyond loopback with no tokens (every request
+    /// would be anonymous), tokens too short to be secrets, a token given twice.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !self.listen.ip().is_loopback() && self.api_keys.is_empty() {
+            return Err(ConfigError(format!(
+                "refusing to listen on {} without API keys: set CDA_API_KEYS, or listen on loopback",
+                self.listen
+            )));
+        }
+        for (i, key) in self.api_keys.iter().enumerate() {
+            if key.token.len() < 16 {
+                return Err(ConfigError(format!(
+                    "API key {} (role {}) is shorter than 16 characters",
+                    i + 1,
+                    key.role
+                )));
+            }
+            if key.role.is_empty() {
+                return Err(ConfigError(format!("API key {} has no role", i + 1)));
+            }
+            if self.api_keys[..i].iter().any(|k| k.token == key.token) {
+                return Err(ConfigError(format!("API key {} is given twice", i + 1)));
+            }
+        }
+        if self.statement_timeout_ms == 0 {
+            return Err(ConfigError("the statement timeout must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn reads_keys_and_refuses_what_is_unsafe() {
+        let c = Config::from_env(env(&[
+            ("CDA_DATABASE_URL", "postgres://localhost/x"),
+            (
+                "CDA_API_KEYS",
+                "aaaaaaaaaaaaaaaa=analyst, bbbbbbbbbbbbbbbb=operator",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.api_keys.len(), 2);
+        assert_eq!(c.api_keys[1].role, "operator");
+        c.check().unwrap();
+        assert!(
+            !format!("{c:?}").contains("aaaa"),
+            "a token in a debug dump"
+        );
+
+        let open = Config::from_env(env(&[
+            ("CDA_DATABASE_URL", "postgres://localhost/x"),
+            ("CDA_LISTEN", "0.0.0.0:8080"),
+        ]))
+        .unwrap();
+        assert!(open.check().unwrap_err().0.contains("without API keys"));
+        let short = Config::from_env(env(&[
+            ("CDA_DATABASE_URL", "postgres://localhost/x"),
+            ("CDA_API_KEYS", "short=analyst"),
+        ]))
+        .unwrap();
+        assert!(short.check().is_err());
+        assert!(Config::from_env(env(&[])).is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! The database side of a request: a pooled connection, a transaction in which the caller's role
+//! and the statement timeout are set (PostgREST's pattern, so that PostgreSQL's own grants decide
+//! what a request may do), and the rows as JSON made by PostgreSQL itself, so that numbers keep
+//! every digit they have.
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::types::ToSql;
+
+use crate::error::ApiError;
+
+pub type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    /// The extension's schema, quoted for SQL.
+    schema: String,
+    timeout: String,
+}
+
+impl Db {
+    /// A pool on `database_url`, and the schema the extension is installed in.
+    pub async fn connect(
+        database_url: &str,
+        pool_size: usize,
+        statement_timeout_ms: u64,
+    ) -> Result<Db, String> {
+        let pg: tokio_postgres::Config = database_url
+            .parse()
+            .map_err(|e| format!("the database URL is not valid: {e}"))?;
+        let manager = Manager::from_config(
+            pg,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .build()
+            .map_err(|e| format!("building the connection pool: {e}"))?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| format!("connecting to the database: {e}"))?;
+        let row = client
+            .query_opt(
+                "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace \
+                 WHERE e.extname = 'cda_analytics'",
+                &[],
+            )
+            .await
+            .map_err(|e| format!("looking up the extension: {e}"))?;
+        let schema: String = row
+            .ok_or("the extension cda_analytics is not installed in this database")?
+            .get(0);
+        Ok(Db {
+            pool,
+            schema,
+            timeout: statement_timeout_ms.to_string(),
+        })
+    }
+
+    /// The extension's schema, quoted, to qualify the SQL the handlers write.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Runs `f` in a read-only transaction as `role` under the statement timeout.
+    async fn as_role<T>(
+        &self,
+        role: &str,
+        f: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        tx.execute(
+            "SELECT pg_catalog.set_config('role', $1, true), \
+                    pg_catalog.set_config('statement_timeout', $2, true)",
+            &[&role, &self.timeout],
+        )
+        .await
+        .map_err(|e| {
+            // A token mapped to a role the server may not become: the operator's mistake, told
+            // as little as possible.
+            tracing::error!(role, error = %e, "cannot switch to the token's role");
+            ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "role_unavailable",
+                "the role of this token cannot be used",
+            )
+        })?;
+        let out = f(&tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The rows of `sql` as a JSON array.
+    pub async fn rows(
+        &self,
+        role: &str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<String, ApiError> {
+        let wrapped =
+            format!("SELECT coalesce(pg_catalog.json_agg(t), '[]'::json)::text FROM ({sql}) t");
+        self.as_role(role, async |tx| {
+            Ok(tx.query_one(&wrapped, params).await?.get::<_, String>(0))
+        })
+        .await
+    }
+
+    /// The one row of `sql` as a JSON object, or None.
+    pub async fn row(
+        &self,
+        role: &str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Option<String>, ApiError> {
+        let wrapped = format!("SELECT pg_catalog.row_to_json(t)::text FROM ({sql}) t LIMIT 2");
+        self.as_role(role, async |tx| {
+            let rows = tx.query(&wrapped, params).await?;
+            Ok(rows.first().map(|r| r.get::<_, String>(0)))
+        })
+        .await
+    }
+
+    /// The page of `sql` (ORDER BY included, LIMIT and OFFSET added here) as a JSON array, with
+    /// the total when asked for: exact (a count) or estimated (the planner's).
+    pub async fn page(
+        &self,
+        role: &str,
+        sql: &str,
+        params: &Params<'_>,
+        page: crate::paging::Page,
+        count: crate::paging::Count,
+    ) -> Result<(String, usize, Option<i64>), ApiError> {
+        let n = params.len();
+        let wrapped = format!(
+            "SELECT coalesce(pg_catalog.json_agg(t), '[]'::json)::text, count(*) \
+             FROM ({sql} LIMIT ${} OFFSET ${}) t",
+            n + 1,
+            n + 2
+        );
+        let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
+        all.push(&page.limit);
+        all.push(&page.offset);
+        self.as_role(role, async |tx| {
+            let row = tx.query_one(&wrapped, &all).await?;
+            let total = match count {
+                crate::paging::Count::None => None,
+                crate::paging::Count::Exact => Some(
+                    tx.query_one(&format!("SELECT count(*) FROM ({sql}) t"), params)
+                        .await?
+                        .get::<_, i64>(0),
+                ),
+                crate::paging::Count::Estimated => {
+                    let plan: serde_json::Value = tx
+                        .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), params)
+                        .await?
+                        .get(0);
+                    plan[0]["Plan"]["Plan Rows"].as_f64().map(|r| r as i64)
+                }
+            };
+            Ok((
+                row.get::<_, String>(0),
+                row.get::<_, i64>(1) as usize,
+                total,
+            ))
+        })
+        .await
+    }
+
+    /// Whether the database answers, and the extension's version.
+    pub async fn version(&self) -> Result<String, ApiError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'cda_analytics'",
+                &[],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+}

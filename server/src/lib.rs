@@ -1,0 +1,96 @@
+//! cda-server: the HTTP API over cda_analytics' SQL surface. It talks to PostgreSQL only through
+//! SQL, as the caller's database role, so that PostgreSQL's grants decide what a request may do.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod paging;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use auth::Auth;
+use db::Db;
+use error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: Auth,
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Auth {
+        state.auth.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "cda_analytics API", description = "Customer analytics computed inside PostgreSQL: LTV, RFM, clusters, CLV, churn and anomalies."),
+    modifiers(&BearerAuth),
+    tags((name = "ltv", description = "Lifetime value"), (name = "system", description = "Health and readiness"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The API's routes and their OpenAPI description, from the same declarations.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(api::ltv::summary))
+        .routes(routes!(api::ltv::users))
+        .routes(routes!(api::ltv::user))
+        .routes(routes!(api::ltv::distribution))
+        .routes(routes!(api::ltv::segments))
+        .routes(routes!(api::ltv::insights))
+        .routes(routes!(api::ltv::runs));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api::system::health))
+        .routes(routes!(api::system::ready))
+        .nest("/api/v1", v1)
+        .split_for_parts()
+}
+
+/// The whole application: the API, `/openapi.json`, JSON 404s, request logs with latency.
+pub fn app(state: AppState) -> Router {
+    let (router, openapi) = routes();
+    let openapi = std::sync::Arc::new(openapi);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
+        })
+        .layer(
+            // Method, path and query, status and latency; never headers (tokens live there).
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!("request", method = %req.method(), uri = %req.uri())
+            }),
+        )
+        .with_state(state)
+}

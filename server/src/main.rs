@@ -1,0 +1,44 @@
+//! `cda-server`: loads the configuration (environment or `CDA_CONFIG`), connects to the
+//! database, and serves the API until interrupted.
+
+use cda_server::config::Config;
+use cda_server::{AppState, app, auth::Auth, db::Db};
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info".into()),
+        )
+        .init();
+    if let Err(e) = run().await {
+        eprintln!("cda-server: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let config = Config::load().map_err(|e| e.to_string())?;
+    let db = Db::connect(
+        &config.database_url,
+        config.pool_size,
+        config.statement_timeout_ms,
+    )
+    .await?;
+    let state = AppState {
+        db,
+        auth: Auth::new(config.api_keys.clone(), config.anonymous_role.clone()),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listening on {}: {e}", config.listen))?;
+    // The database URL may hold a password: only where the server listens is logged.
+    tracing::info!(listen = %config.listen, keys = config.api_keys.len(), "cda-server ready");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
