@@ -96,15 +96,17 @@ impl Db {
         Ok(out)
     }
 
-    /// The rows of `sql` as a JSON array.
+    /// The rows of `sql` as a JSON array. (The row alias `cda_row` is one no result has as a
+    /// column: `clv_user()` has a column `t`, which `json_agg(t)` would have taken.)
     pub async fn rows(
         &self,
         role: &str,
         sql: &str,
         params: &Params<'_>,
     ) -> Result<String, ApiError> {
-        let wrapped =
-            format!("SELECT coalesce(pg_catalog.json_agg(t), '[]'::json)::text FROM ({sql}) t");
+        let wrapped = format!(
+            "SELECT coalesce(pg_catalog.json_agg(cda_row), '[]'::json)::text FROM ({sql}) cda_row"
+        );
         self.as_role(role, async |tx| {
             Ok(tx.query_one(&wrapped, params).await?.get::<_, String>(0))
         })
@@ -118,7 +120,8 @@ impl Db {
         sql: &str,
         params: &Params<'_>,
     ) -> Result<Option<String>, ApiError> {
-        let wrapped = format!("SELECT pg_catalog.row_to_json(t)::text FROM ({sql}) t LIMIT 2");
+        let wrapped =
+            format!("SELECT pg_catalog.row_to_json(cda_row)::text FROM ({sql}) cda_row LIMIT 2");
         self.as_role(role, async |tx| {
             let rows = tx.query(&wrapped, params).await?;
             Ok(rows.first().map(|r| r.get::<_, String>(0)))
@@ -138,8 +141,8 @@ impl Db {
     ) -> Result<(String, usize, Option<i64>), ApiError> {
         let n = params.len();
         let wrapped = format!(
-            "SELECT coalesce(pg_catalog.json_agg(t), '[]'::json)::text, count(*) \
-             FROM ({sql} LIMIT ${} OFFSET ${}) t",
+            "SELECT coalesce(pg_catalog.json_agg(cda_row), '[]'::json)::text, count(*) \
+             FROM ({sql} LIMIT ${} OFFSET ${}) cda_row",
             n + 1,
             n + 2
         );
@@ -151,7 +154,7 @@ impl Db {
             let total = match count {
                 crate::paging::Count::None => None,
                 crate::paging::Count::Exact => Some(
-                    tx.query_one(&format!("SELECT count(*) FROM ({sql}) t"), params)
+                    tx.query_one(&format!("SELECT count(*) FROM ({sql}) cda_row"), params)
                         .await?
                         .get::<_, i64>(0),
                 ),

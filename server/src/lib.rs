@@ -38,7 +38,17 @@ impl FromRef<AppState> for Auth {
 #[openapi(
     info(title = "cda_analytics API", description = "Customer analytics computed inside PostgreSQL: LTV, RFM, clusters, CLV, churn and anomalies."),
     modifiers(&BearerAuth),
-    tags((name = "ltv", description = "Lifetime value"), (name = "system", description = "Health and readiness"))
+    tags(
+        (name = "ltv", description = "Lifetime value"),
+        (name = "rfm", description = "Recency, frequency, monetary segments"),
+        (name = "clusters", description = "K-means segments"),
+        (name = "clv", description = "Predictive customer lifetime value"),
+        (name = "churn", description = "Churn and purchase prediction"),
+        (name = "anomalies", description = "Unusual customer weeks"),
+        (name = "customers", description = "Every result for one customer"),
+        (name = "configuration", description = "What the extension reads"),
+        (name = "system", description = "Health and readiness")
+    )
 )]
 struct ApiDoc;
 
@@ -63,7 +73,35 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::ltv::distribution))
         .routes(routes!(api::ltv::segments))
         .routes(routes!(api::ltv::insights))
-        .routes(routes!(api::ltv::runs));
+        .routes(routes!(api::ltv::runs))
+        .routes(routes!(api::rfm::segments))
+        .routes(routes!(api::rfm::grid))
+        .routes(routes!(api::rfm::customers))
+        .routes(routes!(api::rfm::customer))
+        .routes(routes!(api::rfm::migration))
+        .routes(routes!(api::rfm::sizes))
+        .routes(routes!(api::clusters::models))
+        .routes(routes!(api::clusters::model))
+        .routes(routes!(api::clusters::sizes))
+        .routes(routes!(api::clusters::sizes_over_time))
+        .routes(routes!(api::clusters::migration))
+        .routes(routes!(api::clv::models))
+        .routes(routes!(api::clv::model))
+        .routes(routes!(api::clv::holdout))
+        .routes(routes!(api::clv::matrix))
+        .routes(routes!(api::clv::customers))
+        .routes(routes!(api::clv::customer))
+        .routes(routes!(api::clv::purchase_probabilities))
+        .routes(routes!(api::churn::summary))
+        .routes(routes!(api::churn::high_risk))
+        .routes(routes!(api::churn::customer))
+        .routes(routes!(api::churn::models))
+        .routes(routes!(api::churn::purchase_scores))
+        .routes(routes!(api::anomalies::latest))
+        .routes(routes!(api::anomalies::weeks))
+        .routes(routes!(api::anomalies::customer))
+        .routes(routes!(api::customers::customer))
+        .routes(routes!(api::settings::configuration));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::system::health))
         .routes(routes!(api::system::ready))

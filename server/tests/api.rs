@@ -56,18 +56,20 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
         .await
         .unwrap();
     let sql = connect(&admin_conninfo(DB)).await;
+    load_cdnow(&sql).await;
     sql.batch_execute(
-        "CREATE EXTENSION cda_analytics;
-         CREATE TABLE users (user_id bigint PRIMARY KEY, registered_at timestamptz NOT NULL);
-         CREATE TABLE orders (order_id bigint, user_id bigint, created_at timestamptz, status text,
-                              total_amount numeric(12,2), currency text);
-         INSERT INTO users SELECT i, timestamptz '2023-01-01' + (i % 300) * interval '1 day'
-         FROM generate_series(1, 500) i;
-         INSERT INTO orders SELECT i, 1 + (i * 37) % 500, timestamptz '2023-02-01' + (i % 500) * interval '1 day',
-                CASE WHEN i % 7 = 0 THEN 'cancelled' ELSE 'paid' END, ((i * 13) % 9000) / 100.0 + 0.01, 'USD'
-         FROM generate_series(1, 4000) i;
-         SET client_min_messages = warning;
-         SELECT calculate_all_ltv('2024-06-30');
+        "SET client_min_messages = warning;
+         CREATE EXTENSION cda_analytics;
+         SELECT calculate_all_ltv('1998-06-30');
+         SELECT calculate_all_rfm('1998-06-30');
+         SELECT count(*) FROM kmeans_fit('default', '1998-06-30', 4);
+         SELECT calculate_all_clusters('default', '1998-06-30');
+         SELECT count(*) FROM clv_fit('bg', 'bgnbd', 'week', '1997-09-30');
+         SELECT count(*) FROM clv_fit('gg', 'gamma_gamma', 'week', '1997-09-30');
+         SELECT calculate_all_clv('bg', 'gg', 12, 0.01, '1997-09-30');
+         SELECT count(*) FROM churn_train('churn', as_of => '1998-06-30', snapshot_weeks => 20, btyd_model => 'none');
+         SELECT calculate_all_churn('churn', '1998-06-30');
+         SELECT calculate_all_anomalies('1998-06-30');
          SELECT count(*) FROM grant_analytics_access('cda_api_analyst', 'analyst');
          SELECT count(*) FROM grant_analytics_access('cda_api_operator', 'operator');
          GRANT SELECT ON users, orders TO cda_api_operator;",
@@ -90,6 +92,27 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
         None,
     );
     (sql, app(AppState { db, auth }))
+}
+
+/// The CDNOW purchases into users and orders, with the demo's own loader (demo/load_cdnow.sql),
+/// the file passed as a parameter instead of psql's \\copy.
+async fn load_cdnow(sql: &tokio_postgres::Client) {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo");
+    let loader = std::fs::read_to_string(format!("{root}/load_cdnow.sql")).unwrap();
+    let data = std::fs::read_to_string(format!("{root}/cdnow/CDNOW_master.txt")).unwrap();
+    let (before, after) = loader
+        .split_once("\\set load_cmd")
+        .expect("the loader's \\copy step");
+    let after =
+        &after[after.find(":load_cmd").expect("the loader's :load_cmd") + ":load_cmd".len()..];
+    sql.batch_execute(before).await.unwrap();
+    sql.execute(
+        "INSERT INTO cdnow_raw SELECT unnest(pg_catalog.string_to_array($1, E'\\n'))",
+        &[&data],
+    )
+    .await
+    .unwrap();
+    sql.batch_execute(after).await.unwrap();
 }
 
 struct Reply {
@@ -127,7 +150,7 @@ async fn get(app: &axum::Router, uri: &str, token: Option<&str>, extra: &[(&str,
 async fn sql_json(sql: &tokio_postgres::Client, query: &str) -> Value {
     let text: String = sql
         .query_one(
-            &format!("SELECT coalesce(json_agg(t), '[]')::text FROM ({query}) t"),
+            &format!("SELECT coalesce(json_agg(cda_row), '[]')::text FROM ({query}) cda_row"),
             &[],
         )
         .await
@@ -141,6 +164,7 @@ async fn sql_json(sql: &tokio_postgres::Client, query: &str) -> Value {
 async fn api() {
     let (sql, app) = setup().await;
     the_api_answers_as_the_sql_does(&sql, &app).await;
+    every_capability_answers_as_the_sql_does(&sql, &app).await;
     mistakes_get_a_4xx_and_a_json_error(&app).await;
     the_openapi_document_lists_every_route(&app).await;
 }
@@ -233,7 +257,7 @@ async fn the_api_answers_as_the_sql_does(sql: &tokio_postgres::Client, app: &axu
     // Live reads the shop's tables: the analyst may not (403), the operator may.
     let r = get(
         app,
-        "/api/v1/ltv/users/42?live=true&as_of=2024-06-30",
+        "/api/v1/ltv/users/42?live=true&as_of=1998-06-30",
         a,
         &[],
     )
@@ -244,7 +268,7 @@ async fn the_api_answers_as_the_sql_does(sql: &tokio_postgres::Client, app: &axu
     );
     let live = get(
         app,
-        "/api/v1/ltv/users/42?live=true&as_of=2024-06-30",
+        "/api/v1/ltv/users/42?live=true&as_of=1998-06-30",
         Some(OPERATOR_TOKEN),
         &[],
     )
@@ -259,6 +283,192 @@ async fn the_api_answers_as_the_sql_does(sql: &tokio_postgres::Client, app: &axu
     let r = get(app, "/api/v1/ltv/runs", a, &[("prefer", "count=exact")]).await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
     assert_eq!(r.headers["content-range"], "0-0/1");
+}
+
+async fn every_capability_answers_as_the_sql_does(
+    sql: &tokio_postgres::Client,
+    app: &axum::Router,
+) {
+    let a = Some(ANALYST_TOKEN);
+    let o = Some(OPERATOR_TOKEN);
+    // (endpoint, token, the SQL it must equal)
+    let cases: &[(&str, Option<&str>, &str)] = &[
+        (
+            "/api/v1/rfm/segments",
+            a,
+            "SELECT * FROM rfm_segment_summary()",
+        ),
+        (
+            "/api/v1/rfm/grid",
+            a,
+            "SELECT r_score, f_score, count(*) AS customers, sum(revenue) AS revenue, round(avg(monetary), 2) AS avg_monetary FROM ml_user_rfm WHERE r_score IS NOT NULL GROUP BY 1, 2 ORDER BY 1 DESC, 2 DESC",
+        ),
+        (
+            "/api/v1/rfm/customers?segment=Champions&order=monetary.desc&limit=7",
+            a,
+            "SELECT * FROM ml_user_rfm WHERE segment = 'Champions' ORDER BY monetary DESC NULLS LAST, user_id LIMIT 7",
+        ),
+        (
+            "/api/v1/rfm/customers?r_score=5&f_score=4",
+            a,
+            "SELECT * FROM ml_user_rfm WHERE r_score = 5 AND f_score = 4 ORDER BY revenue DESC NULLS LAST, user_id LIMIT 100",
+        ),
+        (
+            "/api/v1/rfm/migration?from=1998-01-31&to=1998-06-30",
+            o,
+            "SELECT * FROM rfm_segment_migration('1998-01-31', '1998-06-30')",
+        ),
+        (
+            "/api/v1/rfm/sizes?from=1998-01-31&to=1998-06-30&step=2%20months",
+            o,
+            "SELECT * FROM rfm_segment_sizes('1998-01-31', '1998-06-30', '2 months')",
+        ),
+        (
+            "/api/v1/clusters/sizes",
+            a,
+            "SELECT model_name, cluster, cluster_name, count(*) AS users, round(count(*)::numeric / sum(count(*)) OVER (), 4) AS share, round(avg(distance)::numeric, 4) AS mean_distance, max(as_of_date) AS as_of_date FROM ml_user_clusters GROUP BY 1, 2, 3 ORDER BY 2",
+        ),
+        (
+            "/api/v1/clusters/migration?model=default&from=1997-09-30&to=1998-06-30",
+            o,
+            "SELECT * FROM cluster_migration('default', '1997-09-30', '1998-06-30')",
+        ),
+        (
+            "/api/v1/clusters/sizes-over-time?model=default&from=1997-09-30&to=1998-06-30",
+            o,
+            "SELECT * FROM cluster_sizes('default', '1997-09-30', '1998-06-30', '1 month')",
+        ),
+        (
+            "/api/v1/clv/holdout?model=bg&holdout_end=1998-06-30&max_frequency=5",
+            o,
+            "SELECT * FROM clv_holdout_evaluation('bg', '1998-06-30', 5)",
+        ),
+        (
+            "/api/v1/clv/customers?order=probability_alive.asc&limit=9",
+            a,
+            "SELECT * FROM ml_user_clv ORDER BY probability_alive ASC NULLS LAST, user_id LIMIT 9",
+        ),
+        (
+            "/api/v1/clv/customers/5/purchase-probabilities?model=bg&max_n=4&as_of=1997-09-30",
+            o,
+            "SELECT * FROM clv_purchase_probabilities('bg', 5, 52, 'week', 4, '1997-09-30')",
+        ),
+        ("/api/v1/churn/summary", a, "SELECT * FROM churn_summary()"),
+        (
+            "/api/v1/churn/high-risk?threshold=0.3&limit=10",
+            a,
+            "SELECT user_id, probability, risk_band, eligible, top_reasons, model_name, model_version, as_of_date FROM ml_churn_scores WHERE probability >= 0.3 AND eligible ORDER BY probability DESC NULLS LAST, user_id LIMIT 10",
+        ),
+        (
+            "/api/v1/anomalies/latest?min_score=0&limit=20",
+            a,
+            "SELECT * FROM latest_anomalies(0, 20)",
+        ),
+        (
+            "/api/v1/anomalies/weeks",
+            a,
+            "SELECT * FROM anomaly_summary()",
+        ),
+        (
+            "/api/v1/anomalies/customers/7",
+            a,
+            "SELECT week_start, orders, spend, anomaly_score, is_anomaly, triggers, insufficient_history FROM ml_user_anomalies_weekly WHERE user_id = 7 ORDER BY week_start DESC",
+        ),
+        (
+            "/api/v1/configuration",
+            a,
+            "SELECT * FROM cda_configuration()",
+        ),
+    ];
+    for (uri, token, query) in cases {
+        let r = get(app, uri, *token, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+        let want = sql_json(sql, query).await;
+        assert_eq!(r.body, want, "{uri}");
+        assert!(
+            !want.as_array().unwrap().is_empty(),
+            "{uri}: the shop gives no rows to compare"
+        );
+    }
+    // Objects: the first row of their SQL.
+    for (uri, token, query) in [
+        (
+            "/api/v1/rfm/customers/3",
+            a,
+            "SELECT * FROM ml_user_rfm WHERE user_id = 3",
+        ),
+        (
+            "/api/v1/clusters/models/default",
+            a,
+            "SELECT model_name, version, k, features, centroids_in_units, cluster_names, snapshot_date, fitted_on_users, inertia, candidate_k, candidate_silhouette, k_chosen_by, fitted_at FROM ml_kmeans_models WHERE model_name = 'default' ORDER BY version DESC LIMIT 1",
+        ),
+        (
+            "/api/v1/clv/models/bg",
+            a,
+            "SELECT model_name, model, time_unit, calibration_end, parameters, std_errors, log_likelihood, customers, distinct_rows, penalizer, iterations, gradient_norm, starts, starts_at_best, fit_ms, fitted_at FROM ml_clv_models WHERE model_name = 'bg'",
+        ),
+        (
+            "/api/v1/clv/customers/5?model=bg&spend_model=gg&as_of=1997-09-30",
+            o,
+            "SELECT * FROM clv_user('bg', 5, 52, 'week', 'gg', '1997-09-30')",
+        ),
+        (
+            "/api/v1/churn/customers/11",
+            a,
+            "SELECT user_id, probability, risk_band, eligible, top_reasons, model_name, model_version, as_of_date FROM ml_churn_scores WHERE user_id = 11",
+        ),
+    ] {
+        let r = get(app, uri, token, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+        assert_eq!(r.body, sql_json(sql, query).await[0], "{uri}");
+    }
+    let r = get(app, "/api/v1/clv/customers?limit=1", a, &[]).await;
+    assert!(
+        r.body[0].is_object() && r.body[0]["t"].is_number(),
+        "rows are objects: {}",
+        r.body
+    );
+    // Lists of models, and the matrix: one cell per valid (frequency, recency), each equal to
+    // clv_predict.
+    let r = get(app, "/api/v1/clv/models", a, &[]).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 2);
+    let r = get(app, "/api/v1/clusters/models", a, &[]).await;
+    assert_eq!(r.body[0]["k"], 4);
+    let r = get(app, "/api/v1/churn/models", a, &[]).await;
+    assert!(!r.body[0]["metrics"].as_array().unwrap().is_empty());
+    let r = get(
+        app,
+        "/api/v1/clv/matrix?model=bg&t=30&max_frequency=5&recency_steps=4&horizon=10",
+        a,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let cells = r.body.as_array().unwrap();
+    assert!(cells.len() > 10 && cells.len() <= 6 * 4, "{}", cells.len());
+    for c in cells {
+        let want = sql_json(
+            sql,
+            &format!(
+                "SELECT * FROM clv_predict('bg', {}, {}, 30, 'week', 10)",
+                c["frequency"], c["recency"]
+            ),
+        )
+        .await;
+        assert_eq!(c["probability_alive"], want[0]["probability_alive"]);
+    }
+    // The customer 360 joins them all.
+    let r = get(app, "/api/v1/customers/11", a, &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for part in ["ltv", "rfm", "cluster", "clv", "churn"] {
+        assert_eq!(r.body[part]["user_id"], 11, "{part}: {}", r.body);
+    }
+    assert_eq!(
+        r.body["rfm"],
+        sql_json(sql, "SELECT * FROM ml_user_rfm WHERE user_id = 11").await[0]
+    );
+    let r = get(app, "/api/v1/customers/99999", a, &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 async fn mistakes_get_a_4xx_and_a_json_error(app: &axum::Router) {
@@ -340,6 +550,61 @@ async fn mistakes_get_a_4xx_and_a_json_error(app: &axum::Router) {
             Some(StatusCode::NOT_FOUND),
             "not_found",
         ),
+        (
+            "/api/v1/rfm/customers?r_score=6",
+            Some(StatusCode::BAD_REQUEST),
+            "bad_parameter",
+        ),
+        (
+            "/api/v1/rfm/migration?from=1998-01-01",
+            Some(StatusCode::BAD_REQUEST),
+            "bad_parameter",
+        ),
+        (
+            "/api/v1/rfm/sizes?from=1990-01-01&to=1998-01-01&step=1%20day",
+            Some(StatusCode::PAYLOAD_TOO_LARGE),
+            "54000",
+        ),
+        (
+            "/api/v1/clv/models/nope",
+            Some(StatusCode::NOT_FOUND),
+            "not_found",
+        ),
+        (
+            "/api/v1/clv/holdout?model=nope&holdout_end=1998-06-30",
+            Some(StatusCode::NOT_FOUND),
+            "42704",
+        ),
+        (
+            "/api/v1/clv/matrix?model=bg&max_frequency=500",
+            Some(StatusCode::BAD_REQUEST),
+            "bad_parameter",
+        ),
+        (
+            "/api/v1/clv/matrix?model=bg&t=NaN",
+            Some(StatusCode::BAD_REQUEST),
+            "bad_parameter",
+        ),
+        (
+            "/api/v1/churn/high-risk?threshold=2",
+            Some(StatusCode::BAD_REQUEST),
+            "bad_parameter",
+        ),
+        (
+            "/api/v1/churn/high-risk?band=purple",
+            Some(StatusCode::BAD_REQUEST),
+            "bad_parameter",
+        ),
+        (
+            "/api/v1/anomalies/latest?limit=0",
+            Some(StatusCode::BAD_REQUEST),
+            "bad_parameter",
+        ),
+        (
+            "/api/v1/clusters/models/x'%20OR%20'1'='1",
+            Some(StatusCode::NOT_FOUND),
+            "not_found",
+        ),
     ] {
         let token = if status.is_none() { None } else { a };
         let r = get(app, uri, token, &[]).await;
@@ -369,7 +634,7 @@ async fn the_openapi_document_lists_every_route(app: &axum::Router) {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = r.body["paths"].as_object().unwrap();
-    for p in [
+    let tested = [
         "/health",
         "/ready",
         "/api/v1/ltv/summary",
@@ -379,29 +644,73 @@ async fn the_openapi_document_lists_every_route(app: &axum::Router) {
         "/api/v1/ltv/segments",
         "/api/v1/ltv/insights",
         "/api/v1/ltv/runs",
-    ] {
-        assert!(
-            paths.contains_key(p),
-            "{p} missing from {:?}",
-            paths.keys().collect::<Vec<_>>()
-        );
+        "/api/v1/rfm/segments",
+        "/api/v1/rfm/grid",
+        "/api/v1/rfm/customers",
+        "/api/v1/rfm/customers/{user_id}",
+        "/api/v1/rfm/migration",
+        "/api/v1/rfm/sizes",
+        "/api/v1/clusters/models",
+        "/api/v1/clusters/models/{model_name}",
+        "/api/v1/clusters/sizes",
+        "/api/v1/clusters/sizes-over-time",
+        "/api/v1/clusters/migration",
+        "/api/v1/clv/models",
+        "/api/v1/clv/models/{model_name}",
+        "/api/v1/clv/holdout",
+        "/api/v1/clv/matrix",
+        "/api/v1/clv/customers",
+        "/api/v1/clv/customers/{user_id}",
+        "/api/v1/clv/customers/{user_id}/purchase-probabilities",
+        "/api/v1/churn/summary",
+        "/api/v1/churn/high-risk",
+        "/api/v1/churn/customers/{user_id}",
+        "/api/v1/churn/models",
+        "/api/v1/purchase/scores",
+        "/api/v1/anomalies/latest",
+        "/api/v1/anomalies/weeks",
+        "/api/v1/anomalies/customers/{user_id}",
+        "/api/v1/customers/{user_id}",
+        "/api/v1/configuration",
+    ];
+    for p in tested {
+        assert!(paths.contains_key(p), "{p} missing from the document");
     }
     assert_eq!(
         paths.len(),
-        9,
-        "a route without a test here: {:?}",
+        tested.len(),
+        "a route this test does not know: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
+    // Every path has an operation with a summary and a 200 response.
+    for (p, item) in paths {
+        let op = &item["get"];
+        assert!(
+            op["responses"]["200"].is_object(),
+            "{p} has no 200 response"
+        );
+        assert!(
+            op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{p} has no summary"
+        );
+    }
     // Every schema an endpoint names is in the components.
     let schemas = r.body["components"]["schemas"].as_object().unwrap();
+    let text = r.body.to_string();
+    for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &piece[..piece.find('"').unwrap()];
+        assert!(
+            schemas.contains_key(name),
+            "schema {name} is referenced but missing"
+        );
+    }
     for s in [
         "LtvUser",
-        "LtvSummaryRow",
-        "DistributionBin",
-        "SegmentRow",
-        "Insights",
-        "LtvRun",
         "ApiError",
+        "Customer360",
+        "ClvModel",
+        "ChurnScore",
+        "RfmCustomer",
     ] {
         assert!(schemas.contains_key(s), "schema {s} missing");
     }

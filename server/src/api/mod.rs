@@ -2,7 +2,14 @@
 //! functions, results tables and views, run as the caller's role. Sort keys and metric names are
 //! checked against allow-lists before they reach SQL; every other value is a query parameter.
 
+pub mod anomalies;
+pub mod churn;
+pub mod clusters;
+pub mod clv;
+pub mod customers;
 pub mod ltv;
+pub mod rfm;
+pub mod settings;
 pub mod system;
 
 use axum::extract::{FromRequestParts, Path, Query};
