@@ -34,6 +34,9 @@ pub struct Config {
     /// Each request's statement_timeout, in milliseconds.
     #[serde(default = "default_timeout")]
     pub statement_timeout_ms: u64,
+    /// Each job's statement_timeout (refreshes, fits, training), in milliseconds.
+    #[serde(default = "default_job_timeout")]
+    pub job_timeout_ms: u64,
     #[serde(default = "default_pool")]
     pub pool_size: usize,
 }
@@ -44,6 +47,10 @@ fn default_listen() -> SocketAddr {
 
 fn default_timeout() -> u64 {
     30_000
+}
+
+fn default_job_timeout() -> u64 {
+    3_600_000
 }
 
 fn default_pool() -> usize {
@@ -62,7 +69,7 @@ impl std::fmt::Display for ConfigError {
 impl Config {
     /// From `CDA_CONFIG` (a JSON file) when set, else from the environment:
     /// `CDA_DATABASE_URL`, `CDA_LISTEN`, `CDA_API_KEYS` (`token=role,token=role`),
-    /// `CDA_ANONYMOUS_ROLE`, `CDA_STATEMENT_TIMEOUT_MS`, `CDA_POOL_SIZE`.
+    /// `CDA_ANONYMOUS_ROLE`, `CDA_STATEMENT_TIMEOUT_MS`, `CDA_JOB_TIMEOUT_MS`, `CDA_POOL_SIZE`.
     pub fn load() -> Result<Config, ConfigError> {
         let config = match std::env::var("CDA_CONFIG") {
             Ok(path) => {
@@ -117,6 +124,7 @@ impl Config {
             api_keys,
             anonymous_role: get("CDA_ANONYMOUS_ROLE").filter(|r| !r.is_empty()),
             statement_timeout_ms: number("CDA_STATEMENT_TIMEOUT_MS", default_timeout())?,
+            job_timeout_ms: number("CDA_JOB_TIMEOUT_MS", default_job_timeout())?,
             pool_size: number("CDA_POOL_SIZE", default_pool() as u64)? as usize,
         })
     }
@@ -145,8 +153,8 @@ impl Config {
                 return Err(ConfigError(format!("API key {} is given twice", i + 1)));
             }
         }
-        if self.statement_timeout_ms == 0 {
-            return Err(ConfigError("the statement timeout must be positive".into()));
+        if self.statement_timeout_ms == 0 || self.job_timeout_ms == 0 {
+            return Err(ConfigError("the timeouts must be positive".into()));
         }
         Ok(())
     }

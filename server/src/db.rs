@@ -16,6 +16,7 @@ pub struct Db {
     /// The extension's schema, quoted for SQL.
     schema: String,
     timeout: String,
+    job_timeout: String,
 }
 
 impl Db {
@@ -24,6 +25,7 @@ impl Db {
         database_url: &str,
         pool_size: usize,
         statement_timeout_ms: u64,
+        job_timeout_ms: u64,
     ) -> Result<Db, String> {
         let pg: tokio_postgres::Config = database_url
             .parse()
@@ -59,6 +61,7 @@ impl Db {
             pool,
             schema,
             timeout: statement_timeout_ms.to_string(),
+            job_timeout: job_timeout_ms.to_string(),
         })
     }
 
@@ -73,12 +76,27 @@ impl Db {
         role: &str,
         f: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
+        self.in_transaction(role, true, &self.timeout, f).await
+    }
+
+    /// Runs `f` in a transaction as `role` under `timeout` (milliseconds, as text).
+    async fn in_transaction<T>(
+        &self,
+        role: &str,
+        read_only: bool,
+        timeout: &str,
+        f: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let mut client = self.pool.get().await?;
-        let tx = client.build_transaction().read_only(true).start().await?;
+        let tx = client
+            .build_transaction()
+            .read_only(read_only)
+            .start()
+            .await?;
         tx.execute(
             "SELECT pg_catalog.set_config('role', $1, true), \
                     pg_catalog.set_config('statement_timeout', $2, true)",
-            &[&role, &self.timeout],
+            &[&role, &timeout],
         )
         .await
         .map_err(|e| {
@@ -171,6 +189,39 @@ impl Db {
                 row.get::<_, i64>(1) as usize,
                 total,
             ))
+        })
+        .await
+    }
+
+    /// A job's SQL, in a read-write transaction as `role` with the jobs' timeout: its rows as a
+    /// JSON array.
+    pub async fn run(
+        &self,
+        role: &str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<String, ApiError> {
+        let wrapped = format!(
+            "SELECT coalesce(pg_catalog.json_agg(cda_row), '[]'::json)::text FROM ({sql}) cda_row"
+        );
+        self.in_transaction(role, false, &self.job_timeout, async |tx| {
+            Ok(tx.query_one(&wrapped, params).await?.get::<_, String>(0))
+        })
+        .await
+    }
+
+    /// Whether `role` may execute the function `signature` (e.g. `calculate_all_ltv(date)` in
+    /// the extension's schema): a job it may not run is refused before it is queued.
+    pub async fn may_execute(&self, role: &str, signature: &str) -> Result<bool, ApiError> {
+        let qualified = format!("{}.{signature}", self.schema);
+        self.as_role(role, async |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT pg_catalog.has_function_privilege($1, 'EXECUTE')",
+                    &[&qualified],
+                )
+                .await?
+                .get::<_, bool>(0))
         })
         .await
     }

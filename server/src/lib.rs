@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod paging;
 
 use axum::Router;
@@ -26,6 +27,7 @@ use error::ApiError;
 pub struct AppState {
     pub db: Db,
     pub auth: Auth,
+    pub jobs: jobs::Jobs,
 }
 
 impl FromRef<AppState> for Auth {
@@ -47,6 +49,7 @@ impl FromRef<AppState> for Auth {
         (name = "anomalies", description = "Unusual customer weeks"),
         (name = "customers", description = "Every result for one customer"),
         (name = "configuration", description = "What the extension reads"),
+        (name = "jobs", description = "Long work started by the API"),
         (name = "system", description = "Health and readiness")
     )
 )]
@@ -101,7 +104,19 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::anomalies::weeks))
         .routes(routes!(api::anomalies::customer))
         .routes(routes!(api::customers::customer))
-        .routes(routes!(api::settings::configuration));
+        .routes(routes!(api::settings::configuration))
+        .routes(routes!(api::work::ltv_calculate))
+        .routes(routes!(api::work::rfm_calculate))
+        .routes(routes!(api::work::clusters_fit))
+        .routes(routes!(api::work::clusters_assign))
+        .routes(routes!(api::work::clv_fit))
+        .routes(routes!(api::work::clv_calculate))
+        .routes(routes!(api::work::churn_train))
+        .routes(routes!(api::work::churn_score))
+        .routes(routes!(api::work::purchase_score))
+        .routes(routes!(api::work::anomalies_calculate))
+        .routes(routes!(api::work::job))
+        .routes(routes!(api::work::jobs));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::system::health))
         .routes(routes!(api::system::ready))

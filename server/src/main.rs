@@ -24,11 +24,13 @@ async fn run() -> Result<(), String> {
         &config.database_url,
         config.pool_size,
         config.statement_timeout_ms,
+        config.job_timeout_ms,
     )
     .await?;
     let state = AppState {
         db,
         auth: Auth::new(config.api_keys.clone(), config.anonymous_role.clone()),
+        jobs: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

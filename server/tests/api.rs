@@ -77,7 +77,9 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
     .await
     .unwrap();
     let server_conninfo = admin_conninfo(DB).replace("user=postgres", "user=cda_api");
-    let db = Db::connect(&server_conninfo, 4, 10_000).await.unwrap();
+    let db = Db::connect(&server_conninfo, 4, 10_000, 600_000)
+        .await
+        .unwrap();
     let auth = Auth::new(
         vec![
             ApiKey {
@@ -91,7 +93,14 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
         ],
         None,
     );
-    (sql, app(AppState { db, auth }))
+    (
+        sql,
+        app(AppState {
+            db,
+            auth,
+            jobs: Default::default(),
+        }),
+    )
 }
 
 /// The CDNOW purchases into users and orders, with the demo's own loader (demo/load_cdnow.sql),
@@ -167,6 +176,7 @@ async fn api() {
     every_capability_answers_as_the_sql_does(&sql, &app).await;
     mistakes_get_a_4xx_and_a_json_error(&app).await;
     the_openapi_document_lists_every_route(&app).await;
+    long_work_runs_as_jobs(&sql, &app).await;
 }
 
 async fn the_api_answers_as_the_sql_does(sql: &tokio_postgres::Client, app: &axum::Router) {
@@ -672,6 +682,18 @@ async fn the_openapi_document_lists_every_route(app: &axum::Router) {
         "/api/v1/anomalies/customers/{user_id}",
         "/api/v1/customers/{user_id}",
         "/api/v1/configuration",
+        "/api/v1/ltv/calculate",
+        "/api/v1/rfm/calculate",
+        "/api/v1/clusters/fit",
+        "/api/v1/clusters/assign",
+        "/api/v1/clv/fit",
+        "/api/v1/clv/calculate",
+        "/api/v1/churn/train",
+        "/api/v1/churn/score",
+        "/api/v1/purchase/score",
+        "/api/v1/anomalies/calculate",
+        "/api/v1/jobs",
+        "/api/v1/jobs/{id}",
     ];
     for p in tested {
         assert!(paths.contains_key(p), "{p} missing from the document");
@@ -682,17 +704,24 @@ async fn the_openapi_document_lists_every_route(app: &axum::Router) {
         "a route this test does not know: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
-    // Every path has an operation with a summary and a 200 response.
+    // Every operation has a summary and a success response (200, or 202 for a job).
     for (p, item) in paths {
-        let op = &item["get"];
-        assert!(
-            op["responses"]["200"].is_object(),
-            "{p} has no 200 response"
-        );
-        assert!(
-            op["summary"].as_str().is_some_and(|s| !s.is_empty()),
-            "{p} has no summary"
-        );
+        let ops: Vec<&Value> = ["get", "post"]
+            .iter()
+            .filter_map(|m| item.get(*m))
+            .collect();
+        assert!(!ops.is_empty(), "{p} has no operation");
+        for op in ops {
+            let r = &op["responses"];
+            assert!(
+                r["200"].is_object() || r["202"].is_object(),
+                "{p} has no success response"
+            );
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{p} has no summary"
+            );
+        }
     }
     // Every schema an endpoint names is in the components.
     let schemas = r.body["components"]["schemas"].as_object().unwrap();
@@ -714,4 +743,187 @@ async fn the_openapi_document_lists_every_route(app: &axum::Router) {
     ] {
         assert!(schemas.contains_key(s), "schema {s} missing");
     }
+}
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Reply {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let response = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Polls a job until it has finished (at most a minute).
+async fn finished(app: &axum::Router, id: &Value, token: Option<&str>) -> Value {
+    for _ in 0..600 {
+        let r = get(app, &format!("/api/v1/jobs/{id}"), token, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        if r.body["finished_at"].is_number() {
+            return r.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("job {id} did not finish within a minute");
+}
+
+async fn long_work_runs_as_jobs(sql: &tokio_postgres::Client, app: &axum::Router) {
+    let (a, o) = (Some(ANALYST_TOKEN), Some(OPERATOR_TOKEN));
+    // A reader cannot start a refresh: refused before anything is queued.
+    let r = send(app, "POST", "/api/v1/ltv/calculate", a, "{}").await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("42501")),
+        "{}",
+        r.body
+    );
+    assert!(
+        get(app, "/api/v1/jobs", a, &[])
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // A body with a field the endpoint does not know, or not JSON: 400.
+    let r = send(
+        app,
+        "POST",
+        "/api/v1/ltv/calculate",
+        o,
+        r#"{"as_of": "1998-05-31", "force": true}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_body"))
+    );
+    let r = send(app, "POST", "/api/v1/ltv/calculate", o, "as_of=1998-05-31").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // The operator's refresh: 202 with where to follow it, then the result.
+    let runs_before: i64 = sql
+        .query_one("SELECT count(*) FROM ml_ltv_runs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let r = send(
+        app,
+        "POST",
+        "/api/v1/ltv/calculate",
+        o,
+        r#"{"as_of": "1998-05-31"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let id = r.body["id"].clone();
+    assert_eq!(r.headers["location"], format!("/api/v1/jobs/{id}").as_str());
+    let job = finished(app, &id, o).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"], serde_json::json!([{"users": 23570}]));
+    let runs_after: i64 = sql
+        .query_one("SELECT count(*) FROM ml_ltv_runs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(runs_after, runs_before + 1);
+    // Another role does not see it.
+    let r = get(app, &format!("/api/v1/jobs/{id}"), a, &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // A fit that fails reports the extension's error, with the status the API would give it.
+    let r = send(
+        app,
+        "POST",
+        "/api/v1/clv/fit",
+        o,
+        r#"{"model_name": "x", "model": "nope"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let job = finished(app, &r.body["id"], o).await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["error"]["code"], "22023", "{job}");
+    assert_eq!(job["error"]["status"], 400);
+    assert!(job["error"]["message"].as_str().unwrap().contains("nope"));
+
+    // Two refreshes of the same kind at once both finish (the extension serialises them), and
+    // the other kinds run too.
+    let first = send(
+        app,
+        "POST",
+        "/api/v1/rfm/calculate",
+        o,
+        r#"{"as_of": "1998-05-31"}"#,
+    )
+    .await;
+    let second = send(
+        app,
+        "POST",
+        "/api/v1/rfm/calculate",
+        o,
+        r#"{"as_of": "1998-06-30"}"#,
+    )
+    .await;
+    let anomalies = send(
+        app,
+        "POST",
+        "/api/v1/anomalies/calculate",
+        o,
+        r#"{"as_of": "1998-06-30", "weeks": 2}"#,
+    )
+    .await;
+    let assign = send(
+        app,
+        "POST",
+        "/api/v1/clusters/assign",
+        o,
+        r#"{"as_of": "1998-06-30"}"#,
+    )
+    .await;
+    let score = send(
+        app,
+        "POST",
+        "/api/v1/churn/score",
+        o,
+        r#"{"as_of": "1998-06-30"}"#,
+    )
+    .await;
+    for r in [&first, &second, &anomalies, &assign, &score] {
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        let job = finished(app, &r.body["id"], o).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+    }
+    let as_of: String = sql
+        .query_one(
+            "SELECT as_of_date::text FROM ml_rfm_runs ORDER BY run_id DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(as_of == "1998-05-31" || as_of == "1998-06-30");
+    let jobs = get(app, "/api/v1/jobs", o, &[]).await.body;
+    assert_eq!(jobs.as_array().unwrap().len(), 7);
 }

@@ -11,6 +11,7 @@ pub mod ltv;
 pub mod rfm;
 pub mod settings;
 pub mod system;
+pub mod work;
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
