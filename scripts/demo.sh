@@ -3,7 +3,8 @@
 # extension (release), starts a throwaway PostgreSQL 15, loads the CDNOW purchases, runs
 # calculate_all_ltv() and calculate_all_rfm(), fits a K-means model and the CLV models, scores
 # every customer's CLV, trains and validates churn and purchase models and scores every customer,
-# judges the last week's anomalies, and prints the summaries.
+# judges the last week's anomalies, and prints the summaries; then starts the HTTP API on the
+# demo database (loopback) and prints its URL and a working call.
 # Idempotent; the second run takes seconds. Leaves the cluster running (see the last lines).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -86,5 +87,47 @@ FROM churn_train('purchase_30d', 'purchase', as_of => '1998-06-30');
 SELECT * FROM calculate_all_anomalies('1998-06-28');
 SELECT * FROM latest_anomalies(1, 5);
 SQL
+
+# The HTTP API on the demo database, on loopback: an analyst and an operator role, each with a
+# token of its own (kept in $CDA_DIR/server.env, readable by this user only, reused by reruns).
+say "starting cda-server (the HTTP API) on the demo database"
+(cd "$ROOT" && cargo build --release --quiet -p cda-server)
+psql_ -d cda_demo -q <<'SQL' >/dev/null
+SET client_min_messages = warning;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cda_demo_analyst') THEN CREATE ROLE cda_demo_analyst; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cda_demo_operator') THEN CREATE ROLE cda_demo_operator; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cda_demo_api') THEN CREATE ROLE cda_demo_api LOGIN; END IF;
+END $$;
+GRANT cda_demo_analyst, cda_demo_operator TO cda_demo_api;
+SELECT count(*) FROM grant_analytics_access('cda_demo_analyst', 'analyst');
+SELECT count(*) FROM grant_analytics_access('cda_demo_operator', 'operator');
+GRANT SELECT ON public.users, public.orders TO cda_demo_operator;
+SQL
+SERVER_ENV=$CDA_DIR/server.env
+SERVER_PORT=${CDA_SERVER_PORT:-55480}
+if [ ! -f "$SERVER_ENV" ]; then
+    (umask 077
+     echo "ANALYST_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$SERVER_ENV"
+     echo "OPERATOR_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >>"$SERVER_ENV")
+fi
+# shellcheck disable=SC1090
+source "$SERVER_ENV"
+[ -f "$CDA_DIR/server.pid" ] && kill "$(cat "$CDA_DIR/server.pid")" 2>/dev/null && sleep 0.5
+CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=cda_demo_api dbname=cda_demo" \
+CDA_LISTEN="127.0.0.1:$SERVER_PORT" \
+CDA_API_KEYS="$ANALYST_TOKEN=cda_demo_analyst,$OPERATOR_TOKEN=cda_demo_operator" \
+    nohup "$ROOT/target/release/cda-server" >"$CDA_DIR/server.log" 2>&1 &
+echo $! >"$CDA_DIR/server.pid"
+for _ in $(seq 1 50); do
+    curl -sf "http://127.0.0.1:$SERVER_PORT/ready" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+curl -sf "http://127.0.0.1:$SERVER_PORT/ready" >/dev/null || { cat "$CDA_DIR/server.log"; exit 1; }
+echo "The API:        http://127.0.0.1:$SERVER_PORT/api/v1/  (described at /openapi.json)"
+echo "Try it:         curl -H 'Authorization: Bearer $ANALYST_TOKEN' http://127.0.0.1:$SERVER_PORT/api/v1/ltv/summary"
+echo "                (the analyst's and the operator's tokens are in $SERVER_ENV)"
+curl -s -H "Authorization: Bearer $ANALYST_TOKEN" "http://127.0.0.1:$SERVER_PORT/api/v1/rfm/segments" | head -c 300; echo ' ...'
+
 say "done. Explore it:  $PG_BIN/psql -h $CDA_DIR -p $CDA_PORT -U postgres cda_demo"
-echo "    stop it:        $PG_BIN/pg_ctl -D $CDA_DIR/data stop$(is_root && echo '   (as the postgres user)')"
+echo "    stop it:        kill \$(cat $CDA_DIR/server.pid); $PG_BIN/pg_ctl -D $CDA_DIR/data stop$(is_root && echo '   (as the postgres user)')"
