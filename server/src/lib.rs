@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -141,9 +141,16 @@ pub fn app(state: AppState) -> Router {
         })
         .layer(
             // Method, path and query, status and latency; never headers (tokens live there).
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                tracing::info_span!("request", method = %req.method(), uri = %req.uri())
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    tracing::info_span!("request", method = %req.method(), uri = %req.uri())
+                })
+                .on_request(())
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
+                ),
         )
         .with_state(state)
 }

@@ -1,0 +1,121 @@
+//! The `cda-server` binary as an operator runs it: it refuses an unsafe configuration, logs each
+//! request with its status and latency, and never logs a token or the database password.
+//! Needs `CDA_TEST_PG` and the database that tests/api.rs leaves (it creates it if missing).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const TOKEN: &str = "binary-test-token-0123456789abcdef";
+
+fn http_get(port: u16, path: &str, token: Option<&str>) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn refuses_to_listen_beyond_loopback_without_keys() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cda-server"))
+        .env_clear()
+        .env("CDA_DATABASE_URL", "host=/nonexistent dbname=x")
+        .env("CDA_LISTEN", "0.0.0.0:55499")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("without API keys"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_requests_but_never_secrets() {
+    let base = std::env::var("CDA_TEST_PG")
+        .expect("CDA_TEST_PG must name the test cluster (scripts/test.sh sets it)");
+    let connect = async |db: &str| {
+        let (client, conn) =
+            tokio_postgres::connect(&format!("{base} dbname={db}"), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        client
+    };
+    // A login with a password, so that there is one to leak.
+    let admin = connect("postgres").await;
+    for statement in [
+        "DROP DATABASE IF EXISTS cda_binary_test",
+        "CREATE DATABASE cda_binary_test",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cda_binary_login') THEN
+             CREATE ROLE cda_binary_login LOGIN PASSWORD 'sekrit-password-42'; END IF; END $$",
+    ] {
+        admin.batch_execute(statement).await.unwrap();
+    }
+    connect("cda_binary_test")
+        .await
+        .batch_execute(
+            "CREATE EXTENSION cda_analytics;
+             SELECT count(*) FROM grant_analytics_access('cda_binary_login', 'analyst');",
+        )
+        .await
+        .unwrap();
+    let port = 55498;
+    let url =
+        format!("{base} dbname=cda_binary_test user=cda_binary_login password=sekrit-password-42")
+            .replace("user=postgres ", "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cda-server"))
+        .env("CDA_DATABASE_URL", &url)
+        .env("CDA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CDA_API_KEYS", format!("{TOKEN}=cda_binary_login"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+    }
+    assert!(ready, "the server did not start");
+    let ok = http_get(port, "/api/v1/configuration", Some(TOKEN));
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let wrong = http_get(
+        port,
+        "/api/v1/configuration",
+        Some("wrong-token-wrong-token-wrong"),
+    );
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    let missing = http_get(port, "/api/v1/ltv/summary", Some(TOKEN));
+    assert!(missing.starts_with("HTTP/1.1 409"), "no LTV yet: {missing}");
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for secret in [TOKEN, "wrong-token-wrong-token-wrong", "sekrit-password-42"] {
+        assert!(!log.contains(secret), "a secret in the log:\n{log}");
+    }
+    assert!(
+        log.contains("/api/v1/configuration") && log.contains("status=200"),
+        "{log}"
+    );
+    assert!(
+        log.contains("status=401") && log.contains("latency="),
+        "{log}"
+    );
+}
