@@ -289,6 +289,58 @@ async fn the_api_answers_as_the_sql_does(sql: &tokio_postgres::Client, app: &axu
         stored.body["lifetime_revenue"]
     );
 
+    // CSV on request: the same rows, the numbers with their digits.
+    let mut req = Request::get("/api/v1/ltv/users?order=user_id&limit=3");
+    req = req
+        .header("authorization", format!("Bearer {ANALYST_TOKEN}"))
+        .header("accept", "text/csv");
+    let response = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(response.headers().contains_key("content-range"));
+    let csv = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(
+        lines[0].starts_with("user_id,signup_date,revenue_3m,"),
+        "{csv}"
+    );
+    let revenue: String = sql
+        .query_one(
+            "SELECT lifetime_revenue::text FROM ml_user_ltv ORDER BY user_id LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let column = lines[0]
+        .split(',')
+        .position(|c| c == "lifetime_revenue")
+        .unwrap();
+    assert_eq!(
+        lines[1].split(',').nth(column),
+        Some(revenue.as_str()),
+        "{csv}"
+    );
+
     // Runs.
     let r = get(app, "/api/v1/ltv/runs", a, &[("prefer", "count=exact")]).await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
