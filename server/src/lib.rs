@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod csv_output;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod jobs;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub db: Db,
     pub auth: Auth,
     pub jobs: jobs::Jobs,
+    pub sessions: dashboard::Sessions,
 }
 
 impl FromRef<AppState> for Auth {
@@ -78,6 +80,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::ltv::segments))
         .routes(routes!(api::ltv::insights))
         .routes(routes!(api::ltv::runs))
+        .routes(routes!(api::ltv::cohorts))
         .routes(routes!(api::rfm::segments))
         .routes(routes!(api::rfm::grid))
         .routes(routes!(api::rfm::customers))
@@ -130,6 +133,7 @@ pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes();
     let openapi = std::sync::Arc::new(openapi);
     router
+        .merge(dashboard::routes())
         .route(
             "/openapi.json",
             axum::routing::get(move || {

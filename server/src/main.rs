@@ -33,6 +33,7 @@ async fn run() -> Result<(), String> {
         db,
         auth: Auth::new(config.api_keys.clone(), config.anonymous_role.clone()),
         jobs: Default::default(),
+        sessions: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -99,6 +99,7 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
             db,
             auth,
             jobs: Default::default(),
+            sessions: Default::default(),
         }),
     )
 }
@@ -177,6 +178,7 @@ async fn api() {
     mistakes_get_a_4xx_and_a_json_error(&app).await;
     the_openapi_document_lists_every_route(&app).await;
     long_work_runs_as_jobs(&sql, &app).await;
+    the_dashboard_renders_every_page(&sql, &app).await;
 }
 
 async fn the_api_answers_as_the_sql_does(sql: &tokio_postgres::Client, app: &axum::Router) {
@@ -706,6 +708,7 @@ async fn the_openapi_document_lists_every_route(app: &axum::Router) {
         "/api/v1/ltv/segments",
         "/api/v1/ltv/insights",
         "/api/v1/ltv/runs",
+        "/api/v1/ltv/cohorts",
         "/api/v1/rfm/segments",
         "/api/v1/rfm/grid",
         "/api/v1/rfm/customers",
@@ -978,4 +981,157 @@ async fn long_work_runs_as_jobs(sql: &tokio_postgres::Client, app: &axum::Router
     assert!(as_of == "1998-05-31" || as_of == "1998-06-30");
     let jobs = get(app, "/api/v1/jobs", o, &[]).await.body;
     assert_eq!(jobs.as_array().unwrap().len(), 7);
+}
+
+async fn page(
+    app: &axum::Router,
+    uri: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut req = Request::get(uri);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let response = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&bytes).to_string())
+}
+
+async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &axum::Router) {
+    // Without a session (and no anonymous role), a page sends the browser to the login form.
+    let (status, headers, _) = page(app, "/ltv", None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/login");
+    let (status, _, body) = page(app, "/login", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("name=\"token\""));
+    // A wrong token is refused; the right one opens a session whose cookie holds no token.
+    let login = |token: &str| {
+        Request::post("/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={token}")))
+            .unwrap()
+    };
+    let r = app
+        .clone()
+        .oneshot(login("not-the-token-at-all"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app.clone().oneshot(login(ANALYST_TOKEN)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+    assert!(!set_cookie.contains(ANALYST_TOKEN));
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let c = Some(cookie.as_str());
+
+    // Every page: HTML, the CSP, Chart.js pinned by its integrity, and its figures.
+    let users: i64 = sql
+        .query_one("SELECT count(*) FROM ml_user_ltv", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let as_of: String = sql
+        .query_one(
+            "SELECT as_of_date::text FROM ml_ltv_runs ORDER BY run_id DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    for (uri, must) in [
+        ("/", vec!["Overview", "Freshness", "Recommended max CAC"]),
+        (
+            "/ltv",
+            vec![
+                "Lifetime value",
+                as_of.as_str(),
+                "Signup-month cohorts",
+                "data-chart=\"histogram\"",
+            ],
+        ),
+        (
+            "/ltv?metric=lifetime_revenue&bins=5&segment=VIP&order=user_id.asc&offset=0",
+            vec!["VIP", "lifetime_revenue"],
+        ),
+        ("/runs", vec!["Refresh history", "data-chart=\"durations\""]),
+        ("/customers/11", vec!["Customer 11", "Lifetime revenue"]),
+    ] {
+        let (status, headers, body) = page(app, uri, c).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+        assert!(body.contains(cda_server::dashboard::CHART_SRI), "{uri}");
+        for m in must {
+            assert!(body.contains(m), "{uri} lacks {m:?}");
+        }
+    }
+    let (_, _, body) = page(app, "/ltv", c).await;
+    let formatted = {
+        let t = users.to_string();
+        let mut g = String::new();
+        for (i, ch) in t.chars().enumerate() {
+            if i > 0 && (t.len() - i).is_multiple_of(3) {
+                g.push(',');
+            }
+            g.push(ch);
+        }
+        g
+    };
+    assert!(
+        body.contains(&format!("of {users}")) || body.contains(&formatted),
+        "the customer count"
+    );
+    // Mistakes are pages with their status, not 500s.
+    for (uri, status) in [
+        ("/ltv?bins=0", StatusCode::BAD_REQUEST),
+        ("/ltv?metric=x", StatusCode::BAD_REQUEST),
+        ("/ltv?offset=abc", StatusCode::BAD_REQUEST),
+        ("/customers/99999", StatusCode::NOT_FOUND),
+        ("/customers/abc", StatusCode::BAD_REQUEST),
+    ] {
+        let (got, _, body) = page(app, uri, c).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        assert!(body.contains("<h1>"), "{uri}");
+    }
+    // The assets are served from the binary; the vendored Chart.js is the pinned file.
+    for (uri, kind) in [
+        ("/static/chart-4.6.1.umd.min.js", "text/javascript"),
+        ("/static/dashboard.js", "text/javascript"),
+        ("/static/dashboard.css", "text/css"),
+    ] {
+        let (status, headers, _) = page(app, uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert_eq!(headers["content-type"], kind);
+    }
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha384::digest(cda_server::dashboard::CHART_JS);
+    let sri = format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    );
+    assert_eq!(sri, cda_server::dashboard::CHART_SRI);
+    // Logging out ends the session.
+    let (status, _, _) = page(app, "/logout", c).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = page(app, "/ltv", c).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
 }

@@ -330,6 +330,53 @@ pub struct RunsQuery {
     pub offset: Option<i64>,
 }
 
+/// A signup-month cohort: average revenue per user after 3, 6 and 12 months over the users
+/// whose horizon is complete, and whether it is complete for all of them.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Cohort {
+    /// YYYY-MM.
+    pub cohort: String,
+    pub users: i64,
+    pub buyers: i64,
+    pub avg_revenue_3m: Option<f64>,
+    pub complete_3m: bool,
+    pub avg_revenue_6m: Option<f64>,
+    pub complete_6m: bool,
+    pub avg_revenue_12m: Option<f64>,
+    pub complete_12m: bool,
+    pub avg_lifetime_revenue: f64,
+}
+
+/// The cohort table of the last LTV refresh, by signup month.
+pub fn cohorts_sql(ext: &str) -> String {
+    format!(
+        "SELECT to_char(date_trunc('month', signup_date), 'YYYY-MM') AS cohort, count(*) AS users, \
+                count(*) FILTER (WHERE orders_lifetime > 0) AS buyers, \
+                round(avg(revenue_3m) FILTER (WHERE horizon_3m_complete), 2) AS avg_revenue_3m, \
+                bool_and(horizon_3m_complete) AS complete_3m, \
+                round(avg(revenue_6m) FILTER (WHERE horizon_6m_complete), 2) AS avg_revenue_6m, \
+                bool_and(horizon_6m_complete) AS complete_6m, \
+                round(avg(revenue_12m) FILTER (WHERE horizon_12m_complete), 2) AS avg_revenue_12m, \
+                bool_and(horizon_12m_complete) AS complete_12m, \
+                round(avg(lifetime_revenue), 2) AS avg_lifetime_revenue \
+         FROM {ext}.ml_user_ltv GROUP BY 1 ORDER BY 1"
+    )
+}
+
+/// Signup-month cohorts: revenue per user over the horizons that have fully elapsed, an
+/// immature cell marked by its `complete_*` flag.
+#[utoipa::path(get, path = "/ltv/cohorts", tag = "ltv",
+    responses((status = 200, body = [Cohort])), security(("bearer" = [])))]
+pub async fn cohorts(
+    State(s): State<AppState>,
+    Caller(role): Caller,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        s.db.rows(&role, &cohorts_sql(s.db.schema()), &[]).await?,
+    ))
+}
+
 /// Refresh history, newest first.
 #[utoipa::path(get, path = "/ltv/runs", tag = "ltv", params(RunsQuery),
     responses((status = 200, body = [LtvRun], headers(("Content-Range" = String)))),

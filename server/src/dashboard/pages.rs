@@ -1,0 +1,435 @@
+//! The dashboard's pages: each reads what it shows with the same SQL the API uses, as the
+//! viewer's role, and renders it.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Viewer, error_page, render};
+use crate::AppState;
+use crate::api::{one_of, order_by};
+use crate::error::ApiError;
+use crate::paging::Page;
+
+/// The rows of `sql` as JSON values.
+async fn rows(
+    s: &AppState,
+    role: &str,
+    sql: &str,
+    params: &crate::db::Params<'_>,
+) -> Result<Value, ApiError> {
+    let text = s.db.rows(role, sql, params).await?;
+    serde_json::from_str(&text)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "json", "unreadable rows"))
+}
+
+/// Like [`rows`], but a result not computed yet (or not readable) is nothing rather than an
+/// error: the overview shows what there is.
+async fn rows_or_none(s: &AppState, role: &str, sql: &str) -> Value {
+    rows(s, role, sql, &[]).await.unwrap_or(Value::Null)
+}
+
+pub async fn overview(State(s): State<AppState>, viewer: Viewer) -> Response {
+    let ext = s.db.schema();
+    let role = &viewer.role;
+    let insights = rows_or_none(&s, role, &format!("SELECT * FROM {ext}.get_ltv_insights()")).await;
+    let summary = rows_or_none(&s, role, &format!("SELECT * FROM {ext}.get_ltv_summary()")).await;
+    let churn = rows_or_none(&s, role, &format!("SELECT * FROM {ext}.churn_summary()")).await;
+    let weeks = rows_or_none(&s, role, &format!("SELECT * FROM {ext}.anomaly_summary()")).await;
+    let ltv_12m = summary
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["metric_name"] == "Average LTV"))
+        .map(|m| m["value_12m"].clone());
+    let at_risk: i64 = churn
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|b| b["risk_band"] == "high" || b["risk_band"] == "critical")
+                .filter_map(|b| b["customers"].as_i64())
+                .sum()
+        })
+        .unwrap_or(0);
+    let anomalies = weeks
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .max_by_key(|w| w["week_start"].as_str().map(str::to_string))
+        })
+        .map(|w| w["anomalies"].clone());
+    let freshness_sql = format!(
+        "SELECT 'LTV' AS what, (SELECT as_of_date::text FROM {ext}.ml_ltv_runs ORDER BY run_id DESC LIMIT 1) AS as_of, \
+                (SELECT finished_at::text FROM {ext}.ml_ltv_runs ORDER BY run_id DESC LIMIT 1) AS computed_at \
+         UNION ALL SELECT 'RFM', (SELECT as_of_date::text FROM {ext}.ml_rfm_runs ORDER BY run_id DESC LIMIT 1), \
+                (SELECT finished_at::text FROM {ext}.ml_rfm_runs ORDER BY run_id DESC LIMIT 1) \
+         UNION ALL SELECT 'Clusters', (SELECT max(as_of_date)::text FROM {ext}.ml_user_clusters), \
+                (SELECT max(fitted_at)::text FROM {ext}.ml_kmeans_models) \
+         UNION ALL SELECT 'CLV', (SELECT max(as_of_date)::text FROM {ext}.ml_user_clv), \
+                (SELECT max(fitted_at)::text FROM {ext}.ml_clv_models) \
+         UNION ALL SELECT 'Churn', (SELECT max(as_of_date)::text FROM {ext}.ml_churn_scores), \
+                (SELECT max(scored_at)::text FROM {ext}.ml_churn_scores) \
+         UNION ALL SELECT 'Purchase', (SELECT max(as_of_date)::text FROM {ext}.ml_purchase_scores), \
+                (SELECT max(scored_at)::text FROM {ext}.ml_purchase_scores) \
+         UNION ALL SELECT 'Anomalies', (SELECT max(as_of_date)::text FROM {ext}.ml_user_anomalies_weekly), NULL"
+    );
+    let freshness = match rows(&s, role, &freshness_sql, &[]).await {
+        Ok(f) => f,
+        Err(e) => return error_page(&viewer, e),
+    };
+    let kpi = json!({
+        "users": insights[0]["users"],
+        "buyers": insights[0]["buyers"],
+        "ltv_12m": ltv_12m,
+        "cac": insights[0]["recommended_max_cac"],
+        "at_risk": if churn.is_null() { Value::Null } else { at_risk.into() },
+        "anomalies": anomalies,
+    });
+    render(
+        "overview.html",
+        "overview",
+        Some(&viewer),
+        context! { kpi, freshness },
+        StatusCode::OK,
+    )
+}
+
+const METRICS: &[&str] = &[
+    "revenue_3m",
+    "revenue_6m",
+    "revenue_12m",
+    "lifetime_revenue",
+    "orders_3m",
+    "orders_6m",
+    "orders_12m",
+    "orders_lifetime",
+    "avg_order_value_lifetime",
+];
+const SEGMENTS: &[&str] = &["VIP", "High", "Medium", "Low", "New"];
+/// The customer table's columns: (column, label, numeric).
+const COLUMNS: &[(&str, &str, bool)] = &[
+    ("user_id", "user", false),
+    ("signup_date", "signed up", false),
+    ("orders_lifetime", "orders", true),
+    ("lifetime_revenue", "lifetime revenue", true),
+    ("revenue_12m", "12-month revenue", true),
+    ("last_order_date", "last order", false),
+    ("segment", "segment", false),
+];
+const PAGE_SIZE: i64 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct LtvQuery {
+    metric: Option<String>,
+    bins: Option<i32>,
+    segment: Option<String>,
+    min_revenue: Option<String>,
+    max_revenue: Option<String>,
+    order: Option<String>,
+    offset: Option<i64>,
+}
+
+/// The query string of the LTV page with `changes` applied.
+fn ltv_href(q: &LtvQuery, order: &str, offset: i64) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut add = |k: &str, v: Option<&str>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            parts.push(format!("{k}={}", urlencode(v)));
+        }
+    };
+    add("metric", q.metric.as_deref());
+    add("bins", q.bins.map(|b| b.to_string()).as_deref());
+    add("segment", q.segment.as_deref());
+    add("min_revenue", q.min_revenue.as_deref());
+    add("max_revenue", q.max_revenue.as_deref());
+    add("order", Some(order));
+    if offset > 0 {
+        parts.push(format!("offset={offset}"));
+    }
+    format!("/ltv?{}", parts.join("&"))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub async fn ltv(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    query: Result<Query<LtvQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return error_page(
+                &viewer,
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.body_text()),
+            );
+        }
+    };
+    match ltv_page(&s, &viewer, &q).await {
+        Ok(r) => r,
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+async fn ltv_page(s: &AppState, viewer: &Viewer, q: &LtvQuery) -> Result<Response, ApiError> {
+    let ext = s.db.schema();
+    let role = &viewer.role;
+    let metric = one_of(
+        "metric",
+        q.metric.as_deref().unwrap_or("revenue_6m"),
+        METRICS,
+    )?;
+    let bins = q.bins.unwrap_or(10);
+    if !(1..=100).contains(&bins) {
+        return Err(ApiError::bad_parameter("bins", "must be between 1 and 100"));
+    }
+    let segment = q
+        .segment
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .map(|v| one_of("segment", v, SEGMENTS))
+        .transpose()?;
+    let order_text = q
+        .order
+        .clone()
+        .unwrap_or_else(|| "lifetime_revenue.desc".into());
+    let sortable: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
+    let order = order_by(Some(&order_text), "lifetime_revenue.desc", &sortable)?;
+    let offset = q.offset.unwrap_or(0).clamp(0, crate::paging::MAX_OFFSET);
+    let page = Page {
+        limit: PAGE_SIZE,
+        offset,
+    };
+    let min = q.min_revenue.clone().filter(|v| !v.is_empty());
+    let max = q.max_revenue.clone().filter(|v| !v.is_empty());
+
+    let run = rows(s, role, &format!(
+        "SELECT as_of_date, finished_at, users, orders_counted FROM {ext}.ml_ltv_runs ORDER BY run_id DESC LIMIT 1"), &[]).await?;
+    if run.as_array().is_none_or(|a| a.is_empty()) {
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, "55000", "no LTV results yet").with_hint(
+                "An operator runs SELECT calculate_all_ltv(); or POST /api/v1/ltv/calculate.",
+            ),
+        );
+    }
+    let summary = rows(
+        s,
+        role,
+        &format!("SELECT * FROM {ext}.get_ltv_summary()"),
+        &[],
+    )
+    .await?;
+    let histogram_rows = rows(
+        s,
+        role,
+        &format!("SELECT * FROM {ext}.ltv_distribution($1, $2)"),
+        &[&metric, &bins],
+    )
+    .await?;
+    let segments = rows(s, role, &format!("SELECT * FROM {ext}.ltv_segments()"), &[]).await?;
+    let insights = rows(
+        s,
+        role,
+        &format!("SELECT * FROM {ext}.get_ltv_insights()"),
+        &[],
+    )
+    .await?;
+    let cohorts = rows(s, role, &crate::api::ltv::cohorts_sql(ext), &[]).await?;
+    let (users_text, returned, total) =
+        s.db.page(
+            role,
+            &format!(
+                "SELECT * FROM {ext}.ml_user_ltv \
+                 WHERE ($1::text IS NULL OR segment = $1) \
+                   AND ($2::text IS NULL OR lifetime_revenue >= $2::numeric) \
+                   AND ($3::text IS NULL OR lifetime_revenue <= $3::numeric) \
+                 ORDER BY {order}, user_id"
+            ),
+            &[&segment, &min, &max],
+            page,
+            crate::paging::Count::Exact,
+        )
+        .await?;
+    let users: Value = serde_json::from_str(&users_text).unwrap_or(Value::Null);
+
+    let bars = |key: &str| -> Vec<Value> {
+        histogram_rows
+            .as_array()
+            .map(|a| a.iter().map(|b| b[key].clone()).collect())
+            .unwrap_or_default()
+    };
+    let labels: Vec<String> = histogram_rows
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|b| format!("{}–{}", b["range_min"], b["range_max"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let histogram = json!({"type": "bar", "labels": labels, "x": metric, "y": "users",
+                           "datasets": [{"label": "users", "data": bars("users")}]});
+    let seg = |key: &str| -> Vec<Value> {
+        segments
+            .as_array()
+            .map(|a| a.iter().map(|r| r[key].clone()).collect())
+            .unwrap_or_default()
+    };
+    let segments_chart = json!({"type": "bar", "labels": seg("segment"), "y": "%",
+        "datasets": [{"label": "share of users", "data": seg("share_pct")},
+                     {"label": "share of revenue", "data": seg("revenue_share_pct")}]});
+    let (current_col, current_dir) = order_text
+        .rsplit_once('.')
+        .unwrap_or((order_text.as_str(), "asc"));
+    let columns: Vec<Value> = COLUMNS
+        .iter()
+        .map(|(col, label, numeric)| {
+            let next = if *col == current_col && current_dir == "desc" { format!("{col}.asc") } else { format!("{col}.desc") };
+            let sorted = if *col == current_col { if current_dir == "desc" { "▼" } else { "▲" } } else { "" };
+            json!({"label": label, "class": if *numeric { "num" } else { "" }, "sort_href": ltv_href(q, &next, 0), "sorted": sorted})
+        })
+        .collect();
+    let total = total.unwrap_or(0);
+    let range_text = if returned == 0 {
+        "no customers".to_string()
+    } else {
+        format!("{}–{} of {}", offset + 1, offset + returned as i64, total)
+    };
+    let prev_href = (offset > 0).then(|| ltv_href(q, &order_text, (offset - PAGE_SIZE).max(0)));
+    let next_href =
+        (offset + (returned as i64) < total).then(|| ltv_href(q, &order_text, offset + PAGE_SIZE));
+    Ok(render(
+        "ltv.html",
+        "ltv",
+        Some(viewer),
+        context! {
+            run => run[0], summary, histogram, segments, segments_chart, insights => insights[0], cohorts,
+            users, columns, range_text, prev_href, next_href,
+            metrics => METRICS, metric, bins, segment_names => SEGMENTS, segment,
+            min_revenue => min, max_revenue => max, order => order_text,
+        },
+        StatusCode::OK,
+    ))
+}
+
+pub async fn runs(State(s): State<AppState>, viewer: Viewer) -> Response {
+    let ext = s.db.schema();
+    let ltv = rows(
+        &s,
+        &viewer.role,
+        &format!("SELECT * FROM {ext}.ml_ltv_runs ORDER BY run_id DESC LIMIT 50"),
+        &[],
+    )
+    .await;
+    let rfm = rows(
+        &s,
+        &viewer.role,
+        &format!("SELECT * FROM {ext}.ml_rfm_runs ORDER BY run_id DESC LIMIT 50"),
+        &[],
+    )
+    .await;
+    let (ltv_runs, rfm_runs) = match (ltv, rfm) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return error_page(&viewer, e),
+    };
+    let chrono: Vec<&Value> = ltv_runs
+        .as_array()
+        .map(|a| a.iter().rev().collect())
+        .unwrap_or_default();
+    let durations = json!({"type": "line", "x": "run", "y": "seconds",
+        "labels": chrono.iter().map(|r| r["run_id"].clone()).collect::<Vec<_>>(),
+        "datasets": [{"label": "seconds", "data": chrono.iter().map(|r| r["duration_ms"].as_f64().map(|ms| ms / 1000.0)).collect::<Vec<_>>()}]});
+    let left_out_keys = [
+        "users_skipped_null_id",
+        "users_skipped_null_signup",
+        "users_skipped_signup_after_as_of",
+        "orders_skipped_null_status",
+        "orders_skipped_null_user",
+        "orders_skipped_unknown_user",
+        "orders_skipped_null_date",
+        "orders_skipped_after_as_of",
+        "orders_skipped_null_amount",
+        "orders_skipped_negative_amount",
+        "orders_skipped_user_left_out",
+    ];
+    render(
+        "runs.html",
+        "runs",
+        Some(&viewer),
+        context! { ltv_runs, rfm_runs, durations, left_out_keys },
+        StatusCode::OK,
+    )
+}
+
+pub async fn customer(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    path: Result<axum::extract::Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    let user_id = match path {
+        Ok(axum::extract::Path(id)) => id,
+        Err(e) => {
+            return error_page(
+                &viewer,
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.body_text()),
+            );
+        }
+    };
+    let ext = s.db.schema();
+    let sql = format!(
+        "SELECT $1::int8 AS user_id, \
+           (SELECT row_to_json(cda_row) FROM {ext}.ml_user_ltv cda_row WHERE cda_row.user_id = $1) AS ltv, \
+           (SELECT row_to_json(cda_row) FROM {ext}.ml_user_rfm cda_row WHERE cda_row.user_id = $1) AS rfm, \
+           (SELECT row_to_json(cda_row) FROM {ext}.ml_user_clusters cda_row WHERE cda_row.user_id = $1) AS cluster, \
+           (SELECT row_to_json(cda_row) FROM {ext}.ml_user_clv cda_row WHERE cda_row.user_id = $1) AS clv, \
+           (SELECT row_to_json(cda_row) FROM {ext}.ml_churn_scores cda_row WHERE cda_row.user_id = $1) AS churn"
+    );
+    let c = match rows(&s, &viewer.role, &sql, &[&user_id]).await {
+        Ok(v) => v[0].clone(),
+        Err(e) => return error_page(&viewer, e),
+    };
+    if ["ltv", "rfm", "cluster", "clv", "churn"]
+        .iter()
+        .all(|k| c[*k].is_null())
+    {
+        return error_page(
+            &viewer,
+            ApiError::not_found(format!("no results for customer {user_id}")),
+        );
+    }
+    let weeks = match rows(&s, &viewer.role, &format!(
+        "SELECT week_start, orders, spend, anomaly_score, is_anomaly, triggers FROM {ext}.ml_user_anomalies_weekly \
+         WHERE user_id = $1 ORDER BY week_start"), &[&user_id]).await {
+        Ok(w) => w,
+        Err(e) => return error_page(&viewer, e),
+    };
+    let col = |k: &str| -> Vec<Value> {
+        weeks
+            .as_array()
+            .map(|a| a.iter().map(|w| w[k].clone()).collect())
+            .unwrap_or_default()
+    };
+    let weeks_chart = json!({"type": "bar", "labels": col("week_start"), "y": "spend",
+        "datasets": [{"label": "spend", "data": col("spend")}]});
+    let weeks = if weeks.as_array().is_some_and(|a| a.is_empty()) {
+        Value::Null
+    } else {
+        weeks
+    };
+    render(
+        "customer.html",
+        "customer",
+        Some(&viewer),
+        context! { c, weeks, weeks_chart },
+        StatusCode::OK,
+    )
+}

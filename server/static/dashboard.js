@@ -1,0 +1,33 @@
+// Draws the charts of a dashboard page: each <canvas data-chart="ID"> takes its type, labels
+// and series from the JSON in <script type="application/json" id="ID">, which the server wrote.
+// Once done, <body data-charts="N"> says how many were drawn (the browser tests read it).
+"use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  var palette = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d"];
+  var drawn = 0;
+  document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+    var source = document.getElementById(canvas.dataset.chart);
+    if (!source) { return; }
+    var spec = JSON.parse(source.textContent);
+    var datasets = spec.datasets.map(function (d, i) {
+      var colour = d.color || palette[i % palette.length];
+      return Object.assign({ backgroundColor: colour, borderColor: colour, pointRadius: 2 }, d);
+    });
+    new Chart(canvas, {
+      type: spec.type,
+      data: { labels: spec.labels, datasets: datasets },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        plugins: { legend: { display: datasets.length > 1 } },
+        scales: spec.type === "doughnut" ? {} : {
+          x: { title: { display: !!spec.x, text: spec.x || "" }, stacked: !!spec.stacked },
+          y: { title: { display: !!spec.y, text: spec.y || "" }, beginAtZero: true, stacked: !!spec.stacked }
+        }
+      }
+    });
+    drawn += 1;
+  });
+  document.body.dataset.charts = String(drawn);
+});
