@@ -88,8 +88,9 @@ SELECT * FROM calculate_all_anomalies('1998-06-28');
 SELECT * FROM latest_anomalies(1, 5);
 SQL
 
-# The HTTP API on the demo database, on loopback: an analyst and an operator role, each with a
-# token of its own (kept in $CDA_DIR/server.env, readable by this user only, reused by reruns).
+# The HTTP API and the dashboard on the demo database, on loopback: an analyst and an operator
+# role, each with a token of its own (kept in $CDA_DIR/server.env, readable by this user only,
+# reused by reruns); requests without a token read as the analyst.
 say "starting cda-server (the HTTP API) on the demo database"
 (cd "$ROOT" && cargo build --release --quiet -p cda-server)
 psql_ -d cda_demo -q <<'SQL' >/dev/null
@@ -117,6 +118,7 @@ source "$SERVER_ENV"
 CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=cda_demo_api dbname=cda_demo" \
 CDA_LISTEN="127.0.0.1:$SERVER_PORT" \
 CDA_API_KEYS="$ANALYST_TOKEN=cda_demo_analyst,$OPERATOR_TOKEN=cda_demo_operator" \
+CDA_ANONYMOUS_ROLE=cda_demo_analyst \
     nohup "$ROOT/target/release/cda-server" >"$CDA_DIR/server.log" 2>&1 &
 echo $! >"$CDA_DIR/server.pid"
 for _ in $(seq 1 50); do
@@ -124,6 +126,7 @@ for _ in $(seq 1 50); do
     sleep 0.2
 done
 curl -sf "http://127.0.0.1:$SERVER_PORT/ready" >/dev/null || { cat "$CDA_DIR/server.log"; exit 1; }
+echo "The dashboard:  http://127.0.0.1:$SERVER_PORT/  (read-only without logging in, on loopback only)"
 echo "The API:        http://127.0.0.1:$SERVER_PORT/api/v1/  (described at /openapi.json)"
 echo "Try it:         curl -H 'Authorization: Bearer $ANALYST_TOKEN' http://127.0.0.1:$SERVER_PORT/api/v1/ltv/summary"
 echo "                (the analyst's and the operator's tokens are in $SERVER_ENV)"

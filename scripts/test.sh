@@ -76,6 +76,15 @@ run_suite isolation "$PG_BIN/../lib/pgxs/src/test/isolation/pg_isolation_regress
 # its own database, shop and roles).
 export CDA_TEST_PG="host=$CDA_DIR port=$CDA_PORT user=postgres"
 cargo_suite "cda-server tests" -p cda-server
+# The dashboard in headless Chromium, on the database the API test leaves.
+say "dashboard in a browser"
+browser_log=$(mktemp)
+if bash server/tests/browser.sh 2>&1 | tee "$browser_log"; then :; fi
+b_ok=$(sed -n 's/^browser: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$browser_log")
+b_bad=$(sed -n 's/^browser: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$browser_log")
+[ -n "$b_ok" ] || b_bad=1
+passed=$((passed + ${b_ok:-0})); failed=$((failed + ${b_bad:-0}))
+rm -f "$browser_log"
 
 # Crash tests (pg_test/crash/*.sh) last: each forces a crash that resets every session of the
 # cluster, and passes when it exits 0.

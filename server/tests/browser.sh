@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Browser tests of the dashboard with headless Chromium: every page loads with no console message
+# (no error, no failed request, no CSP refusal), its charts are drawn, and every link on it
+# answers 200. Screenshots of
+# each page are kept in $CDA_DIR/test-output/screenshots. Needs the test cluster with the
+# database that server/tests/api.rs leaves (cda_server_test, its roles and CDNOW results) and the
+# debug cda-server binary. Prints "browser: N passed, M failed" and exits non-zero on a failure.
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+set +e
+BIN="$ROOT/target/debug/cda-server"
+PORT=55497
+OUT="$CDA_DIR/test-output/screenshots"
+mkdir -p "$OUT"
+CHROMIUM=$(command -v chromium || command -v chromium-browser)
+[ -x "$BIN" ] && [ -n "$CHROMIUM" ] || { echo "browser: 0 passed, 1 failed (no cda-server binary or no chromium)"; exit 1; }
+
+CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=cda_api dbname=cda_server_test" \
+CDA_LISTEN="127.0.0.1:$PORT" CDA_ANONYMOUS_ROLE=cda_api_analyst \
+    "$BIN" >"$CDA_DIR/test-output/browser-server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.2; done
+
+# chrome: runs headless Chromium on a URL with a throwaway profile; extra flags follow.
+chrome() {
+    local profile
+    profile=$(mktemp -d)
+    "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --no-first-run --user-data-dir="$profile" \
+        --enable-logging=stderr --v=0 --virtual-time-budget=10000 "$@" 2>"$profile.err"
+    cat "$profile.err" >&2
+    rm -rf "$profile" "$profile.err"
+}
+
+passed=0 failed=0
+check() {
+    local name=$1 path=$2 url="http://127.0.0.1:$PORT$2"
+    local dom console problems="" canvases drawn
+    dom=$(chrome --dump-dom "$url" 2>"$OUT/$name.console.txt")
+    # The pages' own script logs nothing: any console message (an error, an uncaught exception,
+    # a resource that failed to load, a CSP refusal) is a failure.
+    console=$(grep -E ':CONSOLE[:(]|Uncaught' "$OUT/$name.console.txt" || true)
+    [ -z "$console" ] || problems+=" console: $(echo "$console" | head -3)"
+    canvases=$(echo "$dom" | grep -o '<canvas' | wc -l)
+    drawn=$(echo "$dom" | grep -o 'data-charts="[0-9]*"' | grep -o '[0-9]*')
+    [ "${drawn:-none}" = "$canvases" ] || problems+=" charts: $canvases canvases, ${drawn:-none} drawn"
+    # Every link on the page answers 200 (log out aside).
+    for href in $(echo "$dom" | grep -o 'href="/[^"#]*' | sed 's/^href="//' | sed 's/&amp;/\&/g' | sort -u); do
+        [ "$href" = /logout ] && continue
+        code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$href")
+        [ "$code" = 200 ] || problems+=" link $href: $code"
+    done
+    chrome --screenshot="$OUT/$name.png" --window-size=1280,2400 --hide-scrollbars "$url" >/dev/null 2>&1
+    [ -s "$OUT/$name.png" ] || problems+=" no screenshot"
+    if [ -z "$problems" ]; then
+        echo "ok: $name ($path): $canvases charts drawn"
+        passed=$((passed + 1))
+    else
+        echo "FAILED: $name ($path):$problems"
+        failed=$((failed + 1))
+    fi
+}
+
+check overview /
+check ltv /ltv
+check ltv-filtered "/ltv?metric=lifetime_revenue&bins=20&segment=VIP&order=orders_lifetime.desc&offset=50"
+check runs /runs
+check customer /customers/11
+check login /login
+echo "browser: $passed passed, $failed failed (screenshots in $OUT)"
+[ "$failed" -eq 0 ]
