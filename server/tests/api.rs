@@ -1063,6 +1063,8 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
         ),
         ("/runs", vec!["Refresh history", "data-chart=\"durations\""]),
         ("/customers/11", vec!["Customer 11", "Lifetime revenue"]),
+        ("/rfm", vec!["RFM segments", "Champions", "heat-"]),
+        ("/rfm?r_score=5&f_score=5", vec!["R 5, F 5"]),
     ] {
         let (status, headers, body) = page(app, uri, c).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
@@ -1106,6 +1108,7 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
         ("/ltv?offset=abc", StatusCode::BAD_REQUEST),
         ("/customers/99999", StatusCode::NOT_FOUND),
         ("/customers/abc", StatusCode::BAD_REQUEST),
+        ("/rfm?r_score=9", StatusCode::BAD_REQUEST),
     ] {
         let (got, _, body) = page(app, uri, c).await;
         assert_eq!(got, status, "{uri}: {body}");

@@ -95,8 +95,22 @@ pub async fn high_risk(
     headers: HeaderMap,
     Params(q): Params<ScoresQuery>,
 ) -> Result<Response, ApiError> {
-    let page = paging::page(q.limit, q.offset, &headers)?;
-    let threshold = q.threshold.unwrap_or(0.6);
+    scores(&s, &role, &headers, q, "ml_churn_scores", "risk_band", 0.6).await
+}
+
+/// A page of the scores in `table` (whose band column is `band_column`) at or above the
+/// threshold (`default_threshold` unless given), filtered, sorted and paged.
+async fn scores(
+    s: &AppState,
+    role: &str,
+    headers: &HeaderMap,
+    q: ScoresQuery,
+    table: &str,
+    band_column: &str,
+    default_threshold: f64,
+) -> Result<Response, ApiError> {
+    let page = paging::page(q.limit, q.offset, headers)?;
+    let threshold = q.threshold.unwrap_or(default_threshold);
     if !(0.0..=1.0).contains(&threshold) {
         return Err(ApiError::bad_parameter(
             "threshold",
@@ -110,20 +124,21 @@ pub async fn high_risk(
         .transpose()?;
     let order = order_by(q.order.as_deref(), "probability.desc", SORT)?;
     let sql = format!(
-        "SELECT user_id, probability, risk_band, eligible, top_reasons, model_name, model_version, as_of_date \
-         FROM {}.ml_churn_scores \
-         WHERE probability >= $1 AND ($2::text IS NULL OR risk_band = $2) AND (eligible OR $3) \
+        "SELECT user_id, probability, {band_column} AS risk_band, eligible, top_reasons, model_name, \
+                model_version, as_of_date \
+         FROM {}.{table} \
+         WHERE probability >= $1 AND ($2::text IS NULL OR {band_column} = $2) AND (eligible OR $3) \
          ORDER BY {order}, user_id",
         s.db.schema()
     );
     let lapsed = q.include_lapsed.unwrap_or(false);
     let (body, n, total) =
         s.db.page(
-            &role,
+            role,
             &sql,
             &[&threshold, &band, &lapsed],
             page,
-            paging::count(&headers),
+            paging::count(headers),
         )
         .await?;
     Ok(paged(body, page, n, total))
@@ -173,36 +188,5 @@ pub async fn purchase_scores(
     headers: HeaderMap,
     Params(q): Params<ScoresQuery>,
 ) -> Result<Response, ApiError> {
-    let page = paging::page(q.limit, q.offset, &headers)?;
-    let threshold = q.threshold.unwrap_or(0.0);
-    if !(0.0..=1.0).contains(&threshold) {
-        return Err(ApiError::bad_parameter(
-            "threshold",
-            "must be between 0 and 1",
-        ));
-    }
-    let band = q
-        .band
-        .as_deref()
-        .map(|b| one_of("band", b, BANDS))
-        .transpose()?;
-    let order = order_by(q.order.as_deref(), "probability.desc", SORT)?;
-    let sql = format!(
-        "SELECT user_id, probability, band AS risk_band, eligible, top_reasons, model_name, model_version, as_of_date \
-         FROM {}.ml_purchase_scores \
-         WHERE probability >= $1 AND ($2::text IS NULL OR band = $2) AND (eligible OR $3) \
-         ORDER BY {order}, user_id",
-        s.db.schema()
-    );
-    let lapsed = q.include_lapsed.unwrap_or(false);
-    let (body, n, total) =
-        s.db.page(
-            &role,
-            &sql,
-            &[&threshold, &band, &lapsed],
-            page,
-            paging::count(&headers),
-        )
-        .await?;
-    Ok(paged(body, page, n, total))
+    scores(&s, &role, &headers, q, "ml_purchase_scores", "band", 0.0).await
 }

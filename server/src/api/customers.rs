@@ -25,15 +25,10 @@ pub struct Customer360 {
     pub anomalies: Vec<serde_json::Value>,
 }
 
-/// One customer, every result joined.
-#[utoipa::path(get, path = "/customers/{user_id}", tag = "customers", params(("user_id" = i64, Path)),
-    responses((status = 200, body = Customer360), (status = 404, body = ApiError)), security(("bearer" = [])))]
-pub async fn customer(
-    State(s): State<AppState>,
-    Caller(role): Caller,
-    PathParam(user_id): PathParam<i64>,
-) -> Result<Response, ApiError> {
-    let sql = format!(
+/// Every stored result for one customer (`$1`), one JSON column each: the API's customer 360
+/// and the dashboard's customer page read the same.
+pub fn customer_360_sql(ext: &str) -> String {
+    format!(
         "SELECT $1::int8 AS user_id, \
            (SELECT row_to_json(cda_row) FROM {ext}.ml_user_ltv cda_row WHERE cda_row.user_id = $1) AS ltv, \
            (SELECT row_to_json(cda_row) FROM {ext}.ml_user_rfm cda_row WHERE cda_row.user_id = $1) AS rfm, \
@@ -42,9 +37,19 @@ pub async fn customer(
            (SELECT row_to_json(cda_row) FROM {ext}.ml_churn_scores cda_row WHERE cda_row.user_id = $1) AS churn, \
            (SELECT row_to_json(cda_row) FROM {ext}.ml_purchase_scores cda_row WHERE cda_row.user_id = $1) AS purchase, \
            coalesce((SELECT json_agg(cda_row ORDER BY cda_row.week_start DESC) FROM {ext}.ml_user_anomalies_weekly cda_row \
-                     WHERE cda_row.user_id = $1 AND cda_row.is_anomaly), '[]') AS anomalies",
-        ext = s.db.schema()
-    );
+                     WHERE cda_row.user_id = $1 AND cda_row.is_anomaly), '[]') AS anomalies"
+    )
+}
+
+/// One customer, every result joined.
+#[utoipa::path(get, path = "/customers/{user_id}", tag = "customers", params(("user_id" = i64, Path)),
+    responses((status = 200, body = Customer360), (status = 404, body = ApiError)), security(("bearer" = [])))]
+pub async fn customer(
+    State(s): State<AppState>,
+    Caller(role): Caller,
+    PathParam(user_id): PathParam<i64>,
+) -> Result<Response, ApiError> {
+    let sql = customer_360_sql(s.db.schema());
     let body =
         s.db.row(&role, &sql, &[&user_id])
             .await?

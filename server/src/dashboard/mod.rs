@@ -50,6 +50,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "customer.html",
             include_str!("../../templates/customer.html"),
         ),
+        ("rfm.html", include_str!("../../templates/rfm.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // The templates are part of the binary: one that does not parse is a build defect,
@@ -95,6 +96,7 @@ fn format_number(v: &Value, digits: usize) -> String {
 const NAV: &[(&str, &str, &str)] = &[
     ("overview", "/", "Overview"),
     ("ltv", "/ltv", "LTV"),
+    ("rfm", "/rfm", "RFM"),
     ("runs", "/runs", "Runs"),
 ];
 
@@ -298,6 +300,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::overview))
         .route("/ltv", get(pages::ltv))
+        .route("/rfm", get(pages::rfm))
         .route("/runs", get(pages::runs))
         .route("/customers/{user_id}", get(pages::customer))
         .route("/login", get(login_form).post(login))
@@ -339,6 +342,7 @@ mod tests {
             "ltv.html",
             "runs.html",
             "customer.html",
+            "rfm.html",
         ] {
             TEMPLATES
                 .get_template(name)

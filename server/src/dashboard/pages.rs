@@ -385,14 +385,7 @@ pub async fn customer(
         }
     };
     let ext = s.db.schema();
-    let sql = format!(
-        "SELECT $1::int8 AS user_id, \
-           (SELECT row_to_json(cda_row) FROM {ext}.ml_user_ltv cda_row WHERE cda_row.user_id = $1) AS ltv, \
-           (SELECT row_to_json(cda_row) FROM {ext}.ml_user_rfm cda_row WHERE cda_row.user_id = $1) AS rfm, \
-           (SELECT row_to_json(cda_row) FROM {ext}.ml_user_clusters cda_row WHERE cda_row.user_id = $1) AS cluster, \
-           (SELECT row_to_json(cda_row) FROM {ext}.ml_user_clv cda_row WHERE cda_row.user_id = $1) AS clv, \
-           (SELECT row_to_json(cda_row) FROM {ext}.ml_churn_scores cda_row WHERE cda_row.user_id = $1) AS churn"
-    );
+    let sql = crate::api::customers::customer_360_sql(ext);
     let c = match rows(&s, &viewer.role, &sql, &[&user_id]).await {
         Ok(v) => v[0].clone(),
         Err(e) => return error_page(&viewer, e),
@@ -432,4 +425,167 @@ pub async fn customer(
         context! { c, weeks, weeks_chart },
         StatusCode::OK,
     )
+}
+
+#[derive(Deserialize, Default)]
+pub struct RfmQuery {
+    segment: Option<String>,
+    r_score: Option<i16>,
+    f_score: Option<i16>,
+    offset: Option<i64>,
+}
+
+fn rfm_href(q: &RfmQuery, offset: i64) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = q.segment.as_deref().filter(|s| !s.is_empty()) {
+        parts.push(format!("segment={}", urlencode(s)));
+    }
+    if let Some(r) = q.r_score {
+        parts.push(format!("r_score={r}"));
+    }
+    if let Some(f) = q.f_score {
+        parts.push(format!("f_score={f}"));
+    }
+    if offset > 0 {
+        parts.push(format!("offset={offset}"));
+    }
+    format!("/rfm?{}", parts.join("&"))
+}
+
+pub async fn rfm(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    query: Result<Query<RfmQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return error_page(
+                &viewer,
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.body_text()),
+            );
+        }
+    };
+    match rfm_page(&s, &viewer, &q).await {
+        Ok(r) => r,
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Response, ApiError> {
+    let ext = s.db.schema();
+    let role = &viewer.role;
+    for (name, v) in [("r_score", q.r_score), ("f_score", q.f_score)] {
+        if v.is_some_and(|x| !(1..=5).contains(&x)) {
+            return Err(ApiError::bad_parameter(name, "must be between 1 and 5"));
+        }
+    }
+    let run = rows(s, role, &format!(
+        "SELECT as_of_date, finished_at, customers_scored, monetary FROM {ext}.ml_rfm_runs ORDER BY run_id DESC LIMIT 1"), &[]).await?;
+    if run.as_array().is_none_or(|a| a.is_empty()) {
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, "55000", "no RFM results yet").with_hint(
+                "An operator runs SELECT calculate_all_rfm(); or POST /api/v1/rfm/calculate.",
+            ),
+        );
+    }
+    let segments = rows(
+        s,
+        role,
+        &format!("SELECT * FROM {ext}.rfm_segment_summary()"),
+        &[],
+    )
+    .await?;
+    let cells = rows(
+        s,
+        role,
+        &format!(
+            "SELECT r_score, f_score, count(*) AS customers FROM {ext}.ml_user_rfm \
+         WHERE r_score IS NOT NULL GROUP BY 1, 2"
+        ),
+        &[],
+    )
+    .await?;
+    let count = |r: i64, f: i64| -> i64 {
+        cells
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["r_score"] == r && c["f_score"] == f))
+            .and_then(|c| c["customers"].as_i64())
+            .unwrap_or(0)
+    };
+    let largest = (1..=5)
+        .flat_map(|r| (1..=5).map(move |f| (r, f)))
+        .map(|(r, f)| count(r, f))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let grid: Vec<Value> = (1..=5)
+        .rev()
+        .map(|r| {
+            let cells: Vec<Value> = (1..=5)
+                .map(|f| {
+                    let n = count(r, f);
+                    json!({"f": f, "customers": n, "heat": (n * 9 + largest - 1) / largest})
+                })
+                .collect();
+            json!({"r": r, "cells": cells})
+        })
+        .collect();
+    let col = |k: &str| -> Vec<Value> {
+        segments
+            .as_array()
+            .map(|a| a.iter().map(|r| r[k].clone()).collect())
+            .unwrap_or_default()
+    };
+    let segments_chart = json!({"type": "bar", "labels": col("segment"), "y": "%",
+        "datasets": [{"label": "share of customers", "data": col("share")},
+                     {"label": "share of revenue", "data": col("revenue_share")}]});
+    let offset = q.offset.unwrap_or(0).clamp(0, crate::paging::MAX_OFFSET);
+    let page = Page {
+        limit: PAGE_SIZE,
+        offset,
+    };
+    let segment = q.segment.clone().filter(|s| !s.is_empty());
+    let (text, returned, total) =
+        s.db.page(
+            role,
+            &format!(
+                "SELECT * FROM {ext}.ml_user_rfm WHERE ($1::text IS NULL OR segment = $1) \
+           AND ($2::int2 IS NULL OR r_score = $2) AND ($3::int2 IS NULL OR f_score = $3) \
+         ORDER BY revenue DESC, user_id"
+            ),
+            &[&segment, &q.r_score, &q.f_score],
+            page,
+            crate::paging::Count::Exact,
+        )
+        .await?;
+    let customers: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let total = total.unwrap_or(0);
+    let range_text = if returned == 0 {
+        "no customers".to_string()
+    } else {
+        format!("{}–{} of {}", offset + 1, offset + returned as i64, total)
+    };
+    let prev_href = (offset > 0).then(|| rfm_href(q, (offset - PAGE_SIZE).max(0)));
+    let next_href = (offset + (returned as i64) < total).then(|| rfm_href(q, offset + PAGE_SIZE));
+    let mut filters = Vec::new();
+    if let Some(sg) = &segment {
+        filters.push(sg.clone());
+    }
+    if let Some(r) = q.r_score {
+        filters.push(format!("R {r}"));
+    }
+    if let Some(f) = q.f_score {
+        filters.push(format!("F {f}"));
+    }
+    Ok(render(
+        "rfm.html",
+        "rfm",
+        Some(viewer),
+        context! {
+            run => run[0], segments, segments_chart, grid, customers, range_text, prev_href, next_href,
+            filter_text => filters.join(", "),
+        },
+        StatusCode::OK,
+    ))
 }
