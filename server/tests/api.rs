@@ -1065,6 +1065,22 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
         ("/customers/11", vec!["Customer 11", "Lifetime revenue"]),
         ("/rfm", vec!["RFM segments", "Champions", "heat-"]),
         ("/rfm?r_score=5&f_score=5", vec!["R 5, F 5"]),
+        (
+            "/clv",
+            vec![
+                "Predictive CLV",
+                "P(alive) by frequency and recency",
+                "heat-",
+            ],
+        ),
+        (
+            "/clv?model=bg",
+            vec!["bg", "Top customers by predicted CLV"],
+        ),
+        (
+            "/churn",
+            vec!["Churn risk", "Validation", "logistic", "Confusion matrix"],
+        ),
     ] {
         let (status, headers, body) = page(app, uri, c).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
@@ -1109,6 +1125,7 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
         ("/customers/99999", StatusCode::NOT_FOUND),
         ("/customers/abc", StatusCode::BAD_REQUEST),
         ("/rfm?r_score=9", StatusCode::BAD_REQUEST),
+        ("/clv?model=nope", StatusCode::NOT_FOUND),
     ] {
         let (got, _, body) = page(app, uri, c).await;
         assert_eq!(got, status, "{uri}: {body}");

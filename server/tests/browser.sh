@@ -65,6 +65,8 @@ check ltv /ltv
 check ltv-filtered "/ltv?metric=lifetime_revenue&bins=20&segment=VIP&order=orders_lifetime.desc&offset=50"
 check rfm /rfm
 check rfm-cell "/rfm?r_score=5&f_score=4"
+check clv /clv
+check churn /churn
 check runs /runs
 check customer /customers/11
 check login /login

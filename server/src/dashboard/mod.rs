@@ -51,6 +51,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/customer.html"),
         ),
         ("rfm.html", include_str!("../../templates/rfm.html")),
+        ("clv.html", include_str!("../../templates/clv.html")),
+        ("churn.html", include_str!("../../templates/churn.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // The templates are part of the binary: one that does not parse is a build defect,
@@ -97,6 +99,8 @@ const NAV: &[(&str, &str, &str)] = &[
     ("overview", "/", "Overview"),
     ("ltv", "/ltv", "LTV"),
     ("rfm", "/rfm", "RFM"),
+    ("clv", "/clv", "CLV"),
+    ("churn", "/churn", "Churn"),
     ("runs", "/runs", "Runs"),
 ];
 
@@ -301,6 +305,8 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(pages::overview))
         .route("/ltv", get(pages::ltv))
         .route("/rfm", get(pages::rfm))
+        .route("/clv", get(pages::clv))
+        .route("/churn", get(pages::churn))
         .route("/runs", get(pages::runs))
         .route("/customers/{user_id}", get(pages::customer))
         .route("/login", get(login_form).post(login))
@@ -343,6 +349,8 @@ mod tests {
             "runs.html",
             "customer.html",
             "rfm.html",
+            "clv.html",
+            "churn.html",
         ] {
             TEMPLATES
                 .get_template(name)

@@ -589,3 +589,194 @@ async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Respons
         StatusCode::OK,
     ))
 }
+
+#[derive(Deserialize, Default)]
+pub struct ClvQuery {
+    model: Option<String>,
+}
+
+pub async fn clv(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    query: Result<Query<ClvQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return error_page(
+                &viewer,
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.body_text()),
+            );
+        }
+    };
+    match clv_page(&s, &viewer, &q).await {
+        Ok(r) => r,
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+/// The frequency x recency grid of P(alive) for a transaction model: T of a year, 8 recency
+/// columns, frequencies 0 to 12.
+const MATRIX_T_DAYS: f64 = 364.0;
+
+async fn clv_page(s: &AppState, viewer: &Viewer, q: &ClvQuery) -> Result<Response, ApiError> {
+    let ext = s.db.schema();
+    let role = &viewer.role;
+    let models = rows(s, role, &format!(
+        "SELECT model_name, model, time_unit, calibration_end, parameters, std_errors, log_likelihood, \
+                customers, fitted_at FROM {ext}.ml_clv_models ORDER BY model_name"), &[]).await?;
+    let transaction_models: Vec<&Value> = models
+        .as_array()
+        .map(|a| a.iter().filter(|m| m["model"] != "gamma_gamma").collect())
+        .unwrap_or_default();
+    let chosen = match q.model.as_deref().filter(|m| !m.is_empty()) {
+        Some(name) => Some(
+            transaction_models
+                .iter()
+                .find(|m| m["model_name"] == name)
+                .ok_or_else(|| ApiError::not_found(format!("no purchase model named {name:?}")))?,
+        ),
+        None => transaction_models.first(),
+    };
+    let (mut matrix, mut recencies, mut t, mut unit) =
+        (Value::Null, Vec::new(), 0.0, String::new());
+    if let Some(m) = chosen {
+        unit = m["time_unit"].as_str().unwrap_or("week").to_string();
+        let days = if unit == "week" { 7.0 } else { 1.0 };
+        t = MATRIX_T_DAYS / days;
+        let name = m["model_name"].as_str().unwrap_or_default().to_string();
+        let cells = rows(s, role, &format!(
+            "SELECT f AS frequency, r AS recency, p.probability_alive \
+             FROM generate_series(0, 12) f, \
+                  LATERAL (SELECT $2::float8 * i / 7 AS r FROM generate_series(0, 7) i \
+                           WHERE (f = 0 AND i = 0) OR (f > 0 AND i > 0 AND f <= $2::float8 * i / 7 * $3::float8)) rr, \
+                  LATERAL {ext}.clv_predict($1, f, r, $2::float8, $4, 1) p ORDER BY f, r"),
+            &[&name, &t, &days, &unit]).await?;
+        recencies = (0..8).map(|i| t * f64::from(i) / 7.0).collect();
+        let grid: Vec<Value> = (0..=12)
+            .map(|f: i64| {
+                let row: Vec<Value> = recencies
+                    .iter()
+                    .map(|r| {
+                        let p = cells
+                            .as_array()
+                            .and_then(|a| {
+                                a.iter().find(|c| {
+                                    c["frequency"] == f
+                                        && (c["recency"].as_f64().unwrap_or(-1.0) - r).abs() < 1e-9
+                                })
+                            })
+                            .and_then(|c| c["probability_alive"].as_f64());
+                        match p {
+                            Some(p) => {
+                                json!({"text": format!("{p:.2}"), "heat": (p * 9.0).round() as i64})
+                            }
+                            None => json!({"text": "", "heat": 0}),
+                        }
+                    })
+                    .collect();
+                json!({"frequency": f, "cells": row})
+            })
+            .collect();
+        matrix = Value::from(grid);
+    }
+    let top = rows(
+        s,
+        role,
+        &format!("SELECT * FROM {ext}.ml_user_clv ORDER BY clv DESC NULLS LAST, user_id LIMIT 20"),
+        &[],
+    )
+    .await?;
+    let scored = top.get(0).cloned();
+    Ok(render(
+        "clv.html",
+        "clv",
+        Some(viewer),
+        context! {
+            models, matrix, recencies, t, unit, top, scored,
+            model => chosen.map(|m| m["model_name"].clone()),
+        },
+        StatusCode::OK,
+    ))
+}
+
+pub async fn churn(State(s): State<AppState>, viewer: Viewer) -> Response {
+    match churn_page(&s, &viewer).await {
+        Ok(r) => r,
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+async fn churn_page(s: &AppState, viewer: &Viewer) -> Result<Response, ApiError> {
+    let ext = s.db.schema();
+    let role = &viewer.role;
+    let high = rows(s, role, &format!(
+        "SELECT user_id, probability, risk_band, top_reasons, model_name, model_version, as_of_date \
+         FROM {ext}.ml_churn_scores WHERE eligible ORDER BY probability DESC, user_id LIMIT 20"), &[]).await?;
+    let bands = if high.as_array().is_some_and(|a| !a.is_empty()) {
+        rows(
+            s,
+            role,
+            &format!("SELECT * FROM {ext}.churn_summary()"),
+            &[],
+        )
+        .await?
+    } else {
+        Value::Array(Vec::new())
+    };
+    let name = high
+        .get(0)
+        .map(|h| h["model_name"].clone())
+        .unwrap_or(Value::Null);
+    let as_of = high
+        .get(0)
+        .map(|h| h["as_of_date"].clone())
+        .unwrap_or(Value::Null);
+    let model = match name.as_str() {
+        Some(n) => rows(
+            s,
+            role,
+            &format!(
+                "SELECT model_name, version, classifier, features, weights, trained_at, as_of_date \
+             FROM {ext}.ml_churn_models WHERE model_name = $1"
+            ),
+            &[&n],
+        )
+        .await?
+        .get(0)
+        .cloned(),
+        None => None,
+    };
+    let validation = match name.as_str() {
+        Some(n) => rows(s, role, &format!(
+            "SELECT * FROM {ext}.ml_churn_model_metrics WHERE model_name = $1 AND split = 'validation' \
+             ORDER BY chosen DESC, roc_auc DESC NULLS LAST"), &[&n]).await?,
+        None => Value::Array(Vec::new()),
+    };
+    let chosen = validation
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["chosen"] == true).cloned());
+    let col = |k: &str| -> Vec<Value> {
+        bands
+            .as_array()
+            .map(|a| a.iter().map(|r| r[k].clone()).collect())
+            .unwrap_or_default()
+    };
+    let bands_chart = json!({"type": "bar", "labels": col("risk_band"), "y": "customers",
+        "datasets": [{"label": "customers", "data": col("customers")}]});
+    let weights_chart = model.as_ref().and_then(|m| {
+        let weights = m["weights"].as_array()?;
+        let features = m["features"].as_array()?;
+        Some(json!({"type": "bar", "labels": features, "y": "weight",
+                    "datasets": [{"label": "weight", "data": weights}]}))
+    });
+    Ok(render(
+        "churn.html",
+        "churn",
+        Some(viewer),
+        context! {
+            bands, bands_chart, model, validation, chosen, weights_chart, high, as_of,
+        },
+        StatusCode::OK,
+    ))
+}
