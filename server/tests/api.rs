@@ -1126,6 +1126,7 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
         ("/customers/abc", StatusCode::BAD_REQUEST),
         ("/rfm?r_score=9", StatusCode::BAD_REQUEST),
         ("/clv?model=nope", StatusCode::NOT_FOUND),
+        ("/segments?model=nope", StatusCode::NOT_FOUND),
     ] {
         let (got, _, body) = page(app, uri, c).await;
         assert_eq!(got, status, "{uri}: {body}");

@@ -67,6 +67,8 @@ check rfm /rfm
 check rfm-cell "/rfm?r_score=5&f_score=4"
 check clv /clv
 check churn /churn
+check segments /segments
+check anomalies /anomalies
 check runs /runs
 check customer /customers/11
 check login /login

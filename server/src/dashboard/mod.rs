@@ -53,6 +53,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("rfm.html", include_str!("../../templates/rfm.html")),
         ("clv.html", include_str!("../../templates/clv.html")),
         ("churn.html", include_str!("../../templates/churn.html")),
+        (
+            "segments.html",
+            include_str!("../../templates/segments.html"),
+        ),
+        (
+            "anomalies.html",
+            include_str!("../../templates/anomalies.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // The templates are part of the binary: one that does not parse is a build defect,
@@ -74,6 +82,12 @@ fn format_number(v: &Value, digits: usize) -> String {
         .or_else(|| f64::try_from(v.clone()).ok())
     else {
         return "–".into();
+    };
+    // A value that rounds to zero shows as 0, not -0.
+    let x = if (x * 10f64.powi(digits as i32)).round() == 0.0 {
+        0.0
+    } else {
+        x
     };
     let text = format!("{x:.digits$}");
     let (int, frac) = text
@@ -99,8 +113,10 @@ const NAV: &[(&str, &str, &str)] = &[
     ("overview", "/", "Overview"),
     ("ltv", "/ltv", "LTV"),
     ("rfm", "/rfm", "RFM"),
+    ("segments", "/segments", "Segments"),
     ("clv", "/clv", "CLV"),
     ("churn", "/churn", "Churn"),
+    ("anomalies", "/anomalies", "Anomalies"),
     ("runs", "/runs", "Runs"),
 ];
 
@@ -307,6 +323,8 @@ pub fn routes() -> Router<AppState> {
         .route("/rfm", get(pages::rfm))
         .route("/clv", get(pages::clv))
         .route("/churn", get(pages::churn))
+        .route("/segments", get(pages::segments))
+        .route("/anomalies", get(pages::anomalies))
         .route("/runs", get(pages::runs))
         .route("/customers/{user_id}", get(pages::customer))
         .route("/login", get(login_form).post(login))
@@ -335,6 +353,7 @@ mod tests {
         assert_eq!(format_number(&Value::from(1234567.891), 2), "1,234,567.89");
         assert_eq!(format_number(&Value::from(-1234), 0), "-1,234");
         assert_eq!(format_number(&Value::from(12), 2), "12.00");
+        assert_eq!(format_number(&Value::from(-0.001), 2), "0.00");
         assert_eq!(format_number(&Value::from(()), 2), "–");
     }
 
@@ -351,6 +370,8 @@ mod tests {
             "rfm.html",
             "clv.html",
             "churn.html",
+            "segments.html",
+            "anomalies.html",
         ] {
             TEMPLATES
                 .get_template(name)

@@ -780,3 +780,151 @@ async fn churn_page(s: &AppState, viewer: &Viewer) -> Result<Response, ApiError>
         StatusCode::OK,
     ))
 }
+
+#[derive(Deserialize, Default)]
+pub struct SegmentsQuery {
+    model: Option<String>,
+}
+
+pub async fn segments(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    query: Result<Query<SegmentsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return error_page(
+                &viewer,
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.body_text()),
+            );
+        }
+    };
+    match segments_page(&s, &viewer, &q).await {
+        Ok(r) => r,
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+async fn segments_page(
+    s: &AppState,
+    viewer: &Viewer,
+    q: &SegmentsQuery,
+) -> Result<Response, ApiError> {
+    let ext = s.db.schema();
+    let role = &viewer.role;
+    let models = rows(s, role, &format!(
+        "SELECT DISTINCT ON (model_name) model_name, version, k, features, centroids_in_units, cluster_names, \
+                snapshot_date, fitted_on_users, candidate_k, candidate_silhouette, k_chosen_by, fitted_at \
+         FROM {ext}.ml_kmeans_models ORDER BY model_name, version DESC"), &[]).await?;
+    let list = models.as_array().cloned().unwrap_or_default();
+    let model = match q.model.as_deref().filter(|m| !m.is_empty()) {
+        Some(name) => Some(
+            list.iter()
+                .find(|m| m["model_name"] == name)
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("no clustering model named {name:?}"))
+                })?,
+        ),
+        None => list.first().cloned(),
+    };
+    let (mut profiles, mut sizes_chart, mut silhouette_chart, mut assigned_as_of) =
+        (Vec::new(), Value::Null, Value::Null, Value::Null);
+    if let Some(m) = &model {
+        let name = m["model_name"].as_str().unwrap_or_default().to_string();
+        let sizes = rows(s, role, &format!(
+            "SELECT cluster, count(*) AS users, count(*)::float8 / sum(count(*)) OVER () AS share, \
+                    max(as_of_date) AS as_of_date \
+             FROM {ext}.ml_user_clusters WHERE model_name = $1 GROUP BY cluster ORDER BY cluster"), &[&name]).await?;
+        let k = m["k"].as_u64().unwrap_or(0) as usize;
+        let features = m["features"].as_array().map(Vec::len).unwrap_or(0);
+        let centroids = m["centroids_in_units"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let names = m["cluster_names"].as_array().cloned().unwrap_or_default();
+        for c in 0..k {
+            let size = sizes
+                .as_array()
+                .and_then(|a| a.iter().find(|r| r["cluster"] == (c + 1) as u64));
+            profiles.push(json!({
+                "name": names.get(c).cloned().unwrap_or(Value::Null),
+                // float8[k][features] comes as nested arrays; a flat array is cut in rows.
+                "values": match centroids.first() {
+                    Some(Value::Array(_)) => centroids.get(c).cloned().unwrap_or(Value::Null),
+                    _ => centroids
+                        .get(c * features..(c + 1) * features)
+                        .map(|v| Value::Array(v.to_vec()))
+                        .unwrap_or(Value::Null),
+                },
+                "users": size.map(|r| r["users"].clone()).unwrap_or(Value::Null),
+                "share": size.map(|r| r["share"].clone()).unwrap_or(json!(0)),
+            }));
+        }
+        assigned_as_of = sizes
+            .get(0)
+            .map(|r| r["as_of_date"].clone())
+            .unwrap_or(Value::Null);
+        sizes_chart = json!({"type": "bar", "y": "customers",
+            "labels": names, "datasets": [{"label": "customers", "data": profiles.iter().map(|p| p["users"].clone()).collect::<Vec<_>>()}]});
+        // A curve needs more than the one k given.
+        if m["candidate_k"].as_array().is_some_and(|a| a.len() > 1) {
+            silhouette_chart = json!({"type": "line", "x": "k", "y": "silhouette", "labels": m["candidate_k"],
+                "datasets": [{"label": "silhouette", "data": m["candidate_silhouette"]}]});
+        }
+    }
+    Ok(render(
+        "segments.html",
+        "segments",
+        Some(viewer),
+        context! {
+            models, model, profiles, sizes_chart, silhouette_chart, assigned_as_of,
+        },
+        StatusCode::OK,
+    ))
+}
+
+pub async fn anomalies(State(s): State<AppState>, viewer: Viewer) -> Response {
+    let ext = s.db.schema();
+    let weeks = rows(
+        &s,
+        &viewer.role,
+        &format!("SELECT * FROM {ext}.anomaly_summary()"),
+        &[],
+    )
+    .await;
+    let latest = rows(
+        &s,
+        &viewer.role,
+        &format!("SELECT * FROM {ext}.latest_anomalies(1, 50)"),
+        &[],
+    )
+    .await;
+    let as_of = rows(
+        &s,
+        &viewer.role,
+        &format!("SELECT max(as_of_date) AS as_of FROM {ext}.ml_user_anomalies_weekly"),
+        &[],
+    )
+    .await;
+    let (weeks, latest, as_of) = match (weeks, latest, as_of) {
+        (Ok(w), Ok(l), Ok(a)) => (w, l, a[0]["as_of"].clone()),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return error_page(&viewer, e),
+    };
+    let col = |k: &str| -> Vec<Value> {
+        weeks
+            .as_array()
+            .map(|a| a.iter().map(|r| r[k].clone()).collect())
+            .unwrap_or_default()
+    };
+    let weeks_chart = json!({"type": "bar", "x": "week", "y": "customers", "labels": col("week_start"),
+        "datasets": [{"label": "anomalies", "data": col("anomalies")}]});
+    render(
+        "anomalies.html",
+        "anomalies",
+        Some(&viewer),
+        context! { weeks, latest, as_of, weeks_chart },
+        StatusCode::OK,
+    )
+}
