@@ -138,9 +138,7 @@ pub fn fit(z: &[Vec<f64>], y: &[bool], l2: f64) -> Result<Fit, ChurnError> {
     theta[k - 1] = ((positives + 0.5) / (n - positives + 0.5)).ln();
     for iteration in 1..=100 {
         // Each Newton step passes over every row: a requested stop is seen between them.
-        if crate::stop::requested() {
-            return Err(ChurnError::Fit("stopped".into()));
-        }
+        super::stop_if_requested()?;
         let (loss, g, h) = derivatives(z, y, &theta, l2);
         let gradient = g.iter().fold(0.0_f64, |m, v| m.max(v.abs())) / n;
         if gradient < 1e-10 {

@@ -152,3 +152,12 @@ impl fmt::Display for ChurnError {
 }
 
 impl std::error::Error for ChurnError {}
+
+/// The error when a stop is requested (`crate::stop`): training gives up between its phases,
+/// classifiers and Newton steps, and the caller raises the cancel itself.
+pub(crate) fn stop_if_requested() -> Result<(), ChurnError> {
+    match crate::stop::requested() {
+        true => Err(ChurnError::Fit("stopped".into())),
+        false => Ok(()),
+    }
+}

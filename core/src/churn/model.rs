@@ -330,15 +330,11 @@ pub fn train(
     let transform = Transform::fit(&training.x, columns);
     let zt = transform.matrix(&training.x);
     let zv = transform.matrix(&validation.x);
-    let stop = || match crate::stop::requested() {
-        true => Err(ChurnError::Fit("stopped".into())),
-        false => Ok(()),
-    };
-    stop()?;
+    super::stop_if_requested()?;
     let logistic = fit_logistic(&zt, &training.label, options.l2)?;
-    stop()?;
+    super::stop_if_requested()?;
     let tree = fit_tree(&zt, &training.label, options)?;
-    stop()?;
+    super::stop_if_requested()?;
 
     let mut candidates = Vec::new();
     let mut best: Option<(f64, Classifier, f64)> = None;

@@ -81,14 +81,6 @@ fn fit_each(
         .collect()
 }
 
-/// Gives up between phases when a stop is requested (`crate::stop`).
-fn stop_if_requested() -> Result<(), ChurnError> {
-    match crate::stop::requested() {
-        true => Err(ChurnError::Fit("stopped".into())),
-        false => Ok(()),
-    }
-}
-
 /// Trains on `customers` as `spec` says; the errors say which split has no eligible rows or a
 /// single class, or what failed to fit.
 pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, ChurnError> {
@@ -96,7 +88,7 @@ pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, 
     let (h, s, settings) = (customers.histories, &spec.snapshots, &spec.settings);
     let eligible_t = count_eligible(h, &s.training, settings);
     let eligible_v = count_eligible(h, &s.validation, settings);
-    stop_if_requested()?;
+    super::stop_if_requested()?;
     if eligible_t == 0 {
         return Err(ChurnError::NoEligible { split: "training" });
     }
@@ -105,7 +97,7 @@ pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, 
             split: "validation",
         });
     }
-    stop_if_requested()?;
+    super::stop_if_requested()?;
     let kept = eligible_t.min(spec.max_rows) + eligible_v.min(spec.max_rows);
     if let Some(limit) = spec.memory_limit {
         let needed = kept.saturating_mul(BYTES_PER_ROW);
@@ -135,7 +127,7 @@ pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, 
         }
     });
     phases.mark("purchase model");
-    stop_if_requested()?;
+    super::stop_if_requested()?;
 
     let (models_t, models_v) = match &fitted {
         Some((_, (t, v))) => (Some(t.as_slice()), Some(v.as_slice())),
@@ -149,7 +141,7 @@ pub fn train_on(customers: &Customers<'_>, spec: &TrainSpec) -> Result<Trained, 
         .filter(|&c| (c != P_ALIVE && c != EXPECTED_PURCHASES) || fitted.is_some())
         .collect();
     phases.mark("rows");
-    stop_if_requested()?;
+    super::stop_if_requested()?;
 
     let report = train(
         settings.target,

@@ -59,6 +59,13 @@ pub enum FitError {
     Failed(String),
 }
 
+impl FitError {
+    /// A requested stop (`crate::stop`): the fit gave up, and the caller raises the cancel.
+    fn stopped() -> FitError {
+        FitError::Failed("stopped".into())
+    }
+}
+
 impl std::fmt::Display for FitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -183,7 +190,6 @@ fn kmeans(
         .map_err(|e| FitError::Failed(e.to_string()))?;
     let data = DatasetBase::from(records);
     let failed = |e: linfa_clustering::KMeansError| FitError::Failed(e.to_string());
-    let stopped = || FitError::Failed("stopped".into());
     let step = |init: KMeansInit<f64>, run: u64| {
         let rng =
             Xoshiro256Plus::seed_from_u64(opts.seed ^ run.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -198,7 +204,7 @@ fn kmeans(
     let mut best: Option<(Array2<f64>, f64)> = None;
     for run in 0..opts.n_runs.max(1) as u64 {
         if crate::stop::requested() {
-            return Err(stopped());
+            return Err(FitError::stopped());
         }
         // The k-means++ start and the first iteration, then one iteration a call until the
         // centroids move less than the tolerance.
@@ -206,7 +212,7 @@ fn kmeans(
         let mut iterations = 1;
         while iterations < opts.max_iterations {
             if crate::stop::requested() {
-                return Err(stopped());
+                return Err(FitError::stopped());
             }
             let before = model.centroids().clone();
             model = step(KMeansInit::Precomputed(before.clone()), run)?;
@@ -362,7 +368,7 @@ pub fn fit(
             let mut best: Option<(usize, f64)> = None;
             for k in opts.k_range.0..=hi {
                 if crate::stop::requested() {
-                    return Err(FitError::Failed("stopped".into()));
+                    return Err(FitError::stopped());
                 }
                 let (centroids, _) = kmeans(&selection, k, opts)?;
                 let labels: Vec<usize> = scoring.iter().map(|p| nearest(p, &centroids)).collect();
