@@ -1,7 +1,8 @@
 //! The dashboard's pages: each reads what it shows with the same SQL the API uses, as the
 //! viewer's role, and renders it.
 
-use axum::extract::{Query, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::context;
@@ -30,6 +31,41 @@ async fn rows(
 /// error: the overview shows what there is.
 async fn rows_or_none(s: &AppState, role: &str, sql: &str) -> Value {
     rows(s, role, sql, &[]).await.unwrap_or(Value::Null)
+}
+
+/// The page, or its error as a page.
+fn show(viewer: &Viewer, page: Result<Response, ApiError>) -> Response {
+    page.unwrap_or_else(|e| error_page(viewer, e))
+}
+
+/// A page's query parameters or path: one that does not parse is a 400 page.
+fn parsed<T>(extracted: Result<T, impl std::fmt::Display>) -> Result<T, ApiError> {
+    extracted.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.to_string()))
+}
+
+/// Column `key` of every row of a JSON array of rows (for a chart's labels or series).
+fn column(rows: &Value, key: &str) -> Vec<Value> {
+    rows.as_array()
+        .map(|a| a.iter().map(|r| r[key].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// A customer list's pager: "first–last of total" and the links to the previous and next page,
+/// made by `href` from an offset.
+fn pager(
+    offset: i64,
+    returned: usize,
+    total: i64,
+    href: impl Fn(i64) -> String,
+) -> (String, Option<String>, Option<String>) {
+    let text = if returned == 0 {
+        "no customers".to_string()
+    } else {
+        format!("{}–{} of {}", offset + 1, offset + returned as i64, total)
+    };
+    let prev = (offset > 0).then(|| href((offset - PAGE_SIZE).max(0)));
+    let next = (offset + (returned as i64) < total).then(|| href(offset + PAGE_SIZE));
+    (text, prev, next)
 }
 
 pub async fn overview(State(s): State<AppState>, viewer: Viewer) -> Response {
@@ -164,21 +200,10 @@ fn urlencode(s: &str) -> String {
 pub async fn ltv(
     State(s): State<AppState>,
     viewer: Viewer,
-    query: Result<Query<LtvQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<LtvQuery>, QueryRejection>,
 ) -> Response {
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => {
-            return error_page(
-                &viewer,
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.body_text()),
-            );
-        }
-    };
-    match ltv_page(&s, &viewer, &q).await {
-        Ok(r) => r,
-        Err(e) => error_page(&viewer, e),
-    }
+    let page = async { ltv_page(&s, &viewer, &parsed(query)?.0).await };
+    show(&viewer, page.await)
 }
 
 async fn ltv_page(s: &AppState, viewer: &Viewer, q: &LtvQuery) -> Result<Response, ApiError> {
@@ -262,12 +287,7 @@ async fn ltv_page(s: &AppState, viewer: &Viewer, q: &LtvQuery) -> Result<Respons
         .await?;
     let users: Value = serde_json::from_str(&users_text).unwrap_or(Value::Null);
 
-    let bars = |key: &str| -> Vec<Value> {
-        histogram_rows
-            .as_array()
-            .map(|a| a.iter().map(|b| b[key].clone()).collect())
-            .unwrap_or_default()
-    };
+    let bars = |key: &str| column(&histogram_rows, key);
     let labels: Vec<String> = histogram_rows
         .as_array()
         .map(|a| {
@@ -278,12 +298,7 @@ async fn ltv_page(s: &AppState, viewer: &Viewer, q: &LtvQuery) -> Result<Respons
         .unwrap_or_default();
     let histogram = json!({"type": "bar", "labels": labels, "x": metric, "y": "users",
                            "datasets": [{"label": "users", "data": bars("users")}]});
-    let seg = |key: &str| -> Vec<Value> {
-        segments
-            .as_array()
-            .map(|a| a.iter().map(|r| r[key].clone()).collect())
-            .unwrap_or_default()
-    };
+    let seg = |key: &str| column(&segments, key);
     let segments_chart = json!({"type": "bar", "labels": seg("segment"), "y": "%",
         "datasets": [{"label": "share of users", "data": seg("share_pct")},
                      {"label": "share of revenue", "data": seg("revenue_share_pct")}]});
@@ -299,14 +314,8 @@ async fn ltv_page(s: &AppState, viewer: &Viewer, q: &LtvQuery) -> Result<Respons
         })
         .collect();
     let total = total.unwrap_or(0);
-    let range_text = if returned == 0 {
-        "no customers".to_string()
-    } else {
-        format!("{}–{} of {}", offset + 1, offset + returned as i64, total)
-    };
-    let prev_href = (offset > 0).then(|| ltv_href(q, &order_text, (offset - PAGE_SIZE).max(0)));
-    let next_href =
-        (offset + (returned as i64) < total).then(|| ltv_href(q, &order_text, offset + PAGE_SIZE));
+    let (range_text, prev_href, next_href) =
+        pager(offset, returned, total, |o| ltv_href(q, &order_text, o));
     Ok(render(
         "ltv.html",
         "ltv",
@@ -373,44 +382,28 @@ pub async fn runs(State(s): State<AppState>, viewer: Viewer) -> Response {
 pub async fn customer(
     State(s): State<AppState>,
     viewer: Viewer,
-    path: Result<axum::extract::Path<i64>, axum::extract::rejection::PathRejection>,
+    path: Result<Path<i64>, PathRejection>,
 ) -> Response {
-    let user_id = match path {
-        Ok(axum::extract::Path(id)) => id,
-        Err(e) => {
-            return error_page(
-                &viewer,
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.body_text()),
-            );
-        }
-    };
+    let page = async { customer_page(&s, &viewer, parsed(path)?.0).await };
+    show(&viewer, page.await)
+}
+
+async fn customer_page(s: &AppState, viewer: &Viewer, user_id: i64) -> Result<Response, ApiError> {
     let ext = s.db.schema();
     let sql = crate::api::customers::customer_360_sql(ext);
-    let c = match rows(&s, &viewer.role, &sql, &[&user_id]).await {
-        Ok(v) => v[0].clone(),
-        Err(e) => return error_page(&viewer, e),
-    };
+    let c = rows(s, &viewer.role, &sql, &[&user_id]).await?[0].clone();
     if ["ltv", "rfm", "cluster", "clv", "churn"]
         .iter()
         .all(|k| c[*k].is_null())
     {
-        return error_page(
-            &viewer,
-            ApiError::not_found(format!("no results for customer {user_id}")),
-        );
+        return Err(ApiError::not_found(format!(
+            "no results for customer {user_id}"
+        )));
     }
-    let weeks = match rows(&s, &viewer.role, &format!(
+    let weeks = rows(s, &viewer.role, &format!(
         "SELECT week_start, orders, spend, anomaly_score, is_anomaly, triggers FROM {ext}.ml_user_anomalies_weekly \
-         WHERE user_id = $1 ORDER BY week_start"), &[&user_id]).await {
-        Ok(w) => w,
-        Err(e) => return error_page(&viewer, e),
-    };
-    let col = |k: &str| -> Vec<Value> {
-        weeks
-            .as_array()
-            .map(|a| a.iter().map(|w| w[k].clone()).collect())
-            .unwrap_or_default()
-    };
+         WHERE user_id = $1 ORDER BY week_start"), &[&user_id]).await?;
+    let col = |k: &str| column(&weeks, k);
     let weeks_chart = json!({"type": "bar", "labels": col("week_start"), "y": "spend",
         "datasets": [{"label": "spend", "data": col("spend")}]});
     let weeks = if weeks.as_array().is_some_and(|a| a.is_empty()) {
@@ -418,13 +411,13 @@ pub async fn customer(
     } else {
         weeks
     };
-    render(
+    Ok(render(
         "customer.html",
         "customer",
-        Some(&viewer),
+        Some(viewer),
         context! { c, weeks, weeks_chart },
         StatusCode::OK,
-    )
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -455,21 +448,10 @@ fn rfm_href(q: &RfmQuery, offset: i64) -> String {
 pub async fn rfm(
     State(s): State<AppState>,
     viewer: Viewer,
-    query: Result<Query<RfmQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<RfmQuery>, QueryRejection>,
 ) -> Response {
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => {
-            return error_page(
-                &viewer,
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.body_text()),
-            );
-        }
-    };
-    match rfm_page(&s, &viewer, &q).await {
-        Ok(r) => r,
-        Err(e) => error_page(&viewer, e),
-    }
+    let page = async { rfm_page(&s, &viewer, &parsed(query)?.0).await };
+    show(&viewer, page.await)
 }
 
 async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Response, ApiError> {
@@ -531,12 +513,7 @@ async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Respons
             json!({"r": r, "cells": cells})
         })
         .collect();
-    let col = |k: &str| -> Vec<Value> {
-        segments
-            .as_array()
-            .map(|a| a.iter().map(|r| r[k].clone()).collect())
-            .unwrap_or_default()
-    };
+    let col = |k: &str| column(&segments, k);
     let segments_chart = json!({"type": "bar", "labels": col("segment"), "y": "%",
         "datasets": [{"label": "share of customers", "data": col("share")},
                      {"label": "share of revenue", "data": col("revenue_share")}]});
@@ -561,13 +538,7 @@ async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Respons
         .await?;
     let customers: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let total = total.unwrap_or(0);
-    let range_text = if returned == 0 {
-        "no customers".to_string()
-    } else {
-        format!("{}–{} of {}", offset + 1, offset + returned as i64, total)
-    };
-    let prev_href = (offset > 0).then(|| rfm_href(q, (offset - PAGE_SIZE).max(0)));
-    let next_href = (offset + (returned as i64) < total).then(|| rfm_href(q, offset + PAGE_SIZE));
+    let (range_text, prev_href, next_href) = pager(offset, returned, total, |o| rfm_href(q, o));
     let mut filters = Vec::new();
     if let Some(sg) = &segment {
         filters.push(sg.clone());
@@ -598,21 +569,10 @@ pub struct ClvQuery {
 pub async fn clv(
     State(s): State<AppState>,
     viewer: Viewer,
-    query: Result<Query<ClvQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ClvQuery>, QueryRejection>,
 ) -> Response {
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => {
-            return error_page(
-                &viewer,
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.body_text()),
-            );
-        }
-    };
-    match clv_page(&s, &viewer, &q).await {
-        Ok(r) => r,
-        Err(e) => error_page(&viewer, e),
-    }
+    let page = async { clv_page(&s, &viewer, &parsed(query)?.0).await };
+    show(&viewer, page.await)
 }
 
 /// The frequency x recency grid of P(alive) for a transaction model: T of a year, 8 recency
@@ -701,10 +661,7 @@ async fn clv_page(s: &AppState, viewer: &Viewer, q: &ClvQuery) -> Result<Respons
 }
 
 pub async fn churn(State(s): State<AppState>, viewer: Viewer) -> Response {
-    match churn_page(&s, &viewer).await {
-        Ok(r) => r,
-        Err(e) => error_page(&viewer, e),
-    }
+    show(&viewer, churn_page(&s, &viewer).await)
 }
 
 async fn churn_page(s: &AppState, viewer: &Viewer) -> Result<Response, ApiError> {
@@ -756,12 +713,7 @@ async fn churn_page(s: &AppState, viewer: &Viewer) -> Result<Response, ApiError>
     let chosen = validation
         .as_array()
         .and_then(|a| a.iter().find(|m| m["chosen"] == true).cloned());
-    let col = |k: &str| -> Vec<Value> {
-        bands
-            .as_array()
-            .map(|a| a.iter().map(|r| r[k].clone()).collect())
-            .unwrap_or_default()
-    };
+    let col = |k: &str| column(&bands, k);
     let bands_chart = json!({"type": "bar", "labels": col("risk_band"), "y": "customers",
         "datasets": [{"label": "customers", "data": col("customers")}]});
     let weights_chart = model.as_ref().and_then(|m| {
@@ -789,21 +741,10 @@ pub struct SegmentsQuery {
 pub async fn segments(
     State(s): State<AppState>,
     viewer: Viewer,
-    query: Result<Query<SegmentsQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<SegmentsQuery>, QueryRejection>,
 ) -> Response {
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => {
-            return error_page(
-                &viewer,
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.body_text()),
-            );
-        }
-    };
-    match segments_page(&s, &viewer, &q).await {
-        Ok(r) => r,
-        Err(e) => error_page(&viewer, e),
-    }
+    let page = async { segments_page(&s, &viewer, &parsed(query)?.0).await };
+    show(&viewer, page.await)
 }
 
 async fn segments_page(
@@ -912,12 +853,7 @@ pub async fn anomalies(State(s): State<AppState>, viewer: Viewer) -> Response {
         (Ok(w), Ok(l), Ok(a)) => (w, l, a[0]["as_of"].clone()),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return error_page(&viewer, e),
     };
-    let col = |k: &str| -> Vec<Value> {
-        weeks
-            .as_array()
-            .map(|a| a.iter().map(|r| r[k].clone()).collect())
-            .unwrap_or_default()
-    };
+    let col = |k: &str| column(&weeks, k);
     let weeks_chart = json!({"type": "bar", "x": "week", "y": "customers", "labels": col("week_start"),
         "datasets": [{"label": "anomalies", "data": col("anomalies")}]});
     render(
