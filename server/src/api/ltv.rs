@@ -132,7 +132,8 @@ const USER_SORT: &[&str] = &[
     "days_since_last_order",
 ];
 
-const SEGMENTS: &[&str] = &["VIP", "High", "Medium", "Low", "New"];
+/// The value segments, as the refresh names them.
+pub(crate) const SEGMENTS: &[&str] = &["VIP", "High", "Medium", "Low", "New"];
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -151,6 +152,18 @@ pub struct UsersQuery {
     /// 1 to 1000 (default 100); or send `Range: 0-99`.
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+}
+
+/// The customers of the last refresh in `order`, filtered by segment (`$1`) and lifetime revenue
+/// from `$2` to `$3` (decimals as text): the API's list and the dashboard's.
+pub(crate) fn users_sql(ext: &str, order: &str) -> String {
+    format!(
+        "SELECT * FROM {ext}.ml_user_ltv \
+         WHERE ($1::text IS NULL OR segment = $1) \
+           AND ($2::text IS NULL OR lifetime_revenue >= $2::numeric) \
+           AND ($3::text IS NULL OR lifetime_revenue <= $3::numeric) \
+         ORDER BY {order}, user_id"
+    )
 }
 
 /// Customers with their LTV: filtered, sorted and paged. `Prefer: count=exact` adds the total
@@ -172,14 +185,7 @@ pub async fn users(
         .as_deref()
         .map(|v| one_of("segment", v, SEGMENTS))
         .transpose()?;
-    let sql = format!(
-        "SELECT * FROM {}.ml_user_ltv \
-         WHERE ($1::text IS NULL OR segment = $1) \
-           AND ($2::text IS NULL OR lifetime_revenue >= $2::numeric) \
-           AND ($3::text IS NULL OR lifetime_revenue <= $3::numeric) \
-         ORDER BY {order}, user_id",
-        s.db.schema()
-    );
+    let sql = users_sql(s.db.schema(), &order);
     let (body, n, total) =
         s.db.page(
             &role,
@@ -236,7 +242,8 @@ pub async fn user(
         .ok_or_else(|| ApiError::not_found(format!("no LTV row for user {user_id}")))
 }
 
-const METRICS: &[&str] = &[
+/// The metrics a distribution can bin.
+pub(crate) const METRICS: &[&str] = &[
     "revenue_3m",
     "revenue_6m",
     "revenue_12m",

@@ -127,7 +127,7 @@ pub struct CustomersQuery {
     pub offset: Option<i64>,
 }
 
-fn score(name: &str, v: Option<i16>) -> Result<Option<i16>, ApiError> {
+pub(crate) fn score(name: &str, v: Option<i16>) -> Result<Option<i16>, ApiError> {
     match v {
         Some(x) if !(1..=5).contains(&x) => Err(ApiError::bad_parameter(
             name,
@@ -135,6 +135,17 @@ fn score(name: &str, v: Option<i16>) -> Result<Option<i16>, ApiError> {
         )),
         _ => Ok(v),
     }
+}
+
+/// The scored customers in `order`, by segment (`$1`) and R, F and M scores (`$2` to `$4`):
+/// the API's list and the dashboard's.
+pub(crate) fn customers_sql(ext: &str, order: &str) -> String {
+    format!(
+        "SELECT * FROM {ext}.ml_user_rfm \
+         WHERE ($1::text IS NULL OR segment = $1) AND ($2::int2 IS NULL OR r_score = $2) \
+           AND ($3::int2 IS NULL OR f_score = $3) AND ($4::int2 IS NULL OR m_score = $4) \
+         ORDER BY {order}, user_id"
+    )
 }
 
 /// Customers with their scores: by segment or cell, sorted and paged.
@@ -154,13 +165,7 @@ pub async fn customers(
         score("f_score", q.f_score)?,
         score("m_score", q.m_score)?,
     );
-    let sql = format!(
-        "SELECT * FROM {}.ml_user_rfm \
-         WHERE ($1::text IS NULL OR segment = $1) AND ($2::int2 IS NULL OR r_score = $2) \
-           AND ($3::int2 IS NULL OR f_score = $3) AND ($4::int2 IS NULL OR m_score = $4) \
-         ORDER BY {order}, user_id",
-        s.db.schema()
-    );
+    let sql = customers_sql(s.db.schema(), &order);
     let (body, n, total) =
         s.db.page(
             &role,

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::{Viewer, error_page, render};
 use crate::AppState;
+use crate::api::ltv::{METRICS, SEGMENTS};
 use crate::api::{one_of, order_by};
 use crate::error::ApiError;
 use crate::paging::Page;
@@ -131,18 +132,6 @@ pub async fn overview(State(s): State<AppState>, viewer: Viewer) -> Response {
     )
 }
 
-const METRICS: &[&str] = &[
-    "revenue_3m",
-    "revenue_6m",
-    "revenue_12m",
-    "lifetime_revenue",
-    "orders_3m",
-    "orders_6m",
-    "orders_12m",
-    "orders_lifetime",
-    "avg_order_value_lifetime",
-];
-const SEGMENTS: &[&str] = &["VIP", "High", "Medium", "Low", "New"];
 /// The customer table's columns: (column, label, numeric).
 const COLUMNS: &[(&str, &str, bool)] = &[
     ("user_id", "user", false),
@@ -273,13 +262,7 @@ async fn ltv_page(s: &AppState, viewer: &Viewer, q: &LtvQuery) -> Result<Respons
     let (users_text, returned, total) =
         s.db.page(
             role,
-            &format!(
-                "SELECT * FROM {ext}.ml_user_ltv \
-                 WHERE ($1::text IS NULL OR segment = $1) \
-                   AND ($2::text IS NULL OR lifetime_revenue >= $2::numeric) \
-                   AND ($3::text IS NULL OR lifetime_revenue <= $3::numeric) \
-                 ORDER BY {order}, user_id"
-            ),
+            &crate::api::ltv::users_sql(ext, &order),
             &[&segment, &min, &max],
             page,
             crate::paging::Count::Exact,
@@ -457,11 +440,8 @@ pub async fn rfm(
 async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Response, ApiError> {
     let ext = s.db.schema();
     let role = &viewer.role;
-    for (name, v) in [("r_score", q.r_score), ("f_score", q.f_score)] {
-        if v.is_some_and(|x| !(1..=5).contains(&x)) {
-            return Err(ApiError::bad_parameter(name, "must be between 1 and 5"));
-        }
-    }
+    crate::api::rfm::score("r_score", q.r_score)?;
+    crate::api::rfm::score("f_score", q.f_score)?;
     let run = rows(s, role, &format!(
         "SELECT as_of_date, finished_at, customers_scored, monetary FROM {ext}.ml_rfm_runs ORDER BY run_id DESC LIMIT 1"), &[]).await?;
     if run.as_array().is_none_or(|a| a.is_empty()) {
@@ -526,12 +506,8 @@ async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Respons
     let (text, returned, total) =
         s.db.page(
             role,
-            &format!(
-                "SELECT * FROM {ext}.ml_user_rfm WHERE ($1::text IS NULL OR segment = $1) \
-           AND ($2::int2 IS NULL OR r_score = $2) AND ($3::int2 IS NULL OR f_score = $3) \
-         ORDER BY revenue DESC, user_id"
-            ),
-            &[&segment, &q.r_score, &q.f_score],
+            &crate::api::rfm::customers_sql(ext, "revenue DESC NULLS LAST"),
+            &[&segment, &q.r_score, &q.f_score, &None::<i16>],
             page,
             crate::paging::Count::Exact,
         )
