@@ -82,6 +82,9 @@ SELECT user_id, probability, risk_band, top_reasons FROM churn_high_risk(0.6, 5)
 SELECT scorer, chosen, round(roc_auc::numeric, 3) AS roc_auc, round(pr_auc::numeric, 3) AS pr_auc,
        round(top_decile_lift::numeric, 2) AS top_decile_lift
 FROM churn_train('purchase_30d', 'purchase', as_of => '1998-06-30');
+\echo calculate_all_purchase('purchase_30d', '1998-06-30'): every customer scored into ml_purchase_scores
+SELECT customers, eligible, round(mean_probability::numeric, 3) AS mean_probability
+FROM calculate_all_purchase('purchase_30d', '1998-06-30');
 \echo
 \echo calculate_all_anomalies('1998-06-28'): the week of 1998-06-22 against the last 4 weeks of each customer
 SELECT * FROM calculate_all_anomalies('1998-06-28');

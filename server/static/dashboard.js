@@ -3,7 +3,8 @@
 // Once done, <body data-charts="N"> says how many were drawn (the browser tests read it).
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
-  var palette = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d"];
+  var palette = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d",
+                 "#92400e", "#475569", "#facc15", "#0f766e"];
   var drawn = 0;
   document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
     var source = document.getElementById(canvas.dataset.chart);

@@ -69,6 +69,8 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
          SELECT calculate_all_clv('bg', 'gg', 12, 0.01, '1997-09-30');
          SELECT count(*) FROM churn_train('churn', as_of => '1998-06-30', snapshot_weeks => 20, btyd_model => 'none');
          SELECT calculate_all_churn('churn', '1998-06-30');
+         SELECT count(*) FROM churn_train('purchase_30d', 'purchase', as_of => '1998-06-30', snapshot_weeks => 20, btyd_model => 'none');
+         SELECT calculate_all_purchase('purchase_30d', '1998-06-30');
          SELECT calculate_all_anomalies('1998-06-30');
          SELECT count(*) FROM grant_analytics_access('cda_api_analyst', 'analyst');
          SELECT count(*) FROM grant_analytics_access('cda_api_operator', 'operator');

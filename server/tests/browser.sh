@@ -14,12 +14,20 @@ mkdir -p "$OUT"
 CHROMIUM=$(command -v chromium || command -v chromium-browser)
 [ -x "$BIN" ] && [ -n "$CHROMIUM" ] || { echo "browser: 0 passed, 1 failed (no cda-server binary or no chromium)"; exit 1; }
 
-CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=cda_api dbname=cda_server_test" \
-CDA_LISTEN="127.0.0.1:$PORT" CDA_ANONYMOUS_ROLE=cda_api_analyst \
-    "$BIN" >"$CDA_DIR/test-output/browser-server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null' EXIT
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.2; done
+# Two servers on the same database: pages as an analyst (who may not read the shop's orders, so
+# the live sections say so) and as an operator (who sees them).
+OPERATOR_PORT=55496
+serve() {
+    CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=cda_api dbname=cda_server_test" \
+    CDA_LISTEN="127.0.0.1:$1" CDA_ANONYMOUS_ROLE=$2 \
+        "$BIN" >"$CDA_DIR/test-output/browser-server-$2.log" 2>&1 &
+}
+serve $PORT cda_api_analyst; analyst=$!
+serve $OPERATOR_PORT cda_api_operator; operator=$!
+trap 'kill $analyst $operator 2>/dev/null' EXIT
+for port in $PORT $OPERATOR_PORT; do
+    for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+done
 
 # chrome: runs headless Chromium on a URL with a throwaway profile; extra flags follow.
 chrome() {
@@ -32,10 +40,17 @@ chrome() {
 }
 
 passed=0 failed=0
+# check NAME PATH [PORT [NOTICES]]: the page at PATH on the server at PORT (the analyst's by
+# default) loads cleanly, shows no error, and shows exactly NOTICES notices (0 by default).
 check() {
-    local name=$1 path=$2 url="http://127.0.0.1:$PORT$2"
-    local dom console problems="" canvases drawn
+    local name=$1 path=$2 port=${3:-$PORT} notices=${4:-0}
+    local url="http://127.0.0.1:$port$2"
+    local dom console problems="" canvases drawn shown
     dom=$(chrome --dump-dom "$url" 2>"$OUT/$name.console.txt")
+    # Every page here has what it shows: an error box (a failed query, a bad default) fails it.
+    echo "$dom" | grep -q 'class="error"' && problems+=" error: $(echo "$dom" | grep -o 'class="error">[^<]*' | head -2)"
+    shown=$(echo "$dom" | grep -o 'class="notice"' | wc -l)
+    [ "$shown" = "$notices" ] || problems+=" notices: $shown shown, $notices expected"
     # The pages' own script logs nothing: any console message (an error, an uncaught exception,
     # a resource that failed to load, a CSP refusal) is a failure.
     console=$(grep -E ':CONSOLE[:(]|Uncaught' "$OUT/$name.console.txt" || true)
@@ -46,7 +61,7 @@ check() {
     # Every link on the page answers 200 (log out aside).
     for href in $(echo "$dom" | grep -o 'href="/[^"#]*' | sed 's/^href="//' | sed 's/&amp;/\&/g' | sort -u); do
         [ "$href" = /logout ] && continue
-        code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$href")
+        code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$href")
         [ "$code" = 200 ] || problems+=" link $href: $code"
     done
     chrome --screenshot="$OUT/$name.png" --window-size=1280,2400 --hide-scrollbars "$url" >/dev/null 2>&1
@@ -63,11 +78,16 @@ check() {
 check overview /
 check ltv /ltv
 check ltv-filtered "/ltv?metric=lifetime_revenue&bins=20&segment=VIP&order=orders_lifetime.desc&offset=50"
-check rfm /rfm
-check rfm-cell "/rfm?r_score=5&f_score=4"
-check clv /clv
+# The analyst is told, section by section, what it may not read (sizes and migration; holdout).
+check rfm /rfm $PORT 2
+check rfm-cell "/rfm?r_score=5&f_score=4" $PORT 2
+check clv /clv $PORT 1
 check churn /churn
-check segments /segments
+check segments /segments $PORT 2
+check operator-rfm /rfm $OPERATOR_PORT
+check operator-rfm-quarterly "/rfm?from=1997-01-01&to=1998-06-30&step=quarter" $OPERATOR_PORT
+check operator-segments /segments $OPERATOR_PORT
+check operator-clv "/clv?model=bg&holdout_end=1998-06-30" $OPERATOR_PORT
 check anomalies /anomalies
 check runs /runs
 check customer /customers/11

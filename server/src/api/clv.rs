@@ -224,18 +224,7 @@ pub async fn matrix(
             "must be between 2 and 60",
         ));
     }
-    let sql = format!(
-        "SELECT f AS frequency, r AS recency, p.probability_alive, p.expected_purchases \
-         FROM {ext}.ml_clv_models m, generate_series(0, $3) f, \
-              LATERAL (SELECT $2::float8 * i / ($4 - 1) AS r FROM generate_series(0, $4 - 1) i \
-                       WHERE (f = 0 AND i = 0) \
-                          OR (f > 0 AND i > 0 AND f <= $2::float8 * i / ($4 - 1) \
-                                                       * CASE m.time_unit WHEN 'week' THEN 7 ELSE 1 END)) rr, \
-              LATERAL {ext}.clv_predict($1, f, r, $2::float8, m.time_unit, $5::float8) p \
-         WHERE m.model_name = $1 \
-         ORDER BY f, r",
-        ext = s.db.schema()
-    );
+    let sql = matrix_sql(s.db.schema());
     let body =
         s.db.rows(&role, &sql, &[&q.model, &t, &max_f, &steps, &horizon])
             .await?;
@@ -246,6 +235,24 @@ pub async fn matrix(
         )));
     }
     Ok(json(body))
+}
+
+/// The frequency x recency grid of P(alive) and expected purchases: `$1` the model, `$2` the
+/// customers' age T, `$3` the last frequency, `$4` the recency steps from 0 to T, `$5` the horizon
+/// (T and the horizon in the model's unit). Cells a history cannot have are left out. The
+/// dashboard's CLV matrices read the same rows.
+pub fn matrix_sql(ext: &str) -> String {
+    format!(
+        "SELECT f AS frequency, r AS recency, p.probability_alive, p.expected_purchases \
+         FROM {ext}.ml_clv_models m, generate_series(0, $3) f, \
+              LATERAL (SELECT $2::float8 * i / ($4 - 1) AS r FROM generate_series(0, $4 - 1) i \
+                       WHERE (f = 0 AND i = 0) \
+                          OR (f > 0 AND i > 0 AND f <= $2::float8 * i / ($4 - 1) \
+                                                       * CASE m.time_unit WHEN 'week' THEN 7 ELSE 1 END)) rr, \
+              LATERAL {ext}.clv_predict($1, f, r, $2::float8, m.time_unit, $5::float8) p \
+         WHERE m.model_name = $1 \
+         ORDER BY f, r"
+    )
 }
 
 const SORT: &[&str] = &[

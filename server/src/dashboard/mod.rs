@@ -4,6 +4,7 @@
 //! server-side; the cookie holds only a random session id) or as the anonymous role when one is
 //! configured.
 
+mod over_time;
 mod pages;
 
 use std::collections::HashMap;
@@ -51,6 +52,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/customer.html"),
         ),
         ("rfm.html", include_str!("../../templates/rfm.html")),
+        (
+            "over_time.html",
+            include_str!("../../templates/over_time.html"),
+        ),
         ("clv.html", include_str!("../../templates/clv.html")),
         ("churn.html", include_str!("../../templates/churn.html")),
         (

@@ -9,6 +9,7 @@ use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::over_time::{self, Period, Queries};
 use super::{Viewer, error_page, render};
 use crate::AppState;
 use crate::api::ltv::{METRICS, SEGMENTS};
@@ -17,7 +18,7 @@ use crate::error::ApiError;
 use crate::paging::Page;
 
 /// The rows of `sql` as JSON values.
-async fn rows(
+pub(super) async fn rows(
     s: &AppState,
     role: &str,
     sql: &str,
@@ -32,6 +33,25 @@ async fn rows(
 /// error: the overview shows what there is.
 async fn rows_or_none(s: &AppState, role: &str, sql: &str) -> Value {
     rows(s, role, sql, &[]).await.unwrap_or(Value::Null)
+}
+
+/// The rows of a live section, or what stands in their place: `{rows}` or `{error, hint, kind}`,
+/// where kind is `notice` for a role refused the source and `error` for anything else.
+pub(super) async fn live(
+    s: &AppState,
+    role: &str,
+    sql: &str,
+    params: &crate::db::Params<'_>,
+) -> Value {
+    match rows(s, role, sql, params).await {
+        Ok(rows) => json!({ "rows": rows }),
+        Err(e) if e.code == "42501" => json!({
+            "error": "This section is computed from the shop's orders, which your role may not read.",
+            "hint": "Log in with an operator's token to see it.",
+            "kind": "notice",
+        }),
+        Err(e) => json!({ "error": e.message, "hint": e.hint, "kind": "error" }),
+    }
 }
 
 /// The page, or its error as a page.
@@ -175,7 +195,7 @@ fn ltv_href(q: &LtvQuery, order: &str, offset: i64) -> String {
     format!("/ltv?{}", parts.join("&"))
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -409,6 +429,19 @@ pub struct RfmQuery {
     r_score: Option<i16>,
     f_score: Option<i16>,
     offset: Option<i64>,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+}
+
+impl RfmQuery {
+    fn period(&self) -> Period {
+        Period {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            step: self.step.clone(),
+        }
+    }
 }
 
 fn rfm_href(q: &RfmQuery, offset: i64) -> String {
@@ -425,6 +458,7 @@ fn rfm_href(q: &RfmQuery, offset: i64) -> String {
     if offset > 0 {
         parts.push(format!("offset={offset}"));
     }
+    parts.extend(q.period().query());
     format!("/rfm?{}", parts.join("&"))
 }
 
@@ -493,6 +527,21 @@ async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Respons
             json!({"r": r, "cells": cells})
         })
         .collect();
+    let over = over_time::section(
+        s,
+        role,
+        &q.period(),
+        run[0]["as_of_date"].as_str().unwrap_or_default(),
+        &Queries {
+            sizes: &format!("SELECT * FROM {ext}.rfm_segment_sizes($1::text::date, $2::text::date, $3::text::interval)"),
+            migration: &format!("SELECT * FROM {ext}.rfm_segment_migration($1::text::date, $2::text::date)"),
+            series: "segment",
+            from_column: "from_segment",
+            to_column: "to_segment",
+            model: None,
+        },
+    )
+    .await?;
     let col = |k: &str| column(&segments, k);
     let segments_chart = json!({"type": "bar", "labels": col("segment"), "y": "%",
         "datasets": [{"label": "share of customers", "data": col("share")},
@@ -530,7 +579,7 @@ async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Respons
         "rfm",
         Some(viewer),
         context! {
-            run => run[0], segments, segments_chart, grid, customers, range_text, prev_href, next_href,
+            run => run[0], segments, segments_chart, grid, customers, range_text, prev_href, next_href, over,
             filter_text => filters.join(", "),
         },
         StatusCode::OK,
@@ -540,6 +589,7 @@ async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Respons
 #[derive(Deserialize, Default)]
 pub struct ClvQuery {
     model: Option<String>,
+    holdout_end: Option<String>,
 }
 
 pub async fn clv(
@@ -551,9 +601,41 @@ pub async fn clv(
     show(&viewer, page.await)
 }
 
-/// The frequency x recency grid of P(alive) for a transaction model: T of a year, 8 recency
-/// columns, frequencies 0 to 12.
-const MATRIX_T_DAYS: f64 = 364.0;
+/// The frequency x recency matrices of a purchase model, as lifetimes plots them: customers
+/// first seen a year ago, frequencies 0 to 12, recency in 8 steps, purchases over the next year.
+const MATRIX_DAYS: f64 = 364.0;
+const MATRIX_MAX_FREQUENCY: i32 = 12;
+const MATRIX_RECENCY_STEPS: i32 = 8;
+
+/// The cells of a matrix (rows of `api::clv::matrix_sql`) laid out as table rows for column
+/// `key`, shaded by the share of `largest`.
+fn matrix_rows(cells: &Value, recencies: &[f64], key: &str, largest: f64) -> Value {
+    let grid: Vec<Value> = (0..=i64::from(MATRIX_MAX_FREQUENCY))
+        .map(|f| {
+            let row: Vec<Value> = recencies
+                .iter()
+                .map(|r| {
+                    let x = cells
+                        .as_array()
+                        .and_then(|a| {
+                            a.iter().find(|c| {
+                                c["frequency"] == f
+                                    && (c["recency"].as_f64().unwrap_or(-1.0) - r).abs() < 1e-9
+                            })
+                        })
+                        .and_then(|c| c[key].as_f64());
+                    match x {
+                        Some(x) => json!({"text": format!("{x:.2}"),
+                                          "heat": (x / largest.max(1e-12) * 9.0).round() as i64}),
+                        None => json!({"text": "", "heat": 0}),
+                    }
+                })
+                .collect();
+            json!({"frequency": f, "cells": row})
+        })
+        .collect();
+    Value::from(grid)
+}
 
 async fn clv_page(s: &AppState, viewer: &Viewer, q: &ClvQuery) -> Result<Response, ApiError> {
     let ext = s.db.schema();
@@ -574,47 +656,69 @@ async fn clv_page(s: &AppState, viewer: &Viewer, q: &ClvQuery) -> Result<Respons
         ),
         None => transaction_models.first(),
     };
-    let (mut matrix, mut recencies, mut t, mut unit) =
-        (Value::Null, Vec::new(), 0.0, String::new());
+    let mut view = json!({});
     if let Some(m) = chosen {
-        unit = m["time_unit"].as_str().unwrap_or("week").to_string();
-        let days = if unit == "week" { 7.0 } else { 1.0 };
-        t = MATRIX_T_DAYS / days;
+        let unit = m["time_unit"].as_str().unwrap_or("week").to_string();
+        let t = if unit == "week" {
+            MATRIX_DAYS / 7.0
+        } else {
+            MATRIX_DAYS
+        };
         let name = m["model_name"].as_str().unwrap_or_default().to_string();
-        let cells = rows(s, role, &format!(
-            "SELECT f AS frequency, r AS recency, p.probability_alive \
-             FROM generate_series(0, 12) f, \
-                  LATERAL (SELECT $2::float8 * i / 7 AS r FROM generate_series(0, 7) i \
-                           WHERE (f = 0 AND i = 0) OR (f > 0 AND i > 0 AND f <= $2::float8 * i / 7 * $3::float8)) rr, \
-                  LATERAL {ext}.clv_predict($1, f, r, $2::float8, $4, 1) p ORDER BY f, r"),
-            &[&name, &t, &days, &unit]).await?;
-        recencies = (0..8).map(|i| t * f64::from(i) / 7.0).collect();
-        let grid: Vec<Value> = (0..=12)
-            .map(|f: i64| {
-                let row: Vec<Value> = recencies
-                    .iter()
-                    .map(|r| {
-                        let p = cells
-                            .as_array()
-                            .and_then(|a| {
-                                a.iter().find(|c| {
-                                    c["frequency"] == f
-                                        && (c["recency"].as_f64().unwrap_or(-1.0) - r).abs() < 1e-9
-                                })
-                            })
-                            .and_then(|c| c["probability_alive"].as_f64());
-                        match p {
-                            Some(p) => {
-                                json!({"text": format!("{p:.2}"), "heat": (p * 9.0).round() as i64})
-                            }
-                            None => json!({"text": "", "heat": 0}),
-                        }
-                    })
-                    .collect();
-                json!({"frequency": f, "cells": row})
-            })
+        let cells = rows(
+            s,
+            role,
+            &crate::api::clv::matrix_sql(ext),
+            &[&name, &t, &MATRIX_MAX_FREQUENCY, &MATRIX_RECENCY_STEPS, &t],
+        )
+        .await?;
+        let recencies: Vec<f64> = (0..MATRIX_RECENCY_STEPS)
+            .map(|i| t * f64::from(i) / f64::from(MATRIX_RECENCY_STEPS - 1))
             .collect();
-        matrix = Value::from(grid);
+        let most = column(&cells, "expected_purchases")
+            .iter()
+            .filter_map(Value::as_f64)
+            .fold(0.0, f64::max);
+        // The holdout runs to the end of the period the LTV results are as of, unless asked.
+        let holdout_end = match q.holdout_end.clone().filter(|h| !h.is_empty()) {
+            Some(h) => h,
+            None => rows(s, role, &format!(
+                "SELECT coalesce((SELECT as_of_date FROM {ext}.ml_ltv_runs ORDER BY run_id DESC LIMIT 1), \
+                                 current_date)::text AS day"), &[]).await?[0]["day"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let holdout = live(
+            s,
+            role,
+            &format!("SELECT * FROM {ext}.clv_holdout_evaluation($1, $2::text::date)"),
+            &[&name, &holdout_end],
+        )
+        .await;
+        let bins: Vec<Value> = holdout["rows"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|b| b["frequency"] != "all")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let bins = Value::from(bins);
+        let holdout_chart = holdout.get("rows").map(|_| {
+            json!({"type": "bar", "x": "repeat purchases in the calibration period",
+                   "y": "mean purchases in the holdout period", "labels": column(&bins, "frequency"),
+                   "datasets": [{"label": "actual", "data": column(&bins, "actual_mean")},
+                                {"label": "predicted", "data": column(&bins, "predicted_mean")}]})
+        });
+        view = json!({
+            "model": name, "unit": unit, "t": t, "recencies": recencies,
+            "alive": matrix_rows(&cells, &recencies, "probability_alive", 1.0),
+            "purchases": matrix_rows(&cells, &recencies, "expected_purchases", most),
+            "holdout_end": holdout_end, "holdout": holdout, "holdout_chart": holdout_chart,
+            "calibration_end": m["calibration_end"],
+        });
     }
     let top = rows(
         s,
@@ -628,10 +732,7 @@ async fn clv_page(s: &AppState, viewer: &Viewer, q: &ClvQuery) -> Result<Respons
         "clv.html",
         "clv",
         Some(viewer),
-        context! {
-            models, matrix, recencies, t, unit, top, scored,
-            model => chosen.map(|m| m["model_name"].clone()),
-        },
+        context! { models, view, top, scored },
         StatusCode::OK,
     ))
 }
@@ -642,76 +743,100 @@ pub async fn churn(State(s): State<AppState>, viewer: Viewer) -> Response {
 
 async fn churn_page(s: &AppState, viewer: &Viewer) -> Result<Response, ApiError> {
     let ext = s.db.schema();
-    let role = &viewer.role;
-    let high = rows(s, role, &format!(
-        "SELECT user_id, probability, risk_band, top_reasons, model_name, model_version, as_of_date \
-         FROM {ext}.ml_churn_scores WHERE eligible ORDER BY probability DESC, user_id LIMIT 20"), &[]).await?;
-    let bands = if high.as_array().is_some_and(|a| !a.is_empty()) {
-        rows(
-            s,
-            role,
-            &format!("SELECT * FROM {ext}.churn_summary()"),
-            &[],
-        )
-        .await?
-    } else {
-        Value::Array(Vec::new())
-    };
-    let name = high
-        .get(0)
-        .map(|h| h["model_name"].clone())
-        .unwrap_or(Value::Null);
-    let as_of = high
-        .get(0)
-        .map(|h| h["as_of_date"].clone())
-        .unwrap_or(Value::Null);
-    let model = match name.as_str() {
-        Some(n) => rows(
-            s,
-            role,
-            &format!(
-                "SELECT model_name, version, classifier, features, weights, trained_at, as_of_date \
-             FROM {ext}.ml_churn_models WHERE model_name = $1"
-            ),
-            &[&n],
-        )
-        .await?
-        .get(0)
-        .cloned(),
-        None => None,
-    };
-    let validation = match name.as_str() {
-        Some(n) => rows(s, role, &format!(
-            "SELECT * FROM {ext}.ml_churn_model_metrics WHERE model_name = $1 AND split = 'validation' \
-             ORDER BY chosen DESC, roc_auc DESC NULLS LAST"), &[&n]).await?,
-        None => Value::Array(Vec::new()),
-    };
-    let chosen = validation
-        .as_array()
-        .and_then(|a| a.iter().find(|m| m["chosen"] == true).cloned());
-    let col = |k: &str| column(&bands, k);
-    let bands_chart = json!({"type": "bar", "labels": col("risk_band"), "y": "customers",
-        "datasets": [{"label": "customers", "data": col("customers")}]});
-    let weights_chart = model.as_ref().and_then(|m| {
-        let weights = m["weights"].as_array()?;
-        let features = m["features"].as_array()?;
-        Some(json!({"type": "bar", "labels": features, "y": "weight",
-                    "datasets": [{"label": "weight", "data": weights}]}))
-    });
+    let churn = scores_card(
+        s,
+        &viewer.role,
+        "ml_churn_scores",
+        "risk_band",
+        &format!("SELECT * FROM {ext}.churn_summary()"),
+    )
+    .await?;
+    let purchase = scores_card(
+        s,
+        &viewer.role,
+        "ml_purchase_scores",
+        "band",
+        &format!(
+            "SELECT band AS risk_band, count(*) AS customers, \
+                    round(count(*)::numeric / sum(count(*)) OVER (), 4)::float8 AS share, \
+                    round(avg(probability)::numeric, 4)::float8 AS mean_probability, \
+                    count(*) FILTER (WHERE eligible) AS eligible \
+             FROM {ext}.ml_purchase_scores GROUP BY band \
+             ORDER BY array_position(ARRAY['high', 'medium', 'low'], band)"
+        ),
+    )
+    .await?;
     Ok(render(
         "churn.html",
         "churn",
         Some(viewer),
-        context! {
-            bands, bands_chart, model, validation, chosen, weights_chart, high, as_of,
-        },
+        context! { churn, purchase },
         StatusCode::OK,
     ))
+}
+
+/// What the churn page shows of one kind of score (`ml_churn_scores` or `ml_purchase_scores`):
+/// its bands (`bands_sql`), the scoring model with its validation metrics beside the P(alive)
+/// baseline, the chosen scorer's confusion matrix, the feature weights, and the 20 customers
+/// with the highest probability, with reasons.
+async fn scores_card(
+    s: &AppState,
+    role: &str,
+    table: &str,
+    band_column: &str,
+    bands_sql: &str,
+) -> Result<Value, ApiError> {
+    let ext = s.db.schema();
+    let top = rows(s, role, &format!(
+        "SELECT user_id, probability, {band_column} AS band, top_reasons, model_name, model_version, as_of_date \
+         FROM {ext}.{table} WHERE eligible ORDER BY probability DESC, user_id LIMIT 20"), &[]).await?;
+    let Some(first) = top.get(0).cloned() else {
+        return Ok(json!({"top": []}));
+    };
+    let bands = rows(s, role, bands_sql, &[]).await?;
+    let name = first["model_name"].as_str().unwrap_or_default().to_string();
+    let model = rows(
+        s,
+        role,
+        &format!(
+            "SELECT model_name, version, classifier, features, weights, label_days, trained_at, as_of_date \
+             FROM {ext}.ml_churn_models WHERE model_name = $1"
+        ),
+        &[&name],
+    )
+    .await?
+    .get(0)
+    .cloned();
+    let validation = rows(s, role, &format!(
+        "SELECT * FROM {ext}.ml_churn_model_metrics WHERE model_name = $1 AND split = 'validation' \
+         ORDER BY chosen DESC, roc_auc DESC NULLS LAST"), &[&name]).await?;
+    let chosen = validation
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["chosen"] == true).cloned());
+    let col = |k: &str| column(&bands, k);
+    let bands_chart = json!({"type": "bar", "x": "band", "labels": col("risk_band"), "y": "customers",
+        "datasets": [{"label": "customers", "data": col("customers")}]});
+    let weights_chart = model.as_ref().and_then(|m| {
+        let weights = m["weights"].as_array()?;
+        let features = m["features"].as_array()?;
+        Some(
+            json!({"type": "bar", "x": "feature", "labels": features, "y": "weight",
+                    "datasets": [{"label": "weight", "data": weights}]}),
+        )
+    });
+    Ok(json!({
+        "top": top, "bands": bands, "bands_chart": bands_chart, "model": model,
+        "validation": validation, "chosen": chosen, "weights_chart": weights_chart,
+        "as_of": first["as_of_date"],
+    }))
 }
 
 #[derive(Deserialize, Default)]
 pub struct SegmentsQuery {
     model: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
 }
 
 pub async fn segments(
@@ -746,8 +871,13 @@ async fn segments_page(
         ),
         None => list.first().cloned(),
     };
-    let (mut profiles, mut sizes_chart, mut silhouette_chart, mut assigned_as_of) =
-        (Vec::new(), Value::Null, Value::Null, Value::Null);
+    let (mut profiles, mut sizes_chart, mut silhouette_chart, mut assigned_as_of, mut over) = (
+        Vec::new(),
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+    );
     if let Some(m) = &model {
         let name = m["model_name"].as_str().unwrap_or_default().to_string();
         let sizes = rows(s, role, &format!(
@@ -785,6 +915,30 @@ async fn segments_page(
             .unwrap_or(Value::Null);
         sizes_chart = json!({"type": "bar", "y": "customers",
             "labels": names, "datasets": [{"label": "customers", "data": profiles.iter().map(|p| p["users"].clone()).collect::<Vec<_>>()}]});
+        let as_of = assigned_as_of
+            .as_str()
+            .or(m["snapshot_date"].as_str())
+            .unwrap_or_default();
+        let period = Period {
+            from: q.from.clone(),
+            to: q.to.clone(),
+            step: q.step.clone(),
+        };
+        over = over_time::section(
+            s,
+            role,
+            &period,
+            as_of,
+            &Queries {
+                sizes: &format!("SELECT snapshot_date, cluster, cluster_name, users FROM {ext}.cluster_sizes($4, $1::text::date, $2::text::date, $3::text::interval)"),
+                migration: &format!("SELECT * FROM {ext}.cluster_migration($3, $1::text::date, $2::text::date)"),
+                series: "cluster_name",
+                from_column: "from_cluster",
+                to_column: "to_cluster",
+                model: Some(&name),
+            },
+        )
+        .await?;
         // A curve needs more than the one k given.
         if m["candidate_k"].as_array().is_some_and(|a| a.len() > 1) {
             silhouette_chart = json!({"type": "line", "x": "k", "y": "silhouette", "labels": m["candidate_k"],
@@ -796,7 +950,7 @@ async fn segments_page(
         "segments",
         Some(viewer),
         context! {
-            models, model, profiles, sizes_chart, silhouette_chart, assigned_as_of,
+            models, model, profiles, sizes_chart, silhouette_chart, assigned_as_of, over,
         },
         StatusCode::OK,
     ))
