@@ -201,13 +201,55 @@ impl Db {
         sql: &str,
         params: &Params<'_>,
     ) -> Result<String, ApiError> {
+        self.run_job(role, sql, params, |_| {}).await
+    }
+
+    /// Like [`Db::run`], telling `started` the backend's process id before the work starts, so
+    /// that [`Db::progress`] can follow it.
+    pub async fn run_job(
+        &self,
+        role: &str,
+        sql: &str,
+        params: &Params<'_>,
+        started: impl FnOnce(i32),
+    ) -> Result<String, ApiError> {
         let wrapped = format!(
             "SELECT coalesce(pg_catalog.json_agg(cda_row), '[]'::json)::text FROM ({sql}) cda_row"
         );
         self.in_transaction(role, false, &self.job_timeout, async |tx| {
+            let pid: i32 = tx
+                .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+                .await?
+                .get(0);
+            started(pid);
             Ok(tx.query_one(&wrapped, params).await?.get::<_, String>(0))
         })
         .await
+    }
+
+    /// What the backend `pid` (a job's) is doing: computing, or waiting for a lock (another
+    /// refresh of the same results) and for whom; how long its statement has run; how many
+    /// parallel workers help it. Read as the server's own login role, which started the
+    /// backend and so may see it in `pg_stat_activity`.
+    pub async fn progress(&self, pid: i32) -> Result<Option<serde_json::Value>, ApiError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT json_build_object(
+                    'phase', CASE WHEN a.wait_event_type = 'Lock' THEN 'waiting for a lock'
+                                  ELSE 'computing' END,
+                    'waiting_for_pids', CASE WHEN a.wait_event_type = 'Lock'
+                                             THEN pg_catalog.pg_blocking_pids(a.pid) END,
+                    'wait_event', a.wait_event,
+                    'statement_seconds', round(extract(epoch FROM pg_catalog.clock_timestamp() - a.query_start)::numeric, 3),
+                    'parallel_workers', (SELECT count(*) FROM pg_catalog.pg_stat_activity w
+                                         WHERE w.leader_pid = a.pid AND w.pid <> a.pid),
+                    'backend_pid', a.pid)::text
+                 FROM pg_catalog.pg_stat_activity a WHERE a.pid = $1 AND a.state = 'active'",
+                &[&pid],
+            )
+            .await?;
+        Ok(row.and_then(|r| serde_json::from_str(&r.get::<_, String>(0)).ok()))
     }
 
     /// Whether `role` may execute the function `signature` (e.g. `calculate_all_ltv(date)` in

@@ -4,7 +4,7 @@
 //! queue in the database (the extension serialises them). Jobs are kept in this process's
 //! memory: the latest 1,000 finished ones, and every unfinished one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -37,6 +37,10 @@ pub struct Job {
     pub result: Option<serde_json::Value>,
     /// The error, when it failed: as the API reports errors.
     pub error: Option<serde_json::Value>,
+    /// While it runs: `phase` (computing, or waiting for a lock: another refresh of the same
+    /// results, whose backends `waiting_for_pids` lists, with `waiting_for_jobs` when they are
+    /// this server's jobs), `statement_seconds` and `parallel_workers`.
+    pub progress: Option<serde_json::Value>,
     #[serde(skip)]
     role: String,
 }
@@ -52,6 +56,9 @@ fn now() -> f64 {
 pub struct Jobs {
     next: Arc<AtomicU64>,
     jobs: Arc<Mutex<BTreeMap<u64, Job>>>,
+    /// The backend of each running job. A plain mutex: held only to read or write an entry,
+    /// never across an await.
+    pids: Arc<std::sync::Mutex<HashMap<u64, i32>>>,
 }
 
 impl Jobs {
@@ -74,6 +81,7 @@ impl Jobs {
             finished_at: None,
             result: None,
             error: None,
+            progress: None,
             role: role.clone(),
         };
         self.jobs.lock().await.insert(id, job.clone());
@@ -88,7 +96,10 @@ impl Jobs {
                 .iter()
                 .map(|a| a.as_ref() as &(dyn ToSql + Sync))
                 .collect();
-            let outcome = db.run(&role, &sql, &params).await;
+            let outcome = db
+                .run_job(&role, &sql, &params, |pid| jobs.set_pid(id, Some(pid)))
+                .await;
+            jobs.set_pid(id, None);
             jobs.update(id, |j| {
                 j.finished_at = Some(now());
                 match outcome {
@@ -132,15 +143,51 @@ impl Jobs {
         }
     }
 
-    /// The job, when `role` started it (another role's jobs are not found).
-    pub async fn get(&self, id: u64, role: &str) -> Result<Job, ApiError> {
-        self.jobs
+    fn set_pid(&self, id: u64, pid: Option<i32>) {
+        if let Ok(mut pids) = self.pids.lock() {
+            match pid {
+                Some(p) => pids.insert(id, p),
+                None => pids.remove(&id),
+            };
+        }
+    }
+
+    fn pids(&self) -> HashMap<u64, i32> {
+        self.pids.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// The job, when `role` started it (another role's jobs are not found), with its progress
+    /// when it runs.
+    pub async fn get(&self, db: &Db, id: u64, role: &str) -> Result<Job, ApiError> {
+        let mut job = self
+            .jobs
             .lock()
             .await
             .get(&id)
             .filter(|j| j.role == role)
             .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+            .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+        let pids = self.pids();
+        if let Some(pid) = pids.get(&id) {
+            job.progress = db.progress(*pid).await?.map(|mut p| {
+                // Name the jobs of this server that it waits for.
+                let waited: Vec<u64> = p["waiting_for_pids"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|w| w.as_i64())
+                            .filter_map(|w| pids.iter().find(|(_, p)| i64::from(**p) == w))
+                            .map(|(j, _)| *j)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !waited.is_empty() {
+                    p["waiting_for_jobs"] = waited.into();
+                }
+                p
+            });
+        }
+        Ok(job)
     }
 
     /// `role`'s jobs, newest first.

@@ -981,8 +981,53 @@ async fn long_work_runs_as_jobs(sql: &tokio_postgres::Client, app: &axum::Router
         .unwrap()
         .get(0);
     assert!(as_of == "1998-05-31" || as_of == "1998-06-30");
+
+    // Progress: a refresh that waits for another refresh of the same results (here a session
+    // holding the lock a refresh takes) says so and for whom; once the lock is released it
+    // runs and succeeds.
+    let holder = connect(&admin_conninfo(DB)).await;
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE ml_user_rfm_rows IN SHARE ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let r = send(
+        app,
+        "POST",
+        "/api/v1/rfm/calculate",
+        o,
+        r#"{"as_of": "1998-06-30"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let id = r.body["id"].clone();
+    let mut waiting = Value::Null;
+    for _ in 0..100 {
+        let job = get(app, &format!("/api/v1/jobs/{id}"), o, &[]).await.body;
+        if job["progress"]["phase"] == "waiting for a lock" {
+            waiting = job;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(waiting["status"], "running", "{waiting}");
+    assert_eq!(
+        waiting["progress"]["waiting_for_pids"],
+        serde_json::json!([holder_pid]),
+        "{waiting}"
+    );
+    assert!(waiting["progress"]["statement_seconds"].as_f64().unwrap() >= 0.0);
+    holder.batch_execute("COMMIT").await.unwrap();
+    let job = finished(app, &id, o).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert!(job["progress"].is_null(), "{job}");
+
     let jobs = get(app, "/api/v1/jobs", o, &[]).await.body;
-    assert_eq!(jobs.as_array().unwrap().len(), 7);
+    assert_eq!(jobs.as_array().unwrap().len(), 8);
 }
 
 async fn page(

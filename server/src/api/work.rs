@@ -336,7 +336,7 @@ pub async fn job(
     Caller(role): Caller,
     PathParam(id): PathParam<u64>,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(s.jobs.get(id, &role).await?))
+    Ok(Json(s.jobs.get(&s.db, id, &role).await?))
 }
 
 /// This role's jobs, newest first.
