@@ -31,6 +31,7 @@ pub struct AppState {
     pub auth: Auth,
     pub jobs: jobs::Jobs,
     pub sessions: dashboard::Sessions,
+    pub pages: dashboard::PageCache,
 }
 
 impl FromRef<AppState> for Auth {

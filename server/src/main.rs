@@ -34,6 +34,7 @@ async fn run() -> Result<(), String> {
         auth: Auth::new(config.api_keys.clone(), config.anonymous_role.clone()),
         jobs: Default::default(),
         sessions: Default::default(),
+        pages: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -102,6 +102,7 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
             auth,
             jobs: Default::default(),
             sessions: Default::default(),
+            pages: Default::default(),
         }),
     )
 }
@@ -1197,6 +1198,29 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
         base64::engine::general_purpose::STANDARD.encode(digest)
     );
     assert_eq!(sri, cda_server::dashboard::CHART_SRI);
+    // The heavy pages are kept until the results change: the second load is the kept page; a
+    // refresh (a new run) makes the next one fresh, with the new as-of date. A mistake is never
+    // kept.
+    let uri = "/rfm?segment=Champions";
+    let (_, first, before) = page(app, uri, c).await;
+    assert!(first.get("x-cache").is_none());
+    let (_, again, kept) = page(app, uri, c).await;
+    assert_eq!(again["x-cache"], "hit");
+    assert_eq!(before, kept);
+    sql.batch_execute("SELECT calculate_all_rfm('1998-04-30')")
+        .await
+        .unwrap();
+    let (_, after, fresh) = page(app, uri, c).await;
+    assert!(after.get("x-cache").is_none());
+    assert!(fresh.contains("As of 1998-04-30"), "{fresh}");
+    sql.batch_execute("SELECT calculate_all_rfm('1998-06-30')")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let (status, headers, _) = page(app, "/rfm?r_score=9", c).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(headers.get("x-cache").is_none());
+    }
     // Logging out ends the session.
     let (status, _, _) = page(app, "/logout", c).await;
     assert_eq!(status, StatusCode::SEE_OTHER);

@@ -41,6 +41,15 @@ pub fn customer_360_sql(ext: &str) -> String {
     )
 }
 
+/// Whether a row of [`customer_360_sql`] holds any result: a customer with none is not known
+/// (404), for the API and the dashboard alike.
+pub fn has_results(v: &serde_json::Value) -> bool {
+    ["ltv", "rfm", "cluster", "clv", "churn", "purchase"]
+        .iter()
+        .any(|k| !v[*k].is_null())
+        || v["anomalies"].as_array().is_some_and(|a| !a.is_empty())
+}
+
 /// One customer, every result joined.
 #[utoipa::path(get, path = "/customers/{user_id}", tag = "customers", params(("user_id" = i64, Path)),
     responses((status = 200, body = Customer360), (status = 404, body = ApiError)), security(("bearer" = [])))]
@@ -55,10 +64,7 @@ pub async fn customer(
             .await?
             .unwrap_or_default();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    let known = ["ltv", "rfm", "cluster", "clv", "churn", "purchase"]
-        .iter()
-        .any(|k| !v[*k].is_null());
-    if !known {
+    if !has_results(&v) {
         return Err(ApiError::not_found(format!(
             "no results for user {user_id}"
         )));

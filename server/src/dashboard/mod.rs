@@ -4,8 +4,11 @@
 //! server-side; the cookie holds only a random session id) or as the anonymous role when one is
 //! configured.
 
+mod cache;
 mod over_time;
 mod pages;
+
+pub use cache::PageCache;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -52,6 +55,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/customer.html"),
         ),
         ("rfm.html", include_str!("../../templates/rfm.html")),
+        ("charts.html", include_str!("../../templates/charts.html")),
         (
             "over_time.html",
             include_str!("../../templates/over_time.html"),
@@ -76,6 +80,11 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("num", |v: Value| format_number(&v, 0));
     env.add_filter("num2", |v: Value| format_number(&v, 2));
     env.add_filter("money", |v: Value| format_number(&v, 2));
+    // A chart's value in its data table: whole numbers as such, others with 2 decimals.
+    env.add_filter("value", |v: Value| {
+        let whole = v.as_i64().is_some() && !v.to_string().contains('.');
+        format_number(&v, if whole { 0 } else { 2 })
+    });
     env
 });
 

@@ -27,19 +27,6 @@ pub struct Period {
     pub step: Option<String>,
 }
 
-impl Period {
-    /// The query string of this period (empty when it is the default).
-    pub fn query(&self) -> Vec<String> {
-        let mut parts = Vec::new();
-        for (key, value) in [("from", &self.from), ("to", &self.to), ("step", &self.step)] {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                parts.push(format!("{key}={}", super::pages::urlencode(v)));
-            }
-        }
-        parts
-    }
-}
-
 /// A period resolved against the page's data: dates as text (PostgreSQL parses them), the step
 /// as an interval.
 pub struct Resolved {

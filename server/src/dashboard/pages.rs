@@ -3,12 +3,13 @@
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::cache::cached;
 use super::over_time::{self, Period, Queries};
 use super::{Viewer, error_page, render};
 use crate::AppState;
@@ -177,42 +178,53 @@ pub struct LtvQuery {
 
 /// The query string of the LTV page with `changes` applied.
 fn ltv_href(q: &LtvQuery, order: &str, offset: i64) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut add = |k: &str, v: Option<&str>| {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            parts.push(format!("{k}={}", urlencode(v)));
-        }
-    };
-    add("metric", q.metric.as_deref());
-    add("bins", q.bins.map(|b| b.to_string()).as_deref());
-    add("segment", q.segment.as_deref());
-    add("min_revenue", q.min_revenue.as_deref());
-    add("max_revenue", q.max_revenue.as_deref());
-    add("order", Some(order));
-    if offset > 0 {
-        parts.push(format!("offset={offset}"));
-    }
-    format!("/ltv?{}", parts.join("&"))
+    let bins = q.bins.map(|b| b.to_string());
+    let offset = (offset > 0).then(|| offset.to_string());
+    href(
+        "/ltv",
+        &[
+            ("metric", q.metric.as_deref()),
+            ("bins", bins.as_deref()),
+            ("segment", q.segment.as_deref()),
+            ("min_revenue", q.min_revenue.as_deref()),
+            ("max_revenue", q.max_revenue.as_deref()),
+            ("order", Some(order)),
+            ("offset", offset.as_deref()),
+        ],
+    )
 }
 
-pub(super) fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// A page's link: `path` with the query parameters that have a value, encoded.
+fn href(path: &str, params: &[(&str, Option<&str>)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in params {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            query.append_pair(key, v);
+        }
+    }
+    format!("{path}?{}", query.finish())
+}
+
+/// What the LTV page shows changes with a refresh (a new run) or with the configuration.
+fn ltv_stamp(ext: &str) -> String {
+    format!(
+        "SELECT (SELECT max(run_id) FROM {ext}.ml_ltv_runs) AS run, \
+                (SELECT md5(string_agg(c::text, ',' ORDER BY c::text)) FROM {ext}.cda_config c) AS config"
+    )
 }
 
 pub async fn ltv(
     State(s): State<AppState>,
     viewer: Viewer,
+    uri: Uri,
     query: Result<Query<LtvQuery>, QueryRejection>,
 ) -> Response {
-    let page = async { ltv_page(&s, &viewer, &parsed(query)?.0).await };
-    show(&viewer, page.await)
+    let stamp = ltv_stamp(s.db.schema());
+    cached(&s, &viewer.role, &uri.to_string(), &stamp, async || {
+        let page = async { ltv_page(&s, &viewer, &parsed(query)?.0).await };
+        show(&viewer, page.await)
+    })
+    .await
 }
 
 async fn ltv_page(s: &AppState, viewer: &Viewer, q: &LtvQuery) -> Result<Response, ApiError> {
@@ -395,10 +407,7 @@ async fn customer_page(s: &AppState, viewer: &Viewer, user_id: i64) -> Result<Re
     let ext = s.db.schema();
     let sql = crate::api::customers::customer_360_sql(ext);
     let c = rows(s, &viewer.role, &sql, &[&user_id]).await?[0].clone();
-    if ["ltv", "rfm", "cluster", "clv", "churn"]
-        .iter()
-        .all(|k| c[*k].is_null())
-    {
+    if !crate::api::customers::has_results(&c) {
         return Err(ApiError::not_found(format!(
             "no results for customer {user_id}"
         )));
@@ -406,9 +415,27 @@ async fn customer_page(s: &AppState, viewer: &Viewer, user_id: i64) -> Result<Re
     let weeks = rows(s, &viewer.role, &format!(
         "SELECT week_start, orders, spend, anomaly_score, is_anomaly, triggers FROM {ext}.ml_user_anomalies_weekly \
          WHERE user_id = $1 ORDER BY week_start"), &[&user_id]).await?;
-    let col = |k: &str| column(&weeks, k);
-    let weeks_chart = json!({"type": "bar", "labels": col("week_start"), "y": "spend",
-        "datasets": [{"label": "spend", "data": col("spend")}]});
+    // Anomalous weeks are a series of their own, in red, stacked on the others.
+    let spend = |anomalous: bool| -> Vec<Value> {
+        weeks
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|w| {
+                        if (w["is_anomaly"] == true) == anomalous {
+                            w["spend"].clone()
+                        } else {
+                            json!(0)
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let weeks_chart = json!({"type": "bar", "stacked": true, "x": "week", "y": "spend",
+        "labels": column(&weeks, "week_start"),
+        "datasets": [{"label": "spend", "data": spend(false)},
+                     {"label": "spend in an anomalous week", "data": spend(true), "color": "#dc2626"}]});
     let weeks = if weeks.as_array().is_some_and(|a| a.is_empty()) {
         Value::Null
     } else {
@@ -445,30 +472,43 @@ impl RfmQuery {
 }
 
 fn rfm_href(q: &RfmQuery, offset: i64) -> String {
-    let mut parts = Vec::new();
-    if let Some(s) = q.segment.as_deref().filter(|s| !s.is_empty()) {
-        parts.push(format!("segment={}", urlencode(s)));
-    }
-    if let Some(r) = q.r_score {
-        parts.push(format!("r_score={r}"));
-    }
-    if let Some(f) = q.f_score {
-        parts.push(format!("f_score={f}"));
-    }
-    if offset > 0 {
-        parts.push(format!("offset={offset}"));
-    }
-    parts.extend(q.period().query());
-    format!("/rfm?{}", parts.join("&"))
+    let (r, f) = (
+        q.r_score.map(|r| r.to_string()),
+        q.f_score.map(|f| f.to_string()),
+    );
+    let offset = (offset > 0).then(|| offset.to_string());
+    href(
+        "/rfm",
+        &[
+            ("segment", q.segment.as_deref()),
+            ("r_score", r.as_deref()),
+            ("f_score", f.as_deref()),
+            ("offset", offset.as_deref()),
+            ("from", q.from.as_deref()),
+            ("to", q.to.as_deref()),
+            ("step", q.step.as_deref()),
+        ],
+    )
 }
 
 pub async fn rfm(
     State(s): State<AppState>,
     viewer: Viewer,
+    uri: Uri,
     query: Result<Query<RfmQuery>, QueryRejection>,
 ) -> Response {
-    let page = async { rfm_page(&s, &viewer, &parsed(query)?.0).await };
-    show(&viewer, page.await)
+    // The segments come from the latest run's scores through the segment map.
+    let ext = s.db.schema();
+    let stamp = format!(
+        "SELECT (SELECT max(run_id) FROM {ext}.ml_rfm_runs) AS run, \
+                (SELECT md5(string_agg(m::text, ',' ORDER BY m::text)) FROM {ext}.rfm_segment_map m) AS map, \
+                (SELECT md5(string_agg(c::text, ',' ORDER BY c::text)) FROM {ext}.cda_config c) AS config"
+    );
+    cached(&s, &viewer.role, &uri.to_string(), &stamp, async || {
+        let page = async { rfm_page(&s, &viewer, &parsed(query)?.0).await };
+        show(&viewer, page.await)
+    })
+    .await
 }
 
 async fn rfm_page(s: &AppState, viewer: &Viewer, q: &RfmQuery) -> Result<Response, ApiError> {
