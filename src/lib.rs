@@ -75,6 +75,7 @@ mod write;
 mod anomaly;
 mod churn;
 mod clv;
+mod cohorts;
 mod ltv;
 mod rfm;
 mod segmentation;

@@ -10,6 +10,7 @@ pub mod anomaly;
 pub mod calendar;
 pub mod churn;
 pub mod clv;
+pub mod cohorts;
 pub mod events;
 pub mod known_users;
 pub mod left_out;

@@ -108,6 +108,8 @@ SELECT calculate_all_clusters('ops12', '2024-06-30');
 SELECT calculate_all_anomalies('2024-06-30');
 RESET client_min_messages;
 SELECT count(*) AS users, sum(lifetime_revenue) AS revenue FROM ml_user_ltv;
+-- Cohort retention reads the shop live: the operator may.
+SELECT sum(cohort_size) AS customers, sum(revenue) AS revenue FROM cohort_retention(max_periods => 0, as_of => '2024-06-30');
 RESET ROLE;
 -- An independent sum of the shop's paid orders.
 SELECT count(DISTINCT user_id) AS buyers, sum(total_amount) AS revenue FROM shop12.orders WHERE created_at < timestamptz '2024-07-01 00:00+00';
@@ -130,6 +132,8 @@ SELECT * FROM _configure_source(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 
 SELECT lifetime_revenue FROM calculate_user_ltv(2, '2024-06-30');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM rfm_segment('2024-06-30');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM cohort_retention(as_of => '2024-06-30');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 -- 'none' takes back what was granted.
