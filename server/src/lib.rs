@@ -42,7 +42,7 @@ impl FromRef<AppState> for Auth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "cda_analytics API", description = "Customer analytics computed inside PostgreSQL: LTV, RFM, clusters, CLV, churn and anomalies."),
+    info(title = "cda_analytics API", description = "Customer analytics computed inside PostgreSQL: LTV, RFM, clusters, CLV, churn, anomalies and cohort retention."),
     modifiers(&BearerAuth),
     tags(
         (name = "ltv", description = "Lifetime value"),
@@ -51,6 +51,7 @@ impl FromRef<AppState> for Auth {
         (name = "clv", description = "Predictive customer lifetime value"),
         (name = "churn", description = "Churn and purchase prediction"),
         (name = "anomalies", description = "Unusual customer weeks"),
+        (name = "cohorts", description = "Retention by acquisition cohort"),
         (name = "customers", description = "Every result for one customer"),
         (name = "configuration", description = "What the extension reads"),
         (name = "jobs", description = "Long work started by the API"),
@@ -105,6 +106,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::churn::customer))
         .routes(routes!(api::churn::models))
         .routes(routes!(api::churn::purchase_scores))
+        .routes(routes!(api::cohorts::retention))
+        .routes(routes!(api::cohorts::summary))
         .routes(routes!(api::anomalies::latest))
         .routes(routes!(api::anomalies::weeks))
         .routes(routes!(api::anomalies::customer))

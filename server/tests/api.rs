@@ -181,6 +181,7 @@ async fn api() {
     mistakes_get_a_4xx_and_a_json_error(&app).await;
     the_openapi_document_lists_every_route(&app).await;
     long_work_runs_as_jobs(&sql, &app).await;
+    cohorts_answer_as_the_sql_does(&sql, &app).await;
     the_dashboard_renders_every_page(&sql, &app).await;
 }
 
@@ -738,6 +739,8 @@ async fn the_openapi_document_lists_every_route(app: &axum::Router) {
         "/api/v1/anomalies/latest",
         "/api/v1/anomalies/weeks",
         "/api/v1/anomalies/customers/{user_id}",
+        "/api/v1/cohorts/retention",
+        "/api/v1/cohorts/summary",
         "/api/v1/customers/{user_id}",
         "/api/v1/configuration",
         "/api/v1/ltv/calculate",
@@ -1031,6 +1034,53 @@ async fn long_work_runs_as_jobs(sql: &tokio_postgres::Client, app: &axum::Router
     assert_eq!(jobs.as_array().unwrap().len(), 8);
 }
 
+async fn cohorts_answer_as_the_sql_does(sql: &tokio_postgres::Client, app: &axum::Router) {
+    let (a, o) = (Some(ANALYST_TOKEN), Some(OPERATOR_TOKEN));
+    for (uri, query) in [
+        (
+            "/api/v1/cohorts/retention?as_of=1998-06-30",
+            "SELECT * FROM cohort_retention(as_of => '1998-06-30') ORDER BY cohort_start, period_number",
+        ),
+        (
+            "/api/v1/cohorts/retention?period=week&max_periods=8&as_of=1997-06-30&retention_type=recurring&cumulative=true",
+            "SELECT * FROM cohort_retention('week', 8, '1997-06-30', 'recurring', true) ORDER BY cohort_start, period_number",
+        ),
+        (
+            "/api/v1/cohorts/summary?as_of=1998-06-30&data_start=1997-01-01",
+            "SELECT * FROM cohort_retention_summary(as_of => '1998-06-30', data_start => '1997-01-01') ORDER BY period_number",
+        ),
+        (
+            "/api/v1/cohorts/summary?as_of=1998-06-30&include_censored=true",
+            "SELECT * FROM cohort_retention_summary(as_of => '1998-06-30', include_censored => true) ORDER BY period_number",
+        ),
+    ] {
+        let r = get(app, uri, o, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+        let expected = sql_json(sql, query).await;
+        assert!(!expected.as_array().unwrap().is_empty(), "{uri}");
+        assert_eq!(r.body, expected, "{uri}");
+    }
+    // Reading the orders live needs a role that may: the analyst may not.
+    let r = get(app, "/api/v1/cohorts/retention?as_of=1998-06-30", a, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // Mistakes.
+    for uri in [
+        "/api/v1/cohorts/retention?period=year",
+        "/api/v1/cohorts/retention?max_periods=1001",
+        "/api/v1/cohorts/retention?max_periods=-1",
+        "/api/v1/cohorts/retention?retention_type=rolling",
+        "/api/v1/cohorts/retention?as_of=1998-13-01",
+        "/api/v1/cohorts/retention?as_of=infinity",
+        "/api/v1/cohorts/retention?cumulative=maybe",
+        "/api/v1/cohorts/summary?data_start=1997-02-30",
+        "/api/v1/cohorts/retention?periods=3",
+    ] {
+        let r = get(app, uri, o, &[]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.body);
+        assert!(r.body["message"].is_string(), "{uri}");
+    }
+}
+
 async fn page(
     app: &axum::Router,
     uri: &str,
@@ -1129,6 +1179,8 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
             "/churn",
             vec!["Churn risk", "Validation", "logistic", "Confusion matrix"],
         ),
+        // The analyst may not read the orders the cohorts are computed from: told so.
+        ("/cohorts", vec!["Cohort retention", "class=\"notice\""]),
     ] {
         let (status, headers, body) = page(app, uri, c).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
@@ -1175,6 +1227,9 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
         ("/rfm?r_score=9", StatusCode::BAD_REQUEST),
         ("/clv?model=nope", StatusCode::NOT_FOUND),
         ("/segments?model=nope", StatusCode::NOT_FOUND),
+        ("/cohorts?max_periods=0", StatusCode::BAD_REQUEST),
+        ("/cohorts?period=year", StatusCode::BAD_REQUEST),
+        ("/cohorts?show=password", StatusCode::BAD_REQUEST),
     ] {
         let (got, _, body) = page(app, uri, c).await;
         assert_eq!(got, status, "{uri}: {body}");

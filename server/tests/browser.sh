@@ -88,6 +88,9 @@ check operator-rfm /rfm $OPERATOR_PORT
 check operator-rfm-quarterly "/rfm?from=1997-01-01&to=1998-06-30&step=quarter" $OPERATOR_PORT
 check operator-segments /segments $OPERATOR_PORT
 check operator-clv "/clv?model=bg&holdout_end=1998-06-30" $OPERATOR_PORT
+check cohorts /cohorts $PORT 1
+check operator-cohorts /cohorts $OPERATOR_PORT
+check operator-cohorts-weekly "/cohorts?period=week&max_periods=20&as_of=1997-06-30&show=cumulative_revenue_per_customer&cumulative=on&retention_type=recurring" $OPERATOR_PORT
 check anomalies /anomalies
 check runs /runs
 check customer /customers/11

@@ -6,6 +6,7 @@ pub mod anomalies;
 pub mod churn;
 pub mod clusters;
 pub mod clv;
+pub mod cohorts;
 pub mod customers;
 pub mod ltv;
 pub mod rfm;

@@ -5,6 +5,7 @@
 //! configured.
 
 mod cache;
+mod cohorts;
 mod over_time;
 mod pages;
 
@@ -55,6 +56,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/customer.html"),
         ),
         ("rfm.html", include_str!("../../templates/rfm.html")),
+        ("cohorts.html", include_str!("../../templates/cohorts.html")),
         ("charts.html", include_str!("../../templates/charts.html")),
         (
             "over_time.html",
@@ -131,6 +133,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("clv", "/clv", "CLV"),
     ("churn", "/churn", "Churn"),
     ("anomalies", "/anomalies", "Anomalies"),
+    ("cohorts", "/cohorts", "Cohorts"),
     ("runs", "/runs", "Runs"),
 ];
 
@@ -339,6 +342,7 @@ pub fn routes() -> Router<AppState> {
         .route("/churn", get(pages::churn))
         .route("/segments", get(pages::segments))
         .route("/anomalies", get(pages::anomalies))
+        .route("/cohorts", get(cohorts::cohorts))
         .route("/runs", get(pages::runs))
         .route("/customers/{user_id}", get(pages::customer))
         .route("/login", get(login_form).post(login))

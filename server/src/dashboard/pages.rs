@@ -56,12 +56,12 @@ pub(super) async fn live(
 }
 
 /// The page, or its error as a page.
-fn show(viewer: &Viewer, page: Result<Response, ApiError>) -> Response {
+pub(super) fn show(viewer: &Viewer, page: Result<Response, ApiError>) -> Response {
     page.unwrap_or_else(|e| error_page(viewer, e))
 }
 
 /// A page's query parameters or path: one that does not parse is a 400 page.
-fn parsed<T>(extracted: Result<T, impl std::fmt::Display>) -> Result<T, ApiError> {
+pub(super) fn parsed<T>(extracted: Result<T, impl std::fmt::Display>) -> Result<T, ApiError> {
     extracted.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", e.to_string()))
 }
 
