@@ -164,11 +164,9 @@ fn heatmap(cells: &Value, shown: &str, max_periods: i32) -> Value {
         let heat = value_of(c, shown)
             .map(|x| ((x / largest.max(1e-12)).min(1.0) * 9.0).round() as i64)
             .unwrap_or(0);
-        if let Some(row) = rows.last_mut() {
-            if let Some(cells) = row["cells"].as_array_mut() {
-                cells.push(json!({"text": text, "heat": heat, "complete": c["is_complete"],
-                                  "active": c["active_customers"], "orders": c["orders"], "revenue": c["revenue"]}));
-            }
+        if let Some(cells) = rows.last_mut().and_then(|r| r["cells"].as_array_mut()) {
+            cells.push(json!({"text": text, "heat": heat, "complete": c["is_complete"],
+                              "active": c["active_customers"], "orders": c["orders"], "revenue": c["revenue"]}));
         }
     }
     json!({"periods": (0..=max_periods).collect::<Vec<_>>(), "rows": rows})
