@@ -33,6 +33,31 @@ CREATE TABLE @extschema@.cda_config (
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.cda_config', '');
 
+-- Where the order items and products are (recommendations, price elasticity): one row per
+-- database, no row meaning the defaults (order_items and products beside the orders, see
+-- src/source/items.rs). Change it with configure_items(), which validates before storing;
+-- reset_configuration() goes back.
+CREATE TABLE @extschema@.cda_item_config (
+    singleton              boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    order_id_column        text NOT NULL,
+    items_schema           text NOT NULL,
+    items_table            text NOT NULL,
+    item_order_id_column   text NOT NULL,
+    item_product_id_column text NOT NULL,
+    quantity_column        text NOT NULL,
+    unit_price_column      text NOT NULL,
+    products_schema        text NOT NULL,
+    products_table         text NOT NULL,
+    product_id_column      text NOT NULL,
+    category_column        text NOT NULL,
+    -- A boolean column of the products, true for what is not a product; NULL for none.
+    non_product_column     text,
+    updated_at             timestamptz NOT NULL DEFAULT now(),
+    -- The role that set it, which must be able to read every column it names (as cda_config's).
+    configured_by          name NOT NULL DEFAULT CURRENT_USER
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.cda_item_config', '');
+
 -- One row per user: retrospective lifetime value as of as_of_date, refreshed atomically by
 -- calculate_all_ltv(); listing, filtering and paging users is plain SQL over this view. It reads
 -- the stored rows (ml_user_ltv_rows) with the as-of date of the run that wrote them

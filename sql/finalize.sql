@@ -23,6 +23,28 @@ AS $$
         successful_statuses, time_zone)
 $$;
 
+-- Where the order items and products are; regclass arguments as in configure_source. An empty
+-- non_product_column removes it.
+CREATE FUNCTION @extschema@.configure_items(
+    order_items_table      regclass DEFAULT NULL,
+    item_order_id_column   text     DEFAULT NULL,
+    item_product_id_column text     DEFAULT NULL,
+    quantity_column        text     DEFAULT NULL,
+    unit_price_column      text     DEFAULT NULL,
+    products_table         regclass DEFAULT NULL,
+    product_id_column      text     DEFAULT NULL,
+    category_column        text     DEFAULT NULL,
+    non_product_column     text     DEFAULT NULL,
+    order_id_column        text     DEFAULT NULL)
+RETURNS TABLE (setting text, value text)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@._configure_items(order_items_table::oid, item_order_id_column,
+        item_product_id_column, quantity_column, unit_price_column, products_table::oid,
+        product_id_column, category_column, non_product_column, order_id_column)
+$$;
+
 -- One user's LTV row, computed from the source tables now, written nowhere.
 CREATE FUNCTION @extschema@.calculate_user_ltv(user_id bigint, as_of date DEFAULT NULL)
 RETURNS SETOF @extschema@.ml_user_ltv

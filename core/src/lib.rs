@@ -12,6 +12,7 @@ pub mod churn;
 pub mod clv;
 pub mod cohorts;
 pub mod events;
+pub mod items;
 pub mod known_users;
 pub mod left_out;
 pub mod ltv;

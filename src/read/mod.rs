@@ -18,6 +18,7 @@
 pub mod aggregates;
 pub mod categories;
 pub mod events;
+pub mod items;
 pub mod parallel;
 pub mod purchases;
 pub mod query;

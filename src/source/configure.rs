@@ -7,7 +7,8 @@ use pgrx::prelude::*;
 use super::{Config, ext_schema};
 use crate::toolbox::errors::*;
 
-fn relation_name(rel: pg_sys::Oid) -> (String, String) {
+/// The schema and name of the table `rel`; 42P01 when there is none (a hand-made OID).
+pub(super) fn relation_name(rel: pg_sys::Oid) -> (String, String) {
     let names = Spi::connect(|c| {
         let t = c.select(
             "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
@@ -131,14 +132,19 @@ fn configure_ltv(
     save(config, &ext)
 }
 
-/// Forgets the stored configuration: the defaults apply again.
+/// Forgets the stored configuration, the items' too: the defaults apply again.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn reset_configuration() -> TableIterator<'static, (name!(setting, String), name!(value, String))> {
     let ext = ext_schema();
     Spi::connect_mut(|c| {
-        c.update(format!("DELETE FROM {ext}.cda_config").as_str(), None, &[])
-            .map(|_| ())
+        c.update(format!("DELETE FROM {ext}.cda_config").as_str(), None, &[])?;
+        c.update(
+            format!("DELETE FROM {ext}.cda_item_config").as_str(),
+            None,
+            &[],
+        )
+        .map(|_| ())
     })
     .or_raise("resetting cda_config");
     config_table(&Config::default())

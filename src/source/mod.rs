@@ -13,6 +13,7 @@ pub mod catalog_cache;
 pub mod config;
 mod configure;
 pub mod context;
+pub mod items;
 pub mod tables;
 
 pub use catalog_cache::{ext_schema, source as validate};

@@ -70,11 +70,11 @@ pub struct OrderColumns {
     pub user_id_type: pg_sys::Oid,
 }
 
-struct Column {
-    attnum: i16,
-    base_type: pg_sys::Oid,
+pub(super) struct Column {
+    pub(super) attnum: i16,
+    pub(super) base_type: pg_sys::Oid,
     type_name: String,
-    category: String,
+    pub(super) category: String,
     is_enum: bool,
     typmod: i32,
     /// Whether the column's collation (if any) compares by bytes.
@@ -82,12 +82,18 @@ struct Column {
 }
 
 fn hint_for(setting: &str) -> Option<String> {
+    // The item settings are changed by configure_items, the others by configure_source.
+    let function = if super::items::SETTINGS.contains(&setting) {
+        "configure_items"
+    } else {
+        "configure_source"
+    };
     Some(format!(
-        "Point cda_analytics at the right table or column, for example: SELECT * FROM configure_source({setting} => '...');"
+        "Point cda_analytics at the right table or column, for example: SELECT * FROM {function}({setting} => '...');"
     ))
 }
 
-fn find_table(schema: &str, table: &str, role: &str, setting: &str) -> pg_sys::Oid {
+pub(super) fn find_table(schema: &str, table: &str, role: &str, setting: &str) -> pg_sys::Oid {
     let oid: Option<pg_sys::Oid> = Spi::connect(|c| {
         let t = c.select(
             "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -108,7 +114,12 @@ fn find_table(schema: &str, table: &str, role: &str, setting: &str) -> pg_sys::O
     }
 }
 
-fn find_column(rel: pg_sys::Oid, table_display: &str, column: &str, setting: &str) -> Column {
+pub(super) fn find_column(
+    rel: pg_sys::Oid,
+    table_display: &str,
+    column: &str,
+    setting: &str,
+) -> Column {
     let found = Spi::connect(|c| {
         let t = c.select(
             "SELECT b.oid, pg_catalog.format_type(a.atttypid, a.atttypmod), b.typcategory::text, \
@@ -150,7 +161,13 @@ fn find_column(rel: pg_sys::Oid, table_display: &str, column: &str, setting: &st
     }
 }
 
-fn wrong_type(column: &str, table: &str, col: &Column, expected: &str, setting: &str) -> ! {
+pub(super) fn wrong_type(
+    column: &str,
+    table: &str,
+    col: &Column,
+    expected: &str,
+    setting: &str,
+) -> ! {
     raise(
         ERRCODE_DATATYPE_MISMATCH,
         format!(
@@ -465,13 +482,23 @@ pub fn check_readable(source: &Source, role: &str) {
     let u = source.user_columns;
     let o = source.order_columns;
     let columns = [
-        (source.users_rel, u.user_id, &source.users),
-        (source.users_rel, u.registered_at, &source.users),
-        (source.orders_rel, o.user_id, &source.orders),
-        (source.orders_rel, o.date, &source.orders),
-        (source.orders_rel, o.status, &source.orders),
-        (source.orders_rel, o.amount, &source.orders),
+        (source.users_rel, u.user_id, source.users.as_str()),
+        (source.users_rel, u.registered_at, source.users.as_str()),
+        (source.orders_rel, o.user_id, source.orders.as_str()),
+        (source.orders_rel, o.date, source.orders.as_str()),
+        (source.orders_rel, o.status, source.orders.as_str()),
+        (source.orders_rel, o.amount, source.orders.as_str()),
     ];
+    check_columns_readable(role, &columns, "configure_source");
+}
+
+/// Checks that `role` may read each of `columns` (table, attribute number, table as shown), as
+/// [`check_readable`] does for the orders and users; `setter` names the function that set them.
+pub(super) fn check_columns_readable(
+    role: &str,
+    columns: &[(pg_sys::Oid, i16, &str)],
+    setter: &str,
+) {
     let rels: Vec<pg_sys::Oid> = columns.iter().map(|c| c.0).collect();
     let attnums: Vec<i16> = columns.iter().map(|c| c.1).collect();
     // One query: whether the role still exists, and the first column it may not read (a NULL
@@ -501,7 +528,7 @@ pub fn check_readable(source: &Source, role: &str) {
     let message = match denied {
         Ok(None) => return,
         Ok(Some(i)) => {
-            let (rel, attnum, table) = columns[(i - 1).clamp(0, 5) as usize];
+            let (rel, attnum, table) = columns[((i - 1).max(0) as usize).min(columns.len() - 1)];
             // SAFETY: a catalog lookup by OID and attribute number; NULL for none.
             let name = unsafe {
                 let n = pg_sys::get_attname(rel, attnum, true);
@@ -520,6 +547,8 @@ pub fn check_readable(source: &Source, role: &str) {
     raise(
         ERRCODE_INSUFFICIENT_PRIVILEGE,
         message,
-        Some("The role that sets the source (configure_source) must be able to SELECT every table and column it names, and keep that privilege: grant it, or have such a role set the configuration again.".into()),
+        Some(format!(
+            "The role that sets the source ({setter}) must be able to SELECT every table and column it names, and keep that privilege: grant it, or have such a role set the configuration again."
+        )),
     );
 }

@@ -1,0 +1,157 @@
+//! The items read: every line of the counted orders (the orders the events read counts, by the
+//! same checks, in SQL) of users in the users table, as (user, day, order, product, quantity,
+//! unit price), with the lines that cannot be a sale counted by why
+//! (`cda_analytics_core::items::ItemProblem`) and left out. Recommendations and price elasticity
+//! start from it.
+
+use pgrx::prelude::*;
+
+use cda_analytics_core::calendar::Day;
+use cda_analytics_core::items::{ItemLine, ItemProblem, Items};
+
+use crate::read::events::{order_rows, users};
+use crate::read::query::Params;
+use crate::source::Context;
+use crate::source::items::ItemSource;
+use crate::toolbox::errors::*;
+
+/// The lines of counted orders from `first` (when given) through `end`.
+pub fn read(ctx: &Context, items: &ItemSource, first: Option<Day>, end: Day) -> Items {
+    let known = users(&ctx.source, &ctx.config.time_zone, end, None);
+    let mut params = Params::new();
+    let (from, _) = order_rows(
+        &ctx.source,
+        &ctx.config,
+        end,
+        &format!(", x.{}::pg_catalog.int8 AS order_id", items.order_id),
+        &mut params,
+    );
+    let first_filter = first
+        .map(|f| format!(" AND o.day >= {}", params.bind(f.0)))
+        .unwrap_or_default();
+    // A number that is missing, not positive, not a number or infinite cannot be a sale.
+    let bad = |col: &str| {
+        format!(
+            "i.{col} IS NULL OR NOT (i.{col}::pg_catalog.float8 > 0 AND i.{col}::pg_catalog.float8 < 'Infinity')"
+        )
+    };
+    let not_a_product = match &items.non_product {
+        Some(c) => format!(
+            "WHEN p.{c} IS TRUE THEN {} ",
+            ItemProblem::NotAProduct.code()
+        ),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT o.uid, o.day, i.{iorder}::pg_catalog.int8, i.{iproduct}::pg_catalog.int8, \
+                i.{qty}::pg_catalog.float8, i.{price}::pg_catalog.float8, \
+                CASE WHEN {bad_qty} THEN {q} WHEN {bad_price} THEN {pr} \
+                     WHEN p.{pid} IS NULL THEN {unknown} {not_a_product}ELSE 0 END \
+         FROM ({from}) o \
+         JOIN {items_table} i ON i.{iorder} = o.order_id \
+         LEFT JOIN {products} p ON p.{pid} = i.{iproduct} \
+         WHERE o.problem = 0{first_filter}",
+        iorder = items.item_order_id,
+        iproduct = items.item_product_id,
+        qty = items.quantity,
+        price = items.unit_price,
+        bad_qty = bad(&items.quantity),
+        bad_price = bad(&items.unit_price),
+        q = ItemProblem::BadQuantity.code(),
+        pr = ItemProblem::BadPrice.code(),
+        pid = items.product_id,
+        unknown = ItemProblem::UnknownProduct.code(),
+        items_table = items.items,
+        products = items.products,
+    );
+    let mut out = Items::default();
+    Spi::connect(|c| {
+        for row in c.select(&sql, None, &params.args)? {
+            let (Some(user), Some(day)) = (row.get::<i64>(1)?, row.get::<i32>(2)?) else {
+                continue;
+            };
+            // Orders of users missing from the users table are left out, as in every read.
+            if !known.contains(user) {
+                continue;
+            }
+            if let Some(problem) = ItemProblem::from_code(row.get::<i32>(7)?.unwrap_or(0)) {
+                out.leave_out(problem);
+                continue;
+            }
+            out.lines.push(ItemLine {
+                user,
+                day,
+                order: row.get::<i64>(3)?.unwrap_or(0),
+                product: row.get::<i64>(4)?.unwrap_or(0),
+                quantity: row.get::<f64>(5)?.unwrap_or(0.0),
+                unit_price: row.get::<f64>(6)?.unwrap_or(0.0),
+            });
+        }
+        Ok::<_, pgrx::spi::SpiError>(())
+    })
+    .or_raise("reading the order items");
+    out
+}
+
+/// Each product's category, as text (NULL categories are left out).
+pub fn categories(items: &ItemSource) -> rustc_hash::FxHashMap<i64, String> {
+    let sql = format!(
+        "SELECT p.{pid}::pg_catalog.int8, p.{cat}::pg_catalog.text FROM {products} p \
+         WHERE p.{pid} IS NOT NULL AND p.{cat} IS NOT NULL",
+        pid = items.product_id,
+        cat = items.category,
+        products = items.products,
+    );
+    let mut out = rustc_hash::FxHashMap::default();
+    Spi::connect(|c| {
+        for row in c.select(&sql, None, &[])? {
+            if let (Some(id), Some(cat)) = (row.get::<i64>(1)?, row.get::<String>(2)?) {
+                out.insert(id, cat);
+            }
+        }
+        Ok::<_, pgrx::spi::SpiError>(())
+    })
+    .or_raise("reading the product categories");
+    out
+}
+
+/// What the items read of the counted orders up to `as_of` (default today) finds: the lines
+/// that count, the lines left out by why, and the products, categories, customers and orders of
+/// the counted lines.
+#[pg_extern(stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+fn order_items_report(
+    as_of: default!(Option<pgrx::datum::Date>, "NULL"),
+) -> TableIterator<'static, (name!(item, String), name!(count, i64))> {
+    let ctx = Context::load(as_of);
+    let items = crate::source::items::resolve(
+        &ctx.config,
+        &crate::source::items::ItemConfig::load(&ctx.ext, &ctx.config),
+    );
+    let read = read(&ctx, &items, None, ctx.as_of);
+    let distinct = |f: fn(&ItemLine) -> i64| {
+        let mut v: Vec<i64> = read.lines.iter().map(f).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.len() as i64
+    };
+    let category = categories(&items);
+    let mut named: Vec<&String> = read
+        .lines
+        .iter()
+        .filter_map(|l| category.get(&l.product))
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    let mut rows = vec![
+        ("lines counted".to_string(), read.lines.len() as i64),
+        ("products".to_string(), distinct(|l| l.product)),
+        ("categories".to_string(), named.len() as i64),
+        ("customers".to_string(), distinct(|l| l.user)),
+        ("orders".to_string(), distinct(|l| l.order)),
+    ];
+    for (p, n) in ItemProblem::ALL.iter().zip(read.left_out) {
+        rows.push((format!("left out: {}", p.label()), n as i64));
+    }
+    TableIterator::new(rows)
+}
