@@ -72,6 +72,23 @@ iso_tests=$(cd pg_test/isolation/specs && ls *.spec | sed 's/\.spec$//')
 run_suite isolation "$PG_BIN/../lib/pgxs/src/test/isolation/pg_isolation_regress" \
     --inputdir="$OUT/src/pg_test/isolation" --dbname=cda_isolation --load-extension=cda_analytics $iso_tests
 
+# Reference implementations outside the database: the recommenders in numpy on Online Retail,
+# against evaluate_recommenders() (pg_test/reference/*.py; each prints "NAME: N failures").
+say "recommenders against numpy on Online Retail"
+recreate_db cda_reference
+psql_ -d cda_reference -q -c "SET client_min_messages = warning" -c "CREATE EXTENSION cda_analytics"
+psql_ -d cda_reference -q -v retail_file="$OUT/src/demo/online_retail/online_retail.csv.gz" \
+    -f "$ROOT/demo/load_online_retail.sql" >/dev/null
+psql_ -d cda_reference -q -c "SET client_min_messages = warning" \
+    -c "SELECT count(*) FROM configure_source(successful_statuses => ARRAY['completed'], time_zone => 'Europe/London')" \
+    -c "SELECT count(*) FROM configure_items(non_product_column => 'is_non_product')" >/dev/null
+if PGHOST=$CDA_DIR PGPORT=$CDA_PORT PGUSER=postgres PGDATABASE=cda_reference \
+    /usr/bin/python3 pg_test/reference/recommenders.py; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
 # The HTTP server's tests: its unit tests, and the API against this cluster (tests/api.rs makes
 # its own database, shop and roles).
 export CDA_TEST_PG="host=$CDA_DIR port=$CDA_PORT user=postgres"

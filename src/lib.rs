@@ -77,6 +77,7 @@ mod churn;
 mod clv;
 mod cohorts;
 mod ltv;
+mod recommend;
 mod rfm;
 mod segmentation;
 

@@ -19,6 +19,7 @@ pub mod ltv;
 pub mod money;
 pub mod pg_numeric;
 pub mod phases;
+pub mod recommend;
 pub mod rfm;
 pub mod segmentation;
 pub mod stats;

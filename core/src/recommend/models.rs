@@ -1,0 +1,323 @@
+//! The recommenders, with the formulas of `products.md` section 2.3. Every one scores all the
+//! items of its training window for a customer (x_u: the items they bought there, binary) and
+//! ranks them by score, ties by product id.
+//!
+//! - popularity: distinct buyers of the item over the last `window_days` of training;
+//! - buy-again: the customer's own orders of the item × 10⁶ + popularity, so their own items come
+//!   first, by how often they bought them, then the rest by popularity;
+//! - item-kNN: S = WᵀW with W the customers × items matrix weighted by cosine (each item's column
+//!   of X scaled to unit length) or BM25 (c (K1+1) / (K1 ((1−B) + B len_i / avg len) + c) × idf_u,
+//!   c the customer's orders of the item, len_i the item's orders, idf_u = ln(items) −
+//!   ln(1 + the customer's items), as the `implicit` library weighs), the diagonal left out and
+//!   each item's K largest similarities kept; s_u = x_u S;
+//! - EASE (Steck 2019): G = XᵀX + λI, P = G⁻¹, B_ij = −P_ij / P_jj, B_jj = 0; s_u = x_u B;
+//! - hybrid: EASE + w × the customer's orders of each item (repeat purchases and discovery in one
+//!   list: the default).
+
+use rayon::prelude::*;
+
+use super::data::Interactions;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Weighting {
+    Cosine,
+    Bm25 { k1: f64, b: f64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Algorithm {
+    Popularity,
+    BuyAgain,
+    ItemKnn { weighting: Weighting, k: usize },
+    Ease { lambda: f64 },
+    Hybrid { lambda: f64, weight: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainError {
+    /// EASE needs a dense items × items matrix: more items than the cap.
+    TooManyItems {
+        items: usize,
+        cap: usize,
+    },
+    /// The Gram matrix is not positive definite (λ ≤ 0).
+    NotPositiveDefinite,
+    Stopped,
+}
+
+/// A trained recommender over the items of its training [`Interactions`].
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub algorithm: Algorithm,
+    /// Per item: the popularity score (distinct buyers in the recent window), the cold-start
+    /// answer and buy-again's second key.
+    pub popularity: Vec<f64>,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Popularity,
+    BuyAgain,
+    /// Per item: its neighbours (item, similarity), best first.
+    Neighbours(Vec<Vec<(u32, f64)>>),
+    /// B, items × items, row-major; the hybrid's weight on own orders.
+    Dense {
+        b: Vec<f64>,
+        weight: f64,
+    },
+}
+
+/// Distinct buyers per item of `data` among the lines in its last `window_days` (`recent`: the
+/// same customers × items restricted to that window, built by the caller), over `data`'s items.
+pub fn popularity(data: &Interactions, recent: &Interactions) -> Vec<f64> {
+    data.items
+        .iter()
+        .map(|p| {
+            recent
+                .item_of(*p)
+                .map_or(0.0, |i| f64::from(recent.buyers[i as usize]))
+        })
+        .collect()
+}
+
+/// Trains `algorithm` on `data`; `popularity` from [`popularity`]. EASE refuses more than
+/// `max_items` items.
+pub fn train(
+    data: &Interactions,
+    popularity: Vec<f64>,
+    algorithm: Algorithm,
+    max_items: usize,
+) -> Result<Model, TrainError> {
+    let kind = match algorithm {
+        Algorithm::Popularity => Kind::Popularity,
+        Algorithm::BuyAgain => Kind::BuyAgain,
+        Algorithm::ItemKnn { weighting, k } => Kind::Neighbours(knn(data, weighting, k)?),
+        Algorithm::Ease { lambda } => Kind::Dense {
+            b: ease(data, lambda, max_items)?,
+            weight: 0.0,
+        },
+        Algorithm::Hybrid { lambda, weight } => Kind::Dense {
+            b: ease(data, lambda, max_items)?,
+            weight,
+        },
+    };
+    Ok(Model {
+        algorithm,
+        popularity,
+        kind,
+    })
+}
+
+/// The weights W (per user row: item, weight) of item-kNN.
+fn weights(data: &Interactions, weighting: Weighting) -> Vec<Vec<(u32, f64)>> {
+    match weighting {
+        Weighting::Cosine => data
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|&(i, _)| (i, 1.0 / f64::from(data.buyers[i as usize]).sqrt()))
+                    .collect()
+            })
+            .collect(),
+        Weighting::Bm25 { k1, b } => {
+            let n = data.n_items() as f64;
+            let mut len = vec![0.0f64; data.n_items()];
+            for row in &data.rows {
+                for &(i, c) in row {
+                    len[i as usize] += f64::from(c);
+                }
+            }
+            let avg = len.iter().sum::<f64>() / n.max(1.0);
+            data.rows
+                .iter()
+                .map(|row| {
+                    let idf = n.ln() - (1.0 + row.len() as f64).ln();
+                    row.iter()
+                        .map(|&(i, c)| {
+                            let c = f64::from(c);
+                            let norm = (1.0 - b) + b * len[i as usize] / avg;
+                            (i, c * (k1 + 1.0) / (k1 * norm + c) * idf)
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+    }
+}
+
+/// The K largest similarities of every item (the diagonal left out), by value then item.
+fn knn(
+    data: &Interactions,
+    weighting: Weighting,
+    k: usize,
+) -> Result<Vec<Vec<(u32, f64)>>, TrainError> {
+    let w = weights(data, weighting);
+    let n = data.n_items();
+    // Items × users (the transpose), to find each item's buyers.
+    let mut by_item: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n];
+    for (u, row) in w.iter().enumerate() {
+        for &(i, x) in row {
+            by_item[i as usize].push((u as u32, x));
+        }
+    }
+    let out: Vec<Option<Vec<(u32, f64)>>> = (0..n)
+        .into_par_iter()
+        .map_init(
+            || (vec![0.0f64; n], Vec::<u32>::new()),
+            |(acc, touched), i| {
+                if i % 256 == 0 && crate::stop::requested() {
+                    return None;
+                }
+                for &(u, wi) in &by_item[i] {
+                    for &(j, wj) in &w[u as usize] {
+                        if j as usize != i {
+                            if acc[j as usize] == 0.0 {
+                                touched.push(j);
+                            }
+                            acc[j as usize] += wi * wj;
+                        }
+                    }
+                }
+                let mut best: Vec<(u32, f64)> = touched
+                    .iter()
+                    .map(|&j| (j, acc[j as usize]))
+                    .filter(|&(_, s)| s != 0.0)
+                    .collect();
+                for &j in touched.iter() {
+                    acc[j as usize] = 0.0;
+                }
+                touched.clear();
+                best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                best.truncate(k);
+                Some(best)
+            },
+        )
+        .collect();
+    out.into_iter()
+        .map(|o| o.ok_or(TrainError::Stopped))
+        .collect()
+}
+
+/// EASE's B, items × items, row-major.
+fn ease(data: &Interactions, lambda: f64, max_items: usize) -> Result<Vec<f64>, TrainError> {
+    let n = data.n_items();
+    if n > max_items {
+        return Err(TrainError::TooManyItems {
+            items: n,
+            cap: max_items,
+        });
+    }
+    if !(lambda > 0.0 && lambda.is_finite()) {
+        return Err(TrainError::NotPositiveDefinite);
+    }
+    let mut g = vec![0.0f64; n * n];
+    for row in &data.rows {
+        for &(i, _) in row {
+            let base = i as usize * n;
+            for &(j, _) in row {
+                g[base + j as usize] += 1.0;
+            }
+        }
+    }
+    if crate::stop::requested() {
+        return Err(TrainError::Stopped);
+    }
+    let gram = faer::Mat::<f64>::from_fn(n, n, |i, j| {
+        g[i * n + j] + if i == j { lambda } else { 0.0 }
+    });
+    drop(g);
+    let llt = gram
+        .llt(faer::Side::Lower)
+        .map_err(|_| TrainError::NotPositiveDefinite)?;
+    drop(gram);
+    if crate::stop::requested() {
+        return Err(TrainError::Stopped);
+    }
+    use faer::linalg::solvers::DenseSolveCore;
+    let p = llt.inverse();
+    let mut b = vec![0.0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            if i != j {
+                b[i * n + j] = -p[(i, j)] / p[(j, j)];
+            }
+        }
+    }
+    Ok(b)
+}
+
+impl Model {
+    /// The scores of every item for a customer with training row `row` (None: a customer with no
+    /// history, who gets popularity).
+    pub fn scores(&self, row: Option<&[(u32, u32)]>, out: &mut [f64]) {
+        let Some(row) = row.filter(|r| !r.is_empty()) else {
+            out.copy_from_slice(&self.popularity);
+            return;
+        };
+        match &self.kind {
+            Kind::Popularity => out.copy_from_slice(&self.popularity),
+            Kind::BuyAgain => {
+                out.copy_from_slice(&self.popularity);
+                for &(i, c) in row {
+                    out[i as usize] += f64::from(c) * 1e6;
+                }
+            }
+            Kind::Neighbours(s) => {
+                out.fill(0.0);
+                for &(i, _) in row {
+                    for &(j, v) in &s[i as usize] {
+                        out[j as usize] += v;
+                    }
+                }
+            }
+            Kind::Dense { b, weight } => {
+                let n = out.len();
+                out.fill(0.0);
+                for &(i, _) in row {
+                    let r = &b[i as usize * n..(i as usize + 1) * n];
+                    for (o, v) in out.iter_mut().zip(r) {
+                        *o += v;
+                    }
+                }
+                if *weight != 0.0 {
+                    for &(i, c) in row {
+                        out[i as usize] += weight * f64::from(c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Item `i`'s most similar items, best first: its neighbours, or for EASE the K largest
+    /// weights of its row of B; none for popularity and buy-again.
+    pub fn similar(&self, i: u32, k: usize) -> Vec<(u32, f64)> {
+        match &self.kind {
+            Kind::Neighbours(s) => s[i as usize].iter().take(k).copied().collect(),
+            Kind::Dense { b, .. } => {
+                let n = self.popularity.len();
+                let row = &b[i as usize * n..(i as usize + 1) * n];
+                top(row, k, |j| j == i as usize)
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The `k` best of `scores` by score then index, skipping the indexes `skip` says.
+pub fn top(scores: &[f64], k: usize, skip: impl Fn(usize) -> bool) -> Vec<(u32, f64)> {
+    let mut all: Vec<(u32, f64)> = scores
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| !skip(*j))
+        .map(|(j, s)| (j as u32, *s))
+        .collect();
+    let by = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if all.len() > k {
+        all.select_nth_unstable_by(k, by);
+        all.truncate(k);
+    }
+    all.sort_unstable_by(by);
+    all
+}
