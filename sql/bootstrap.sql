@@ -470,3 +470,55 @@ CREATE TABLE @extschema@.ml_purchase_scores (
     as_of_date    date        NOT NULL,
     scored_at     timestamptz NOT NULL
 );
+
+-- Trained recommenders (train_recommender()): one row per model, with its algorithm, parameters
+-- and training window. Its products (with their popularity, the cold-start answer) and each
+-- product's stored neighbours (item-kNN's similarities, or the largest weights of EASE's item
+-- matrix) are in the two tables after it.
+CREATE TABLE @extschema@.ml_recommender_models (
+    model_name    text        PRIMARY KEY CHECK (model_name <> ''),
+    algorithm     text        NOT NULL CHECK (algorithm IN ('popularity', 'popularity_all', 'buy_again',
+                                                            'item_knn_cosine', 'item_knn_bm25', 'ease', 'default')),
+    parameters    jsonb       NOT NULL,
+    -- Trained on the order lines up to and including this day.
+    as_of_date    date        NOT NULL,
+    customers     bigint      NOT NULL,
+    products      bigint      NOT NULL,
+    pairs         bigint      NOT NULL,
+    lines_left_out bigint     NOT NULL,
+    trained_at    timestamptz NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_recommender_models', '');
+
+CREATE TABLE @extschema@.ml_recommender_products (
+    model_name text   NOT NULL REFERENCES @extschema@.ml_recommender_models ON DELETE CASCADE,
+    product_id bigint NOT NULL,
+    -- Distinct buyers over the model's popularity window.
+    popularity float8 NOT NULL,
+    PRIMARY KEY (model_name, product_id)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_recommender_products', '');
+
+CREATE TABLE @extschema@.ml_recommender_neighbors (
+    model_name  text    NOT NULL REFERENCES @extschema@.ml_recommender_models ON DELETE CASCADE,
+    product_id  bigint  NOT NULL,
+    rank        integer NOT NULL,
+    neighbor_id bigint  NOT NULL,
+    weight      float8  NOT NULL,
+    PRIMARY KEY (model_name, product_id, rank)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_recommender_neighbors', '');
+
+-- Every customer's top products from the latest calculate_all_recommendations(), with the
+-- customer's own products that led to each.
+CREATE TABLE @extschema@.ml_user_recommendations (
+    user_id      bigint      NOT NULL,
+    rank         integer     NOT NULL,
+    product_id   bigint      NOT NULL,
+    score        float8      NOT NULL,
+    because_of   bigint[]    NOT NULL,
+    model_name   text        NOT NULL,
+    as_of_date   date        NOT NULL,
+    computed_at  timestamptz NOT NULL,
+    PRIMARY KEY (user_id, rank)
+);

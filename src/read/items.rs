@@ -15,9 +15,16 @@ use crate::source::Context;
 use crate::source::items::ItemSource;
 use crate::toolbox::errors::*;
 
-/// The lines of counted orders from `first` (when given) through `end`.
-pub fn read(ctx: &Context, items: &ItemSource, first: Option<Day>, end: Day) -> Items {
-    let known = users(&ctx.source, &ctx.config.time_zone, end, None);
+/// The lines of counted orders from `first` (when given) through `end`, of every customer or of
+/// `one_user`.
+pub fn read(
+    ctx: &Context,
+    items: &ItemSource,
+    first: Option<Day>,
+    end: Day,
+    one_user: Option<i64>,
+) -> Items {
+    let known = users(&ctx.source, &ctx.config.time_zone, end, one_user);
     let mut params = Params::new();
     let (from, _) = order_rows(
         &ctx.source,
@@ -26,9 +33,12 @@ pub fn read(ctx: &Context, items: &ItemSource, first: Option<Day>, end: Day) -> 
         &format!(", x.{}::pg_catalog.int8 AS order_id", items.order_id),
         &mut params,
     );
-    let first_filter = first
+    let mut first_filter = first
         .map(|f| format!(" AND o.day >= {}", params.bind(f.0)))
         .unwrap_or_default();
+    if let Some(id) = one_user {
+        first_filter.push_str(&format!(" AND o.uid = {}", params.bind(id)));
+    }
     // A number that is missing, not positive, not a number or infinite cannot be a sale.
     let bad = |col: &str| {
         format!(
@@ -128,7 +138,7 @@ fn order_items_report(
         &ctx.config,
         &crate::source::items::ItemConfig::load(&ctx.ext, &ctx.config),
     );
-    let read = read(&ctx, &items, None, ctx.as_of);
+    let read = read(&ctx, &items, None, ctx.as_of, None);
     let distinct = |f: fn(&ItemLine) -> i64| {
         let mut v: Vec<i64> = read.lines.iter().map(f).collect();
         v.sort_unstable();

@@ -59,8 +59,12 @@ pub struct Model {
 enum Kind {
     Popularity,
     BuyAgain,
-    /// Per item: its neighbours (item, similarity), best first.
-    Neighbours(Vec<Vec<(u32, f64)>>),
+    /// Per item: its neighbours (item, similarity), best first; the hybrid's weight on own
+    /// orders (a stored EASE model is its pruned B).
+    Neighbours {
+        s: Vec<Vec<(u32, f64)>>,
+        weight: f64,
+    },
     /// B, items × items, row-major; the hybrid's weight on own orders.
     Dense {
         b: Vec<f64>,
@@ -92,7 +96,10 @@ pub fn train(
     let kind = match algorithm {
         Algorithm::Popularity => Kind::Popularity,
         Algorithm::BuyAgain => Kind::BuyAgain,
-        Algorithm::ItemKnn { weighting, k } => Kind::Neighbours(knn(data, weighting, k)?),
+        Algorithm::ItemKnn { weighting, k } => Kind::Neighbours {
+            s: knn(data, weighting, k)?,
+            weight: 0.0,
+        },
         Algorithm::Ease { lambda } => Kind::Dense {
             b: ease(data, lambda, max_items)?,
             weight: 0.0,
@@ -264,11 +271,16 @@ impl Model {
                     out[i as usize] += f64::from(c) * 1e6;
                 }
             }
-            Kind::Neighbours(s) => {
+            Kind::Neighbours { s, weight } => {
                 out.fill(0.0);
                 for &(i, _) in row {
                     for &(j, v) in &s[i as usize] {
                         out[j as usize] += v;
+                    }
+                }
+                if *weight != 0.0 {
+                    for &(i, c) in row {
+                        out[i as usize] += weight * f64::from(c);
                     }
                 }
             }
@@ -294,7 +306,7 @@ impl Model {
     /// weights of its row of B; none for popularity and buy-again.
     pub fn similar(&self, i: u32, k: usize) -> Vec<(u32, f64)> {
         match &self.kind {
-            Kind::Neighbours(s) => s[i as usize].iter().take(k).copied().collect(),
+            Kind::Neighbours { s, .. } => s[i as usize].iter().take(k).copied().collect(),
             Kind::Dense { b, .. } => {
                 let n = self.popularity.len();
                 let row = &b[i as usize * n..(i as usize + 1) * n];
@@ -302,6 +314,85 @@ impl Model {
             }
             _ => Vec::new(),
         }
+    }
+}
+
+impl Model {
+    /// A model from stored parts: `neighbours` per item (for item-kNN, and for EASE and the
+    /// hybrid their pruned B), `popularity` per item.
+    pub fn from_parts(
+        algorithm: Algorithm,
+        popularity: Vec<f64>,
+        neighbours: Vec<Vec<(u32, f64)>>,
+    ) -> Model {
+        let kind = match algorithm {
+            Algorithm::Popularity => Kind::Popularity,
+            Algorithm::BuyAgain => Kind::BuyAgain,
+            Algorithm::ItemKnn { .. } | Algorithm::Ease { .. } => Kind::Neighbours {
+                s: neighbours,
+                weight: 0.0,
+            },
+            Algorithm::Hybrid { weight, .. } => Kind::Neighbours {
+                s: neighbours,
+                weight,
+            },
+        };
+        Model {
+            algorithm,
+            popularity,
+            kind,
+        }
+    }
+
+    /// What to store of the model: each item's `k` neighbours (item-kNN's own, or the `k`
+    /// largest weights of its row of EASE's B); none for popularity and buy-again.
+    pub fn neighbour_lists(&self, k: usize) -> Vec<Vec<(u32, f64)>> {
+        let n = self.popularity.len();
+        match &self.kind {
+            Kind::Popularity | Kind::BuyAgain => vec![Vec::new(); n],
+            Kind::Neighbours { s, .. } => s
+                .iter()
+                .map(|l| l.iter().take(k).copied().collect())
+                .collect(),
+            Kind::Dense { .. } => (0..n as u32).map(|i| self.similar(i, k)).collect(),
+        }
+    }
+
+    /// Which of the customer's items (`row`) led to item `j`, by their contribution to its
+    /// score, largest first: at most `n`, only those that raised it.
+    pub fn explain(&self, row: &[(u32, u32)], j: u32, n: usize) -> Vec<(u32, f64)> {
+        let mut parts: Vec<(u32, f64)> = match &self.kind {
+            Kind::Neighbours { s, weight } => row
+                .iter()
+                .map(|&(i, c)| {
+                    let link = s[i as usize]
+                        .iter()
+                        .find(|(x, _)| *x == j)
+                        .map_or(0.0, |(_, v)| *v);
+                    let own = if i == j { weight * f64::from(c) } else { 0.0 };
+                    (i, link + own)
+                })
+                .collect(),
+            Kind::Dense { b, weight } => {
+                let n_items = self.popularity.len();
+                row.iter()
+                    .map(|&(i, c)| {
+                        let own = if i == j { weight * f64::from(c) } else { 0.0 };
+                        (i, b[i as usize * n_items + j as usize] + own)
+                    })
+                    .collect()
+            }
+            Kind::BuyAgain => row
+                .iter()
+                .filter(|&&(i, _)| i == j)
+                .map(|&(i, c)| (i, f64::from(c)))
+                .collect(),
+            Kind::Popularity => Vec::new(),
+        };
+        parts.retain(|p| p.1 > 0.0);
+        parts.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        parts.truncate(n);
+        parts
     }
 }
 

@@ -297,3 +297,50 @@ fn the_protocol_counts_users_modes_and_cold_start() {
     assert!((row("buy_again", Mode::New, 1).metrics.hit - 0.5).abs() < 1e-12);
     assert!(row("popularity", Mode::All, 3).coverage > 0.0);
 }
+
+#[test]
+fn a_stored_model_scores_as_the_trained_one_and_explains_itself() {
+    let d = Interactions::build(&shop(), None, 100);
+    for algorithm in [
+        Algorithm::Hybrid {
+            lambda: 2.0,
+            weight: 0.2,
+        },
+        Algorithm::ItemKnn {
+            weighting: Weighting::Cosine,
+            k: 5,
+        },
+    ] {
+        let m = train(&d, vec![1.0, 3.0, 1.0], algorithm, 10).unwrap();
+        // Every neighbour kept: the same scores.
+        let stored =
+            super::models::Model::from_parts(algorithm, vec![1.0, 3.0, 1.0], m.neighbour_lists(3));
+        let (mut a, mut b) = (vec![0.0; 3], vec![0.0; 3]);
+        for user in [1, 2, 3, 4] {
+            m.scores(d.row_of(user), &mut a);
+            stored.scores(d.row_of(user), &mut b);
+            for j in 0..3 {
+                assert!((a[j] - b[j]).abs() < 1e-12, "{algorithm:?} {user} {j}");
+            }
+        }
+    }
+    // Cosine: user 1 (products 10 and 20) gets 30 because of 10 (2/√6) more than 20 (1/√6).
+    let m = train(
+        &d,
+        vec![0.0; 3],
+        Algorithm::ItemKnn {
+            weighting: Weighting::Cosine,
+            k: 5,
+        },
+        10,
+    )
+    .unwrap();
+    let why = m.explain(d.row_of(1).unwrap(), 2, 3);
+    assert_eq!(why.iter().map(|w| w.0).collect::<Vec<_>>(), vec![0, 1]);
+    assert!((why[0].1 - 2.0 / 6f64.sqrt()).abs() < 1e-12);
+    // Popularity explains nothing; buy-again names the product itself.
+    let p = train(&d, vec![0.0; 3], Algorithm::Popularity, 10).unwrap();
+    assert!(p.explain(d.row_of(1).unwrap(), 1, 3).is_empty());
+    let b = train(&d, vec![0.0; 3], Algorithm::BuyAgain, 10).unwrap();
+    assert_eq!(b.explain(d.row_of(1).unwrap(), 1, 3), vec![(1, 2.0)]);
+}
