@@ -22,7 +22,9 @@
 \else
 \set retail_schema public
 \endif
+SET client_min_messages = warning;
 CREATE SCHEMA IF NOT EXISTS :"retail_schema";
+RESET client_min_messages;
 
 CREATE TEMP TABLE online_retail_raw (
     invoice_no text NOT NULL, stock_code text NOT NULL, description text,

@@ -3,8 +3,10 @@
 # extension (release), starts a throwaway PostgreSQL 15, loads the CDNOW purchases, runs
 # calculate_all_ltv() and calculate_all_rfm(), fits a K-means model and the CLV models, scores
 # every customer's CLV, trains and validates churn and purchase models and scores every customer,
-# judges the last week's anomalies, and prints the summaries; then starts the HTTP API on the
-# demo database (loopback) and prints its URL and a working call.
+# judges the last week's anomalies, and prints the summaries; loads UCI Online Retail into a
+# second database and shows its order items, the recommenders' evaluation, a customer's
+# recommendations with their reasons and cohort retention; then starts the HTTP API on the demo
+# database (loopback) and prints its URL and a working call.
 # Idempotent; the second run takes seconds. Leaves the cluster running (see the last lines).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -89,6 +91,39 @@ FROM calculate_all_purchase('purchase_30d', '1998-06-30');
 \echo calculate_all_anomalies('1998-06-28'): the week of 1998-06-22 against the last 4 weeks of each customer
 SELECT * FROM calculate_all_anomalies('1998-06-28');
 SELECT * FROM latest_anomalies(1, 5);
+SQL
+
+# Products: UCI Online Retail (item-level invoices) in a database of its own, beside CDNOW.
+recreate_db cda_demo_retail
+say "loading UCI Online Retail (4,372 customers, 541,909 invoice lines) into cda_demo_retail"
+psql_ -d cda_demo_retail -q -v retail_file="$ROOT/demo/online_retail/online_retail.csv.gz" \
+    -f "$ROOT/demo/load_online_retail.sql"
+psql_ -d cda_demo_retail -P footer=off <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION cda_analytics;
+SELECT count(*) AS settings FROM configure_source(successful_statuses => ARRAY['completed'], time_zone => 'Europe/London');
+SELECT count(*) AS settings FROM configure_items(non_product_column => 'is_non_product');
+RESET client_min_messages;
+\timing on
+\echo
+\echo order_items_report(): the invoice lines that count, and those left out and why
+SELECT * FROM order_items_report('2011-12-09');
+\echo
+\echo evaluate_recommenders('2011-09-01', '100 days'): trained before September, tested to the end of the data (k = 20)
+SELECT model, mode, users, round(hit_rate::numeric, 3) AS hit_rate, round(ndcg::numeric, 3) AS ndcg,
+       round(coverage::numeric, 3) AS coverage
+FROM evaluate_recommenders('2011-09-01', '100 days') WHERE k = 20 ORDER BY mode, ndcg DESC;
+\echo
+\echo train_recommender('default'), then the next products for customer 12347, and which of their products led to each
+SELECT model_name, algorithm, customers, products, pairs FROM train_recommender('default', as_of => '2011-12-09');
+SELECT r.rank, p.title, round(r.score::numeric, 3) AS score,
+       (SELECT string_agg(b.title, '; ' ORDER BY array_position(r.because_of, b.product_id))
+        FROM products b WHERE b.product_id = ANY (r.because_of)) AS because_of
+FROM recommend(12347, 5, exclude_purchased => true) r JOIN products p USING (product_id) ORDER BY r.rank;
+\echo
+\echo cohort_retention_summary(): mean monthly retention of the 2011 acquisition cohorts (December 2010 holds earlier customers)
+SELECT period_number, cohorts, customers, round(100 * weighted_retention::numeric, 1) AS retention_pct
+FROM cohort_retention_summary(as_of => '2011-12-09') WHERE period_number <= 6;
 SQL
 
 # The HTTP API and the dashboard on the demo database, on loopback: an analyst and an operator
