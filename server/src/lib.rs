@@ -42,7 +42,7 @@ impl FromRef<AppState> for Auth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "cda_analytics API", description = "Customer analytics computed inside PostgreSQL: LTV, RFM, clusters, CLV, churn, anomalies and cohort retention."),
+    info(title = "cda_analytics API", description = "Customer analytics computed inside PostgreSQL: LTV, RFM, clusters, CLV, churn, anomalies, cohort retention and recommendations."),
     modifiers(&BearerAuth),
     tags(
         (name = "ltv", description = "Lifetime value"),
@@ -52,6 +52,7 @@ impl FromRef<AppState> for Auth {
         (name = "churn", description = "Churn and purchase prediction"),
         (name = "anomalies", description = "Unusual customer weeks"),
         (name = "cohorts", description = "Retention by acquisition cohort"),
+        (name = "recommendations", description = "Products to show a customer"),
         (name = "customers", description = "Every result for one customer"),
         (name = "configuration", description = "What the extension reads"),
         (name = "jobs", description = "Long work started by the API"),
@@ -106,6 +107,12 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::churn::customer))
         .routes(routes!(api::churn::models))
         .routes(routes!(api::churn::purchase_scores))
+        .routes(routes!(api::recommendations::models))
+        .routes(routes!(api::recommendations::customer))
+        .routes(routes!(api::recommendations::similar))
+        .routes(routes!(api::recommendations::evaluation))
+        .routes(routes!(api::work::recommendations_train))
+        .routes(routes!(api::work::recommendations_calculate))
         .routes(routes!(api::cohorts::retention))
         .routes(routes!(api::cohorts::summary))
         .routes(routes!(api::anomalies::latest))

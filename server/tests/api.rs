@@ -74,7 +74,17 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
          SELECT calculate_all_anomalies('1998-06-30');
          SELECT count(*) FROM grant_analytics_access('cda_api_analyst', 'analyst');
          SELECT count(*) FROM grant_analytics_access('cda_api_operator', 'operator');
-         GRANT SELECT ON users, orders TO cda_api_operator;",
+         -- CDNOW has no products: a made-up catalogue of 40, two lines per order, one chosen by
+         -- the customer (so that customers repeat and products co-occur) and one by the order.
+         CREATE TABLE products (product_id bigint PRIMARY KEY, category text);
+         INSERT INTO products SELECT g, 'category ' || g % 5 FROM generate_series(1, 40) g;
+         CREATE TABLE order_items (order_id bigint, product_id bigint, quantity int, unit_price numeric(12,2));
+         INSERT INTO order_items
+             SELECT order_id, user_id % 40 + 1, 1, 9.99 FROM orders
+             UNION ALL SELECT order_id, (user_id + order_id) % 40 + 1, 2, 4.50 FROM orders;
+         SELECT count(*) FROM train_recommender('default', as_of => '1998-06-30');
+         SELECT count(*) FROM calculate_all_recommendations('default', 5, as_of => '1998-06-30');
+         GRANT SELECT ON users, orders, order_items, products TO cda_api_operator;",
     )
     .await
     .unwrap();
@@ -182,6 +192,7 @@ async fn api() {
     the_openapi_document_lists_every_route(&app).await;
     long_work_runs_as_jobs(&sql, &app).await;
     cohorts_answer_as_the_sql_does(&sql, &app).await;
+    recommendations_answer_as_the_sql_does(&sql, &app).await;
     the_dashboard_renders_every_page(&sql, &app).await;
 }
 
@@ -741,6 +752,12 @@ async fn the_openapi_document_lists_every_route(app: &axum::Router) {
         "/api/v1/anomalies/customers/{user_id}",
         "/api/v1/cohorts/retention",
         "/api/v1/cohorts/summary",
+        "/api/v1/recommendations/models",
+        "/api/v1/recommendations/customers/{user_id}",
+        "/api/v1/recommendations/products/{product_id}/similar",
+        "/api/v1/recommendations/evaluation",
+        "/api/v1/recommendations/train",
+        "/api/v1/recommendations/calculate",
         "/api/v1/customers/{user_id}",
         "/api/v1/configuration",
         "/api/v1/ltv/calculate",
@@ -1081,6 +1098,130 @@ async fn cohorts_answer_as_the_sql_does(sql: &tokio_postgres::Client, app: &axum
     }
 }
 
+async fn recommendations_answer_as_the_sql_does(sql: &tokio_postgres::Client, app: &axum::Router) {
+    let (a, o) = (Some(ANALYST_TOKEN), Some(OPERATOR_TOKEN));
+    for (uri, token, query) in [
+        (
+            "/api/v1/recommendations/models",
+            a,
+            "SELECT * FROM ml_recommender_models ORDER BY model_name",
+        ),
+        (
+            "/api/v1/recommendations/customers/12",
+            a,
+            "SELECT rank, product_id, score, because_of, model_name, as_of_date, computed_at \
+             FROM ml_user_recommendations WHERE user_id = 12 ORDER BY rank",
+        ),
+        (
+            "/api/v1/recommendations/customers/12?live=true&k=7&exclude_purchased=true",
+            o,
+            "SELECT * FROM recommend(12, 7, 'default', true)",
+        ),
+        (
+            "/api/v1/recommendations/products/3/similar?k=4",
+            a,
+            "SELECT * FROM similar_products(3, 4)",
+        ),
+        (
+            "/api/v1/recommendations/evaluation?cutoff=1998-01-01&horizon=180%20days&k=20",
+            o,
+            "SELECT * FROM evaluate_recommenders('1998-01-01', '180 days', '{20}')",
+        ),
+    ] {
+        let r = get(app, uri, token, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+        let expected = sql_json(sql, query).await;
+        assert!(!expected.as_array().unwrap().is_empty(), "{uri}");
+        assert_eq!(r.body, expected, "{uri}");
+    }
+    // Live lists and the evaluation read the orders: not the analyst's.
+    for uri in [
+        "/api/v1/recommendations/customers/12?live=true",
+        "/api/v1/recommendations/evaluation?cutoff=1998-01-01",
+    ] {
+        let r = get(app, uri, a, &[]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}: {}", r.body);
+    }
+    for (uri, status) in [
+        (
+            "/api/v1/recommendations/customers/12?k=3",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/recommendations/customers/12?live=true&k=0",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/recommendations/customers/12?live=true&model=nope",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v1/recommendations/customers/99999999",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v1/recommendations/products/3/similar?k=1001",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/recommendations/products/x/similar",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/recommendations/evaluation",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/recommendations/evaluation?cutoff=someday",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/recommendations/evaluation?cutoff=1998-01-01&horizon=0%20days",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/recommendations/evaluation?cutoff=1998-01-01&lambda=-1",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let r = get(app, uri, o, &[]).await;
+        assert_eq!(r.status, status, "{uri}: {}", r.body);
+        assert!(r.body["message"].is_string(), "{uri}");
+    }
+    // Training and the refresh are jobs: an operator's, refused to the analyst.
+    let r = send(app, "POST", "/api/v1/recommendations/train", a, "{}").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        app,
+        "POST",
+        "/api/v1/recommendations/train",
+        o,
+        r#"{"model_name": "knn", "algorithm": "item_knn_bm25", "as_of": "1998-06-30", "neighbours": 10}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let job = finished(app, &r.body["id"], o).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"][0]["algorithm"], "item_knn_bm25");
+    let r = send(
+        app,
+        "POST",
+        "/api/v1/recommendations/calculate",
+        o,
+        r#"{"model_name": "knn", "k": 3, "as_of": "1998-06-30"}"#,
+    )
+    .await;
+    let job = finished(app, &r.body["id"], o).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let stored = sql_json(
+        sql,
+        "SELECT count(*) AS n, max(rank) AS k, min(model_name) AS model FROM ml_user_recommendations",
+    )
+    .await;
+    assert_eq!(stored[0]["k"], 3);
+    assert_eq!(stored[0]["model"], "knn");
+}
+
 async fn page(
     app: &axum::Router,
     uri: &str,
@@ -1181,6 +1322,15 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
         ),
         // The analyst may not read the orders the cohorts are computed from: told so.
         ("/cohorts", vec!["Cohort retention", "class=\"notice\""]),
+        (
+            "/recommendations",
+            vec![
+                "Recommendations",
+                "because the customer bought",
+                "class=\"notice\"",
+            ],
+        ),
+        ("/customers/12", vec!["Recommended next"]),
     ] {
         let (status, headers, body) = page(app, uri, c).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
@@ -1228,6 +1378,7 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
         ("/clv?model=nope", StatusCode::NOT_FOUND),
         ("/segments?model=nope", StatusCode::NOT_FOUND),
         ("/cohorts?max_periods=0", StatusCode::BAD_REQUEST),
+        ("/recommendations?user_id=abc", StatusCode::BAD_REQUEST),
         ("/cohorts?period=year", StatusCode::BAD_REQUEST),
         ("/cohorts?show=password", StatusCode::BAD_REQUEST),
     ] {

@@ -23,6 +23,8 @@ pub struct Customer360 {
     pub purchase: Option<serde_json::Value>,
     /// The customer's anomalous weeks, newest first.
     pub anomalies: Vec<serde_json::Value>,
+    /// The products stored for them by the last `calculate_all_recommendations()`, best first.
+    pub recommendations: Vec<serde_json::Value>,
 }
 
 /// Every stored result for one customer (`$1`), one JSON column each: the API's customer 360
@@ -37,7 +39,9 @@ pub fn customer_360_sql(ext: &str) -> String {
            (SELECT row_to_json(cda_row) FROM {ext}.ml_churn_scores cda_row WHERE cda_row.user_id = $1) AS churn, \
            (SELECT row_to_json(cda_row) FROM {ext}.ml_purchase_scores cda_row WHERE cda_row.user_id = $1) AS purchase, \
            coalesce((SELECT json_agg(cda_row ORDER BY cda_row.week_start DESC) FROM {ext}.ml_user_anomalies_weekly cda_row \
-                     WHERE cda_row.user_id = $1 AND cda_row.is_anomaly), '[]') AS anomalies"
+                     WHERE cda_row.user_id = $1 AND cda_row.is_anomaly), '[]') AS anomalies, \
+           coalesce((SELECT json_agg(cda_row ORDER BY cda_row.rank) FROM {ext}.ml_user_recommendations cda_row \
+                     WHERE cda_row.user_id = $1), '[]') AS recommendations"
     )
 }
 
@@ -47,7 +51,9 @@ pub fn has_results(v: &serde_json::Value) -> bool {
     ["ltv", "rfm", "cluster", "clv", "churn", "purchase"]
         .iter()
         .any(|k| !v[*k].is_null())
-        || v["anomalies"].as_array().is_some_and(|a| !a.is_empty())
+        || ["anomalies", "recommendations"]
+            .iter()
+            .any(|k| v[*k].as_array().is_some_and(|a| !a.is_empty()))
 }
 
 /// One customer, every result joined.

@@ -9,6 +9,7 @@ pub mod clv;
 pub mod cohorts;
 pub mod customers;
 pub mod ltv;
+pub mod recommendations;
 pub mod rfm;
 pub mod settings;
 pub mod system;

@@ -328,6 +328,70 @@ pub async fn anomalies_calculate(
 }
 
 /// A job started by this role: queued, running, succeeded (with the result) or failed (with the
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecommenderTrain {
+    /// Default `default`.
+    pub model_name: Option<String>,
+    /// popularity, popularity_all, buy_again, item_knn_cosine, item_knn_bm25, ease or default.
+    pub algorithm: Option<String>,
+    pub as_of: Option<String>,
+    pub lambda: Option<f64>,
+    pub neighbours: Option<i32>,
+    pub hybrid_weight: Option<f64>,
+    pub popularity_days: Option<i32>,
+}
+
+/// Trains and stores a recommender (`train_recommender`).
+#[utoipa::path(post, path = "/recommendations/train", tag = "recommendations", request_body = RecommenderTrain,
+    responses((status = 202, body = Job), (status = 403, body = ApiError)), security(("bearer" = [])))]
+pub async fn recommendations_train(
+    State(s): State<AppState>,
+    Caller(role): Caller,
+    Body(b): Body<RecommenderTrain>,
+) -> Result<Response, ApiError> {
+    start(&s, role, "recommendations.train",
+        "train_recommender(text, text, date, double precision, integer, double precision, integer, integer)",
+        "train_recommender(coalesce($1::text, 'default'), coalesce($2::text, 'default'), $3::text::date, \
+         coalesce($4::float8, 250), coalesce($5::int4, 50), coalesce($6::float8, 0.2), coalesce($7::int4, 30))",
+        vec![text(b.model_name), text(b.algorithm), text(b.as_of), Box::new(b.lambda), Box::new(b.neighbours),
+             Box::new(b.hybrid_weight), Box::new(b.popularity_days)]).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendationsRefresh {
+    pub model_name: Option<String>,
+    pub k: Option<i32>,
+    pub exclude_purchased: Option<bool>,
+    pub as_of: Option<String>,
+}
+
+/// Writes every customer's top k (`calculate_all_recommendations`).
+#[utoipa::path(post, path = "/recommendations/calculate", tag = "recommendations", request_body = RecommendationsRefresh,
+    responses((status = 202, body = Job), (status = 403, body = ApiError)), security(("bearer" = [])))]
+pub async fn recommendations_calculate(
+    State(s): State<AppState>,
+    Caller(role): Caller,
+    Body(b): Body<RecommendationsRefresh>,
+) -> Result<Response, ApiError> {
+    start(
+        &s,
+        role,
+        "recommendations.calculate",
+        "calculate_all_recommendations(text, integer, boolean, date)",
+        "calculate_all_recommendations(coalesce($1::text, 'default'), coalesce($2::int4, 10), \
+         coalesce($3::bool, false), $4::text::date)",
+        vec![
+            text(b.model_name),
+            Box::new(b.k),
+            Box::new(b.exclude_purchased),
+            text(b.as_of),
+        ],
+    )
+    .await
+}
+
 /// error).
 #[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = u64, Path)),
     responses((status = 200, body = Job), (status = 404, body = ApiError)), security(("bearer" = [])))]

@@ -8,6 +8,7 @@ mod cache;
 mod cohorts;
 mod over_time;
 mod pages;
+mod recommendations;
 
 pub use cache::PageCache;
 
@@ -57,6 +58,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("rfm.html", include_str!("../../templates/rfm.html")),
         ("cohorts.html", include_str!("../../templates/cohorts.html")),
+        (
+            "recommendations.html",
+            include_str!("../../templates/recommendations.html"),
+        ),
         ("charts.html", include_str!("../../templates/charts.html")),
         (
             "over_time.html",
@@ -134,6 +139,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("churn", "/churn", "Churn"),
     ("anomalies", "/anomalies", "Anomalies"),
     ("cohorts", "/cohorts", "Cohorts"),
+    ("recommendations", "/recommendations", "Recommendations"),
     ("runs", "/runs", "Runs"),
 ];
 
@@ -343,6 +349,7 @@ pub fn routes() -> Router<AppState> {
         .route("/segments", get(pages::segments))
         .route("/anomalies", get(pages::anomalies))
         .route("/cohorts", get(cohorts::cohorts))
+        .route("/recommendations", get(recommendations::recommendations))
         .route("/runs", get(pages::runs))
         .route("/customers/{user_id}", get(pages::customer))
         .route("/login", get(login_form).post(login))
