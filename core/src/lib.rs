@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod churn;
 pub mod clv;
 pub mod cohorts;
+pub mod elasticity;
 pub mod events;
 pub mod items;
 pub mod known_users;
