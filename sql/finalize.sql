@@ -45,6 +45,32 @@ AS $$
         product_id_column, category_column, non_product_column, order_id_column)
 $$;
 
+-- What a price change dp (-0.15 for -15%) does under an elasticity beta in the log-log model,
+-- exactly: units (1 + dp)^beta - 1, revenue (1 + dp)^(1 + beta) - 1, and the units' range over
+-- the interval [ci_low, ci_high]. Usable only when the estimate's reliability is 'ok' (a
+-- positive elasticity never is).
+CREATE FUNCTION @extschema@.elasticity_scenario(beta float8, ci_low float8, ci_high float8, dp float8,
+                                                reliability text DEFAULT 'ok')
+RETURNS TABLE (dq float8, dq_low float8, dq_high float8, drevenue float8, usable boolean, reason text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN ok THEN power(1 + dp, beta) - 1 END,
+           CASE WHEN ok THEN least(power(1 + dp, ci_low), power(1 + dp, ci_high)) - 1 END,
+           CASE WHEN ok THEN greatest(power(1 + dp, ci_low), power(1 + dp, ci_high)) - 1 END,
+           CASE WHEN ok THEN power(1 + dp, 1 + beta) - 1 END,
+           ok AND usable_estimate,
+           CASE WHEN NOT ok THEN 'dp must be above -1, and beta, ci_low and ci_high finite numbers'
+                WHEN reliability IS DISTINCT FROM 'ok' THEN 'the estimate is not reliable: ' || coalesce(reliability, 'unknown')
+                WHEN beta >= 0 THEN 'a non-negative elasticity is not a demand response'
+                ELSE 'ok' END
+    FROM (SELECT dp > -1 AND beta IS NOT NULL AND ci_low IS NOT NULL AND ci_high IS NOT NULL
+                 AND beta NOT IN ('NaN', 'Infinity', '-Infinity')
+                 AND ci_low NOT IN ('NaN', 'Infinity', '-Infinity')
+                 AND ci_high NOT IN ('NaN', 'Infinity', '-Infinity') AS ok,
+                 reliability IS NOT DISTINCT FROM 'ok' AND beta < 0 AS usable_estimate) s
+$$;
+
 -- One user's LTV row, computed from the source tables now, written nowhere.
 CREATE FUNCTION @extschema@.calculate_user_ltv(user_id bigint, as_of date DEFAULT NULL)
 RETURNS SETOF @extschema@.ml_user_ltv

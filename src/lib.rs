@@ -76,6 +76,7 @@ mod anomaly;
 mod churn;
 mod clv;
 mod cohorts;
+mod elasticity;
 mod ltv;
 mod recommend;
 mod rfm;
