@@ -164,11 +164,34 @@ for _ in $(seq 1 50); do
     sleep 0.2
 done
 curl -sf "http://127.0.0.1:$SERVER_PORT/ready" >/dev/null || { cat "$CDA_DIR/server.log"; exit 1; }
+# A second server on the Online Retail database, for the products pages (recommendations,
+# elasticity, cohorts), with the same roles and tokens.
+RETAIL_PORT=$((SERVER_PORT + 1))
+psql_ -d cda_demo_retail -q <<'SQL' >/dev/null
+SET client_min_messages = warning;
+SELECT count(*) FROM calculate_all_recommendations('default', 10, as_of => '2011-12-09');
+SELECT count(*) FROM grant_analytics_access('cda_demo_analyst', 'analyst');
+SELECT count(*) FROM grant_analytics_access('cda_demo_operator', 'operator');
+GRANT SELECT ON public.users, public.orders, public.order_items, public.products TO cda_demo_operator;
+SQL
+[ -f "$CDA_DIR/server-retail.pid" ] && kill "$(cat "$CDA_DIR/server-retail.pid")" 2>/dev/null && sleep 0.5
+CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=cda_demo_api dbname=cda_demo_retail" \
+CDA_LISTEN="127.0.0.1:$RETAIL_PORT" \
+CDA_API_KEYS="$ANALYST_TOKEN=cda_demo_analyst,$OPERATOR_TOKEN=cda_demo_operator" \
+CDA_ANONYMOUS_ROLE=cda_demo_analyst \
+    nohup "$ROOT/target/release/cda-server" >"$CDA_DIR/server-retail.log" 2>&1 &
+echo $! >"$CDA_DIR/server-retail.pid"
+for _ in $(seq 1 50); do
+    curl -sf "http://127.0.0.1:$RETAIL_PORT/ready" >/dev/null 2>&1 && break
+    sleep 0.2
+done
 echo "The dashboard:  http://127.0.0.1:$SERVER_PORT/  (read-only without logging in, on loopback only)"
+echo "                http://127.0.0.1:$RETAIL_PORT/recommendations  (Online Retail: recommendations, elasticity, cohorts;"
+echo "                log in at /login with the operator's token for the live sections)"
 echo "The API:        http://127.0.0.1:$SERVER_PORT/api/v1/  (described at /openapi.json)"
 echo "Try it:         curl -H 'Authorization: Bearer $ANALYST_TOKEN' http://127.0.0.1:$SERVER_PORT/api/v1/ltv/summary"
 echo "                (the analyst's and the operator's tokens are in $SERVER_ENV)"
 curl -s -H "Authorization: Bearer $ANALYST_TOKEN" "http://127.0.0.1:$SERVER_PORT/api/v1/rfm/segments" | head -c 300; echo ' ...'
 
 say "done. Explore it:  $PG_BIN/psql -h $CDA_DIR -p $CDA_PORT -U postgres cda_demo"
-echo "    stop it:        kill \$(cat $CDA_DIR/server.pid); $PG_BIN/pg_ctl -D $CDA_DIR/data stop$(is_root && echo '   (as the postgres user)')"
+echo "    stop it:        kill \$(cat $CDA_DIR/server.pid) \$(cat $CDA_DIR/server-retail.pid); $PG_BIN/pg_ctl -D $CDA_DIR/data stop$(is_root && echo '   (as the postgres user)')"

@@ -42,7 +42,7 @@ impl FromRef<AppState> for Auth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "cda_analytics API", description = "Customer analytics computed inside PostgreSQL: LTV, RFM, clusters, CLV, churn, anomalies, cohort retention and recommendations."),
+    info(title = "cda_analytics API", description = "Customer analytics computed inside PostgreSQL: LTV, RFM, clusters, CLV, churn, anomalies, cohort retention, recommendations and price elasticity."),
     modifiers(&BearerAuth),
     tags(
         (name = "ltv", description = "Lifetime value"),
@@ -53,6 +53,7 @@ impl FromRef<AppState> for Auth {
         (name = "anomalies", description = "Unusual customer weeks"),
         (name = "cohorts", description = "Retention by acquisition cohort"),
         (name = "recommendations", description = "Products to show a customer"),
+        (name = "elasticity", description = "How units move with the price paid"),
         (name = "customers", description = "Every result for one customer"),
         (name = "configuration", description = "What the extension reads"),
         (name = "jobs", description = "Long work started by the API"),
@@ -113,6 +114,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::recommendations::evaluation))
         .routes(routes!(api::work::recommendations_train))
         .routes(routes!(api::work::recommendations_calculate))
+        .routes(routes!(api::elasticity::estimates))
+        .routes(routes!(api::elasticity::cells))
+        .routes(routes!(api::elasticity::scenario))
         .routes(routes!(api::cohorts::retention))
         .routes(routes!(api::cohorts::summary))
         .routes(routes!(api::anomalies::latest))

@@ -14,6 +14,14 @@ document.addEventListener("DOMContentLoaded", function () {
       var colour = d.color || palette[i % palette.length];
       return Object.assign({ backgroundColor: colour, borderColor: colour, pointRadius: 2 }, d);
     });
+    // A scatter's points are {x, y}; "logx"/"logy" put an axis on a log scale (an axis given no
+    // type keeps the chart's default: categories for bars); a bar's value may be [low, high] (a
+    // floating bar: an interval).
+    var x = { title: { display: !!spec.x, text: spec.x || "" }, stacked: !!spec.stacked };
+    var y = { title: { display: !!spec.y, text: spec.y || "" }, beginAtZero: !spec.logy && !spec.floating,
+              stacked: !!spec.stacked };
+    if (spec.logx) { x.type = "logarithmic"; }
+    if (spec.logy) { y.type = "logarithmic"; }
     new Chart(canvas, {
       type: spec.type,
       data: { labels: spec.labels, datasets: datasets },
@@ -22,10 +30,7 @@ document.addEventListener("DOMContentLoaded", function () {
         responsive: true,
         maintainAspectRatio: false,
         plugins: { legend: { display: datasets.length > 1 } },
-        scales: spec.type === "doughnut" ? {} : {
-          x: { title: { display: !!spec.x, text: spec.x || "" }, stacked: !!spec.stacked },
-          y: { title: { display: !!spec.y, text: spec.y || "" }, beginAtZero: true, stacked: !!spec.stacked }
-        }
+        scales: spec.type === "doughnut" ? {} : { x: x, y: y }
       }
     });
     drawn += 1;

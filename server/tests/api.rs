@@ -193,6 +193,7 @@ async fn api() {
     long_work_runs_as_jobs(&sql, &app).await;
     cohorts_answer_as_the_sql_does(&sql, &app).await;
     recommendations_answer_as_the_sql_does(&sql, &app).await;
+    elasticity_answers_as_the_sql_does(&sql, &app).await;
     the_dashboard_renders_every_page(&sql, &app).await;
 }
 
@@ -758,6 +759,9 @@ async fn the_openapi_document_lists_every_route(app: &axum::Router) {
         "/api/v1/recommendations/evaluation",
         "/api/v1/recommendations/train",
         "/api/v1/recommendations/calculate",
+        "/api/v1/elasticity",
+        "/api/v1/elasticity/cells",
+        "/api/v1/elasticity/scenario",
         "/api/v1/customers/{user_id}",
         "/api/v1/configuration",
         "/api/v1/ltv/calculate",
@@ -1222,6 +1226,61 @@ async fn recommendations_answer_as_the_sql_does(sql: &tokio_postgres::Client, ap
     assert_eq!(stored[0]["model"], "knn");
 }
 
+async fn elasticity_answers_as_the_sql_does(sql: &tokio_postgres::Client, app: &axum::Router) {
+    let (a, o) = (Some(ANALYST_TOKEN), Some(OPERATOR_TOKEN));
+    for (uri, token, query) in [
+        (
+            "/api/v1/elasticity?to=1998-06-30",
+            o,
+            "SELECT * FROM price_elasticity('category', to_date => '1998-06-30') \
+             ORDER BY level, category NULLS FIRST, product_id NULLS FIRST",
+        ),
+        (
+            "/api/v1/elasticity?level=product&period=month&price=average&from=1997-03-01&to=1998-06-30",
+            o,
+            "SELECT * FROM price_elasticity('product', 'month', 'average', '1997-03-01', '1998-06-30') \
+             ORDER BY level, category NULLS FIRST, product_id NULLS FIRST",
+        ),
+        (
+            "/api/v1/elasticity/cells?product_id=3&to=1998-06-30",
+            o,
+            "SELECT * FROM elasticity_cells(3, to_date => '1998-06-30') ORDER BY product_id, period_start",
+        ),
+    ] {
+        let r = get(app, uri, token, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+        let expected = sql_json(sql, query).await;
+        assert!(!expected.as_array().unwrap().is_empty(), "{uri}");
+        assert_eq!(r.body, expected, "{uri}");
+    }
+    // A scenario is a pure computation: the analyst may.
+    let r = get(
+        app,
+        "/api/v1/elasticity/scenario?beta=-2&ci_low=-2.5&ci_high=-1.5&dp=-0.15",
+        a,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!((r.body["dq"].as_f64().unwrap() - (0.85f64.powf(-2.0) - 1.0)).abs() < 1e-12);
+    assert_eq!(r.body["usable"], true);
+    let r = get(app, "/api/v1/elasticity?to=1998-06-30", a, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    for uri in [
+        "/api/v1/elasticity?level=shop",
+        "/api/v1/elasticity?period=day",
+        "/api/v1/elasticity?price=list",
+        "/api/v1/elasticity?to=1998-02-30",
+        "/api/v1/elasticity/cells?period=week",
+        "/api/v1/elasticity/cells?product_id=3&category=x",
+        "/api/v1/elasticity/scenario?beta=-2&ci_low=-3&ci_high=-1&dp=-1.5",
+        "/api/v1/elasticity/scenario?beta=-2",
+    ] {
+        let r = get(app, uri, o, &[]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.body);
+    }
+}
+
 async fn page(
     app: &axum::Router,
     uri: &str,
@@ -1331,6 +1390,7 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
             ],
         ),
         ("/customers/12", vec!["Recommended next"]),
+        ("/elasticity", vec!["Price elasticity", "class=\"notice\""]),
     ] {
         let (status, headers, body) = page(app, uri, c).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
@@ -1379,6 +1439,7 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
         ("/segments?model=nope", StatusCode::NOT_FOUND),
         ("/cohorts?max_periods=0", StatusCode::BAD_REQUEST),
         ("/recommendations?user_id=abc", StatusCode::BAD_REQUEST),
+        ("/elasticity?level=shop", StatusCode::BAD_REQUEST),
         ("/cohorts?period=year", StatusCode::BAD_REQUEST),
         ("/cohorts?show=password", StatusCode::BAD_REQUEST),
     ] {

@@ -93,6 +93,9 @@ check operator-cohorts /cohorts $OPERATOR_PORT
 check recommendations /recommendations $PORT 1
 check recommendations-product "/recommendations?user_id=12&product_id=3" $PORT 1
 check operator-recommendations /recommendations $OPERATOR_PORT
+check elasticity /elasticity $PORT 1
+check operator-elasticity "/elasticity?to=1998-06-30" $OPERATOR_PORT
+check operator-elasticity-products "/elasticity?level=product&period=month&to=1998-06-30&product_id=3" $OPERATOR_PORT
 check operator-cohorts-weekly "/cohorts?period=week&max_periods=20&as_of=1997-06-30&show=cumulative_revenue_per_customer&cumulative=on&retention_type=recurring" $OPERATOR_PORT
 check anomalies /anomalies
 check runs /runs

@@ -240,3 +240,76 @@ fn price_elasticity(
     }
     TableIterator::new(rows)
 }
+
+/// The cells behind an estimate: for `product_id` (or every product of `category`), each period
+/// with sales from `from_date` through `to_date` (default today), its units, the price buyers
+/// faced (`price` as in `price_elasticity`) and its orders: the points of a price × units plot.
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+#[pg_extern(stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+fn elasticity_cells(
+    product_id: default!(Option<i64>, "NULL"),
+    category: default!(Option<&str>, "NULL"),
+    period: default!(Option<&str>, "'week'"),
+    price: default!(Option<&str>, "'base'"),
+    from_date: default!(Option<pgrx::datum::Date>, "NULL"),
+    to_date: default!(Option<pgrx::datum::Date>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(product_id, i64),
+        name!(period_start, pgrx::datum::Date),
+        name!(units, f64),
+        name!(price, f64),
+        name!(orders, i64),
+    ),
+> {
+    if product_id.is_none() == category.is_none() {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            "give either product_id or category",
+            None,
+        );
+    }
+    let p = match required(period, "period") {
+        "week" => Period::Week,
+        "month" => Period::Month,
+        other => raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("unknown period \"{other}\""),
+            Some("One of: week, month.".into()),
+        ),
+    };
+    let price_name = required(price, "price");
+    let Some(definition) = PriceDefinition::parse(price_name) else {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("unknown price definition \"{price_name}\""),
+            Some("One of: base, average.".into()),
+        )
+    };
+    let first = from_date.map(|d| day_of_date(d, "from_date"));
+    let ctx = Context::load(to_date);
+    let items = resolve(&ctx.config, &ItemConfig::load(&ctx.ext, &ctx.config));
+    let categories = crate::read::items::categories(&items);
+    let mut read = crate::read::items::read(&ctx, &items, first, ctx.as_of, None);
+    read.lines.retain(|l| match (product_id, category) {
+        (Some(id), _) => l.product == id,
+        (None, Some(c)) => categories.get(&l.product).is_some_and(|x| x == c),
+        _ => false,
+    });
+    let rows: Vec<_> = panel(&read.lines, p, definition)
+        .into_iter()
+        .filter_map(|c| {
+            let start = p.start(c.period)?;
+            Some((
+                c.product,
+                crate::toolbox::convert::date_of(start),
+                c.units,
+                c.price,
+                c.orders as i64,
+            ))
+        })
+        .collect();
+    TableIterator::new(rows)
+}

@@ -8,6 +8,7 @@ pub mod clusters;
 pub mod clv;
 pub mod cohorts;
 pub mod customers;
+pub mod elasticity;
 pub mod ltv;
 pub mod recommendations;
 pub mod rfm;

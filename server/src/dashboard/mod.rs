@@ -6,6 +6,7 @@
 
 mod cache;
 mod cohorts;
+mod elasticity;
 mod over_time;
 mod pages;
 mod recommendations;
@@ -58,6 +59,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("rfm.html", include_str!("../../templates/rfm.html")),
         ("cohorts.html", include_str!("../../templates/cohorts.html")),
+        (
+            "elasticity.html",
+            include_str!("../../templates/elasticity.html"),
+        ),
         (
             "recommendations.html",
             include_str!("../../templates/recommendations.html"),
@@ -140,6 +145,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("anomalies", "/anomalies", "Anomalies"),
     ("cohorts", "/cohorts", "Cohorts"),
     ("recommendations", "/recommendations", "Recommendations"),
+    ("elasticity", "/elasticity", "Elasticity"),
     ("runs", "/runs", "Runs"),
 ];
 
@@ -350,6 +356,7 @@ pub fn routes() -> Router<AppState> {
         .route("/anomalies", get(pages::anomalies))
         .route("/cohorts", get(cohorts::cohorts))
         .route("/recommendations", get(recommendations::recommendations))
+        .route("/elasticity", get(elasticity::elasticity))
         .route("/runs", get(pages::runs))
         .route("/customers/{user_id}", get(pages::customer))
         .route("/login", get(login_form).post(login))
