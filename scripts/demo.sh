@@ -121,6 +121,12 @@ SELECT r.rank, p.title, round(r.score::numeric, 3) AS score,
         FROM products b WHERE b.product_id = ANY (r.because_of)) AS because_of
 FROM recommend(12347, 5, exclude_purchased => true) r JOIN products p USING (product_id) ORDER BY r.rank;
 \echo
+\echo price_elasticity(): from the prices customers paid, product and week effects; only ok is usable
+SELECT level, round(elasticity::numeric, 2) AS elasticity, round(ci_low::numeric, 2) AS ci_low,
+       round(ci_high::numeric, 2) AS ci_high, n_products, n_periods, reliability
+FROM price_elasticity('all', to_date => '2011-12-09');
+SELECT reliability, count(*) AS categories FROM price_elasticity('category', to_date => '2011-12-09') GROUP BY 1 ORDER BY 2 DESC;
+\echo
 \echo cohort_retention_summary(): mean monthly retention of the 2011 acquisition cohorts (December 2010 holds earlier customers)
 SELECT period_number, cohorts, customers, round(100 * weighted_retention::numeric, 1) AS retention_pct
 FROM cohort_retention_summary(as_of => '2011-12-09') WHERE period_number <= 6;
