@@ -13,7 +13,7 @@ use cda_analytics_core::elasticity::{
 };
 
 use crate::source::Context;
-use crate::source::items::{ItemConfig, resolve};
+use crate::source::items::of_context;
 use crate::toolbox::convert::day_of_date;
 use crate::toolbox::errors::*;
 
@@ -83,6 +83,28 @@ fn row(
     )
 }
 
+/// The period and the price definition named by a call's arguments.
+fn period_and_price(period: Option<&str>, price: Option<&str>) -> (Period, PriceDefinition) {
+    let p = match required(period, "period") {
+        "week" => Period::Week,
+        "month" => Period::Month,
+        other => raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("unknown period \"{other}\""),
+            Some("One of: week, month.".into()),
+        ),
+    };
+    let price_name = required(price, "price");
+    let Some(definition) = PriceDefinition::parse(price_name) else {
+        raise(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("unknown price definition \"{price_name}\""),
+            Some("One of: base (the commonest price of small-quantity lines), average (revenue / units).".into()),
+        )
+    };
+    (p, definition)
+}
+
 /// Price elasticities from what customers paid: per `level` (`product`, `category` or `all`),
 /// over `period`s (`week` or `month`) from `from_date` through `to_date` (default today), with
 /// the cell price defined by `price` (`base`: the commonest price of small-quantity lines;
@@ -138,24 +160,7 @@ fn price_elasticity(
             Some("One of: product, category, all.".into()),
         );
     }
-    let period_name = required(period, "period");
-    let p = match period_name {
-        "week" => Period::Week,
-        "month" => Period::Month,
-        other => raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("unknown period \"{other}\""),
-            Some("One of: week, month.".into()),
-        ),
-    };
-    let price_name = required(price, "price");
-    let Some(definition) = PriceDefinition::parse(price_name) else {
-        raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("unknown price definition \"{price_name}\""),
-            Some("One of: base (the commonest price of small-quantity lines), average (revenue / units).".into()),
-        )
-    };
+    let (p, definition) = period_and_price(period, price);
     let (min_periods, min_levels, min_sd, min_orders) = (
         required(min_periods, "min_periods"),
         required(min_price_levels, "min_price_levels"),
@@ -187,11 +192,8 @@ fn price_elasticity(
             None,
         );
     }
-    let items = resolve(&ctx.config, &ItemConfig::load(&ctx.ext, &ctx.config));
-    let read = crate::read::items::read(&ctx, &items, first, ctx.as_of, None);
-    if let Some(report) = read.report() {
-        notice(format!("price_elasticity: {report}"), None);
-    }
+    let items = of_context(&ctx);
+    let read = crate::read::items::read_reported(&ctx, &items, first, "price_elasticity");
     let categories = crate::read::items::categories(&items);
     let cells: Vec<Cell> = panel(&read.lines, p, definition);
     let mut rows: Vec<Row> = Vec::new();
@@ -271,26 +273,10 @@ fn elasticity_cells(
             None,
         );
     }
-    let p = match required(period, "period") {
-        "week" => Period::Week,
-        "month" => Period::Month,
-        other => raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("unknown period \"{other}\""),
-            Some("One of: week, month.".into()),
-        ),
-    };
-    let price_name = required(price, "price");
-    let Some(definition) = PriceDefinition::parse(price_name) else {
-        raise(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("unknown price definition \"{price_name}\""),
-            Some("One of: base, average.".into()),
-        )
-    };
+    let (p, definition) = period_and_price(period, price);
     let first = from_date.map(|d| day_of_date(d, "from_date"));
     let ctx = Context::load(to_date);
-    let items = resolve(&ctx.config, &ItemConfig::load(&ctx.ext, &ctx.config));
+    let items = of_context(&ctx);
     let categories = crate::read::items::categories(&items);
     let mut read = crate::read::items::read(&ctx, &items, first, ctx.as_of, None);
     read.lines.retain(|l| match (product_id, category) {

@@ -103,6 +103,16 @@ pub fn read(
     out
 }
 
+/// [`read`] of every customer from `first` through the context's as-of day, the lines left out
+/// reported in a NOTICE headed by `who` (the calling function).
+pub fn read_reported(ctx: &Context, items: &ItemSource, first: Option<Day>, who: &str) -> Items {
+    let read = read(ctx, items, first, ctx.as_of, None);
+    if let Some(report) = read.report() {
+        notice(format!("{who}: {report}"), None);
+    }
+    read
+}
+
 /// Each product's category, as text (NULL categories are left out).
 pub fn categories(items: &ItemSource) -> rustc_hash::FxHashMap<i64, String> {
     let sql = format!(
@@ -134,10 +144,7 @@ fn order_items_report(
     as_of: default!(Option<pgrx::datum::Date>, "NULL"),
 ) -> TableIterator<'static, (name!(item, String), name!(count, i64))> {
     let ctx = Context::load(as_of);
-    let items = crate::source::items::resolve(
-        &ctx.config,
-        &crate::source::items::ItemConfig::load(&ctx.ext, &ctx.config),
-    );
+    let items = crate::source::items::of_context(&ctx);
     let read = read(&ctx, &items, None, ctx.as_of, None);
     let distinct = |f: fn(&ItemLine) -> i64| {
         let mut v: Vec<i64> = read.lines.iter().map(f).collect();

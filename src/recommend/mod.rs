@@ -12,7 +12,7 @@ use cda_analytics_core::recommend::models::{Algorithm, TrainError, Weighting};
 use cda_analytics_core::recommend::models::{popularity, top, train};
 
 use crate::source::Context;
-use crate::source::items::{ItemConfig, resolve};
+use crate::source::items::of_context;
 use crate::toolbox::convert::{date_of, day_of_date};
 use crate::toolbox::errors::*;
 use crate::toolbox::workers::on_worker_threads;
@@ -245,11 +245,8 @@ fn evaluate_recommenders(
     let ctx = Context::load(Some(date_of(cda_analytics_core::calendar::Day(
         end_day.0 - 1,
     ))));
-    let items = resolve(&ctx.config, &ItemConfig::load(&ctx.ext, &ctx.config));
-    let read = crate::read::items::read(&ctx, &items, None, ctx.as_of, None);
-    if let Some(report) = read.report() {
-        notice(format!("evaluate_recommenders: {report}"), None);
-    }
+    let items = of_context(&ctx);
+    let read = crate::read::items::read_reported(&ctx, &items, None, "evaluate_recommenders");
     let protocol = Protocol {
         cutoff: cutoff_day.0,
         end: end_day.0,
@@ -335,11 +332,8 @@ fn train_recommender(
     let s = spec(algorithm, &p);
     let ctx = Context::load(as_of);
     crate::write::refresh::lock(&ctx.ext, "ml_recommender_models");
-    let items = resolve(&ctx.config, &ItemConfig::load(&ctx.ext, &ctx.config));
-    let read = crate::read::items::read(&ctx, &items, None, ctx.as_of, None);
-    if let Some(report) = read.report() {
-        notice(format!("train_recommender: {report}"), None);
-    }
+    let items = of_context(&ctx);
+    let read = crate::read::items::read_reported(&ctx, &items, None, "train_recommender");
     let end = ctx.as_of.0 + 1;
     let data = Interactions::build(&read.lines, None, end);
     if data.items.is_empty() {
@@ -459,7 +453,7 @@ fn recommend(
     let ext = crate::source::ext_schema();
     let loaded = store::load(&ext, name);
     let ctx = Context::load(None);
-    let items = resolve(&ctx.config, &ItemConfig::load(&ctx.ext, &ctx.config));
+    let items = of_context(&ctx);
     let read = crate::read::items::read(&ctx, &items, None, ctx.as_of, Some(user));
     let rows: Vec<_> = top_for(&loaded, &bought(&read.lines), k, exclude)
         .into_iter()
@@ -522,11 +516,9 @@ fn calculate_all_recommendations(
     let ctx = Context::load(as_of);
     crate::write::refresh::lock(&ctx.ext, "ml_user_recommendations");
     let loaded = store::load(&ctx.ext, name);
-    let items = resolve(&ctx.config, &ItemConfig::load(&ctx.ext, &ctx.config));
-    let read = crate::read::items::read(&ctx, &items, None, ctx.as_of, None);
-    if let Some(report) = read.report() {
-        notice(format!("calculate_all_recommendations: {report}"), None);
-    }
+    let items = of_context(&ctx);
+    let read =
+        crate::read::items::read_reported(&ctx, &items, None, "calculate_all_recommendations");
     let mut lines = read.lines;
     lines.sort_unstable_by_key(|l| l.user);
     let by_user: Vec<&[cda_analytics_core::items::ItemLine]> =

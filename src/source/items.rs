@@ -308,6 +308,11 @@ pub fn resolve(config: &Config, items: &ItemConfig) -> ItemSource {
     }
 }
 
+/// The configured items and products of `ctx`'s database, resolved.
+pub fn of_context(ctx: &super::Context) -> ItemSource {
+    resolve(&ctx.config, &ItemConfig::load(&ctx.ext, &ctx.config))
+}
+
 /// Changes where the order items and products are read from; NULL arguments keep their value,
 /// and an empty `non_product_column` removes it. The SQL wrapper `configure_items` takes
 /// regclass arguments, resolved in the caller's search_path.
