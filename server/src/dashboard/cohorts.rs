@@ -11,7 +11,7 @@ use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::pages::{live, parsed, rows, show};
+use super::pages::{data_end, live, parsed, show};
 use super::{Viewer, render};
 use crate::AppState;
 use crate::api::cohorts::{PERIODS, RetentionQuery, TYPES, retention_sql, summary_sql};
@@ -65,12 +65,7 @@ async fn cohorts_page(
     // By default, as of the date the LTV results are (the end of the shop's data in the demo).
     let as_of = match q.as_of.clone().filter(|a| !a.is_empty()) {
         Some(a) => a,
-        None => rows(s, role, &format!(
-            "SELECT coalesce((SELECT as_of_date FROM {ext}.ml_ltv_runs ORDER BY run_id DESC LIMIT 1), \
-                             current_date)::text AS day"), &[]).await?[0]["day"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        None => data_end(s, role).await?,
     };
     let query = RetentionQuery {
         period: q.period.clone().filter(|p| !p.is_empty()),

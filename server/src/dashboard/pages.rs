@@ -55,6 +55,23 @@ pub(super) async fn live(
     }
 }
 
+/// The day the shop's data ends as far as the results know: the latest LTV run's as-of date, or
+/// today before any run. The default end of a page's live sections.
+pub(super) async fn data_end(s: &AppState, role: &str) -> Result<String, ApiError> {
+    let ext = s.db.schema();
+    let day = rows(
+        s,
+        role,
+        &format!(
+            "SELECT coalesce((SELECT as_of_date FROM {ext}.ml_ltv_runs ORDER BY run_id DESC LIMIT 1), \
+                             current_date)::text AS day"
+        ),
+        &[],
+    )
+    .await?;
+    Ok(day[0]["day"].as_str().unwrap_or_default().to_string())
+}
+
 /// The page, or its error as a page.
 pub(super) fn show(viewer: &Viewer, page: Result<Response, ApiError>) -> Response {
     page.unwrap_or_else(|e| error_page(viewer, e))
@@ -722,12 +739,7 @@ async fn clv_page(s: &AppState, viewer: &Viewer, q: &ClvQuery) -> Result<Respons
         // The holdout runs to the end of the period the LTV results are as of, unless asked.
         let holdout_end = match q.holdout_end.clone().filter(|h| !h.is_empty()) {
             Some(h) => h,
-            None => rows(s, role, &format!(
-                "SELECT coalesce((SELECT as_of_date FROM {ext}.ml_ltv_runs ORDER BY run_id DESC LIMIT 1), \
-                                 current_date)::text AS day"), &[]).await?[0]["day"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            None => data_end(s, role).await?,
         };
         let holdout = live(
             s,

@@ -98,21 +98,16 @@ async fn page(
     // The evaluation: by default the 90 days before the model's as-of date.
     let cutoff = match q.cutoff.clone().filter(|c| !c.is_empty()) {
         Some(c) => Some(c),
-        None => models
-            .get(0)
-            .and_then(|m| m["as_of_date"].as_str())
-            .map(|d| d.to_string()),
+        None => match models.get(0).and_then(|m| m["as_of_date"].as_str()) {
+            Some(day) => rows(s, role, "SELECT ($1::text::date - 90)::text AS d", &[&day]).await?
+                [0]["d"]
+                .as_str()
+                .map(str::to_string),
+            None => None,
+        },
     };
     let (evaluation, chart, cutoff) = match cutoff {
-        Some(c) => {
-            let cutoff = if q.cutoff.as_deref().is_some_and(|x| !x.is_empty()) {
-                c
-            } else {
-                rows(s, role, "SELECT ($1::text::date - 90)::text AS d", &[&c]).await?[0]["d"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            };
+        Some(cutoff) => {
             let k = Some(20i32);
             let (lambda, neighbours) = (None::<f64>, None::<i32>);
             let result = live(
