@@ -196,6 +196,8 @@ fn price_elasticity(
     let read = crate::read::items::read_reported(&ctx, &items, first, "price_elasticity");
     let categories = crate::read::items::categories(&items);
     let cells: Vec<Cell> = panel(&read.lines, p, definition);
+    // The fits stop early on a cancel (cda_analytics_core::stop): raise it after each, before an
+    // estimate cut short is returned.
     let mut rows: Vec<Row> = Vec::new();
     match level {
         "all" => {
@@ -218,17 +220,20 @@ fn price_elasticity(
             let mut names: Vec<&str> = by.keys().copied().collect();
             names.sort_unstable();
             for name in names {
+                let e = pooled(&by[name], &thresholds);
+                pgrx::check_for_interrupts!();
                 rows.push(row(
                     "category",
                     None,
                     Some(name.to_string()),
-                    &pooled(&by[name], &thresholds),
+                    &e,
                     definition,
                 ));
             }
         }
         _ => {
             for group in cells.chunk_by(|a, b| a.product == b.product) {
+                pgrx::check_for_interrupts!();
                 let refs: Vec<&Cell> = group.iter().collect();
                 rows.push(row(
                     "product",

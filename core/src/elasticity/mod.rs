@@ -293,6 +293,10 @@ fn absorb(
         count_t[period_of[i]] += 1.0;
     }
     for _ in 0..10_000 {
+        // A cancel ends the projections early; the caller raises it before any result is used.
+        if crate::stop::requested() {
+            break;
+        }
         let mut moved = 0.0f64;
         for (group, count) in [(product_of, &count_p), (period_of, &count_t)] {
             let mut sum = vec![0.0f64; count.len()];
