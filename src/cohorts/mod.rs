@@ -74,7 +74,10 @@ fn cells(
         data_start,
     };
     let scale = ctx.source.amount_scale;
-    match cohorts::retention(&events.events, scale, &opts) {
+    // The sort of the orders runs on the backend's worker threads.
+    match crate::toolbox::workers::on_worker_threads(|| {
+        cohorts::retention(&events.events, scale, &opts)
+    }) {
         Ok(cells) => (cells, scale),
         Err(CohortError::TooManyCells(n)) => raise(
             ERRCODE_PROGRAM_LIMIT_EXCEEDED,
@@ -84,6 +87,14 @@ fn cells(
             ),
             Some("Choose a longer period or fewer max_periods.".into()),
         ),
+        Err(CohortError::Stopped) => {
+            pgrx::check_for_interrupts!();
+            raise(
+                ERRCODE_QUERY_CANCELED,
+                "canceling statement due to user request",
+                None,
+            )
+        }
     }
 }
 

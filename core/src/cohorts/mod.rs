@@ -145,6 +145,8 @@ type Counts = (u64, u64, i128);
 pub enum CohortError {
     /// More cells than [`MAX_CELLS`].
     TooManyCells(u64),
+    /// A cancel was asked for ([`crate::stop`]).
+    Stopped,
 }
 
 /// The most cells one call returns.
@@ -157,16 +159,35 @@ pub fn retention(events: &[Event], scale: u32, opts: &Options) -> Result<Vec<Cel
     let p = opts.period;
     let last = p.index(opts.as_of);
     let unit = 10f64.powi(scale as i32);
-    // Per user: their orders as (period index, minor units), in no particular order.
-    let mut by_user: FxHashMap<i64, Vec<(i64, i128)>> = FxHashMap::default();
-    let mut earliest: Option<i64> = None;
-    for e in events.iter().filter(|e| e.day <= opts.as_of.0) {
-        let k = p.index(Day(e.day));
-        earliest = Some(earliest.map_or(k, |x| x.min(k)));
-        by_user
-            .entry(e.user)
-            .or_default()
-            .push((k, (e.amount * unit).round() as i128));
+    let kept = || events.iter().filter(|e| e.day <= opts.as_of.0);
+    // Each day's period index, looked up in a table over the days of the data rather than found
+    // from the calendar once per order (the months and quarters need the date).
+    let (lo, hi) = kept().fold((i32::MAX, i32::MIN), |(lo, hi), e| {
+        (lo.min(e.day), hi.max(e.day))
+    });
+    let index: Vec<i64> = if lo <= hi {
+        (lo..=hi).map(|d| p.index(Day(d))).collect()
+    } else {
+        Vec::new()
+    };
+    let earliest = index.first().copied();
+    // Every order as (user, period index, minor units), sorted by user and period: each
+    // customer's orders are then one run, in period order.
+    // (The period as its offset from the first, and the amount as i64, keep a record at 24
+    // bytes: the sort is most of the time.)
+    let first = earliest.unwrap_or(0);
+    let mut orders: Vec<(i64, u32, i64)> = kept()
+        .map(|e| {
+            (
+                e.user,
+                (index[(e.day - lo) as usize] - first) as u32,
+                (e.amount * unit).round() as i64,
+            )
+        })
+        .collect();
+    {
+        use rayon::slice::ParallelSliceMut;
+        orders.par_sort_unstable_by_key(|o| (o.0, o.1));
     }
     let censored_before = match opts.data_start {
         Some(d) => Some(p.index(d)),
@@ -176,43 +197,44 @@ pub fn retention(events: &[Event], scale: u32, opts: &Options) -> Result<Vec<Cel
     let width = opts.max_periods as usize + 1;
     let mut cohorts: FxHashMap<i64, (u64, Vec<Counts>)> = FxHashMap::default();
     let mut periods: Vec<i64> = Vec::new();
-    for orders in by_user.values_mut() {
-        orders.sort_unstable_by_key(|o| o.0);
+    for (i, orders) in orders.chunk_by(|a, b| a.0 == b.0).enumerate() {
+        if i % 65536 == 0 && crate::stop::requested() {
+            return Err(CohortError::Stopped);
+        }
         periods.clear();
-        periods.extend(orders.iter().map(|o| o.0));
+        periods.extend(orders.iter().map(|o| first + i64::from(o.1)));
         periods.dedup();
         let starts: &[i64] = match opts.kind {
             Kind::FirstTime => &periods[..1],
             Kind::Recurring => &periods,
         };
         for &c in starts {
-            // The customer's last active period within this cohort's horizon.
-            let horizon = c + opts.max_periods as i64;
-            let last_active = periods.iter().rev().find(|&&k| k <= horizon).copied();
             let (size, cells) = cohorts
                 .entry(c)
                 .or_insert_with(|| (0, vec![(0, 0, 0); width]));
             *size += 1;
-            // Orders and revenue per period number, and who was active.
-            let mut seen = vec![false; width];
-            for &(k, minor) in orders.iter().filter(|o| o.0 >= c) {
-                let n = (k - c) as usize;
+            // Orders and revenue per period number; the orders are in period order, so the
+            // customer is counted active once per period number, at its first order.
+            let mut previous = None;
+            for &(_, k, minor) in orders.iter().filter(|o| first + i64::from(o.1) >= c) {
+                let n = (first + i64::from(k) - c) as usize;
                 if n >= width {
                     break;
                 }
                 cells[n].1 += 1;
-                cells[n].2 += minor;
-                seen[n] = true;
-            }
-            for (n, active) in seen.iter().enumerate() {
-                let counts = if opts.cumulative {
-                    // Active at n or later, within the horizon.
-                    last_active.is_some_and(|l| l >= c + n as i64)
-                } else {
-                    *active
-                };
-                if counts {
+                cells[n].2 += i128::from(minor);
+                if !opts.cumulative && previous != Some(n) {
                     cells[n].0 += 1;
+                }
+                previous = Some(n);
+            }
+            if opts.cumulative {
+                // Active at n or later within the horizon: every n up to the last active one.
+                let horizon = c + opts.max_periods as i64;
+                if let Some(l) = periods.iter().rev().find(|&&k| k <= horizon) {
+                    for cell in &mut cells[..=(l - c) as usize] {
+                        cell.0 += 1;
+                    }
                 }
             }
         }
