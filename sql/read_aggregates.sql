@@ -1,7 +1,8 @@
 -- The read wing's C-level aggregates (src/read/): the purchases read's `_ltv_users` and
 -- `_ltv_orders` (src/read/purchases/aggregate.rs explains why they are aggregates and why they
 -- take raw values), the events read's `_order_events` and `_known_users`
--- (src/read/events/aggregate.rs), and the stored rows' `_stored_fingerprints`
+-- (src/read/events/aggregate.rs), the items read's `_order_lines` (src/read/items/aggregate.rs),
+-- and the stored rows' `_stored_fingerprints`
 -- (src/write/stored_rows.rs). Internal: the refreshes and per-user functions generate the
 -- queries that call them. They are plain V1 functions declared here because pgrx's
 -- `#[pg_aggregate]` cannot declare a parallel aggregate with an `internal` state (pgrx#2351).
@@ -142,4 +143,25 @@ CREATE AGGREGATE @extschema@._known_users(bigint, timestamptz, integer) (
 CREATE AGGREGATE @extschema@._known_users(bigint, timestamp, integer) (
     SFUNC = @extschema@._known_users_sfunc, STYPE = internal,
     FINALFUNC = @extschema@._known_users_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE
+);
+
+-- _order_lines(user_id, day, order_id, product_id, quantity, unit_price, problem): every line of
+-- the counted orders, the others counted by problem; parallel-capable (src/read/items/aggregate.rs).
+CREATE FUNCTION @extschema@._order_lines_sfunc(internal, bigint, integer, bigint, bigint, double precision, double precision, integer)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_lines_sfunc';
+CREATE FUNCTION @extschema@._order_lines_combine(internal, internal)
+RETURNS internal LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_lines_combine';
+CREATE FUNCTION @extschema@._order_lines_serial(internal)
+RETURNS bytea LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_lines_serial';
+CREATE FUNCTION @extschema@._order_lines_deserial(bytea, internal)
+RETURNS internal LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_lines_deserial';
+-- Hands the lines over in memory, as _order_events_final does the events.
+CREATE FUNCTION @extschema@._order_lines_final(internal)
+RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cda_lines_final';
+CREATE AGGREGATE @extschema@._order_lines(bigint, integer, bigint, bigint, double precision, double precision, integer) (
+    SFUNC = @extschema@._order_lines_sfunc, STYPE = internal,
+    COMBINEFUNC = @extschema@._order_lines_combine,
+    SERIALFUNC = @extschema@._order_lines_serial, DESERIALFUNC = @extschema@._order_lines_deserial,
+    FINALFUNC = @extschema@._order_lines_final, FINALFUNC_MODIFY = READ_WRITE,
+    PARALLEL = SAFE
 );

@@ -90,6 +90,26 @@ FROM (SELECT i.product_id, o.user_id,
                   WHEN p.is_non_product THEN 'fee' ELSE 'counts' END AS why
       FROM retail.order_items i JOIN retail.orders o ON o.order_id = i.order_id AND o.status = 'completed'
       JOIN retail.products p ON p.product_id = i.product_id) x;
+-- The same with the lines gathered by parallel workers (the planner pushed to a parallel plan):
+-- the workers' parts, sent to the leader encoded, give the same report. In a new session, as a
+-- session keeps the plan of its first read.
+CREATE TABLE serial_report AS SELECT * FROM order_items_report('2011-12-31');
+\c
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF)
+SELECT _order_lines(o.user_id, 1, i.order_id, i.product_id, i.quantity::float8, i.unit_price::float8, 0)
+FROM retail.orders o JOIN retail.order_items i ON i.order_id = o.order_id;
+SELECT count(*) AS differ FROM (
+    (SELECT * FROM order_items_report('2011-12-31') EXCEPT SELECT * FROM serial_report)
+    UNION ALL (SELECT * FROM serial_report EXCEPT SELECT * FROM order_items_report('2011-12-31'))) d;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+DROP TABLE serial_report;
 
 SET client_min_messages = warning;
 SELECT count(*) > 0 AS configured FROM reset_configuration();

@@ -2,13 +2,17 @@
 //! same checks, in SQL) of users in the users table, as (user, day, order, product, quantity,
 //! unit price), with the lines that cannot be a sale counted by why
 //! (`cda_analytics_core::items::ItemProblem`) and left out. Recommendations and price elasticity
-//! start from it.
+//! start from it. The lines are gathered by one aggregate (`aggregate`: `_order_lines`), in
+//! parallel workers where the planner splits the join.
+
+pub mod aggregate;
 
 use pgrx::prelude::*;
 
 use cda_analytics_core::calendar::Day;
 use cda_analytics_core::items::{ItemLine, ItemProblem, Items};
 
+use crate::read::aggregates::take_or_decode;
 use crate::read::events::{order_rows, users};
 use crate::read::query::Params;
 use crate::source::Context;
@@ -52,11 +56,12 @@ pub fn read(
         ),
         None => String::new(),
     };
+    let ext = crate::source::ext_schema();
     let sql = format!(
-        "SELECT o.uid, o.day, i.{iorder}::pg_catalog.int8, i.{iproduct}::pg_catalog.int8, \
+        "SELECT {ext}._order_lines(o.uid, o.day, i.{iorder}::pg_catalog.int8, i.{iproduct}::pg_catalog.int8, \
                 i.{qty}::pg_catalog.float8, i.{price}::pg_catalog.float8, \
                 CASE WHEN {bad_qty} THEN {q} WHEN {bad_price} THEN {pr} \
-                     WHEN p.{pid} IS NULL THEN {unknown} {not_a_product}ELSE 0 END \
+                     WHEN p.{pid} IS NULL THEN {unknown} {not_a_product}ELSE 0 END) \
          FROM ({from}) o \
          JOIN {items_table} i ON i.{iorder} = o.order_id \
          LEFT JOIN {products} p ON p.{pid} = i.{iproduct} \
@@ -74,32 +79,22 @@ pub fn read(
         items_table = items.items,
         products = items.products,
     );
-    let mut out = Items::default();
-    Spi::connect(|c| {
-        for row in c.select(&sql, None, &params.args)? {
-            let (Some(user), Some(day)) = (row.get::<i64>(1)?, row.get::<i32>(2)?) else {
-                continue;
-            };
-            // Orders of users missing from the users table are left out, as in every read.
-            if !known.contains(user) {
-                continue;
-            }
-            if let Some(problem) = ItemProblem::from_code(row.get::<i32>(7)?.unwrap_or(0)) {
-                out.leave_out(problem);
-                continue;
-            }
-            out.lines.push(ItemLine {
-                user,
-                day,
-                order: row.get::<i64>(3)?.unwrap_or(0),
-                product: row.get::<i64>(4)?.unwrap_or(0),
-                quantity: row.get::<f64>(5)?.unwrap_or(0.0),
-                unit_price: row.get::<f64>(6)?.unwrap_or(0.0),
-            });
-        }
-        Ok::<_, pgrx::spi::SpiError>(())
-    })
-    .or_raise("reading the order items");
+    // Decoded in place: the bytes are the SPI result's, gone when the connection closes.
+    let decoded: Option<Result<Items, String>> =
+        crate::read::spi::one_bytea(&sql, &params.args, "reading the order items", |bytes| {
+            bytes.map(|b| take_or_decode(b, Items::decode))
+        });
+    let mut out = match decoded {
+        None => Items::default(),
+        Some(Ok(items)) => items,
+        Some(Err(e)) => raise(
+            ERRCODE_INTERNAL_ERROR,
+            format!("{}: {e}", aggregate::WHAT),
+            None,
+        ),
+    };
+    // Lines of orders of users missing from the users table are left out, as in every read.
+    out.lines.retain(|l| known.contains(l.user));
     out
 }
 
