@@ -490,24 +490,27 @@ CREATE TABLE @extschema@.ml_recommender_models (
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_recommender_models', '');
 
+-- Each product of a model: its popularity, and its stored neighbours, best first, as two arrays
+-- of the same length (one row per product: a model of 100,000 products with 50 neighbours each
+-- is 100,000 rows, written and read in a second or two, not 5 million).
 CREATE TABLE @extschema@.ml_recommender_products (
-    model_name text   NOT NULL REFERENCES @extschema@.ml_recommender_models ON DELETE CASCADE,
-    product_id bigint NOT NULL,
+    model_name   text     NOT NULL REFERENCES @extschema@.ml_recommender_models ON DELETE CASCADE,
+    product_id   bigint   NOT NULL,
     -- Distinct buyers over the model's popularity window.
-    popularity float8 NOT NULL,
-    PRIMARY KEY (model_name, product_id)
+    popularity   float8   NOT NULL,
+    neighbor_ids bigint[] NOT NULL,
+    weights      float8[] NOT NULL,
+    PRIMARY KEY (model_name, product_id),
+    CHECK (pg_catalog.cardinality(neighbor_ids) = pg_catalog.cardinality(weights))
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_recommender_products', '');
 
-CREATE TABLE @extschema@.ml_recommender_neighbors (
-    model_name  text    NOT NULL REFERENCES @extschema@.ml_recommender_models ON DELETE CASCADE,
-    product_id  bigint  NOT NULL,
-    rank        integer NOT NULL,
-    neighbor_id bigint  NOT NULL,
-    weight      float8  NOT NULL,
-    PRIMARY KEY (model_name, product_id, rank)
-);
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.ml_recommender_neighbors', '');
+-- The stored neighbours one per row: item-kNN's similarities, or the largest weights of EASE's
+-- row of its item matrix, ranked from 1.
+CREATE VIEW @extschema@.ml_recommender_neighbors AS
+SELECT p.model_name, p.product_id, n.rank::integer AS rank, n.neighbor_id, n.weight
+FROM @extschema@.ml_recommender_products p,
+     ROWS FROM (pg_catalog.unnest(p.neighbor_ids), pg_catalog.unnest(p.weights)) WITH ORDINALITY AS n(neighbor_id, weight, rank);
 
 -- Every customer's top products from the latest calculate_all_recommendations(), with the
 -- customer's own products that led to each.

@@ -97,6 +97,19 @@ SELECT count(*) AS differ FROM (
     SELECT rank, product_id FROM ml_user_recommendations WHERE user_id = 12347
     EXCEPT SELECT rank, product_id FROM recommend(12347, 10)) d;
 
+-- A session keeps the last model it read. Training the model again under the same name, here
+-- as buy-again, is seen by the next call; a training rolled back is not.
+CREATE TEMP TABLE before AS SELECT rank, product_id FROM recommend(12347, 10, 'cosine');
+SELECT model_name, algorithm FROM train_recommender('cosine', 'buy_again', as_of => '2011-12-09');
+SELECT count(*) FILTER (WHERE m.product_id = a.product_id) AS as_buy_again
+FROM recommend(12347, 10, 'cosine') m JOIN recommend(12347, 10, 'again') a USING (rank);
+SELECT model_name, algorithm FROM train_recommender('cosine', 'item_knn_cosine', as_of => '2011-12-09', neighbours => 20);
+BEGIN;
+SELECT model_name, algorithm FROM train_recommender('cosine', 'popularity', as_of => '2011-12-09');
+SELECT bool_and(because_of = '{}') AS popularity_inside FROM recommend(12347, 10, 'cosine');
+ROLLBACK;
+SELECT count(*) AS as_before FROM recommend(12347, 10, 'cosine') m JOIN before b USING (rank, product_id);
+
 -- Bad input.
 SELECT * FROM recommend(12347, model_name => 'nope');
 SELECT * FROM recommend(12347, 0);

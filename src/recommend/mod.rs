@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 use cda_analytics_core::recommend::data::Interactions;
 use cda_analytics_core::recommend::evaluate::{Protocol, Spec, evaluate};
 use cda_analytics_core::recommend::models::{Algorithm, TrainError, Weighting};
-use cda_analytics_core::recommend::models::{popularity, top, train};
+use cda_analytics_core::recommend::models::{popularity, train};
 
 use crate::source::Context;
 use crate::source::items::of_context;
@@ -245,8 +245,10 @@ fn evaluate_recommenders(
     let ctx = Context::load(Some(date_of(cda_analytics_core::calendar::Day(
         end_day.0 - 1,
     ))));
+    let mut phases = cda_analytics_core::phases::Phases::start();
     let items = of_context(&ctx);
     let read = crate::read::items::read_reported(&ctx, &items, None, "evaluate_recommenders");
+    phases.mark("order lines read");
     let protocol = Protocol {
         cutoff: cutoff_day.0,
         end: end_day.0,
@@ -255,6 +257,8 @@ fn evaluate_recommenders(
     };
     let result = on_worker_threads(|| evaluate(&read.lines, &protocol, &specs));
     let e = result.unwrap_or_else(|e| raise_train(e));
+    phases.mark("trained and evaluated");
+    debug_phases("evaluate_recommenders", &phases);
     notice(
         format!(
             "evaluate_recommenders: trained on {} customers, {} products and {} customer-product pairs before {}; {} customers bought in the test window, {} of them with no history",
@@ -332,8 +336,10 @@ fn train_recommender(
     let s = spec(algorithm, &p);
     let ctx = Context::load(as_of);
     crate::write::refresh::lock(&ctx.ext, "ml_recommender_models");
+    let mut phases = cda_analytics_core::phases::Phases::start();
     let items = of_context(&ctx);
     let read = crate::read::items::read_reported(&ctx, &items, None, "train_recommender");
+    phases.mark("order lines read");
     let end = ctx.as_of.0 + 1;
     let data = Interactions::build(&read.lines, None, end);
     if data.items.is_empty() {
@@ -353,8 +359,10 @@ fn train_recommender(
         ),
         None => data.buyers.iter().map(|b| f64::from(*b)).collect(),
     };
+    phases.mark("customers x products built");
     let model = on_worker_threads(|| train(&data, pop, s.algorithm, p.max_items))
         .unwrap_or_else(|e| raise_train(e));
+    phases.mark("trained");
     let stored = store::store(
         &ctx.ext,
         name,
@@ -365,6 +373,8 @@ fn train_recommender(
         &model,
         read.left_out_total(),
     );
+    phases.mark("stored");
+    debug_phases(&format!("train_recommender('{algorithm}')"), &phases);
     TableIterator::once((
         name.to_string(),
         algorithm.to_string(),
@@ -392,18 +402,19 @@ fn bought(lines: &[cda_analytics_core::items::ItemLine]) -> Vec<(i64, u32)> {
 }
 
 /// The top `k` of `loaded` for a customer who bought `bought` (product, orders), with the
-/// products of theirs that led to each (at most three).
+/// products of theirs that led to each (at most three); `scratch` is `Model::rank`'s.
 fn top_for(
     loaded: &store::Loaded,
     bought: &[(i64, u32)],
     k: usize,
     exclude_purchased: bool,
+    scratch: &mut Vec<f64>,
 ) -> Vec<(i64, f64, Vec<i64>)> {
     let row = loaded.row(bought);
-    let mut scores = vec![0.0f64; loaded.products.len()];
-    loaded.model.scores(Some(&row), &mut scores);
     let owned = |j: usize| row.binary_search_by_key(&(j as u32), |r| r.0).is_ok();
-    top(&scores, k, |j| exclude_purchased && owned(j))
+    loaded
+        .model
+        .rank(Some(&row), k, |j| exclude_purchased && owned(j), scratch)
         .into_iter()
         .map(|(j, s)| {
             let why = loaded
@@ -455,7 +466,7 @@ fn recommend(
     let ctx = Context::load(None);
     let items = of_context(&ctx);
     let read = crate::read::items::read(&ctx, &items, None, ctx.as_of, Some(user));
-    let rows: Vec<_> = top_for(&loaded, &bought(&read.lines), k, exclude)
+    let rows: Vec<_> = top_for(&loaded, &bought(&read.lines), k, exclude, &mut Vec::new())
         .into_iter()
         .enumerate()
         .map(|(r, (p, s, why))| (r as i32 + 1, p, s, why))
@@ -515,7 +526,8 @@ fn calculate_all_recommendations(
     let exclude = required(exclude_purchased, "exclude_purchased");
     let ctx = Context::load(as_of);
     crate::write::refresh::lock(&ctx.ext, "ml_user_recommendations");
-    let loaded = store::load(&ctx.ext, name);
+    let kept = store::load(&ctx.ext, name);
+    let loaded: &store::Loaded = &kept;
     let items = of_context(&ctx);
     let read =
         crate::read::items::read_reported(&ctx, &items, None, "calculate_all_recommendations");
@@ -527,7 +539,9 @@ fn calculate_all_recommendations(
         use rayon::prelude::*;
         by_user
             .par_iter()
-            .map(|l| (l[0].user, top_for(&loaded, &bought(l), k, exclude)))
+            .map_init(Vec::new, |scratch, l| {
+                (l[0].user, top_for(loaded, &bought(l), k, exclude, scratch))
+            })
             .collect()
     });
     let (mut user, mut rank, mut product, mut score, mut why) =

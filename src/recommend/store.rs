@@ -1,6 +1,15 @@
-//! Trained recommenders in `ml_recommender_models`, `ml_recommender_products` and
-//! `ml_recommender_neighbors`: written whole in the caller's transaction (a model trained again
+//! Trained recommenders in `ml_recommender_models` and `ml_recommender_products` (each product's
+//! popularity and neighbours; `ml_recommender_neighbors` is a view of them): written whole in the caller's transaction (a model trained again
 //! replaces its rows), and read back as a core model over the stored products.
+//!
+//! A backend keeps the last model it read: reading 100,000 products' neighbour lists takes
+//! seconds, and `recommend()` is called once per customer. The kept model is the one whose row
+//! in `ml_recommender_models` has the same version (its `xmin` and `ctid`, which every
+//! train_recommender() changes, since it deletes and inserts the row) and is visible to the
+//! caller's snapshot, so a model trained again, or a training rolled back, is read afresh.
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -74,59 +83,56 @@ pub fn store(
         ],
         "storing the model",
     );
-    let args: Vec<DatumWithOid<'_>> = vec![
-        name.into(),
-        data.items.clone().into(),
-        model.popularity.clone().into(),
-    ];
-    execute(
-        &format!(
-            "INSERT INTO {ext}.ml_recommender_products (model_name, product_id, popularity) \
-             SELECT $1, p, s FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), \
-                                             pg_catalog.unnest($3::pg_catalog.float8[])) AS t(p, s)"
-        ),
-        &args,
-        "storing the model's products",
-    );
+    // Each product's neighbours as a slice [start + 1 : start + count] of two flat arrays.
     let lists = model.neighbour_lists(p.neighbours);
-    let (mut product, mut rank, mut neighbour, mut weight) = (vec![], vec![], vec![], vec![]);
-    for (i, list) in lists.iter().enumerate() {
-        for (r, &(j, w)) in list.iter().enumerate() {
-            product.push(data.items[i]);
-            rank.push(r as i32 + 1);
+    let (mut start, mut count, mut neighbour, mut weight) = (vec![], vec![], vec![], vec![]);
+    for list in &lists {
+        start.push(neighbour.len() as i32);
+        count.push(list.len() as i32);
+        for &(j, w) in list {
             neighbour.push(data.items[j as usize]);
             weight.push(w);
         }
     }
-    let stored = product.len();
+    let stored = neighbour.len();
     let args: Vec<DatumWithOid<'_>> = vec![
         name.into(),
-        product.into(),
-        rank.into(),
+        data.items.clone().into(),
+        model.popularity.clone().into(),
+        start.into(),
+        count.into(),
         neighbour.into(),
         weight.into(),
     ];
     execute(
         &format!(
-            "INSERT INTO {ext}.ml_recommender_neighbors (model_name, product_id, rank, neighbor_id, weight) \
-             SELECT $1, p, r, n, w FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), \
-                 pg_catalog.unnest($3::pg_catalog.int4[]), pg_catalog.unnest($4::pg_catalog.int8[]), \
-                 pg_catalog.unnest($5::pg_catalog.float8[])) AS t(p, r, n, w)"
+            "INSERT INTO {ext}.ml_recommender_products (model_name, product_id, popularity, neighbor_ids, weights) \
+             SELECT $1, p, s, coalesce(($6::pg_catalog.int8[])[o + 1 : o + n], '{{}}'), \
+                    coalesce(($7::pg_catalog.float8[])[o + 1 : o + n], '{{}}') \
+             FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.float8[]), \
+                             pg_catalog.unnest($4::pg_catalog.int4[]), pg_catalog.unnest($5::pg_catalog.int4[])) \
+                  AS t(p, s, o, n)"
         ),
         &args,
-        "storing the model's neighbours",
+        "storing the model's products and neighbours",
     );
     stored
 }
 
-/// The stored model `name`; 42704 when there is none.
-pub fn load(ext: &str, name: &str) -> Loaded {
+thread_local! {
+    /// The last model read: its version (schema, name, row version) and the model.
+    static KEPT: RefCell<Option<(String, Rc<Loaded>)>> = const { RefCell::new(None) };
+}
+
+/// The stored model `name`; 42704 when there is none. The backend's kept model when its row is
+/// the same version, else read and kept.
+pub fn load(ext: &str, name: &str) -> Rc<Loaded> {
     let head = Spi::connect(|c| {
         let t = c.select(
             &format!(
                 "SELECT algorithm, (parameters->>'lambda')::float8, (parameters->>'neighbours')::int4, \
                         (parameters->>'hybrid_weight')::float8, (parameters->>'popularity_days')::int4, \
-                        (parameters->>'max_items')::int4 \
+                        (parameters->>'max_items')::int4, xmin::pg_catalog.text || ctid::pg_catalog.text \
                  FROM {ext}.ml_recommender_models WHERE model_name = $1"
             ),
             None,
@@ -138,6 +144,7 @@ pub fn load(ext: &str, name: &str) -> Loaded {
         let r = t.first();
         Ok::<_, pgrx::spi::SpiError>(Some((
             r.get::<String>(1)?.unwrap_or_default(),
+            format!("{ext}\0{name}\0{}", r.get::<String>(7)?.unwrap_or_default()),
             Parameters {
                 lambda: r.get::<f64>(2)?.unwrap_or(250.0),
                 neighbours: r.get::<i32>(3)?.unwrap_or(50).max(1) as usize,
@@ -148,7 +155,7 @@ pub fn load(ext: &str, name: &str) -> Loaded {
         )))
     })
     .or_raise("reading the model");
-    let Some((algorithm, p)) = head else {
+    let Some((algorithm, version, p)) = head else {
         raise(
             ERRCODE_UNDEFINED_OBJECT,
             format!("no recommender named \"{name}\""),
@@ -158,12 +165,23 @@ pub fn load(ext: &str, name: &str) -> Loaded {
             )),
         )
     };
+    if let Some(kept) = KEPT.with(|k| {
+        k.borrow()
+            .as_ref()
+            .filter(|(v, _)| *v == version)
+            .map(|(_, m)| Rc::clone(m))
+    }) {
+        return kept;
+    }
+    // Let the kept model go before reading the next, so that two are never held at once.
+    KEPT.with(|k| k.borrow_mut().take());
     let (products, popularity, neighbours) = Spi::connect(|c| {
         let mut products: Vec<i64> = Vec::new();
         let mut popularity: Vec<f64> = Vec::new();
+        let mut lists: Vec<(Vec<i64>, Vec<f64>)> = Vec::new();
         for r in c.select(
             &format!(
-                "SELECT product_id, popularity FROM {ext}.ml_recommender_products \
+                "SELECT product_id, popularity, neighbor_ids, weights FROM {ext}.ml_recommender_products \
                  WHERE model_name = $1 ORDER BY product_id"
             ),
             None,
@@ -171,31 +189,38 @@ pub fn load(ext: &str, name: &str) -> Loaded {
         )? {
             products.push(r.get::<i64>(1)?.unwrap_or(0));
             popularity.push(r.get::<f64>(2)?.unwrap_or(0.0));
+            lists.push((
+                r.get::<Vec<Option<i64>>>(3)?
+                    .unwrap_or_default()
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                r.get::<Vec<Option<f64>>>(4)?
+                    .unwrap_or_default()
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            ));
         }
-        let mut neighbours: Vec<Vec<(u32, f64)>> = vec![Vec::new(); products.len()];
-        for r in c.select(
-            &format!(
-                "SELECT product_id, neighbor_id, weight FROM {ext}.ml_recommender_neighbors \
-                 WHERE model_name = $1 ORDER BY product_id, rank"
-            ),
-            None,
-            &[name.into()],
-        )? {
-            let (Some(p), Some(n), Some(w)) =
-                (r.get::<i64>(1)?, r.get::<i64>(2)?, r.get::<f64>(3)?)
-            else {
-                continue;
-            };
-            if let (Ok(i), Ok(j)) = (products.binary_search(&p), products.binary_search(&n)) {
-                neighbours[i].push((j as u32, w));
-            }
-        }
+        // Neighbours as the model's item indexes; a neighbour the model does not list (edited
+        // by hand) is left out.
+        let neighbours: Vec<Vec<(u32, f64)>> = lists
+            .iter()
+            .map(|(ids, ws)| {
+                ids.iter()
+                    .zip(ws)
+                    .filter_map(|(n, w)| products.binary_search(n).ok().map(|j| (j as u32, *w)))
+                    .collect()
+            })
+            .collect();
         Ok::<_, pgrx::spi::SpiError>((products, popularity, neighbours))
     })
     .or_raise("reading the model's products and neighbours");
     let algo = spec(&algorithm, &p).algorithm;
-    Loaded {
+    let loaded = Rc::new(Loaded {
         products,
         model: Model::from_parts(algo, popularity, neighbours),
-    }
+    });
+    KEPT.with(|k| *k.borrow_mut() = Some((version, Rc::clone(&loaded))));
+    loaded
 }

@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 
 use super::data::Interactions;
 use super::metrics::{Totals, UserMetrics, at_k};
-use super::models::{Algorithm, TrainError, popularity, top, train};
+use super::models::{Algorithm, TrainError, popularity, train};
 use crate::items::ItemLine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,34 +125,29 @@ pub fn evaluate(
         for mode in [Mode::All, Mode::New] {
             let lists: Vec<Option<(Vec<u32>, Vec<u32>)>> = evaluated
                 .par_iter()
-                .map_init(
-                    || vec![0.0f64; n],
-                    |scores, (u, relevant)| {
-                        let row = &data.rows[*u];
-                        let owned =
-                            |j: usize| row.binary_search_by_key(&(j as u32), |r| r.0).is_ok();
-                        let relevant: Vec<u32> = match mode {
-                            Mode::All => relevant.clone(),
-                            Mode::New => relevant
-                                .iter()
-                                .copied()
-                                .filter(|&i| (i as usize) >= n || !owned(i as usize))
-                                .collect(),
-                        };
-                        if relevant.is_empty() {
-                            return None;
-                        }
-                        model.scores(Some(row), scores);
-                        let ranked: Vec<u32> = match mode {
-                            Mode::All => top(scores, max_k, |_| false),
-                            Mode::New => top(scores, max_k, owned),
-                        }
-                        .into_iter()
-                        .map(|(j, _)| j)
-                        .collect();
-                        Some((ranked, relevant))
-                    },
-                )
+                .map_init(Vec::new, |scratch, (u, relevant)| {
+                    let row = &data.rows[*u];
+                    let owned = |j: usize| row.binary_search_by_key(&(j as u32), |r| r.0).is_ok();
+                    let relevant: Vec<u32> = match mode {
+                        Mode::All => relevant.clone(),
+                        Mode::New => relevant
+                            .iter()
+                            .copied()
+                            .filter(|&i| (i as usize) >= n || !owned(i as usize))
+                            .collect(),
+                    };
+                    if relevant.is_empty() {
+                        return None;
+                    }
+                    let ranked: Vec<u32> = match mode {
+                        Mode::All => model.rank(Some(row), max_k, |_| false, scratch),
+                        Mode::New => model.rank(Some(row), max_k, owned, scratch),
+                    }
+                    .into_iter()
+                    .map(|(j, _)| j)
+                    .collect();
+                    Some((ranked, relevant))
+                })
                 .collect();
             if crate::stop::requested() {
                 return Err(TrainError::Stopped);

@@ -52,6 +52,9 @@ pub struct Model {
     /// Per item: the popularity score (distinct buyers in the recent window), the cold-start
     /// answer and buy-again's second key.
     pub popularity: Vec<f64>,
+    /// Every item by popularity, best first, ties by index: the ranking of everything a
+    /// customer's own items do not score, read in order instead of sorted per customer.
+    by_popularity: Vec<u32>,
     kind: Kind,
 }
 
@@ -111,6 +114,7 @@ pub fn train(
     };
     Ok(Model {
         algorithm,
+        by_popularity: ranking(&popularity),
         popularity,
         kind,
     })
@@ -154,21 +158,45 @@ fn weights(data: &Interactions, weighting: Weighting) -> Vec<Vec<(u32, f64)>> {
     }
 }
 
+/// Rows as one flat vector and each row's start (with the end as a last start).
+fn compressed(rows: Vec<Vec<(u32, f64)>>) -> (Vec<usize>, Vec<(u32, f64)>) {
+    let mut at = Vec::with_capacity(rows.len() + 1);
+    let mut flat = Vec::with_capacity(rows.iter().map(Vec::len).sum());
+    for row in rows {
+        at.push(flat.len());
+        flat.extend(row);
+    }
+    at.push(flat.len());
+    (at, flat)
+}
+
 /// The K largest similarities of every item (the diagonal left out), by value then item.
 fn knn(
     data: &Interactions,
     weighting: Weighting,
     k: usize,
 ) -> Result<Vec<Vec<(u32, f64)>>, TrainError> {
-    let w = weights(data, weighting);
     let n = data.n_items();
-    // Items × users (the transpose), to find each item's buyers.
-    let mut by_item: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n];
-    for (u, row) in w.iter().enumerate() {
-        for &(i, x) in row {
-            by_item[i as usize].push((u as u32, x));
+    // W and its transpose (items × users, to find each item's buyers) as flat compressed rows:
+    // the inner loop below walks them, and one allocation per row scattered them in memory.
+    let (w_at, w) = compressed(weights(data, weighting));
+    let mut per_item = vec![0usize; n + 1];
+    for &(i, _) in &w {
+        per_item[i as usize + 1] += 1;
+    }
+    for i in 0..n {
+        per_item[i + 1] += per_item[i];
+    }
+    let mut next = per_item.clone();
+    let mut t = vec![(0u32, 0.0f64); w.len()];
+    for u in 0..w_at.len() - 1 {
+        for &(i, x) in &w[w_at[u]..w_at[u + 1]] {
+            t[next[i as usize]] = (u as u32, x);
+            next[i as usize] += 1;
         }
     }
+    let by_item = |i: usize| &t[per_item[i]..per_item[i + 1]];
+    let row_of = |u: u32| &w[w_at[u as usize]..w_at[u as usize + 1]];
     let out: Vec<Option<Vec<(u32, f64)>>> = (0..n)
         .into_par_iter()
         .map_init(
@@ -177,8 +205,8 @@ fn knn(
                 if i % 256 == 0 && crate::stop::requested() {
                     return None;
                 }
-                for &(u, wi) in &by_item[i] {
-                    for &(j, wj) in &w[u as usize] {
+                for &(u, wi) in by_item(i) {
+                    for &(j, wj) in row_of(u) {
                         if j as usize != i {
                             if acc[j as usize] == 0.0 {
                                 touched.push(j);
@@ -196,8 +224,14 @@ fn knn(
                     acc[j as usize] = 0.0;
                 }
                 touched.clear();
-                best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                best.truncate(k);
+                // The k best without sorting every co-bought item (tens of thousands for a
+                // product of heavy buyers): select, then sort the k.
+                let by = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+                if best.len() > k {
+                    best.select_nth_unstable_by(k, by);
+                    best.truncate(k);
+                }
+                best.sort_unstable_by(by);
                 Some(best)
             },
         )
@@ -302,6 +336,108 @@ impl Model {
         }
     }
 
+    /// The `k` best items for a customer with training row `row` (None: no history), skipping
+    /// the indexes `skip` says: the same list as [`top`] over [`Model::scores`], found without
+    /// scoring and sorting the whole catalogue where the model is sparse. Popularity is read in
+    /// its precomputed order; buy-again puts the customer's own items into it; item-kNN scores
+    /// only the neighbours of the customer's items, and every other item scores exactly zero, so
+    /// they follow in index order. `scratch` holds a score per item between calls (all zero).
+    pub fn rank(
+        &self,
+        row: Option<&[(u32, u32)]>,
+        k: usize,
+        skip: impl Fn(usize) -> bool,
+        scratch: &mut Vec<f64>,
+    ) -> Vec<(u32, f64)> {
+        let n = self.popularity.len();
+        let by = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let row = row.filter(|r| !r.is_empty());
+        // Scored items (index, score), best first, merged with the rest in popularity order.
+        let merge = |mut scored: Vec<(u32, f64)>, scored_at: &dyn Fn(usize) -> bool| {
+            scored.retain(|&(j, _)| !skip(j as usize));
+            scored.sort_unstable_by(by);
+            let mut rest = self
+                .by_popularity
+                .iter()
+                .map(|&j| (j, self.popularity[j as usize]))
+                .filter(|&(j, _)| !scored_at(j as usize) && !skip(j as usize))
+                .peekable();
+            let mut scored = scored.into_iter().peekable();
+            let mut out = Vec::with_capacity(k);
+            while out.len() < k {
+                let next = match (scored.peek(), rest.peek()) {
+                    (Some(a), Some(b)) if by(a, b).is_le() => scored.next(),
+                    (Some(_), Some(_)) => rest.next(),
+                    (Some(_), None) => scored.next(),
+                    (None, Some(_)) => rest.next(),
+                    (None, None) => None,
+                };
+                match next {
+                    Some(x) => out.push(x),
+                    None => break,
+                }
+            }
+            out
+        };
+        match (&self.kind, row) {
+            (Kind::Popularity, _) | (_, None) => merge(Vec::new(), &|_| false),
+            (Kind::BuyAgain, Some(row)) => {
+                let own: Vec<(u32, f64)> = row
+                    .iter()
+                    .map(|&(i, c)| (i, self.popularity[i as usize] + f64::from(c) * 1e6))
+                    .collect();
+                let owned = |j: usize| row.binary_search_by_key(&(j as u32), |r| r.0).is_ok();
+                merge(own, &owned)
+            }
+            (Kind::Neighbours { s, weight }, Some(row)) => {
+                scratch.resize(n, 0.0);
+                let mut touched: Vec<u32> = Vec::new();
+                let mut add = |j: u32, v: f64, scratch: &mut Vec<f64>| {
+                    let x = &mut scratch[j as usize];
+                    if *x == 0.0 {
+                        touched.push(j);
+                    }
+                    *x += v;
+                };
+                // In the order Model::scores adds, so that the sums are the same to the bit.
+                for &(i, _) in row {
+                    for &(j, v) in &s[i as usize] {
+                        add(j, v, scratch);
+                    }
+                }
+                if *weight != 0.0 {
+                    for &(i, c) in row {
+                        add(i, weight * f64::from(c), scratch);
+                    }
+                }
+                touched.sort_unstable();
+                touched.dedup();
+                let scored: Vec<(u32, f64)> = touched
+                    .iter()
+                    .map(|&j| (j, scratch[j as usize]))
+                    .filter(|&(_, v)| v != 0.0)
+                    .collect();
+                // Every other item scores zero: they rank by index, between the positive and
+                // the negative scores.
+                let (positive, negative): (Vec<_>, Vec<_>) =
+                    scored.iter().copied().partition(|&(_, v)| v > 0.0);
+                let mut out = merge_zero(positive, negative, n, k, &skip, scratch, by);
+                for &j in &touched {
+                    scratch[j as usize] = 0.0;
+                }
+                out.truncate(k);
+                out
+            }
+            (Kind::Dense { .. }, Some(row)) => {
+                scratch.resize(n, 0.0);
+                self.scores(Some(row), scratch);
+                let out = top(scratch, k, skip);
+                scratch.fill(0.0);
+                out
+            }
+        }
+    }
+
     /// Item `i`'s most similar items, best first: its neighbours, or for EASE the K largest
     /// weights of its row of B; none for popularity and buy-again.
     pub fn similar(&self, i: u32, k: usize) -> Vec<(u32, f64)> {
@@ -339,6 +475,7 @@ impl Model {
         };
         Model {
             algorithm,
+            by_popularity: ranking(&popularity),
             popularity,
             kind,
         }
@@ -394,6 +531,47 @@ impl Model {
         parts.truncate(n);
         parts
     }
+}
+
+/// The `k` best of: the `positive` scores, then every item whose score in `scratch` is zero (by
+/// index), then the `negative` scores, skipping what `skip` says.
+fn merge_zero(
+    mut positive: Vec<(u32, f64)>,
+    mut negative: Vec<(u32, f64)>,
+    n: usize,
+    k: usize,
+    skip: &impl Fn(usize) -> bool,
+    scratch: &[f64],
+    by: impl Fn(&(u32, f64), &(u32, f64)) -> std::cmp::Ordering + Copy,
+) -> Vec<(u32, f64)> {
+    positive.retain(|&(j, _)| !skip(j as usize));
+    positive.sort_unstable_by(by);
+    positive.truncate(k);
+    let mut out = positive;
+    let mut j = 0;
+    while out.len() < k && j < n {
+        if scratch[j] == 0.0 && !skip(j) {
+            out.push((j as u32, 0.0));
+        }
+        j += 1;
+    }
+    if out.len() < k {
+        negative.retain(|&(j, _)| !skip(j as usize));
+        negative.sort_unstable_by(by);
+        out.extend(negative);
+    }
+    out
+}
+
+/// The indexes of `scores`, best first, ties by index.
+fn ranking(scores: &[f64]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        scores[b as usize]
+            .total_cmp(&scores[a as usize])
+            .then(a.cmp(&b))
+    });
+    order
 }
 
 /// The `k` best of `scores` by score then index, skipping the indexes `skip` says.

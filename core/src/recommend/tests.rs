@@ -344,3 +344,54 @@ fn a_stored_model_scores_as_the_trained_one_and_explains_itself() {
     let b = train(&d, vec![0.0; 3], Algorithm::BuyAgain, 10).unwrap();
     assert_eq!(b.explain(d.row_of(1).unwrap(), 1, 3), vec![(1, 2.0)]);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// `Model::rank` is `top` over `Model::scores`, for every model, trained or stored (pruned
+    /// EASE weights can be negative), with and without a history, skipping owned items or not,
+    /// popularity with ties.
+    #[test]
+    fn rank_is_the_top_of_the_full_scores(
+        raw in proptest::collection::vec((0i64..12, 0i64..15, 0i32..20), 1..80),
+        pop in proptest::collection::vec(0u8..4, 15),
+        k in 1usize..20,
+        kept in 1usize..6,
+        skip_owned in proptest::bool::ANY,
+    ) {
+        let lines: Vec<ItemLine> = raw
+            .iter()
+            .enumerate()
+            .map(|(o, &(u, p, d))| line(u, d, o as i64 / 2, p))
+            .collect();
+        let d = Interactions::build(&lines, None, 100);
+        let n = d.n_items();
+        let popularity: Vec<f64> = (0..n).map(|j| f64::from(pop[j])).collect();
+        let mut scratch = Vec::new();
+        for algorithm in [
+            Algorithm::Popularity,
+            Algorithm::BuyAgain,
+            Algorithm::ItemKnn { weighting: Weighting::Cosine, k: kept },
+            Algorithm::ItemKnn { weighting: Weighting::Bm25 { k1: 1.2, b: 0.75 }, k: kept },
+            Algorithm::Ease { lambda: 0.5 },
+            Algorithm::Hybrid { lambda: 0.5, weight: 0.2 },
+        ] {
+            let m = train(&d, popularity.clone(), algorithm, 100).unwrap();
+            let stored = super::models::Model::from_parts(algorithm, popularity.clone(), m.neighbour_lists(kept));
+            for model in [&m, &stored] {
+                let mut scores = vec![0.0; n];
+                for user in std::iter::once(None).chain(d.users.iter().map(|&u| Some(u))) {
+                    let row = user.and_then(|u| d.row_of(u));
+                    let owned = |j: usize| {
+                        skip_owned && row.is_some_and(|r| r.binary_search_by_key(&(j as u32), |x| x.0).is_ok())
+                    };
+                    model.scores(row, &mut scores);
+                    let slow = top(&scores, k, owned);
+                    let fast = model.rank(row, k, owned, &mut scratch);
+                    proptest::prop_assert_eq!(&fast, &slow, "{:?} user {:?}", algorithm, user);
+                    proptest::prop_assert!(scratch.iter().all(|x| *x == 0.0));
+                }
+            }
+        }
+    }
+}
