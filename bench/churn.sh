@@ -24,11 +24,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-ms() {
-    PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -c '\timing on' -c "$2" | awk '/^Time: / {t=$2} END {if (t == "") exit 1; print t}'
-}
 sec() { awk -v t="$1" 'BEGIN {printf "%.1f", t / 1000}'; }
-q() { PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -At -F ' ' -c "$2"; }
 
 setup_toolchain
 install_extension --release

@@ -37,11 +37,6 @@ done
 
 OUT=$CDA_DIR/results
 mkdir -p "$OUT"
-ms() {
-    PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -c '\timing on' -c "$2" | awk '/^Time: / {t=$2} END {if (t == "") exit 1; print t}'
-}
-min() { awk -v a="${1:-$2}" -v c="$2" 'BEGIN {print (c < a) ? c : a}'; }
-q() { PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -At -F ' ' -c "$2"; }
 
 setup_toolchain
 install_extension --release

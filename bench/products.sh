@@ -32,9 +32,6 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-ms() {
-    PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -c '\timing on' -c "$2" | awk '/^Time: / {t=$2} END {if (t == "") exit 1; print t}'
-}
 # t MS: a time for the table, in ms under a second, else in s.
 t() { awk -v t="$1" 'BEGIN {if (t < 1000) printf "%.0f ms", t; else printf "%.1f s", t / 1000}'; }
 # phased DB SQL WHAT: runs SQL with debug1 and prints "time (phases)", the phases from WHAT's
@@ -48,9 +45,7 @@ phased() {
               print ""
           }'
 }
-min() { awk -v a="${1:-$2}" -v c="$2" 'BEGIN {print (c < a) ? c : a}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1fx", a / b}'; }
-q() { PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -At -F ' ' -c "$2"; }
 
 setup_toolchain
 install_extension --release

@@ -39,14 +39,7 @@ OUT=$CDA_DIR/results
 mkdir -p "$OUT"
 chmod 777 "$OUT" 2>/dev/null || true
 
-# ms DB SQL: runs SQL in a fresh session with \timing and prints the milliseconds it took.
-ms() {
-    PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -c '\timing on' -c "$2" | awk '/^Time: / {t=$2} END {if (t == "") exit 1; print t}'
-}
-
-# min A B: the smaller of two times (B when A is empty), for the best of interleaved rounds.
-min() { awk -v a="${1:-$2}" -v c="$2" 'BEGIN {print (c < a) ? c : a}'; }
-
+# This script's q shows notices and keeps psql's field separator (settings.sh's hides them).
 q() { psql_ -d "$1" -At -c "$2"; }
 
 setup_toolchain

@@ -23,3 +23,12 @@ write_section() {
         !skip {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
     say "results written to BENCHMARKS.md"
 }
+
+# ms DB SQL: runs SQL in a fresh session with \timing and prints the milliseconds it took.
+ms() {
+    PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -c '\timing on' -c "$2" | awk '/^Time: / {t=$2} END {if (t == "") exit 1; print t}'
+}
+# min A B: the smaller of two times (B when A is empty), for the best of interleaved rounds.
+min() { awk -v a="${1:-$2}" -v c="$2" 'BEGIN {print (c < a) ? c : a}'; }
+# q DB SQL: the rows of SQL, unaligned, fields separated by spaces, without notices.
+q() { PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -At -F ' ' -c "$2"; }
