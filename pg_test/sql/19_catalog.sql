@@ -37,3 +37,8 @@ FROM described GROUP BY 1 ORDER BY 1;
 SELECT obj_description('ml_user_ltv'::regclass, 'pg_class') AS ml_user_ltv;
 SELECT col_description('ml_user_ltv'::regclass, 3) AS revenue_3m;
 SELECT obj_description('recommend(bigint,integer,text,boolean)'::regprocedure, 'pg_proc') AS recommend;
+
+-- The version, of the library loaded and of the catalog installed: the same after CREATE
+-- EXTENSION (an upgraded library reads ahead of its catalog until ALTER EXTENSION ... UPDATE).
+SELECT library = catalog AS same, catalog = (SELECT extversion FROM pg_extension WHERE extname = 'cda_analytics') AS as_installed
+FROM cda_analytics_version();

@@ -157,6 +157,29 @@ fn cda_configuration() -> TableIterator<'static, (name!(setting, String), name!(
     config_table(&Config::load(&ext_schema()))
 }
 
+/// The version of the loaded library and of the installed catalog (`pg_extension.extversion`).
+/// They differ once a new library is installed and `ALTER EXTENSION cda_analytics UPDATE` has not
+/// run yet: the functions of the old catalog then run on the new library.
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cda_analytics_version()
+-> TableIterator<'static, (name!(library, String), name!(catalog, Option<String>))> {
+    // A select, not Spi::get_one, which would assign a transaction id (pgrx-notes.md).
+    let catalog = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT extversion::pg_catalog.text FROM pg_catalog.pg_extension WHERE extname = 'cda_analytics'",
+            None,
+            &[],
+        )?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        t.first().get::<String>(1)
+    })
+    .or_raise("reading the installed version");
+    TableIterator::once((env!("CARGO_PKG_VERSION").to_string(), catalog))
+}
+
 /// Stores `config` as set by the current role, once its tables are locked and checked, and that
 /// role may read them; returns it as (setting, value) rows.
 fn save(
