@@ -525,3 +525,52 @@ CREATE TABLE @extschema@.ml_user_recommendations (
     computed_at  timestamptz NOT NULL,
     PRIMARY KEY (user_id, rank)
 );
+
+-- For BI tools: one row per user with the latest result of every capability, plain typed
+-- columns and no arrays, so that Metabase, Grafana or a spreadsheet can filter and chart it
+-- without knowing the tables. Every user of the latest LTV refresh (the one refresh that covers
+-- every user); a capability that has not run gives NULLs.
+CREATE VIEW @extschema@.customer_latest AS
+SELECT l.user_id, l.signup_date, l.lifetime_revenue, l.revenue_12m, l.orders_lifetime,
+       l.avg_order_value_lifetime, l.first_order_date, l.last_order_date, l.days_since_last_order,
+       l.segment AS value_segment, l.as_of_date AS ltv_as_of,
+       r.segment AS rfm_segment, r.r_score, r.f_score, r.m_score, r.as_of_date AS rfm_as_of,
+       c.cluster_name, c.model_name AS cluster_model, c.as_of_date AS cluster_as_of,
+       v.clv, v.probability_alive, v.expected_purchases, v.as_of_date AS clv_as_of,
+       ch.probability AS churn_probability, ch.risk_band AS churn_risk_band, ch.as_of_date AS churn_as_of,
+       p.probability AS purchase_probability, p.band AS purchase_band,
+       coalesce(a.anomalous_weeks, 0)::integer AS anomalous_weeks, a.last_anomalous_week
+FROM @extschema@.ml_user_ltv l
+LEFT JOIN @extschema@.ml_user_rfm r ON r.user_id = l.user_id
+LEFT JOIN @extschema@.ml_user_clusters c ON c.user_id = l.user_id
+LEFT JOIN @extschema@.ml_user_clv v ON v.user_id = l.user_id
+LEFT JOIN @extschema@.ml_churn_scores ch ON ch.user_id = l.user_id
+LEFT JOIN @extschema@.ml_purchase_scores p ON p.user_id = l.user_id
+LEFT JOIN (SELECT w.user_id, count(*) AS anomalous_weeks, max(w.week_start) AS last_anomalous_week
+           FROM @extschema@.ml_user_anomalies_weekly w WHERE w.is_anomaly GROUP BY w.user_id) a
+       ON a.user_id = l.user_id;
+
+-- For time-series panels: per day, the LTV and RFM refreshes that finished that day (in the
+-- session's time zone), with what the last of each read and how long it took.
+CREATE VIEW @extschema@.run_history_daily AS
+WITH ltv AS (
+    SELECT DISTINCT ON (r.finished_at::date) r.finished_at::date AS day,
+           count(*) OVER (PARTITION BY r.finished_at::date) AS runs,
+           r.duration_ms, r.users, r.orders_counted,
+           r.orders_read - r.orders_counted AS orders_left_out, r.as_of_date
+    FROM @extschema@.ml_ltv_runs r
+    ORDER BY r.finished_at::date, r.finished_at DESC
+), rfm AS (
+    SELECT DISTINCT ON (r.finished_at::date) r.finished_at::date AS day,
+           count(*) OVER (PARTITION BY r.finished_at::date) AS runs,
+           r.duration_ms, r.customers_scored, r.as_of_date
+    FROM @extschema@.ml_rfm_runs r
+    ORDER BY r.finished_at::date, r.finished_at DESC
+)
+SELECT coalesce(l.day, f.day) AS day,
+       coalesce(l.runs, 0)::integer AS ltv_runs, l.duration_ms AS ltv_duration_ms, l.users AS ltv_users,
+       l.orders_counted AS ltv_orders_counted, l.orders_left_out AS ltv_orders_left_out,
+       l.as_of_date AS ltv_as_of,
+       coalesce(f.runs, 0)::integer AS rfm_runs, f.duration_ms AS rfm_duration_ms,
+       f.customers_scored AS rfm_customers_scored, f.as_of_date AS rfm_as_of
+FROM ltv l FULL JOIN rfm f ON f.day = l.day;

@@ -674,7 +674,9 @@ BEGIN
         ('ml_recommender_models', 'Trained recommenders (train_recommender()), one per name: algorithm, parameters, training window and size.'),
         ('ml_recommender_products', 'Each product of a trained recommender: its popularity and its stored neighbours, best first, as two arrays of the same length.'),
         ('ml_recommender_neighbors', 'The stored neighbours of each product of a trained recommender, one per row, ranked from 1: item-kNN''s similarities, or the largest weights of EASE''s item matrix.'),
-        ('ml_user_recommendations', 'Every customer''s top products from the latest calculate_all_recommendations(), with the customer''s own products that led to each.')
+        ('ml_user_recommendations', 'Every customer''s top products from the latest calculate_all_recommendations(), with the customer''s own products that led to each.'),
+        ('customer_latest', 'For BI tools: one row per user of the latest LTV refresh with the latest result of every capability (value and RFM segments, cluster, CLV, churn and purchase scores, anomalous weeks), plain typed columns; NULL where a capability has not run.'),
+        ('run_history_daily', 'For time-series panels: per day, the LTV and RFM refreshes that finished that day (in the session''s time zone), with what the last of each read and how long it took.')
     ) AS t(rel, comment)
     LOOP
         EXECUTE pg_catalog.format('COMMENT ON %s @extschema@.%I IS %L',
@@ -958,7 +960,46 @@ BEGIN
         ('ml_recommender_models', 'customers', 'Customers trained on.'),
         ('ml_recommender_products', 'weights', 'The neighbours'' weights, in the order of neighbor_ids.'),
         ('ml_user_recommendations', 'rank', 'The product''s position in the customer''s list, from 1.'),
-        ('ltv_last_run', 'run_id', 'The latest run of calculate_all_ltv() (its row in ml_ltv_runs).')
+        ('ltv_last_run', 'run_id', 'The latest run of calculate_all_ltv() (its row in ml_ltv_runs).'),
+        ('customer_latest', 'signup_date', 'The user''s signup day, in the configured time zone.'),
+        ('customer_latest', 'lifetime_revenue', 'Revenue of all successful orders up to the LTV as-of day, in currency units.'),
+        ('customer_latest', 'revenue_12m', 'Revenue of successful orders in the 12 months from signup, in currency units.'),
+        ('customer_latest', 'orders_lifetime', 'Successful orders up to the LTV as-of day.'),
+        ('customer_latest', 'avg_order_value_lifetime', 'lifetime_revenue / orders_lifetime; NULL without orders.'),
+        ('customer_latest', 'first_order_date', 'The day of the user''s first successful order.'),
+        ('customer_latest', 'days_since_last_order', 'Days from the last successful order to the LTV as-of day; NULL without orders.'),
+        ('customer_latest', 'value_segment', 'The value segment by lifetime revenue, from ml_user_ltv.'),
+        ('customer_latest', 'ltv_as_of', 'The as-of day of the LTV refresh.'),
+        ('customer_latest', 'rfm_segment', 'The RFM segment, from ml_user_rfm; NULL when RFM has not run.'),
+        ('customer_latest', 'r_score', 'Recency score 1-5 from ml_user_rfm.'),
+        ('customer_latest', 'f_score', 'Frequency score 1-5 from ml_user_rfm.'),
+        ('customer_latest', 'm_score', 'Monetary score 1-5 from ml_user_rfm.'),
+        ('customer_latest', 'rfm_as_of', 'The as-of day of the RFM refresh.'),
+        ('customer_latest', 'cluster_name', 'The cluster''s name, from ml_user_clusters.'),
+        ('customer_latest', 'cluster_model', 'The K-means model the cluster belongs to.'),
+        ('customer_latest', 'cluster_as_of', 'The as-of day of the cluster assignment.'),
+        ('customer_latest', 'clv', 'Discounted expected spend over the CLV horizon, in currency units, from ml_user_clv.'),
+        ('customer_latest', 'probability_alive', 'Probability the customer is still active, from ml_user_clv.'),
+        ('customer_latest', 'expected_purchases', 'Expected purchases over the CLV horizon, from ml_user_clv.'),
+        ('customer_latest', 'clv_as_of', 'The as-of day of the CLV scores.'),
+        ('customer_latest', 'churn_probability', 'Probability of no successful order in the churn model''s label window, from ml_churn_scores.'),
+        ('customer_latest', 'churn_risk_band', 'critical, high, medium or low, from ml_churn_scores.'),
+        ('customer_latest', 'churn_as_of', 'The as-of day of the churn scores.'),
+        ('customer_latest', 'purchase_probability', 'Probability of a successful order in the purchase model''s label window, from ml_purchase_scores.'),
+        ('customer_latest', 'purchase_band', 'high, medium or low, from ml_purchase_scores.'),
+        ('customer_latest', 'anomalous_weeks', 'Weeks judged anomalous in the latest anomaly refresh (0 when none).'),
+        ('customer_latest', 'last_anomalous_week', 'The Monday of the latest anomalous week; NULL when none.'),
+        ('run_history_daily', 'day', 'The day the refreshes finished, in the session''s time zone (the time axis).'),
+        ('run_history_daily', 'ltv_runs', 'calculate_all_ltv() runs that finished that day.'),
+        ('run_history_daily', 'ltv_duration_ms', 'How long the day''s last LTV refresh took, in milliseconds.'),
+        ('run_history_daily', 'ltv_users', 'Users in the day''s last LTV refresh.'),
+        ('run_history_daily', 'ltv_orders_counted', 'Orders the day''s last LTV refresh counted.'),
+        ('run_history_daily', 'ltv_orders_left_out', 'Orders the day''s last LTV refresh read and left out (ml_ltv_runs says why).'),
+        ('run_history_daily', 'ltv_as_of', 'The as-of day of the day''s last LTV refresh.'),
+        ('run_history_daily', 'rfm_runs', 'calculate_all_rfm() runs that finished that day.'),
+        ('run_history_daily', 'rfm_duration_ms', 'How long the day''s last RFM refresh took, in milliseconds.'),
+        ('run_history_daily', 'rfm_customers_scored', 'Customers the day''s last RFM refresh scored.'),
+        ('run_history_daily', 'rfm_as_of', 'The as-of day of the day''s last RFM refresh.')
         ), base(view, tbl) AS (VALUES
             ('ml_user_ltv', 'ml_user_ltv_rows'), ('ml_user_rfm', 'ml_user_rfm_rows'), ('ltv_last_run', 'ml_ltv_runs')
         )
