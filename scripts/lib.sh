@@ -10,7 +10,7 @@ PG_CONFIG=$PG_BIN/pg_config
 PGRX_VERSION=0.18.1
 CDA_PORT=${CDA_PORT:-55415}
 CDA_DIR=${CDA_DIR:-${TMPDIR:-/tmp}/cda_analytics-$(id -u)-$CDA_PORT}
-PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config curl chromium python3-numpy)
+PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron libclang-dev clang pkg-config curl chromium python3-numpy)
 
 # A non-login shell (CI) may lack rustup's PATH entry.
 if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then

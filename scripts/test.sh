@@ -2,7 +2,8 @@
 # Runs every test on a fresh machine or a used one: installs what is missing, checks formatting
 # and lints, runs the core's unit and property tests, builds and installs the extension, starts a
 # throwaway PostgreSQL 15 and runs the SQL stories in pg_test/ (pg_regress) and the multi-session
-# specs in pg_test/isolation/ (pg_isolation_regress), then the crash tests in pg_test/crash/.
+# specs in pg_test/isolation/ (pg_isolation_regress), the nightly jobs under a real pg_cron
+# (pg_test/cron/), then the crash tests in pg_test/crash/.
 # Ends with one "N passed, M failed" line.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -102,6 +103,13 @@ b_bad=$(sed -n 's/^browser: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$brows
 [ -n "$b_ok" ] || b_bad=1
 passed=$((passed + ${b_ok:-0})); failed=$((failed + ${b_bad:-0}))
 rm -f "$browser_log"
+
+# The nightly jobs under a real pg_cron (pg_test/cron/*.sh), each on a cluster of its own with
+# pg_cron preloaded; passes when it exits 0.
+for t in pg_test/cron/*.sh; do
+    say "pg_cron test $(basename "$t" .sh)"
+    if bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
 
 # Crash tests (pg_test/crash/*.sh) last: each forces a crash that resets every session of the
 # cluster, and passes when it exits 0.

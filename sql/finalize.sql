@@ -618,6 +618,126 @@ BEGIN
 END
 $$;
 
+-- The recommended schedule (docs/scheduling.md) installed in pg_cron in one call, in this
+-- database: LTV and RFM every night at at_hour (30 and 40 minutes past), then, for each model
+-- named, clusters, CLV, churn, purchase scores and recommendations, and the anomalies every
+-- Monday. Every job works as of the day that just ended in the configured time zone, read when
+-- the job runs. Jobs are named cda-*; calling it again replaces them. Returns pg_cron's rows.
+CREATE FUNCTION @extschema@.schedule_analytics_jobs(
+    at_hour              integer DEFAULT 2,
+    cluster_model        text    DEFAULT NULL,
+    clv_model            text    DEFAULT NULL,
+    spend_model          text    DEFAULT NULL,
+    churn_model          text    DEFAULT NULL,
+    purchase_model       text    DEFAULT NULL,
+    recommender_model    text    DEFAULT NULL)
+RETURNS TABLE (jobid bigint, jobname text, schedule text, command text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- Yesterday in the shop's time zone, when the job runs (a later configure_source() counts).
+    yday constant text := '(SELECT (pg_catalog.now() AT TIME ZONE c.value)::date - 1 '
+                          'FROM @extschema@.cda_configuration() c WHERE c.setting = ''time_zone'')';
+    h integer := at_hour;
+    jobs text[] := ARRAY[]::text[];
+    j integer;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Install it (shared_preload_libraries = ''pg_cron'', cron.database_name = this database, then CREATE EXTENSION pg_cron), or schedule the commands of docs/scheduling.md with cron.schedule_in_database() from the database pg_cron runs in.';
+    END IF;
+    IF h IS NULL OR h NOT BETWEEN 0 AND 22 THEN
+        RAISE EXCEPTION 'at_hour must be between 0 and 22, got %', coalesce(h::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The jobs run from at_hour:30 to (at_hour + 1):50.';
+    END IF;
+    IF cluster_model IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.ml_kmeans_models m WHERE m.model_name = cluster_model) THEN
+        RAISE EXCEPTION 'no clustering model named "%"', cluster_model
+            USING ERRCODE = 'undefined_object', HINT = 'Fit it first with kmeans_fit().';
+    END IF;
+    IF clv_model IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.ml_clv_models m WHERE m.model_name = clv_model AND m.model <> 'gamma_gamma') THEN
+        RAISE EXCEPTION 'no CLV purchase model named "%"', clv_model
+            USING ERRCODE = 'undefined_object', HINT = 'Fit it first with clv_fit() (bgnbd, mbgnbd or pareto_nbd).';
+    END IF;
+    IF spend_model IS NOT NULL AND (clv_model IS NULL OR NOT EXISTS (SELECT FROM @extschema@.ml_clv_models m WHERE m.model_name = spend_model AND m.model = 'gamma_gamma')) THEN
+        RAISE EXCEPTION 'spend model "%" needs a clv_model and a fitted gamma_gamma model of that name', spend_model
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Fit it first: clv_fit(name, ''gamma_gamma'').';
+    END IF;
+    IF churn_model IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.ml_churn_models m WHERE m.model_name = churn_model AND m.target = 'churn') THEN
+        RAISE EXCEPTION 'no churn model named "%"', churn_model
+            USING ERRCODE = 'undefined_object', HINT = 'Train it first with churn_train().';
+    END IF;
+    IF purchase_model IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.ml_churn_models m WHERE m.model_name = purchase_model AND m.target = 'purchase') THEN
+        RAISE EXCEPTION 'no purchase model named "%"', purchase_model
+            USING ERRCODE = 'undefined_object', HINT = 'Train it first with churn_train(target => ''purchase'').';
+    END IF;
+    IF recommender_model IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.ml_recommender_models m WHERE m.model_name = recommender_model) THEN
+        RAISE EXCEPTION 'no recommender named "%"', recommender_model
+            USING ERRCODE = 'undefined_object', HINT = 'Train it first with train_recommender().';
+    END IF;
+    -- (name, schedule, command) triples, flat.
+    jobs := jobs || ARRAY['cda-ltv', pg_catalog.format('30 %s * * *', h),
+                          pg_catalog.format('SELECT @extschema@.calculate_all_ltv(%s)', yday)];
+    jobs := jobs || ARRAY['cda-rfm', pg_catalog.format('40 %s * * *', h),
+                          pg_catalog.format('SELECT @extschema@.calculate_all_rfm(%s)', yday)];
+    IF cluster_model IS NOT NULL THEN
+        jobs := jobs || ARRAY['cda-clusters', pg_catalog.format('50 %s * * *', h),
+                              pg_catalog.format('SELECT @extschema@.calculate_all_clusters(%L, %s)', cluster_model, yday)];
+    END IF;
+    IF clv_model IS NOT NULL THEN
+        jobs := jobs || ARRAY['cda-clv', pg_catalog.format('0 %s * * *', h + 1),
+                              pg_catalog.format('SELECT count(*) FROM @extschema@.calculate_all_clv(%L, %L, as_of => %s)', clv_model, spend_model, yday)];
+    END IF;
+    IF churn_model IS NOT NULL THEN
+        jobs := jobs || ARRAY['cda-churn', pg_catalog.format('10 %s * * *', h + 1),
+                              pg_catalog.format('SELECT count(*) FROM @extschema@.calculate_all_churn(%L, %s)', churn_model, yday)];
+    END IF;
+    IF purchase_model IS NOT NULL THEN
+        jobs := jobs || ARRAY['cda-purchase', pg_catalog.format('20 %s * * *', h + 1),
+                              pg_catalog.format('SELECT count(*) FROM @extschema@.calculate_all_purchase(%L, %s)', purchase_model, yday)];
+    END IF;
+    IF recommender_model IS NOT NULL THEN
+        jobs := jobs || ARRAY['cda-recommendations', pg_catalog.format('30 %s * * *', h + 1),
+                              pg_catalog.format('SELECT count(*) FROM @extschema@.calculate_all_recommendations(%L, as_of => %s)', recommender_model, yday)];
+    END IF;
+    jobs := jobs || ARRAY['cda-anomalies', pg_catalog.format('50 %s * * 1', h + 1),
+                          pg_catalog.format('SELECT count(*) FROM @extschema@.calculate_all_anomalies(%s)', yday)];
+    FOR j IN 0 .. pg_catalog.array_length(jobs, 1) / 3 - 1 LOOP
+        PERFORM cron.schedule(jobs[3 * j + 1], jobs[3 * j + 2], jobs[3 * j + 3]);
+    END LOOP;
+    RETURN QUERY SELECT c.jobid, c.jobname::text, c.schedule::text, c.command::text FROM cron.job c
+                 WHERE c.jobname LIKE 'cda-%' AND c.database = pg_catalog.current_database()
+                   AND c.username = CURRENT_USER
+                 ORDER BY c.jobid;
+END
+$$;
+
+-- Removes the jobs schedule_analytics_jobs() installed (cda-* of this database and role).
+CREATE FUNCTION @extschema@.unschedule_analytics_jobs()
+RETURNS TABLE (jobname text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    FOR r IN SELECT c.jobid, c.jobname FROM cron.job c
+             WHERE c.jobname LIKE 'cda-%' AND c.database = pg_catalog.current_database()
+               AND c.username = CURRENT_USER ORDER BY c.jobid
+    LOOP
+        PERFORM cron.unschedule(r.jobid);
+        jobname := r.jobname::text;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
 -- Last, once every function exists: no function of the extension is executable by PUBLIC.
 DO $$
 DECLARE
@@ -1085,6 +1205,8 @@ BEGIN
     ('calculate_user_ltv', 'One user''s LTV row (revenue and orders over 3, 6, 12 months and lifetime, averages, dates, segment), computed from the source tables now and written nowhere.'),
     ('calculate_user_rfm', 'One user''s R, F and M as of as_of (default: today), scored against the breakpoints of the latest calculate_all_rfm run (and with its monetary option), so no other user is read. No row when the user does not exist or was left out.'),
     ('cda_analytics_version', 'The version of the loaded library and of the installed catalog (pg_extension.extversion); they differ after a new library is installed until ALTER EXTENSION cda_analytics UPDATE runs.'),
+    ('schedule_analytics_jobs', 'Installs the recommended nightly schedule in pg_cron in one call (jobs named cda-*, replaced when called again): LTV and RFM every night at at_hour, clusters, CLV, churn, purchase scores and recommendations for the models named, anomalies every Monday; each as of the day that just ended in the configured time zone.'),
+    ('unschedule_analytics_jobs', 'Removes the pg_cron jobs schedule_analytics_jobs() installed (cda-* of this database and role); returns their names.'),
     ('cda_configuration', 'The configuration in effect, as (setting, value) rows.'),
     ('churn_features', 'The features of every customer (or one) at as_of, from the orders up to it only, as the models see them before log1p and scaling. eligible uses the default rules (first order 30 days before, an order in the last 180 days). p_alive and expected_purchases (over 60 days) come from btyd_model fitted on the data up to as_of; NULL with ''none'' or when it cannot be fitted.'),
     ('churn_high_risk', 'The customers most at risk in the latest calculate_all_churn(): probability at least threshold, highest first; only those still active by default (include_lapsed adds the customers who lapsed long ago).'),
