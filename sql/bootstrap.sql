@@ -574,3 +574,38 @@ SELECT coalesce(l.day, f.day) AS day,
        coalesce(f.runs, 0)::integer AS rfm_runs, f.duration_ms AS rfm_duration_ms,
        f.customers_scored AS rfm_customers_scored, f.as_of_date AS rfm_as_of
 FROM ltv l FULL JOIN rfm f ON f.day = l.day;
+
+-- Notifications: an outbox that queue_digest() (a pg_cron job after the nightly refreshes)
+-- fills, and the HTTP server's notifier sends (Telegram). A message is sent to each recipient at
+-- most once: the sender records the delivery only after the provider accepted it, in one
+-- transaction with nothing else, so a crash between the two resends rather than loses it.
+CREATE TABLE @extschema@.cda_notifications (
+    notification_id bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind            text        NOT NULL CHECK (kind IN ('digest')),
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Plain text, at most 4,096 characters (Telegram's limit for one message).
+    body            text        NOT NULL CHECK (pg_catalog.length(body) BETWEEN 1 AND 4096),
+    -- What the digest reported, so that the next one reports only what is new: the LTV run, the
+    -- latest anomalous week, the last pg_cron run (cron.job_run_details.runid).
+    last_ltv_run_id  bigint,
+    last_anomaly_week date,
+    last_cron_run_id bigint
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.cda_notifications', '');
+
+CREATE TABLE @extschema@.cda_notification_deliveries (
+    notification_id bigint      NOT NULL REFERENCES @extschema@.cda_notifications ON DELETE CASCADE,
+    channel         text        NOT NULL CHECK (channel IN ('telegram')),
+    recipient       text        NOT NULL,
+    sent_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    provider_message_id text,
+    PRIMARY KEY (notification_id, channel, recipient)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.cda_notification_deliveries', '');
+
+-- The customers at high churn risk when the last digest was made, so that the next reports only
+-- the ones newly at risk.
+CREATE TABLE @extschema@.cda_digest_high_risk (
+    user_id bigint PRIMARY KEY
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.cda_digest_high_risk', '');

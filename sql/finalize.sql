@@ -618,10 +618,160 @@ BEGIN
 END
 $$;
 
+-- The daily digest, queued in cda_notifications for the HTTP server's notifier to send: the LTV
+-- refresh (status and key figures), the customers newly at high churn risk, the new anomalies
+-- and the cda-* pg_cron jobs that failed, each only as far as it is new since the previous
+-- digest. At most 4,096 characters (one Telegram message): long lists name the first max_listed
+-- and point to the dashboard (dashboard_url, when given). Returns the notification's id, or NULL
+-- when nothing is new (then nothing is queued). Wakes the notifier with NOTIFY
+-- cda_notifications.
+CREATE FUNCTION @extschema@.queue_digest(dashboard_url text DEFAULT NULL, max_listed integer DEFAULT 10)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    prev record;
+    run record;
+    r record;
+    last_cron bigint;
+    url text := pg_catalog.rtrim(dashboard_url, '/');
+    sections text[] := '{}';
+    n bigint;
+    i integer;
+    max_week date;
+    from_week date;
+    body text;
+    line text;
+    id bigint;
+BEGIN
+    IF max_listed IS NULL OR max_listed NOT BETWEEN 1 AND 50 THEN
+        RAISE EXCEPTION 'max_listed must be between 1 and 50, got %', coalesce(max_listed::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF url IS NOT NULL AND url !~ '^https?://' THEN
+        RAISE EXCEPTION 'dashboard_url must start with http:// or https://, got "%"', url
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- One digest at a time: the second waits and then sees the first.
+    LOCK TABLE @extschema@.cda_notifications IN SHARE ROW EXCLUSIVE MODE;
+    SELECT n_.last_ltv_run_id, n_.last_anomaly_week, n_.last_cron_run_id INTO prev
+    FROM @extschema@.cda_notifications n_
+    WHERE n_.kind = 'digest' ORDER BY n_.notification_id DESC LIMIT 1;
+
+    -- The latest LTV refresh, when it is newer than the one the previous digest reported.
+    SELECT * INTO run FROM @extschema@.ml_ltv_runs l WHERE l.run_id > coalesce(prev.last_ltv_run_id, 0)
+    ORDER BY l.run_id DESC LIMIT 1;
+    IF FOUND THEN
+        line := pg_catalog.format('LTV refresh as of %s: %s users, %s orders counted, %s left out, %s s.',
+                                  pg_catalog.to_char(run.as_of_date, 'YYYY-MM-DD'), run.users, run.orders_counted, run.orders_read - run.orders_counted,
+                                  round((run.duration_ms / 1000)::numeric, 1));
+        SELECT line || pg_catalog.format(E'\n  Average 6-month LTV %s over %s customers whose 6 months elapsed.',
+                                          round(s.revenue_sum / s.users_measured, 2), s.users_measured)
+        INTO line FROM @extschema@.ml_ltv_summary s WHERE s.horizon = '6m' AND s.users_measured > 0;
+        sections := sections || line;
+    END IF;
+
+    -- Customers newly at high churn risk (critical or high, still active), most valuable first.
+    SELECT count(*) INTO n FROM @extschema@.ml_churn_scores s
+    WHERE s.risk_band IN ('critical', 'high') AND s.eligible
+      AND NOT EXISTS (SELECT FROM @extschema@.cda_digest_high_risk h WHERE h.user_id = s.user_id);
+    IF n > 0 THEN
+        line := pg_catalog.format('Newly at high churn risk: %s %s, most valuable first:', n,
+                                  CASE WHEN n = 1 THEN 'customer' ELSE 'customers' END);
+        FOR r IN SELECT s.user_id, s.risk_band, s.probability, l.lifetime_revenue AS lifetime
+                 FROM @extschema@.ml_churn_scores s
+                 LEFT JOIN @extschema@.ml_user_ltv l ON l.user_id = s.user_id
+                 WHERE s.risk_band IN ('critical', 'high') AND s.eligible
+                   AND NOT EXISTS (SELECT FROM @extschema@.cda_digest_high_risk h WHERE h.user_id = s.user_id)
+                 ORDER BY l.lifetime_revenue DESC NULLS LAST, s.probability DESC, s.user_id LIMIT max_listed LOOP
+            line := line || pg_catalog.format(E'\n  %s: %s, %s%%, lifetime revenue %s', r.user_id, r.risk_band,
+                                              round((100 * r.probability)::numeric), coalesce(r.lifetime::text, '-'));
+        END LOOP;
+        IF n > max_listed THEN
+            line := line || pg_catalog.format(E'\n  and %s more%s', n - max_listed,
+                                              coalesce(': ' || url || '/churn', ''));
+        END IF;
+        sections := sections || line;
+    END IF;
+    DELETE FROM @extschema@.cda_digest_high_risk;
+    INSERT INTO @extschema@.cda_digest_high_risk
+    SELECT s.user_id FROM @extschema@.ml_churn_scores s WHERE s.risk_band IN ('critical', 'high') AND s.eligible;
+
+    -- Anomalies of weeks after the last one reported (the first digest: the latest judged week).
+    SELECT max(w.week_start) INTO max_week FROM @extschema@.ml_user_anomalies_weekly w WHERE w.is_anomaly;
+    from_week := coalesce(prev.last_anomaly_week + 1, max_week);
+    IF max_week IS NOT NULL AND max_week >= from_week THEN
+        SELECT count(*), min(w.week_start) INTO n, from_week FROM @extschema@.ml_user_anomalies_weekly w
+        WHERE w.is_anomaly AND w.week_start >= from_week;
+        line := pg_catalog.format('New anomalies: %s %s in the %s, highest score first:', n,
+                                  CASE WHEN n = 1 THEN 'customer-week' ELSE 'customer-weeks' END,
+                                  CASE WHEN from_week = max_week THEN 'week of ' || pg_catalog.to_char(max_week, 'YYYY-MM-DD')
+                                       ELSE 'weeks of ' || pg_catalog.to_char(from_week, 'YYYY-MM-DD') || ' to '
+                                            || pg_catalog.to_char(max_week, 'YYYY-MM-DD') END);
+        FOR r IN SELECT w.* FROM @extschema@.ml_user_anomalies_weekly w WHERE w.is_anomaly AND w.week_start >= from_week
+                 ORDER BY w.anomaly_score DESC, w.user_id LIMIT max_listed LOOP
+            line := line || pg_catalog.format(E'\n  %s, week of %s: %s orders, spend %s, score %s (%s)', r.user_id,
+                                              pg_catalog.to_char(r.week_start, 'YYYY-MM-DD'),
+                                              r.orders, round(r.spend::numeric, 2), round(r.anomaly_score::numeric, 1),
+                                              pg_catalog.array_to_string(r.triggers, ', '));
+        END LOOP;
+        IF n > max_listed THEN
+            line := line || pg_catalog.format(E'\n  and %s more%s', n - max_listed,
+                                              coalesce(': ' || url || '/anomalies', ''));
+        END IF;
+        sections := sections || line;
+    END IF;
+
+    -- The cda-* pg_cron jobs that failed since the previous digest (when pg_cron is installed here;
+    -- read dynamically, so that the function does not depend on it).
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        line := NULL;
+        i := 0;
+        FOR r IN EXECUTE 'SELECT d.runid, j.jobname::text AS jobname, d.start_time, d.return_message::text AS message
+                          FROM cron.job_run_details d JOIN cron.job j ON j.jobid = d.jobid
+                          WHERE d.status = ''failed'' AND d.runid > $1 AND j.jobname LIKE ''cda-%''
+                          ORDER BY d.runid' USING coalesce(prev.last_cron_run_id, 0) LOOP
+            i := i + 1;
+            last_cron := r.runid;
+            IF i <= max_listed THEN
+                line := coalesce(line, '') || pg_catalog.format(E'\n  %s at %s: %s', r.jobname,
+                    pg_catalog.to_char(r.start_time, 'YYYY-MM-DD HH24:MI'), pg_catalog.left(coalesce(r.message, ''), 200));
+            END IF;
+        END LOOP;
+        IF i > 0 THEN
+            sections := sections || (pg_catalog.format('Failed jobs: %s', i) || line
+                                     || CASE WHEN i > max_listed THEN pg_catalog.format(E'\n  and %s more (cron.job_run_details)', i - max_listed) ELSE '' END);
+        END IF;
+    END IF;
+
+    IF pg_catalog.cardinality(sections) = 0 THEN
+        RETURN NULL;
+    END IF;
+    body := pg_catalog.format('cda_analytics digest, %s', pg_catalog.to_char(pg_catalog.now(), 'YYYY-MM-DD HH24:MI TZ'))
+            || coalesce(E'\n' || url, '');
+    FOREACH line IN ARRAY sections LOOP
+        body := body || E'\n\n' || line;
+    END LOOP;
+    -- Telegram's limit: cut at a line and say where the rest is.
+    IF pg_catalog.length(body) > 4096 THEN
+        body := pg_catalog.left(body, 4000);
+        body := pg_catalog.left(body, pg_catalog.length(body) - pg_catalog.strpos(pg_catalog.reverse(body), E'\n'))
+                || E'\n... (cut at 4,096 characters' || coalesce('; more in ' || url, '') || ')';
+    END IF;
+    INSERT INTO @extschema@.cda_notifications (kind, body, last_ltv_run_id, last_anomaly_week, last_cron_run_id)
+    VALUES ('digest', body, coalesce(run.run_id, prev.last_ltv_run_id), coalesce(max_week, prev.last_anomaly_week),
+            coalesce(last_cron, prev.last_cron_run_id))
+    RETURNING notification_id INTO id;
+    PERFORM pg_catalog.pg_notify('cda_notifications', id::text);
+    RETURN id;
+END
+$$;
+
 -- The recommended schedule (docs/scheduling.md) installed in pg_cron in one call, in this
 -- database: LTV and RFM every night at at_hour (30 and 40 minutes past), then, for each model
--- named, clusters, CLV, churn, purchase scores and recommendations, and the anomalies every
--- Monday. Every job works as of the day that just ended in the configured time zone, read when
+-- named, clusters, CLV, churn, purchase scores and recommendations, the anomalies every
+-- Monday, and with digest the daily digest for the notifier (queue_digest). Every job works as of the day that just ended in the configured time zone, read when
 -- the job runs. Jobs are named cda-*; calling it again replaces them. Returns pg_cron's rows.
 CREATE FUNCTION @extschema@.schedule_analytics_jobs(
     at_hour              integer DEFAULT 2,
@@ -630,7 +780,9 @@ CREATE FUNCTION @extschema@.schedule_analytics_jobs(
     spend_model          text    DEFAULT NULL,
     churn_model          text    DEFAULT NULL,
     purchase_model       text    DEFAULT NULL,
-    recommender_model    text    DEFAULT NULL)
+    recommender_model    text    DEFAULT NULL,
+    digest               boolean DEFAULT false,
+    dashboard_url        text    DEFAULT NULL)
 RETURNS TABLE (jobid bigint, jobname text, schedule text, command text)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -704,6 +856,10 @@ BEGIN
     END IF;
     jobs := jobs || ARRAY['cda-anomalies', pg_catalog.format('50 %s * * 1', h + 1),
                           pg_catalog.format('SELECT count(*) FROM @extschema@.calculate_all_anomalies(%s)', yday)];
+    IF digest THEN
+        jobs := jobs || ARRAY['cda-digest', pg_catalog.format('55 %s * * *', h + 1),
+                              pg_catalog.format('SELECT @extschema@.queue_digest(%L)', dashboard_url)];
+    END IF;
     FOR j IN 0 .. pg_catalog.array_length(jobs, 1) / 3 - 1 LOOP
         PERFORM cron.schedule(jobs[3 * j + 1], jobs[3 * j + 2], jobs[3 * j + 3]);
     END LOOP;
@@ -795,6 +951,9 @@ BEGIN
         ('ml_recommender_products', 'Each product of a trained recommender: its popularity and its stored neighbours, best first, as two arrays of the same length.'),
         ('ml_recommender_neighbors', 'The stored neighbours of each product of a trained recommender, one per row, ranked from 1: item-kNN''s similarities, or the largest weights of EASE''s item matrix.'),
         ('ml_user_recommendations', 'Every customer''s top products from the latest calculate_all_recommendations(), with the customer''s own products that led to each.'),
+        ('cda_notifications', 'The outbox of notifications (the daily digest from queue_digest()), which the HTTP server''s notifier sends; one row per message.'),
+        ('cda_notification_deliveries', 'Which recipient got which notification, recorded by the notifier only after the provider (Telegram) accepted it.'),
+        ('cda_digest_high_risk', 'The customers at high churn risk when the last digest was made, so that the next digest names only the ones newly at risk.'),
         ('customer_latest', 'For BI tools: one row per user of the latest LTV refresh with the latest result of every capability (value and RFM segments, cluster, CLV, churn and purchase scores, anomalous weeks), plain typed columns; NULL where a capability has not run.'),
         ('run_history_daily', 'For time-series panels: per day, the LTV and RFM refreshes that finished that day (in the session''s time zone), with what the last of each read and how long it took.')
     ) AS t(rel, comment)
@@ -1119,7 +1278,20 @@ BEGIN
         ('run_history_daily', 'rfm_runs', 'calculate_all_rfm() runs that finished that day.'),
         ('run_history_daily', 'rfm_duration_ms', 'How long the day''s last RFM refresh took, in milliseconds.'),
         ('run_history_daily', 'rfm_customers_scored', 'Customers the day''s last RFM refresh scored.'),
-        ('run_history_daily', 'rfm_as_of', 'The as-of day of the day''s last RFM refresh.')
+        ('run_history_daily', 'rfm_as_of', 'The as-of day of the day''s last RFM refresh.'),
+        ('cda_notifications', 'notification_id', 'The notification, in the order queued.'),
+        ('cda_notifications', 'kind', 'What the notification is: digest.'),
+        ('cda_notifications', 'created_at', 'When the notification was queued.'),
+        ('cda_notifications', 'body', 'The message, plain text, at most 4,096 characters.'),
+        ('cda_notifications', 'last_ltv_run_id', 'The LTV run the digest reported (the next reports a newer one only).'),
+        ('cda_notifications', 'last_anomaly_week', 'The latest anomalous week the digest reported (the next reports later weeks only).'),
+        ('cda_notifications', 'last_cron_run_id', 'The last pg_cron run the digest looked at (cron.job_run_details.runid).'),
+        ('cda_notification_deliveries', 'notification_id', 'The notification delivered.'),
+        ('cda_notification_deliveries', 'channel', 'How it was delivered: telegram.'),
+        ('cda_notification_deliveries', 'recipient', 'Who got it: the Telegram chat id.'),
+        ('cda_notification_deliveries', 'sent_at', 'When the provider accepted it.'),
+        ('cda_notification_deliveries', 'provider_message_id', 'The provider''s id of the message (Telegram''s message_id).'),
+        ('cda_digest_high_risk', 'user_id', 'A customer at critical or high churn risk (and still active) at the last digest.')
         ), base(view, tbl) AS (VALUES
             ('ml_user_ltv', 'ml_user_ltv_rows'), ('ml_user_rfm', 'ml_user_rfm_rows'), ('ltv_last_run', 'ml_ltv_runs')
         )
@@ -1205,8 +1377,9 @@ BEGIN
     ('calculate_user_ltv', 'One user''s LTV row (revenue and orders over 3, 6, 12 months and lifetime, averages, dates, segment), computed from the source tables now and written nowhere.'),
     ('calculate_user_rfm', 'One user''s R, F and M as of as_of (default: today), scored against the breakpoints of the latest calculate_all_rfm run (and with its monetary option), so no other user is read. No row when the user does not exist or was left out.'),
     ('cda_analytics_version', 'The version of the loaded library and of the installed catalog (pg_extension.extversion); they differ after a new library is installed until ALTER EXTENSION cda_analytics UPDATE runs.'),
-    ('schedule_analytics_jobs', 'Installs the recommended nightly schedule in pg_cron in one call (jobs named cda-*, replaced when called again): LTV and RFM every night at at_hour, clusters, CLV, churn, purchase scores and recommendations for the models named, anomalies every Monday; each as of the day that just ended in the configured time zone.'),
+    ('schedule_analytics_jobs', 'Installs the recommended nightly schedule in pg_cron in one call (jobs named cda-*, replaced when called again): LTV and RFM every night at at_hour, clusters, CLV, churn, purchase scores and recommendations for the models named, anomalies every Monday, and optionally the daily digest; each as of the day that just ended in the configured time zone.'),
     ('unschedule_analytics_jobs', 'Removes the pg_cron jobs schedule_analytics_jobs() installed (cda-* of this database and role); returns their names.'),
+    ('queue_digest', 'Queues the daily digest in cda_notifications for the HTTP server to send: the LTV refresh, customers newly at high churn risk, new anomalies and failed cda-* pg_cron jobs, only what is new since the previous digest, at most 4,096 characters. Returns its id, or NULL when nothing is new.'),
     ('cda_configuration', 'The configuration in effect, as (setting, value) rows.'),
     ('churn_features', 'The features of every customer (or one) at as_of, from the orders up to it only, as the models see them before log1p and scaling. eligible uses the default rules (first order 30 days before, an order in the last 180 days). p_alive and expected_purchases (over 60 days) come from btyd_model fitted on the data up to as_of; NULL with ''none'' or when it cannot be fitted.'),
     ('churn_high_risk', 'The customers most at risk in the latest calculate_all_churn(): probability at least threshold, highest first; only those still active by default (include_lapsed adds the customers who lapsed long ago).'),

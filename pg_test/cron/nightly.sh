@@ -39,13 +39,14 @@ SELECT count(*) FROM churn_train('churn', as_of => '1998-06-30');
 SQL
 
 echo "schedule_analytics_jobs():"
-q -F ' | ' -c "SELECT jobname, schedule FROM schedule_analytics_jobs(cluster_model => 'value', clv_model => 'bg',
-                                                                   spend_model => 'gg', churn_model => 'churn')" | sed 's/^/  /'
+schedule="schedule_analytics_jobs(cluster_model => 'value', clv_model => 'bg', spend_model => 'gg',
+                                  churn_model => 'churn', digest => true, dashboard_url => 'http://127.0.0.1:1/')"
+q -F ' | ' -c "SELECT jobname, schedule FROM $schedule" | sed 's/^/  /'
 jobs=$(q -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'cda-%'")
-[ "$jobs" = 6 ] || fail "expected 6 jobs, got $jobs"
+[ "$jobs" = 7 ] || fail "expected 7 jobs, got $jobs"
 # Calling it again replaces the jobs rather than adding more.
-q -c "SELECT count(*) FROM schedule_analytics_jobs(cluster_model => 'value', clv_model => 'bg', spend_model => 'gg', churn_model => 'churn')" >/dev/null
-[ "$(q -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'cda-%'")" = 6 ] || fail "a second call added jobs"
+q -c "SELECT count(*) FROM $schedule" >/dev/null
+[ "$(q -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'cda-%'")" = 7 ] || fail "a second call added jobs"
 
 # wait_for STATUS JOBS SECONDS: until each job named in JOBS has a run with STATUS.
 wait_for() {
@@ -60,12 +61,12 @@ wait_for() {
     return 1
 }
 
-all=cda-ltv,cda-rfm,cda-clusters,cda-clv,cda-churn,cda-anomalies
+all=cda-ltv,cda-rfm,cda-clusters,cda-clv,cda-churn,cda-anomalies,cda-digest
 q -c "SELECT count(cron.alter_job(jobid, schedule => '* * * * *')) FROM cron.job WHERE jobname LIKE 'cda-%'" >/dev/null
 echo "every job moved to every minute; waiting for their runs"
 wait_for succeeded "$all" 200 || fail "not every job succeeded"
 q -F ' | ' -c "SELECT j.jobname, d.status, d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-               WHERE d.status = 'succeeded' ORDER BY j.jobid, d.runid LIMIT 6" | sed 's/^/  /'
+               WHERE d.status = 'succeeded' ORDER BY j.jobid, d.runid LIMIT 7" | sed 's/^/  /'
 # Each job wrote its results, as of yesterday in the configured time zone (UTC).
 check=$(q -c "SELECT (SELECT count(*) FROM ml_user_ltv) = 23570
                  AND (SELECT as_of_date FROM ml_ltv_as_of) = current_date - 1
@@ -73,9 +74,10 @@ check=$(q -c "SELECT (SELECT count(*) FROM ml_user_ltv) = 23570
                  AND (SELECT count(*) FROM ml_user_clusters) > 0
                  AND (SELECT count(*) FROM ml_user_clv) = 23570
                  AND (SELECT count(*) FROM ml_churn_scores) = 23570
-                 AND (SELECT count(*) FROM anomaly_summary()) >= 0")
+                 AND (SELECT count(*) FROM anomaly_summary()) >= 0
+                 AND (SELECT count(*) FROM cda_notifications) >= 1")
 [ "$check" = t ] || fail "results missing after the jobs ran"
-echo "results written by the jobs: LTV, RFM, clusters, CLV, churn (23,570 customers)"
+echo "results written by the jobs: LTV, RFM, clusters, CLV, churn (23,570 customers), and a digest queued"
 
 # A refresh that fails: the previous results stay, the error is in cron.job_run_details.
 q -c "SELECT count(*) FROM unschedule_analytics_jobs()" >/dev/null
@@ -94,6 +96,12 @@ echo "$message" | grep -q "total_amount" || fail "the error does not name the co
 [ "$(q -c "$fingerprint")" = "$before" ] || fail "the failed refresh changed the results"
 [ "$(q -c "SELECT count(*) FROM ml_ltv_runs")" = "$runs_before" ] || fail "the failed refresh recorded a run"
 echo "previous results unchanged: $before"
+# The next digest reports the failed job.
+id=$(q -c "SELECT queue_digest()")
+digest=$(q -c "SELECT body FROM cda_notifications WHERE notification_id = ${id:-0}")
+echo "$digest" | grep -q "Failed jobs: " && echo "$digest" | grep -q "cda-ltv at .*total_amount" \
+    || fail "the digest does not report the failed job: $digest"
+echo "the digest reports it: $(echo "$digest" | grep -A1 'Failed jobs' | tr '\n' ' ')"
 q -c "ALTER TABLE orders RENAME COLUMN amount_renamed TO total_amount" >/dev/null
 
 removed=$(q -c "SELECT string_agg(jobname, ',' ORDER BY jobname) FROM unschedule_analytics_jobs()")
