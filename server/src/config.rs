@@ -20,6 +20,50 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
+/// Telegram notifications: the bot's token, the chats that get the digest, the Bot API's base URL
+/// (a stand-in server in tests), the database role the notifier acts as (it records deliveries:
+/// an operator), and how often it looks for messages when no NOTIFY woke it.
+#[derive(Clone, Deserialize)]
+pub struct Telegram {
+    pub token: String,
+    pub chats: Vec<String>,
+    #[serde(default = "default_telegram_api")]
+    pub api_url: String,
+    pub role: String,
+    #[serde(default = "default_poll_seconds")]
+    pub poll_seconds: u64,
+    /// Notifications older than this many hours are not sent (a chat added later does not get
+    /// the whole history).
+    #[serde(default = "default_max_age_hours")]
+    pub max_age_hours: u64,
+}
+
+// The bot token is a secret: never printed.
+impl std::fmt::Debug for Telegram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telegram")
+            .field("token", &"<hidden>")
+            .field("chats", &self.chats)
+            .field("api_url", &self.api_url)
+            .field("role", &self.role)
+            .field("poll_seconds", &self.poll_seconds)
+            .field("max_age_hours", &self.max_age_hours)
+            .finish()
+    }
+}
+
+fn default_telegram_api() -> String {
+    "https://api.telegram.org".into()
+}
+
+fn default_poll_seconds() -> u64 {
+    60
+}
+
+fn default_max_age_hours() -> u64 {
+    48
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct Config {
     /// A libpq connection string or URL (`postgres://user:password@host/db`).
@@ -39,6 +83,9 @@ pub struct Config {
     pub job_timeout_ms: u64,
     #[serde(default = "default_pool")]
     pub pool_size: usize,
+    /// Telegram notifications; none when not configured.
+    #[serde(default)]
+    pub telegram: Option<Telegram>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -69,7 +116,10 @@ impl std::fmt::Display for ConfigError {
 impl Config {
     /// From `CDA_CONFIG` (a JSON file) when set, else from the environment:
     /// `CDA_DATABASE_URL`, `CDA_LISTEN`, `CDA_API_KEYS` (`token=role,token=role`),
-    /// `CDA_ANONYMOUS_ROLE`, `CDA_STATEMENT_TIMEOUT_MS`, `CDA_JOB_TIMEOUT_MS`, `CDA_POOL_SIZE`.
+    /// `CDA_ANONYMOUS_ROLE`, `CDA_STATEMENT_TIMEOUT_MS`, `CDA_JOB_TIMEOUT_MS`, `CDA_POOL_SIZE`,
+    /// and for Telegram `CDA_TELEGRAM_TOKEN`, `CDA_TELEGRAM_CHATS` (chat ids, comma-separated),
+    /// `CDA_TELEGRAM_ROLE`, `CDA_TELEGRAM_API_URL`, `CDA_TELEGRAM_POLL_SECONDS`,
+    /// `CDA_TELEGRAM_MAX_AGE_HOURS`.
     pub fn load() -> Result<Config, ConfigError> {
         let config = match std::env::var("CDA_CONFIG") {
             Ok(path) => {
@@ -118,7 +168,24 @@ impl Config {
                 None => Ok(default),
             }
         };
+        let telegram = match get("CDA_TELEGRAM_TOKEN").filter(|t| !t.is_empty()) {
+            None => None,
+            Some(token) => Some(Telegram {
+                token,
+                chats: get("CDA_TELEGRAM_CHATS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect(),
+                api_url: get("CDA_TELEGRAM_API_URL").unwrap_or_else(default_telegram_api),
+                role: get("CDA_TELEGRAM_ROLE").unwrap_or_default(),
+                poll_seconds: number("CDA_TELEGRAM_POLL_SECONDS", default_poll_seconds())?,
+                max_age_hours: number("CDA_TELEGRAM_MAX_AGE_HOURS", default_max_age_hours())?,
+            }),
+        };
         Ok(Config {
+            telegram,
             database_url,
             listen,
             api_keys,
@@ -155,6 +222,36 @@ impl Config {
         }
         if self.statement_timeout_ms == 0 || self.job_timeout_ms == 0 {
             return Err(ConfigError("the timeouts must be positive".into()));
+        }
+        if let Some(t) = &self.telegram {
+            if t.chats.is_empty() {
+                return Err(ConfigError(
+                    "Telegram needs the chats to send to: set CDA_TELEGRAM_CHATS".into(),
+                ));
+            }
+            if let Some(c) = t.chats.iter().find(|c| c.parse::<i64>().is_err()) {
+                return Err(ConfigError(format!(
+                    "Telegram chat ids are numbers, got {c:?}"
+                )));
+            }
+            if t.role.is_empty() {
+                return Err(ConfigError(
+                    "Telegram needs the database role the notifier acts as (an operator): set CDA_TELEGRAM_ROLE".into(),
+                ));
+            }
+            if !(t.api_url.starts_with("https://")
+                || t.api_url.starts_with("http://127.0.0.1")
+                || t.api_url.starts_with("http://localhost"))
+            {
+                return Err(ConfigError(
+                    "the Telegram API URL must be https (plain http only on loopback, for a stand-in)".into(),
+                ));
+            }
+            if t.poll_seconds == 0 {
+                return Err(ConfigError(
+                    "CDA_TELEGRAM_POLL_SECONDS must be positive".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -203,5 +300,60 @@ mod tests {
         .unwrap();
         assert!(short.check().is_err());
         assert!(Config::from_env(env(&[])).is_err());
+    }
+
+    #[test]
+    fn reads_telegram_and_hides_its_token() {
+        let base = [
+            ("CDA_DATABASE_URL", "postgres://localhost/x"),
+            ("CDA_TELEGRAM_TOKEN", "123456:SECRET-token-value"),
+        ];
+        let c = Config::from_env(env(&[
+            base[0],
+            base[1],
+            ("CDA_TELEGRAM_CHATS", " 42, -1001 "),
+            ("CDA_TELEGRAM_ROLE", "operator"),
+        ]))
+        .unwrap();
+        c.check().unwrap();
+        let t = c.telegram.as_ref().unwrap();
+        assert_eq!(t.chats, ["42", "-1001"]);
+        assert_eq!(t.api_url, "https://api.telegram.org");
+        assert!(
+            !format!("{c:?}").contains("SECRET"),
+            "a token in a debug dump"
+        );
+        let no_chats =
+            Config::from_env(env(&[base[0], base[1], ("CDA_TELEGRAM_ROLE", "op")])).unwrap();
+        assert!(
+            no_chats
+                .check()
+                .unwrap_err()
+                .0
+                .contains("CDA_TELEGRAM_CHATS")
+        );
+        let bad_chat = Config::from_env(env(&[
+            base[0],
+            base[1],
+            ("CDA_TELEGRAM_CHATS", "@channel"),
+            ("CDA_TELEGRAM_ROLE", "op"),
+        ]))
+        .unwrap();
+        assert!(bad_chat.check().is_err());
+        let plain = Config::from_env(env(&[
+            base[0],
+            base[1],
+            ("CDA_TELEGRAM_CHATS", "1"),
+            ("CDA_TELEGRAM_ROLE", "op"),
+            ("CDA_TELEGRAM_API_URL", "http://api.example"),
+        ]))
+        .unwrap();
+        assert!(plain.check().unwrap_err().0.contains("https"));
+        assert!(
+            Config::from_env(env(&[base[0]]))
+                .unwrap()
+                .telegram
+                .is_none()
+        );
     }
 }

@@ -193,6 +193,20 @@ impl Db {
         .await
     }
 
+    /// Runs one statement that writes (an INSERT, say), in a read-write transaction as `role`
+    /// under the statement timeout; the rows it affected.
+    pub async fn execute(
+        &self,
+        role: &str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<u64, ApiError> {
+        self.in_transaction(role, false, &self.timeout, async |tx| {
+            Ok(tx.execute(sql, params).await?)
+        })
+        .await
+    }
+
     /// A job's SQL, in a read-write transaction as `role` with the jobs' timeout: its rows as a
     /// JSON array.
     pub async fn run(

@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod notify;
 pub mod paging;
 
 use axum::Router;

@@ -36,6 +36,29 @@ async fn run() -> Result<(), String> {
         sessions: Default::default(),
         pages: Default::default(),
     };
+    if let Some(t) = &config.telegram {
+        // Its own pool: a slow Telegram must not hold the API's connections.
+        let db = Db::connect(
+            &config.database_url,
+            2,
+            config.statement_timeout_ms,
+            config.job_timeout_ms,
+        )
+        .await?;
+        let notifier = cda_server::notify::Notifier {
+            db,
+            telegram: cda_server::notify::Telegram::new(&t.api_url, &t.token)?,
+            chats: t.chats.clone(),
+            role: t.role.clone(),
+            max_age_hours: t.max_age_hours.min(i32::MAX as u64) as i32,
+            backoff: std::time::Duration::from_secs(1),
+        };
+        tokio::spawn(notifier.run(
+            config.database_url.clone(),
+            std::time::Duration::from_secs(t.poll_seconds),
+        ));
+        tracing::info!(chats = t.chats.len(), "Telegram notifier started");
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", config.listen))?;

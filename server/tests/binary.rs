@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const TOKEN: &str = "binary-test-token-0123456789abcdef";
+const BOT_TOKEN: &str = "987654:binary-test-BOT-token";
 
 fn http_get(port: u16, path: &str, token: Option<&str>) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -63,7 +64,8 @@ async fn logs_requests_but_never_secrets() {
         .await
         .batch_execute(
             "CREATE EXTENSION cda_analytics;
-             SELECT count(*) FROM grant_analytics_access('cda_binary_login', 'analyst');",
+             SELECT count(*) FROM grant_analytics_access('cda_binary_login', 'analyst');
+             INSERT INTO cda_notifications (kind, body) VALUES ('digest', 'a digest for nobody');",
         )
         .await
         .unwrap();
@@ -75,6 +77,11 @@ async fn logs_requests_but_never_secrets() {
         .env("CDA_DATABASE_URL", &url)
         .env("CDA_LISTEN", format!("127.0.0.1:{port}"))
         .env("CDA_API_KEYS", format!("{TOKEN}=cda_binary_login"))
+        // A notifier whose Bot API cannot be reached: its failures are logged, its token not.
+        .env("CDA_TELEGRAM_TOKEN", BOT_TOKEN)
+        .env("CDA_TELEGRAM_CHATS", "42")
+        .env("CDA_TELEGRAM_ROLE", "cda_binary_login")
+        .env("CDA_TELEGRAM_API_URL", "http://127.0.0.1:9")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -99,7 +106,8 @@ async fn logs_requests_but_never_secrets() {
     assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
     let missing = http_get(port, "/api/v1/ltv/summary", Some(TOKEN));
     assert!(missing.starts_with("HTTP/1.1 409"), "no LTV yet: {missing}");
-    std::thread::sleep(Duration::from_millis(200));
+    // The notifier's first round: three tries, one and two seconds apart.
+    std::thread::sleep(Duration::from_millis(3500));
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let log = format!(
@@ -107,7 +115,17 @@ async fn logs_requests_but_never_secrets() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for secret in [TOKEN, "wrong-token-wrong-token-wrong", "sekrit-password-42"] {
+    assert!(
+        log.contains("Telegram notifier started") && log.contains("notification not delivered"),
+        "{log}"
+    );
+    for secret in [
+        TOKEN,
+        "wrong-token-wrong-token-wrong",
+        "sekrit-password-42",
+        BOT_TOKEN,
+        "binary-test-BOT",
+    ] {
         assert!(!log.contains(secret), "a secret in the log:\n{log}");
     }
     assert!(

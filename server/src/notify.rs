@@ -1,0 +1,265 @@
+//! The notifier: sends what the database queued in `cda_notifications` (the daily digest of
+//! `queue_digest()`, which a pg_cron job fills after the nightly refreshes) to the configured
+//! Telegram chats with the Bot API's `sendMessage`.
+//!
+//! - Woken by `NOTIFY cda_notifications` on a connection of its own, with polling as the safety
+//!   net (a lost connection, a NOTIFY sent while the server was down).
+//! - A delivery is recorded in `cda_notification_deliveries` only after Telegram accepted the
+//!   message: a failure leaves it pending, to be sent at the next round, and nothing is sent
+//!   twice once recorded. (A crash between Telegram's answer and the record resends that one
+//!   message: the window is one round trip to the database.)
+//! - A 429 is honoured: the notifier waits the `retry_after` Telegram names before it tries
+//!   again. A 5xx or a network error is retried after a short back-off; a 4xx (a chat that does
+//!   not exist, a bot that was blocked) is reported and retried only at the next round.
+//! - The bot token is part of every request's URL, so no error carries a URL, and any text that
+//!   reaches a log passes [`Telegram::scrub`] first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::db::Db;
+
+/// The Bot API, as one bot.
+pub struct Telegram {
+    client: reqwest::Client,
+    api_url: String,
+    token: String,
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, PartialEq)]
+pub enum SendError {
+    /// 429: wait this long first.
+    RetryAfter(Duration),
+    /// 5xx or the network: try again soon.
+    Temporary(String),
+    /// Any other refusal (400 chat not found, 403 blocked): not before the next round.
+    Rejected(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::RetryAfter(d) => write!(f, "rate limited: retry after {} s", d.as_secs()),
+            SendError::Temporary(m) | SendError::Rejected(m) => f.write_str(m),
+        }
+    }
+}
+
+impl Telegram {
+    pub fn new(api_url: &str, token: &str) -> Result<Telegram, String> {
+        // reqwest is built without a default crypto provider: ring's, once per process. (rustls
+        // deprecates it for lacking post-quantum key exchange; aws-lc-rs, which has it, needs a
+        // C toolchain and cmake on every machine that builds the server. The Bot API is reached
+        // with classical TLS 1.2/1.3 key exchange.)
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("building the HTTP client: {}", e.without_url()))?;
+        Ok(Telegram {
+            client,
+            api_url: api_url.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+        })
+    }
+
+    /// `text` with the token, should it appear, replaced.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.token.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(&self.token, "<token>")
+        }
+    }
+
+    /// Sends `text` to `chat`; Telegram's message id when it accepted it.
+    pub async fn send_message(&self, chat: &str, text: &str) -> Result<i64, SendError> {
+        let url = format!("{}/bot{}/sendMessage", self.api_url, self.token);
+        let response = self
+            .client
+            .post(url)
+            .json(&json!({
+                "chat_id": chat,
+                "text": text,
+                "link_preview_options": {"is_disabled": true},
+            }))
+            .send()
+            .await
+            .map_err(|e| SendError::Temporary(self.scrub(&e.without_url().to_string())))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        if status.is_success() && body["ok"] == true {
+            return Ok(body["result"]["message_id"].as_i64().unwrap_or(0));
+        }
+        let description = self.scrub(body["description"].as_str().unwrap_or(""));
+        if status.as_u16() == 429 {
+            let after = body["parameters"]["retry_after"].as_u64().unwrap_or(1);
+            return Err(SendError::RetryAfter(Duration::from_secs(
+                after.clamp(1, 3600),
+            )));
+        }
+        let message = format!("Telegram answered {status}: {description}");
+        if status.is_server_error() {
+            Err(SendError::Temporary(message))
+        } else {
+            Err(SendError::Rejected(message))
+        }
+    }
+}
+
+/// One message for one chat, not yet delivered.
+#[derive(Deserialize)]
+struct Pending {
+    notification_id: i64,
+    body: String,
+    chat: String,
+}
+
+/// What a round did.
+#[derive(Debug, Default)]
+pub struct Round {
+    pub delivered: usize,
+    /// The deliveries that failed, as (notification, chat, why), scrubbed.
+    pub failed: Vec<(i64, String, String)>,
+}
+
+pub struct Notifier {
+    pub db: Db,
+    pub telegram: Telegram,
+    pub chats: Vec<String>,
+    /// The database role the notifier acts as: it reads the outbox and records deliveries.
+    pub role: String,
+    pub max_age_hours: i32,
+    /// The first back-off after a 5xx or a network error (doubled each time, three tries).
+    pub backoff: Duration,
+}
+
+impl Notifier {
+    /// Sends every notification not yet delivered to each chat (the newest `max_age_hours`),
+    /// oldest first.
+    pub async fn send_pending(&self) -> Result<Round, String> {
+        let ext = self.db.schema();
+        let sql = format!(
+            "SELECT n.notification_id, n.body, c.chat \
+             FROM {ext}.cda_notifications n CROSS JOIN pg_catalog.unnest($1::text[]) AS c(chat) \
+             WHERE n.created_at > pg_catalog.now() - pg_catalog.make_interval(hours => $2) \
+               AND NOT EXISTS (SELECT FROM {ext}.cda_notification_deliveries d \
+                               WHERE d.notification_id = n.notification_id AND d.channel = 'telegram' \
+                                 AND d.recipient = c.chat) \
+             ORDER BY n.notification_id, c.chat"
+        );
+        let rows = self
+            .db
+            .rows(&self.role, &sql, &[&self.chats, &self.max_age_hours])
+            .await
+            .map_err(|e| format!("reading the outbox: {}", e.message))?;
+        let pending: Vec<Pending> =
+            serde_json::from_str(&rows).map_err(|e| format!("reading the outbox: {e}"))?;
+        let record = format!(
+            "INSERT INTO {ext}.cda_notification_deliveries (notification_id, channel, recipient, provider_message_id) \
+             VALUES ($1, 'telegram', $2, $3) ON CONFLICT DO NOTHING"
+        );
+        let mut round = Round::default();
+        for p in pending {
+            let mut temporary = 0;
+            let mut limited = 0;
+            loop {
+                match self.telegram.send_message(&p.chat, &p.body).await {
+                    Ok(message_id) => {
+                        let id = message_id.to_string();
+                        self.db
+                            .execute(&self.role, &record, &[&p.notification_id, &p.chat, &id])
+                            .await
+                            .map_err(|e| format!("recording a delivery: {}", e.message))?;
+                        round.delivered += 1;
+                        break;
+                    }
+                    Err(SendError::RetryAfter(wait)) if limited < 5 => {
+                        tracing::info!(
+                            notification = p.notification_id,
+                            wait_s = wait.as_secs(),
+                            "Telegram rate limit: waiting"
+                        );
+                        tokio::time::sleep(wait).await;
+                        limited += 1;
+                    }
+                    Err(SendError::Temporary(_)) if temporary < 2 => {
+                        tokio::time::sleep(self.backoff * 2u32.pow(temporary)).await;
+                        temporary += 1;
+                    }
+                    Err(e) => {
+                        let why = self.telegram.scrub(&e.to_string());
+                        tracing::warn!(
+                            notification = p.notification_id,
+                            chat = %p.chat,
+                            error = %why,
+                            "notification not delivered; it is tried again at the next round"
+                        );
+                        round.failed.push((p.notification_id, p.chat.clone(), why));
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    /// Sends forever: a round at start, on every NOTIFY cda_notifications and every `poll`.
+    pub async fn run(self, database_url: String, poll: Duration) {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(listen(database_url, wake.clone()));
+        loop {
+            match self.send_pending().await {
+                Ok(round) if round.delivered > 0 => {
+                    tracing::info!(delivered = round.delivered, "notifications sent")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %self.telegram.scrub(&e), "notifier round failed"),
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+/// LISTENs for cda_notifications on a connection of its own and wakes the sender on each
+/// notification; connects again after a loss (polling covers the gap).
+async fn listen(database_url: String, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        match tokio_postgres::connect(&database_url, tokio_postgres::NoTls).await {
+            Ok((client, mut connection)) => {
+                let wake_on = wake.clone();
+                let driver = tokio::spawn(async move {
+                    loop {
+                        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                            Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                                wake_on.notify_one()
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(_)) | None => break,
+                        }
+                    }
+                });
+                match client.batch_execute("LISTEN cda_notifications").await {
+                    Ok(()) => {
+                        // Anything queued while no one listened.
+                        wake.notify_one();
+                        let _ = driver.await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "LISTEN cda_notifications failed"),
+                }
+                drop(client);
+            }
+            Err(e) => tracing::warn!(error = %e, "the notifier cannot connect to listen"),
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}

@@ -1,0 +1,293 @@
+//! The Telegram notifier against a stand-in Bot API on loopback that records every request and
+//! answers as scripted (429 with retry_after, 502, 400, then OK), and a real PostgreSQL with the
+//! extension (`CDA_TEST_PG`, as tests/api.rs): every queued message reaches every chat exactly
+//! once, the rate limit is waited out, a refusal is reported without the token, a NOTIFY wakes
+//! the sender at once, and nothing is sent twice.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use cda_server::db::Db;
+use cda_server::notify::{Notifier, Telegram};
+
+const TOKEN: &str = "123456:stand-in-SECRET-token";
+const DB: &str = "cda_notify_test";
+const ROLE: &str = "cda_notify_operator";
+
+fn conninfo(db: &str) -> String {
+    let base = std::env::var("CDA_TEST_PG")
+        .expect("CDA_TEST_PG must name the test cluster (scripts/test.sh sets it)");
+    format!("{base} dbname={db}")
+}
+
+async fn connect(conninfo: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {conninfo}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// What the stand-in saw and will answer next.
+#[derive(Default)]
+struct StandIn {
+    /// (when, path, body) of every request.
+    requests: Vec<(Instant, String, Value)>,
+    /// Answers to give, first first; then 200 OK.
+    script: Vec<(StatusCode, Value)>,
+    next_message_id: i64,
+}
+
+type Shared = Arc<Mutex<StandIn>>;
+
+async fn bot_api(
+    State(state): State<Shared>,
+    Path(path): Path<String>,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let mut s = state.lock().unwrap();
+    s.requests.push((Instant::now(), path, body.clone()));
+    // A chat that does not exist is refused, whatever the script says.
+    if body["chat_id"] == "33" {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"}),
+            ),
+        );
+    }
+    if !s.script.is_empty() {
+        let (status, answer) = s.script.remove(0);
+        return (status, Json(answer));
+    }
+    s.next_message_id += 1;
+    (
+        StatusCode::OK,
+        Json(
+            json!({"ok": true, "result": {"message_id": s.next_message_id, "chat": {"id": body["chat_id"]}}}),
+        ),
+    )
+}
+
+async fn stand_in() -> (String, Shared) {
+    let state: Shared = Arc::default();
+    let app = axum::Router::new()
+        .route("/{*path}", post(bot_api))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, state)
+}
+
+async fn setup() -> tokio_postgres::Client {
+    let admin = connect(&conninfo("postgres")).await;
+    // One statement each: DROP and CREATE DATABASE cannot run in a multi-statement batch.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {DB}"),
+        format!("CREATE DATABASE {DB}"),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN CREATE ROLE {ROLE}; END IF;
+             END $$;"
+        ))
+        .await
+        .unwrap();
+    let db = connect(&conninfo(DB)).await;
+    db.batch_execute(&format!(
+        "SET client_min_messages = warning;
+         CREATE EXTENSION cda_analytics;
+         SELECT count(*) FROM grant_analytics_access('{ROLE}', 'operator');"
+    ))
+    .await
+    .unwrap();
+    db
+}
+
+async fn deliveries(db: &tokio_postgres::Client) -> Vec<(i64, String, String)> {
+    db.query(
+        "SELECT notification_id, recipient, provider_message_id FROM cda_notification_deliveries ORDER BY 1, 2",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+#[tokio::test]
+async fn sends_each_message_to_each_chat_once_through_rate_limits_and_errors() {
+    let db = setup().await;
+    let (url, state) = stand_in().await;
+    db.batch_execute(
+        "INSERT INTO cda_notifications (kind, body) VALUES ('digest', 'cda_analytics digest: one'),
+                                                           ('digest', 'cda_analytics digest: two')",
+    )
+    .await
+    .unwrap();
+    // Telegram first says slow down (retry after 1 s), then fails once on its side.
+    state.lock().unwrap().script = vec![
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1",
+                   "parameters": {"retry_after": 1}}),
+        ),
+        (
+            StatusCode::BAD_GATEWAY,
+            json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}),
+        ),
+    ];
+    let server_db = Db::connect(&conninfo(DB), 2, 30_000, 60_000).await.unwrap();
+    let notifier = Notifier {
+        db: server_db,
+        telegram: Telegram::new(&url, TOKEN).unwrap(),
+        chats: vec!["11".into(), "22".into(), "33".into()],
+        role: ROLE.into(),
+        max_age_hours: 48,
+        backoff: Duration::from_millis(20),
+    };
+
+    let round = notifier.send_pending().await.unwrap();
+    assert_eq!(round.delivered, 4, "two messages to two chats: {round:?}");
+    // Chat 33 does not exist: refused twice (once per message), reported without the token.
+    assert_eq!(round.failed.len(), 2, "{round:?}");
+    for (_, chat, why) in &round.failed {
+        assert_eq!(chat, "33");
+        assert!(
+            why.contains("400") && why.contains("chat not found"),
+            "{why}"
+        );
+        assert!(!why.contains("SECRET"), "the token in an error: {why}");
+    }
+    let got = deliveries(&db).await;
+    assert_eq!(got.len(), 4);
+    assert!(
+        got.iter()
+            .all(|(_, chat, id)| chat != "33" && !id.is_empty())
+    );
+    {
+        let s = state.lock().unwrap();
+        // 429, then the same message again after at least retry_after; 502, then again.
+        let sends: Vec<_> = s
+            .requests
+            .iter()
+            .filter(|(_, path, _)| path == &format!("bot{TOKEN}/sendMessage"))
+            .collect();
+        assert_eq!(
+            sends.len(),
+            8,
+            "4 accepted, 1 rate-limited, 1 failed, 2 refused"
+        );
+        assert_eq!(
+            sends[0].2, sends[1].2,
+            "the rate-limited message is the one sent again"
+        );
+        assert!(
+            sends[1].0 - sends[0].0 >= Duration::from_secs(1),
+            "retry_after was not waited out"
+        );
+        assert_eq!(
+            sends[1].2, sends[2].2,
+            "the 502'd message is the one sent again"
+        );
+        // Oldest first, each chat its copy, the text as queued.
+        let accepted: Vec<(String, String)> = s
+            .requests
+            .iter()
+            .skip(3)
+            .filter(|(_, _, b)| b["chat_id"] != "33")
+            .map(|(_, _, b)| {
+                (
+                    b["chat_id"].as_str().unwrap().to_string(),
+                    b["text"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            accepted,
+            [
+                ("22", "cda_analytics digest: one"),
+                ("11", "cda_analytics digest: two"),
+                ("22", "cda_analytics digest: two")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+    }
+
+    // Nothing new for the chats that got it: only the refused chat is tried again.
+    let before = state.lock().unwrap().requests.len();
+    let round = notifier.send_pending().await.unwrap();
+    assert_eq!(round.delivered, 0);
+    assert_eq!(state.lock().unwrap().requests.len(), before + 2);
+
+    // Telegram unreachable: a temporary failure after the retries, no token in the error.
+    let unreachable = Notifier {
+        db: Db::connect(&conninfo(DB), 1, 30_000, 60_000).await.unwrap(),
+        telegram: Telegram::new("http://127.0.0.1:9", TOKEN).unwrap(),
+        chats: vec!["44".into()],
+        role: ROLE.into(),
+        max_age_hours: 48,
+        backoff: Duration::from_millis(10),
+    };
+    let round = unreachable.send_pending().await.unwrap();
+    assert_eq!(round.delivered, 0);
+    assert_eq!(round.failed.len(), 2);
+    assert!(
+        round
+            .failed
+            .iter()
+            .all(|(_, _, why)| !why.contains("SECRET"))
+    );
+
+    // A NOTIFY wakes the sender at once (the poll is an hour).
+    let chats_before = deliveries(&db).await.len();
+    tokio::spawn(
+        Notifier {
+            db: Db::connect(&conninfo(DB), 2, 30_000, 60_000).await.unwrap(),
+            telegram: Telegram::new(&url, TOKEN).unwrap(),
+            chats: vec!["11".into(), "22".into()],
+            role: ROLE.into(),
+            max_age_hours: 48,
+            backoff: Duration::from_millis(20),
+        }
+        .run(conninfo(DB), Duration::from_secs(3600)),
+    );
+    // Let the first round (at start) and the LISTEN happen.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    db.batch_execute(
+        "INSERT INTO cda_notifications (kind, body) VALUES ('digest', 'cda_analytics digest: three');
+         SELECT pg_notify('cda_notifications', 'new')",
+    )
+    .await
+    .unwrap();
+    let start = Instant::now();
+    while deliveries(&db).await.len() < chats_before + 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the NOTIFY did not wake the sender"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = deliveries(&db).await;
+    assert_eq!(got.len(), chats_before + 2);
+    let texts: Vec<String> = state
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter_map(|(_, _, b)| b["text"].as_str().map(String::from))
+        .filter(|t| t.ends_with("three"))
+        .collect();
+    assert_eq!(texts.len(), 2, "each chat once");
+}
