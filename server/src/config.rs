@@ -36,6 +36,14 @@ pub struct Telegram {
     /// the whole history).
     #[serde(default = "default_max_age_hours")]
     pub max_age_hours: u64,
+    /// Whether the chats' commands are read (long polling); off for a bot whose updates
+    /// something else reads.
+    #[serde(default = "default_commands")]
+    pub commands: bool,
+}
+
+fn default_commands() -> bool {
+    true
 }
 
 // The bot token is a secret: never printed.
@@ -48,6 +56,7 @@ impl std::fmt::Debug for Telegram {
             .field("role", &self.role)
             .field("poll_seconds", &self.poll_seconds)
             .field("max_age_hours", &self.max_age_hours)
+            .field("commands", &self.commands)
             .finish()
     }
 }
@@ -119,7 +128,7 @@ impl Config {
     /// `CDA_ANONYMOUS_ROLE`, `CDA_STATEMENT_TIMEOUT_MS`, `CDA_JOB_TIMEOUT_MS`, `CDA_POOL_SIZE`,
     /// and for Telegram `CDA_TELEGRAM_TOKEN`, `CDA_TELEGRAM_CHATS` (chat ids, comma-separated),
     /// `CDA_TELEGRAM_ROLE`, `CDA_TELEGRAM_API_URL`, `CDA_TELEGRAM_POLL_SECONDS`,
-    /// `CDA_TELEGRAM_MAX_AGE_HOURS`.
+    /// `CDA_TELEGRAM_MAX_AGE_HOURS`, `CDA_TELEGRAM_COMMANDS` (`off` to not read commands).
     pub fn load() -> Result<Config, ConfigError> {
         let config = match std::env::var("CDA_CONFIG") {
             Ok(path) => {
@@ -182,6 +191,10 @@ impl Config {
                 role: get("CDA_TELEGRAM_ROLE").unwrap_or_default(),
                 poll_seconds: number("CDA_TELEGRAM_POLL_SECONDS", default_poll_seconds())?,
                 max_age_hours: number("CDA_TELEGRAM_MAX_AGE_HOURS", default_max_age_hours())?,
+                commands: !matches!(
+                    get("CDA_TELEGRAM_COMMANDS").as_deref(),
+                    Some("off" | "false" | "0")
+                ),
             }),
         };
         Ok(Config {

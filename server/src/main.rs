@@ -56,6 +56,7 @@ async fn run() -> Result<(), String> {
         tokio::spawn(notifier.run(
             config.database_url.clone(),
             std::time::Duration::from_secs(t.poll_seconds),
+            t.commands,
         ));
         tracing::info!(chats = t.chats.len(), "Telegram notifier started");
     }

@@ -18,6 +18,7 @@ use cda_server::notify::{Notifier, Telegram};
 
 const TOKEN: &str = "123456:stand-in-SECRET-token";
 const DB: &str = "cda_notify_test";
+const COMMANDS_DB: &str = "cda_notify_commands_test";
 const ROLE: &str = "cda_notify_operator";
 
 fn conninfo(db: &str) -> String {
@@ -42,6 +43,8 @@ struct StandIn {
     /// Answers to give, first first; then 200 OK.
     script: Vec<(StatusCode, Value)>,
     next_message_id: i64,
+    /// The updates getUpdates returns once; then none.
+    updates: Vec<Value>,
 }
 
 type Shared = Arc<Mutex<StandIn>>;
@@ -51,6 +54,18 @@ async fn bot_api(
     Path(path): Path<String>,
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
+    if path.ends_with("/getUpdates") {
+        let updates = {
+            let mut s = state.lock().unwrap();
+            s.requests.push((Instant::now(), path, body.clone()));
+            std::mem::take(&mut s.updates)
+        };
+        if updates.is_empty() {
+            // A long poll that ends with nothing.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        return (StatusCode::OK, Json(json!({"ok": true, "result": updates})));
+    }
     let mut s = state.lock().unwrap();
     s.requests.push((Instant::now(), path, body.clone()));
     // A chat that does not exist is refused, whatever the script says.
@@ -86,12 +101,12 @@ async fn stand_in() -> (String, Shared) {
     (url, state)
 }
 
-async fn setup() -> tokio_postgres::Client {
+async fn setup(name: &str) -> tokio_postgres::Client {
     let admin = connect(&conninfo("postgres")).await;
     // One statement each: DROP and CREATE DATABASE cannot run in a multi-statement batch.
     for sql in [
-        format!("DROP DATABASE IF EXISTS {DB}"),
-        format!("CREATE DATABASE {DB}"),
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
     ] {
         admin.batch_execute(&sql).await.unwrap();
     }
@@ -103,7 +118,7 @@ async fn setup() -> tokio_postgres::Client {
         ))
         .await
         .unwrap();
-    let db = connect(&conninfo(DB)).await;
+    let db = connect(&conninfo(name)).await;
     db.batch_execute(&format!(
         "SET client_min_messages = warning;
          CREATE EXTENSION cda_analytics;
@@ -128,7 +143,7 @@ async fn deliveries(db: &tokio_postgres::Client) -> Vec<(i64, String, String)> {
 
 #[tokio::test]
 async fn sends_each_message_to_each_chat_once_through_rate_limits_and_errors() {
-    let db = setup().await;
+    let db = setup(DB).await;
     let (url, state) = stand_in().await;
     db.batch_execute(
         "INSERT INTO cda_notifications (kind, body) VALUES ('digest', 'cda_analytics digest: one'),
@@ -261,7 +276,7 @@ async fn sends_each_message_to_each_chat_once_through_rate_limits_and_errors() {
             max_age_hours: 48,
             backoff: Duration::from_millis(20),
         }
-        .run(conninfo(DB), Duration::from_secs(3600)),
+        .run(conninfo(DB), Duration::from_secs(3600), false),
     );
     // Let the first round (at start) and the LISTEN happen.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -290,4 +305,119 @@ async fn sends_each_message_to_each_chat_once_through_rate_limits_and_errors() {
         .filter(|t| t.ends_with("three"))
         .collect();
     assert_eq!(texts.len(), 2, "each chat once");
+}
+
+#[tokio::test]
+async fn answers_commands_from_the_listed_chats_only() {
+    let db = setup(COMMANDS_DB).await;
+    db.batch_execute(
+        "CREATE TABLE users (user_id bigint PRIMARY KEY, registered_at timestamptz NOT NULL);
+         CREATE TABLE orders (order_id bigint PRIMARY KEY, user_id bigint, created_at timestamptz,
+                              status text, total_amount numeric(12,2));
+         INSERT INTO users SELECT i, '2023-01-01' FROM generate_series(1, 10) i;
+         INSERT INTO orders SELECT i, i, '2023-03-01'::timestamptz + i * interval '1 day', 'paid', 10 * i
+         FROM generate_series(1, 10) i;
+         SET client_min_messages = warning;
+         SELECT calculate_all_ltv('2024-06-30');
+         INSERT INTO ml_churn_scores (user_id, probability, risk_band, eligible, top_reasons, model_name,
+                                      model_version, as_of_date, scored_at)
+         VALUES (5, 0.93, 'critical', true, '{}', 'churn', 1, '2024-06-30', now()),
+                (6, 0.20, 'low', true, '{}', 'churn', 1, '2024-06-30', now());",
+    )
+    .await
+    .unwrap();
+    let (url, state) = stand_in().await;
+    let update = |id: i64, chat: i64, text: &str| json!({"update_id": id, "message": {"message_id": id, "chat": {"id": chat, "type": "private"}, "text": text}});
+    state.lock().unwrap().updates = vec![
+        update(100, 11, "/summary"),
+        update(101, 999, "/summary"),
+        update(102, 22, "/customer 5"),
+        update(103, 11, "/customer abc"),
+        update(104, 11, "/churn@ShopBot"),
+        update(105, 11, "/whatever"),
+        update(106, 11, "just words"),
+    ];
+    let notifier = Notifier {
+        db: Db::connect(&conninfo(COMMANDS_DB), 2, 30_000, 60_000)
+            .await
+            .unwrap(),
+        telegram: Telegram::new(&url, TOKEN).unwrap(),
+        chats: vec!["11".into(), "22".into()],
+        role: ROLE.into(),
+        max_age_hours: 48,
+        backoff: Duration::from_millis(20),
+    };
+    tokio::spawn(Arc::new(notifier).run_commands(Duration::from_secs(1)));
+    let replies = || -> Vec<(String, String)> {
+        state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|(_, path, _)| path.ends_with("/sendMessage"))
+            .map(|(_, _, b)| (text_of(&b["chat_id"]), text_of(&b["text"])))
+            .collect()
+    };
+    let start = Instant::now();
+    while replies().len() < 5 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "replies: {:?}",
+            replies()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The next poll asks for what follows the last update.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = replies();
+    assert_eq!(got.len(), 5, "plain text gets no reply: {got:?}");
+    assert!(
+        got.iter().all(|(chat, _)| chat != "999"),
+        "a chat not on the list was answered"
+    );
+    assert_eq!(got[0].0, "11");
+    assert!(
+        got[0]
+            .1
+            .starts_with("LTV as of 2024-06-30: 10 users, 10 orders counted.")
+            && got[0].1.contains("Churn risk: critical 1, low 1."),
+        "{}",
+        got[0].1
+    );
+    assert_eq!(got[1].0, "22");
+    assert!(
+        got[1]
+            .1
+            .starts_with("Customer 5\nLifetime revenue 50.00 in 1 orders")
+            && got[1].1.contains("churn critical (93%)"),
+        "{}",
+        got[1].1
+    );
+    assert!(got[2].1.contains("needs a customer id"), "{}", got[2].1);
+    assert!(
+        got[3].1.starts_with("At high churn risk: 1 customer,")
+            && got[3]
+                .1
+                .contains("5: critical, 93%, lifetime revenue 50.00"),
+        "{}",
+        got[3].1
+    );
+    assert!(got[4].1.starts_with("Commands:"), "{}", got[4].1);
+    let offsets: Vec<i64> = state
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|(_, path, _)| path.ends_with("/getUpdates"))
+        .filter_map(|(_, _, b)| b["offset"].as_i64())
+        .collect();
+    assert_eq!(offsets[0], 0);
+    assert!(offsets[1..].iter().all(|o| *o == 107), "{offsets:?}");
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }

@@ -11,107 +11,21 @@
 //! - A 429 is honoured: the notifier waits the `retry_after` Telegram names before it tries
 //!   again. A 5xx or a network error is retried after a short back-off; a 4xx (a chat that does
 //!   not exist, a bot that was blocked) is reported and retried only at the next round.
+//! - The same chats may send commands (`commands`): `/summary`, `/churn`, `/anomalies`,
+//!   `/customer <id>`, read by long polling; other chats get no answer.
 //! - The bot token is part of every request's URL, so no error carries a URL, and any text that
 //!   reaches a log passes [`Telegram::scrub`] first.
+
+pub mod commands;
+pub mod telegram;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::db::Db;
-
-/// The Bot API, as one bot.
-pub struct Telegram {
-    client: reqwest::Client,
-    api_url: String,
-    token: String,
-}
-
-/// Why a message was not accepted.
-#[derive(Debug, PartialEq)]
-pub enum SendError {
-    /// 429: wait this long first.
-    RetryAfter(Duration),
-    /// 5xx or the network: try again soon.
-    Temporary(String),
-    /// Any other refusal (400 chat not found, 403 blocked): not before the next round.
-    Rejected(String),
-}
-
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SendError::RetryAfter(d) => write!(f, "rate limited: retry after {} s", d.as_secs()),
-            SendError::Temporary(m) | SendError::Rejected(m) => f.write_str(m),
-        }
-    }
-}
-
-impl Telegram {
-    pub fn new(api_url: &str, token: &str) -> Result<Telegram, String> {
-        // reqwest is built without a default crypto provider: ring's, once per process. (rustls
-        // deprecates it for lacking post-quantum key exchange; aws-lc-rs, which has it, needs a
-        // C toolchain and cmake on every machine that builds the server. The Bot API is reached
-        // with classical TLS 1.2/1.3 key exchange.)
-        #[allow(deprecated)]
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| format!("building the HTTP client: {}", e.without_url()))?;
-        Ok(Telegram {
-            client,
-            api_url: api_url.trim_end_matches('/').to_string(),
-            token: token.to_string(),
-        })
-    }
-
-    /// `text` with the token, should it appear, replaced.
-    pub fn scrub(&self, text: &str) -> String {
-        if self.token.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(&self.token, "<token>")
-        }
-    }
-
-    /// Sends `text` to `chat`; Telegram's message id when it accepted it.
-    pub async fn send_message(&self, chat: &str, text: &str) -> Result<i64, SendError> {
-        let url = format!("{}/bot{}/sendMessage", self.api_url, self.token);
-        let response = self
-            .client
-            .post(url)
-            .json(&json!({
-                "chat_id": chat,
-                "text": text,
-                "link_preview_options": {"is_disabled": true},
-            }))
-            .send()
-            .await
-            .map_err(|e| SendError::Temporary(self.scrub(&e.without_url().to_string())))?;
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
-        if status.is_success() && body["ok"] == true {
-            return Ok(body["result"]["message_id"].as_i64().unwrap_or(0));
-        }
-        let description = self.scrub(body["description"].as_str().unwrap_or(""));
-        if status.as_u16() == 429 {
-            let after = body["parameters"]["retry_after"].as_u64().unwrap_or(1);
-            return Err(SendError::RetryAfter(Duration::from_secs(
-                after.clamp(1, 3600),
-            )));
-        }
-        let message = format!("Telegram answered {status}: {description}");
-        if status.is_server_error() {
-            Err(SendError::Temporary(message))
-        } else {
-            Err(SendError::Rejected(message))
-        }
-    }
-}
+pub use telegram::{SendError, Telegram};
 
 /// One message for one chat, not yet delivered.
 #[derive(Deserialize)]
@@ -210,17 +124,22 @@ impl Notifier {
         Ok(round)
     }
 
-    /// Sends forever: a round at start, on every NOTIFY cda_notifications and every `poll`.
-    pub async fn run(self, database_url: String, poll: Duration) {
+    /// Sends forever: a round at start, on every NOTIFY cda_notifications and every `poll`;
+    /// with `commands`, also answers the chats' commands (long polling).
+    pub async fn run(self, database_url: String, poll: Duration, commands: bool) {
+        let this = Arc::new(self);
+        if commands {
+            tokio::spawn(this.clone().run_commands(Duration::from_secs(25)));
+        }
         let wake = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(listen(database_url, wake.clone()));
         loop {
-            match self.send_pending().await {
+            match this.send_pending().await {
                 Ok(round) if round.delivered > 0 => {
                     tracing::info!(delivered = round.delivered, "notifications sent")
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %self.telegram.scrub(&e), "notifier round failed"),
+                Err(e) => tracing::warn!(error = %this.telegram.scrub(&e), "notifier round failed"),
             }
             tokio::select! {
                 _ = wake.notified() => {}

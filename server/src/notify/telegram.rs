@@ -1,0 +1,153 @@
+//! The Bot API, as one bot: `sendMessage` and `getUpdates`, with the token kept out of every
+//! error.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+/// The Bot API, as one bot.
+pub struct Telegram {
+    client: reqwest::Client,
+    api_url: String,
+    token: String,
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, PartialEq)]
+pub enum SendError {
+    /// 429: wait this long first.
+    RetryAfter(Duration),
+    /// 5xx or the network: try again soon.
+    Temporary(String),
+    /// Any other refusal (400 chat not found, 403 blocked): not before the next round.
+    Rejected(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::RetryAfter(d) => write!(f, "rate limited: retry after {} s", d.as_secs()),
+            SendError::Temporary(m) | SendError::Rejected(m) => f.write_str(m),
+        }
+    }
+}
+
+impl Telegram {
+    pub fn new(api_url: &str, token: &str) -> Result<Telegram, String> {
+        // reqwest is built without a default crypto provider: ring's, once per process. (rustls
+        // deprecates it for lacking post-quantum key exchange; aws-lc-rs, which has it, needs a
+        // C toolchain and cmake on every machine that builds the server. The Bot API is reached
+        // with classical TLS 1.2/1.3 key exchange.)
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("building the HTTP client: {}", e.without_url()))?;
+        Ok(Telegram {
+            client,
+            api_url: api_url.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+        })
+    }
+
+    /// `text` with the token, should it appear, replaced.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.token.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(&self.token, "<token>")
+        }
+    }
+
+    /// Sends `text` to `chat`; Telegram's message id when it accepted it.
+    pub async fn send_message(&self, chat: &str, text: &str) -> Result<i64, SendError> {
+        let url = format!("{}/bot{}/sendMessage", self.api_url, self.token);
+        let response = self
+            .client
+            .post(url)
+            .json(&json!({
+                "chat_id": chat,
+                "text": text,
+                "link_preview_options": {"is_disabled": true},
+            }))
+            .send()
+            .await
+            .map_err(|e| SendError::Temporary(self.scrub(&e.without_url().to_string())))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        if status.is_success() && body["ok"] == true {
+            return Ok(body["result"]["message_id"].as_i64().unwrap_or(0));
+        }
+        let description = self.scrub(body["description"].as_str().unwrap_or(""));
+        if status.as_u16() == 429 {
+            let after = body["parameters"]["retry_after"].as_u64().unwrap_or(1);
+            return Err(SendError::RetryAfter(Duration::from_secs(
+                after.clamp(1, 3600),
+            )));
+        }
+        let message = format!("Telegram answered {status}: {description}");
+        if status.is_server_error() {
+            Err(SendError::Temporary(message))
+        } else {
+            Err(SendError::Rejected(message))
+        }
+    }
+
+    /// The updates after `offset`, waiting up to `wait` for one (long polling): each update's id
+    /// and, for a text message, its chat and text.
+    pub async fn get_updates(
+        &self,
+        offset: i64,
+        wait: Duration,
+    ) -> Result<Vec<(i64, Option<(String, String)>)>, SendError> {
+        let url = format!("{}/bot{}/getUpdates", self.api_url, self.token);
+        let response = self
+            .client
+            .post(url)
+            .timeout(wait + Duration::from_secs(10))
+            .json(&json!({
+                "offset": offset,
+                "timeout": wait.as_secs(),
+                "allowed_updates": ["message"],
+            }))
+            .send()
+            .await
+            .map_err(|e| SendError::Temporary(self.scrub(&e.without_url().to_string())))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        if !(status.is_success() && body["ok"] == true) {
+            let message = format!(
+                "Telegram answered {status}: {}",
+                self.scrub(body["description"].as_str().unwrap_or(""))
+            );
+            return Err(if status.as_u16() == 429 {
+                let after = body["parameters"]["retry_after"].as_u64().unwrap_or(1);
+                SendError::RetryAfter(Duration::from_secs(after.clamp(1, 3600)))
+            } else {
+                SendError::Temporary(message)
+            });
+        }
+        Ok(body["result"]
+            .as_array()
+            .map(|updates| {
+                updates
+                    .iter()
+                    .filter_map(|u| {
+                        let id = u["update_id"].as_i64()?;
+                        let message = &u["message"];
+                        let text = message["text"].as_str().map(|t| {
+                            let chat = match &message["chat"]["id"] {
+                                serde_json::Value::Number(n) => n.to_string(),
+                                other => other.as_str().unwrap_or("").to_string(),
+                            };
+                            (chat, t.to_string())
+                        });
+                        Some((id, text))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
