@@ -11,28 +11,17 @@ use tower::ServiceExt;
 
 use cda_server::{AppState, app, auth::Auth, config::ApiKey, db::Db};
 
+mod common;
+use common::{connect, conninfo};
+
 const ANALYST_TOKEN: &str = "analyst-token-0123456789";
 const OPERATOR_TOKEN: &str = "operator-token-0123456789";
 const DB: &str = "cda_server_test";
 
-fn admin_conninfo(db: &str) -> String {
-    let base = std::env::var("CDA_TEST_PG")
-        .expect("CDA_TEST_PG must name the test cluster (scripts/test.sh sets it)");
-    format!("{base} dbname={db}")
-}
-
-async fn connect(conninfo: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {conninfo}: {e}"));
-    tokio::spawn(conn);
-    client
-}
-
 /// A fresh database with the extension, 500 users and their orders, a refresh, and the roles:
 /// cda_api (the server's login, a member of both), cda_api_analyst and cda_api_operator.
 async fn setup() -> (tokio_postgres::Client, axum::Router) {
-    let admin = connect(&admin_conninfo("postgres")).await;
+    let admin = connect(&conninfo("postgres")).await;
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {DB}"))
         .await
@@ -55,7 +44,7 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
         )
         .await
         .unwrap();
-    let sql = connect(&admin_conninfo(DB)).await;
+    let sql = connect(&conninfo(DB)).await;
     load_cdnow(&sql).await;
     sql.batch_execute(
         "SET client_min_messages = warning;
@@ -88,7 +77,7 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
     )
     .await
     .unwrap();
-    let server_conninfo = admin_conninfo(DB).replace("user=postgres", "user=cda_api");
+    let server_conninfo = conninfo(DB).replace("user=postgres", "user=cda_api");
     let db = Db::connect(&server_conninfo, 4, 10_000, 600_000)
         .await
         .unwrap();
@@ -1010,7 +999,7 @@ async fn long_work_runs_as_jobs(sql: &tokio_postgres::Client, app: &axum::Router
     // Progress: a refresh that waits for another refresh of the same results (here a session
     // holding the lock a refresh takes) says so and for whom; once the lock is released it
     // runs and succeeds.
-    let holder = connect(&admin_conninfo(DB)).await;
+    let holder = connect(&conninfo(DB)).await;
     let holder_pid: i32 = holder
         .query_one("SELECT pg_backend_pid()", &[])
         .await

@@ -16,24 +16,13 @@ use serde_json::{Value, json};
 use cda_server::db::Db;
 use cda_server::notify::{Notifier, Telegram};
 
+mod common;
+use common::{connect, conninfo};
+
 const TOKEN: &str = "123456:stand-in-SECRET-token";
 const DB: &str = "cda_notify_test";
 const COMMANDS_DB: &str = "cda_notify_commands_test";
 const ROLE: &str = "cda_notify_operator";
-
-fn conninfo(db: &str) -> String {
-    let base = std::env::var("CDA_TEST_PG")
-        .expect("CDA_TEST_PG must name the test cluster (scripts/test.sh sets it)");
-    format!("{base} dbname={db}")
-}
-
-async fn connect(conninfo: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {conninfo}: {e}"));
-    tokio::spawn(conn);
-    client
-}
 
 /// What the stand-in saw and will answer next.
 #[derive(Default)]

@@ -52,6 +52,31 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// A list's reply: `none` without rows, else a header (given "N customers", from the rows'
+/// `total`) and a line per row.
+fn listing(
+    rows: &[Value],
+    none: &str,
+    header: impl Fn(String) -> String,
+    line: impl Fn(&Value) -> String,
+) -> String {
+    let Some(first) = rows.first() else {
+        return none.into();
+    };
+    let total = text(&first["total"]);
+    let noun = if total == "1" {
+        "customer"
+    } else {
+        "customers"
+    };
+    let mut out = header(format!("{total} {noun}"));
+    for r in rows {
+        out.push('\n');
+        out.push_str(&line(r));
+    }
+    out
+}
+
 impl Notifier {
     /// The reply to `command`, from the results tables.
     pub async fn answer(&self, command: &Command) -> String {
@@ -135,56 +160,40 @@ impl Notifier {
                     }
                 ),
             },
-            Command::Churn => match rows.first() {
-                None => "No customer is at high churn risk (or churn has not been scored).".into(),
-                Some(first) => {
-                    let total = text(&first["total"]);
-                    let mut out = format!(
-                        "At high churn risk: {total} {}, most likely first:",
-                        if total == "1" {
-                            "customer"
-                        } else {
-                            "customers"
-                        }
-                    );
-                    for r in &rows {
-                        out.push_str(&format!(
-                            "\n{}: {}, {}%, lifetime revenue {}",
-                            text(&r["user_id"]),
-                            text(&r["risk_band"]),
-                            text(&r["pct"]),
-                            text(&r["lifetime"])
-                        ));
-                    }
-                    out
-                }
-            },
-            Command::Anomalies => match rows.first() {
-                None => "No anomalies (or the anomalies have not been judged).".into(),
-                Some(first) => {
-                    let total = text(&first["total"]);
-                    let mut out = format!(
-                        "Anomalies in the week of {}: {total} {}, highest score first:",
-                        text(&first["week"]),
-                        if total == "1" {
-                            "customer"
-                        } else {
-                            "customers"
-                        }
-                    );
-                    for r in &rows {
-                        out.push_str(&format!(
-                            "\n{}: {} orders, spend {}, score {} ({})",
-                            text(&r["user_id"]),
-                            text(&r["orders"]),
-                            text(&r["spend"]),
-                            text(&r["score"]),
-                            text(&r["triggers"])
-                        ));
-                    }
-                    out
-                }
-            },
+            Command::Churn => listing(
+                &rows,
+                "No customer is at high churn risk (or churn has not been scored).",
+                |total| format!("At high churn risk: {total}, most likely first:"),
+                |r| {
+                    format!(
+                        "{}: {}, {}%, lifetime revenue {}",
+                        text(&r["user_id"]),
+                        text(&r["risk_band"]),
+                        text(&r["pct"]),
+                        text(&r["lifetime"])
+                    )
+                },
+            ),
+            Command::Anomalies => listing(
+                &rows,
+                "No anomalies (or the anomalies have not been judged).",
+                |total| {
+                    format!(
+                        "Anomalies in the week of {}: {total}, highest score first:",
+                        rows.first().map(|r| text(&r["week"])).unwrap_or_default()
+                    )
+                },
+                |r| {
+                    format!(
+                        "{}: {} orders, spend {}, score {} ({})",
+                        text(&r["user_id"]),
+                        text(&r["orders"]),
+                        text(&r["spend"]),
+                        text(&r["score"]),
+                        text(&r["triggers"])
+                    )
+                },
+            ),
             Command::Customer(id) => match rows.first() {
                 None => format!("No results for customer {id}."),
                 Some(r) => format!(

@@ -1,0 +1,18 @@
+//! What the integration tests share: the test cluster's connection string and a connection.
+
+/// A libpq connection string for database `db` of the test cluster (`CDA_TEST_PG`, which
+/// scripts/test.sh sets, names a superuser of it).
+pub fn conninfo(db: &str) -> String {
+    let base = std::env::var("CDA_TEST_PG")
+        .expect("CDA_TEST_PG must name the test cluster (scripts/test.sh sets it)");
+    format!("{base} dbname={db}")
+}
+
+/// A connection to `conninfo`, driven on the test's runtime.
+pub async fn connect(conninfo: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {conninfo}: {e}"));
+    tokio::spawn(conn);
+    client
+}
