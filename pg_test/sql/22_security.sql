@@ -36,7 +36,13 @@ SELECT * FROM configure_items(order_items_table => 'sec_fx.items', products_tabl
 SELECT * FROM recommend(1, 5, 'x''; DROP TABLE sec_canary; --');
 SELECT * FROM churn_user(1, 'x''); DROP TABLE sec_canary; --');
 SELECT queue_digest('http://x''; DROP TABLE sec_canary; --') IS NULL AS nothing_new;
-SELECT * FROM schedule_analytics_jobs(cluster_model => 'x''; DROP TABLE sec_canary; --');
+DO $$
+BEGIN
+    PERFORM schedule_analytics_jobs(cluster_model => 'x''; DROP TABLE sec_canary; --');
+EXCEPTION WHEN undefined_object THEN
+    RAISE NOTICE 'refused: %', replace(SQLERRM, current_database(), '<this database>');
+END
+$$;
 SELECT count(*) AS canary_alive FROM sec_canary;
 SET client_min_messages = warning;
 SELECT count(*) > 0 AS configured FROM reset_configuration();
