@@ -3,7 +3,7 @@
 # and lints, runs the core's unit and property tests, builds and installs the extension, starts a
 # throwaway PostgreSQL 15 and runs the SQL stories in pg_test/ (pg_regress) and the multi-session
 # specs in pg_test/isolation/ (pg_isolation_regress), the nightly jobs under a real pg_cron
-# (pg_test/cron/), then the crash tests in pg_test/crash/.
+# (pg_test/cron/), the crash tests in pg_test/crash/, then the Debian packages (pg_test/packages/).
 # Ends with one "N passed, M failed" line.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -117,6 +117,11 @@ for t in pg_test/crash/*.sh; do
     say "crash test $(basename "$t" .sh)"
     if bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
+
+# The packages (pg_test/packages/install.sh), very last: installing them replaces the extension
+# installed above with the packaged (release) one.
+say "packages"
+if bash pg_test/packages/install.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 stop_cluster
 echo
