@@ -234,12 +234,7 @@ impl Notifier {
                             continue;
                         };
                         let reply = self.answer(&command).await;
-                        let mut sent = self.telegram.send_message(&chat, &reply).await;
-                        if let Err(SendError::RetryAfter(d)) = sent {
-                            tokio::time::sleep(d).await;
-                            sent = self.telegram.send_message(&chat, &reply).await;
-                        }
-                        if let Err(e) = sent {
+                        if let Err(e) = self.send(&chat, &reply).await {
                             tracing::warn!(chat = %chat, error = %self.telegram.scrub(&e.to_string()), "a reply was not delivered");
                         }
                     }

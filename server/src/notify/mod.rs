@@ -55,6 +55,26 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// Sends `text` to `chat`, waiting out up to five rate limits and trying twice more after a
+    /// 5xx or a network error, `backoff` then twice that apart; Telegram's message id.
+    pub async fn send(&self, chat: &str, text: &str) -> Result<i64, SendError> {
+        let (mut limited, mut temporary) = (0, 0);
+        loop {
+            match self.telegram.send_message(chat, text).await {
+                Err(SendError::RetryAfter(wait)) if limited < 5 => {
+                    tracing::info!(wait_s = wait.as_secs(), "Telegram rate limit: waiting");
+                    tokio::time::sleep(wait).await;
+                    limited += 1;
+                }
+                Err(SendError::Temporary(_)) if temporary < 2 => {
+                    tokio::time::sleep(self.backoff * 2u32.pow(temporary)).await;
+                    temporary += 1;
+                }
+                sent => return sent,
+            }
+        }
+    }
+
     /// Sends every notification not yet delivered to each chat (the newest `max_age_hours`),
     /// oldest first.
     pub async fn send_pending(&self) -> Result<Round, String> {
@@ -81,43 +101,24 @@ impl Notifier {
         );
         let mut round = Round::default();
         for p in pending {
-            let mut temporary = 0;
-            let mut limited = 0;
-            loop {
-                match self.telegram.send_message(&p.chat, &p.body).await {
-                    Ok(message_id) => {
-                        let id = message_id.to_string();
-                        self.db
-                            .execute(&self.role, &record, &[&p.notification_id, &p.chat, &id])
-                            .await
-                            .map_err(|e| format!("recording a delivery: {}", e.message))?;
-                        round.delivered += 1;
-                        break;
-                    }
-                    Err(SendError::RetryAfter(wait)) if limited < 5 => {
-                        tracing::info!(
-                            notification = p.notification_id,
-                            wait_s = wait.as_secs(),
-                            "Telegram rate limit: waiting"
-                        );
-                        tokio::time::sleep(wait).await;
-                        limited += 1;
-                    }
-                    Err(SendError::Temporary(_)) if temporary < 2 => {
-                        tokio::time::sleep(self.backoff * 2u32.pow(temporary)).await;
-                        temporary += 1;
-                    }
-                    Err(e) => {
-                        let why = self.telegram.scrub(&e.to_string());
-                        tracing::warn!(
-                            notification = p.notification_id,
-                            chat = %p.chat,
-                            error = %why,
-                            "notification not delivered; it is tried again at the next round"
-                        );
-                        round.failed.push((p.notification_id, p.chat.clone(), why));
-                        break;
-                    }
+            match self.send(&p.chat, &p.body).await {
+                Ok(message_id) => {
+                    let id = message_id.to_string();
+                    self.db
+                        .execute(&self.role, &record, &[&p.notification_id, &p.chat, &id])
+                        .await
+                        .map_err(|e| format!("recording a delivery: {}", e.message))?;
+                    round.delivered += 1;
+                }
+                Err(e) => {
+                    let why = self.telegram.scrub(&e.to_string());
+                    tracing::warn!(
+                        notification = p.notification_id,
+                        chat = %p.chat,
+                        error = %why,
+                        "notification not delivered; it is tried again at the next round"
+                    );
+                    round.failed.push((p.notification_id, p.chat.clone(), why));
                 }
             }
         }

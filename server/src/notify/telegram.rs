@@ -61,38 +61,56 @@ impl Telegram {
         }
     }
 
-    /// Sends `text` to `chat`; Telegram's message id when it accepted it.
-    pub async fn send_message(&self, chat: &str, text: &str) -> Result<i64, SendError> {
-        let url = format!("{}/bot{}/sendMessage", self.api_url, self.token);
-        let response = self
-            .client
-            .post(url)
-            .json(&json!({
-                "chat_id": chat,
-                "text": text,
-                "link_preview_options": {"is_disabled": true},
-            }))
+    /// Calls the Bot API's `method` with `body`; the `result` of an answer Telegram marked ok.
+    /// A 429 is [`SendError::RetryAfter`], a 5xx or the network [`SendError::Temporary`], any
+    /// other refusal [`SendError::Rejected`]; no error carries the URL, which holds the token.
+    async fn call(
+        &self,
+        method: &str,
+        body: serde_json::Value,
+        timeout: Option<Duration>,
+    ) -> Result<serde_json::Value, SendError> {
+        let url = format!("{}/bot{}/{method}", self.api_url, self.token);
+        let mut request = self.client.post(url).json(&body);
+        if let Some(t) = timeout {
+            request = request.timeout(t);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| SendError::Temporary(self.scrub(&e.without_url().to_string())))?;
         let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
-        if status.is_success() && body["ok"] == true {
-            return Ok(body["result"]["message_id"].as_i64().unwrap_or(0));
+        let mut answer: serde_json::Value =
+            response.json().await.unwrap_or(serde_json::Value::Null);
+        if status.is_success() && answer["ok"] == true {
+            return Ok(answer["result"].take());
         }
-        let description = self.scrub(body["description"].as_str().unwrap_or(""));
         if status.as_u16() == 429 {
-            let after = body["parameters"]["retry_after"].as_u64().unwrap_or(1);
+            let after = answer["parameters"]["retry_after"].as_u64().unwrap_or(1);
             return Err(SendError::RetryAfter(Duration::from_secs(
                 after.clamp(1, 3600),
             )));
         }
-        let message = format!("Telegram answered {status}: {description}");
+        let message = format!(
+            "Telegram answered {status}: {}",
+            self.scrub(answer["description"].as_str().unwrap_or(""))
+        );
         if status.is_server_error() {
             Err(SendError::Temporary(message))
         } else {
             Err(SendError::Rejected(message))
         }
+    }
+
+    /// Sends `text` to `chat`; Telegram's message id when it accepted it.
+    pub async fn send_message(&self, chat: &str, text: &str) -> Result<i64, SendError> {
+        let body = json!({
+            "chat_id": chat,
+            "text": text,
+            "link_preview_options": {"is_disabled": true},
+        });
+        let result = self.call("sendMessage", body, None).await?;
+        Ok(result["message_id"].as_i64().unwrap_or(0))
     }
 
     /// The updates after `offset`, waiting up to `wait` for one (long polling): each update's id
@@ -102,34 +120,15 @@ impl Telegram {
         offset: i64,
         wait: Duration,
     ) -> Result<Vec<(i64, Option<(String, String)>)>, SendError> {
-        let url = format!("{}/bot{}/getUpdates", self.api_url, self.token);
-        let response = self
-            .client
-            .post(url)
-            .timeout(wait + Duration::from_secs(10))
-            .json(&json!({
-                "offset": offset,
-                "timeout": wait.as_secs(),
-                "allowed_updates": ["message"],
-            }))
-            .send()
-            .await
-            .map_err(|e| SendError::Temporary(self.scrub(&e.without_url().to_string())))?;
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
-        if !(status.is_success() && body["ok"] == true) {
-            let message = format!(
-                "Telegram answered {status}: {}",
-                self.scrub(body["description"].as_str().unwrap_or(""))
-            );
-            return Err(if status.as_u16() == 429 {
-                let after = body["parameters"]["retry_after"].as_u64().unwrap_or(1);
-                SendError::RetryAfter(Duration::from_secs(after.clamp(1, 3600)))
-            } else {
-                SendError::Temporary(message)
-            });
-        }
-        Ok(body["result"]
+        let body = json!({
+            "offset": offset,
+            "timeout": wait.as_secs(),
+            "allowed_updates": ["message"],
+        });
+        let result = self
+            .call("getUpdates", body, Some(wait + Duration::from_secs(10)))
+            .await?;
+        Ok(result
             .as_array()
             .map(|updates| {
                 updates
