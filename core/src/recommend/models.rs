@@ -215,7 +215,7 @@ fn knn(
                         }
                     }
                 }
-                let mut best: Vec<(u32, f64)> = touched
+                let best: Vec<(u32, f64)> = touched
                     .iter()
                     .map(|&j| (j, acc[j as usize]))
                     .filter(|&(_, s)| s != 0.0)
@@ -225,14 +225,8 @@ fn knn(
                 }
                 touched.clear();
                 // The k best without sorting every co-bought item (tens of thousands for a
-                // product of heavy buyers): select, then sort the k.
-                let by = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-                if best.len() > k {
-                    best.select_nth_unstable_by(k, by);
-                    best.truncate(k);
-                }
-                best.sort_unstable_by(by);
-                Some(best)
+                // product of heavy buyers).
+                Some(keep_best(best, k))
             },
         )
         .collect();
@@ -350,12 +344,11 @@ impl Model {
         scratch: &mut Vec<f64>,
     ) -> Vec<(u32, f64)> {
         let n = self.popularity.len();
-        let by = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         let row = row.filter(|r| !r.is_empty());
         // Scored items (index, score), best first, merged with the rest in popularity order.
         let merge = |mut scored: Vec<(u32, f64)>, scored_at: &dyn Fn(usize) -> bool| {
             scored.retain(|&(j, _)| !skip(j as usize));
-            scored.sort_unstable_by(by);
+            scored.sort_unstable_by(best_first);
             let mut rest = self
                 .by_popularity
                 .iter()
@@ -366,7 +359,7 @@ impl Model {
             let mut out = Vec::with_capacity(k);
             while out.len() < k {
                 let next = match (scored.peek(), rest.peek()) {
-                    (Some(a), Some(b)) if by(a, b).is_le() => scored.next(),
+                    (Some(a), Some(b)) if best_first(a, b).is_le() => scored.next(),
                     (Some(_), Some(_)) => rest.next(),
                     (Some(_), None) => scored.next(),
                     (None, Some(_)) => rest.next(),
@@ -412,16 +405,14 @@ impl Model {
                 }
                 touched.sort_unstable();
                 touched.dedup();
-                let scored: Vec<(u32, f64)> = touched
+                // Every other item scores zero: they rank by index, between the positive and
+                // the negative scores.
+                let (positive, negative): (Vec<_>, Vec<_>) = touched
                     .iter()
                     .map(|&j| (j, scratch[j as usize]))
                     .filter(|&(_, v)| v != 0.0)
-                    .collect();
-                // Every other item scores zero: they rank by index, between the positive and
-                // the negative scores.
-                let (positive, negative): (Vec<_>, Vec<_>) =
-                    scored.iter().copied().partition(|&(_, v)| v > 0.0);
-                let mut out = merge_zero(positive, negative, n, k, &skip, scratch, by);
+                    .partition(|&(_, v)| v > 0.0);
+                let mut out = merge_zero(positive, negative, n, k, &skip, scratch);
                 for &j in &touched {
                     scratch[j as usize] = 0.0;
                 }
@@ -527,7 +518,7 @@ impl Model {
             Kind::Popularity => Vec::new(),
         };
         parts.retain(|p| p.1 > 0.0);
-        parts.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        parts.sort_unstable_by(best_first);
         parts.truncate(n);
         parts
     }
@@ -542,12 +533,9 @@ fn merge_zero(
     k: usize,
     skip: &impl Fn(usize) -> bool,
     scratch: &[f64],
-    by: impl Fn(&(u32, f64), &(u32, f64)) -> std::cmp::Ordering + Copy,
 ) -> Vec<(u32, f64)> {
     positive.retain(|&(j, _)| !skip(j as usize));
-    positive.sort_unstable_by(by);
-    positive.truncate(k);
-    let mut out = positive;
+    let mut out = keep_best(positive, k);
     let mut j = 0;
     while out.len() < k && j < n {
         if scratch[j] == 0.0 && !skip(j) {
@@ -557,36 +545,41 @@ fn merge_zero(
     }
     if out.len() < k {
         negative.retain(|&(j, _)| !skip(j as usize));
-        negative.sort_unstable_by(by);
+        negative.sort_unstable_by(best_first);
         out.extend(negative);
     }
     out
 }
 
+/// The order of every ranking here: higher score first, ties by the smaller index.
+fn best_first(a: &(u32, f64), b: &(u32, f64)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
 /// The indexes of `scores`, best first, ties by index.
 fn ranking(scores: &[f64]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..scores.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        scores[b as usize]
-            .total_cmp(&scores[a as usize])
-            .then(a.cmp(&b))
-    });
+    order.sort_unstable_by(|&a, &b| best_first(&(a, scores[a as usize]), &(b, scores[b as usize])));
     order
 }
 
 /// The `k` best of `scores` by score then index, skipping the indexes `skip` says.
 pub fn top(scores: &[f64], k: usize, skip: impl Fn(usize) -> bool) -> Vec<(u32, f64)> {
-    let mut all: Vec<(u32, f64)> = scores
+    let all: Vec<(u32, f64)> = scores
         .iter()
         .enumerate()
         .filter(|(j, _)| !skip(*j))
         .map(|(j, s)| (j as u32, *s))
         .collect();
-    let by = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    keep_best(all, k)
+}
+
+/// The `k` best of `all`, best first: selected, then only they sorted.
+fn keep_best(mut all: Vec<(u32, f64)>, k: usize) -> Vec<(u32, f64)> {
     if all.len() > k {
-        all.select_nth_unstable_by(k, by);
+        all.select_nth_unstable_by(k, best_first);
         all.truncate(k);
     }
-    all.sort_unstable_by(by);
+    all.sort_unstable_by(best_first);
     all
 }
