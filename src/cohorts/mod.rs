@@ -87,14 +87,7 @@ fn cells(
             ),
             Some("Choose a longer period or fewer max_periods.".into()),
         ),
-        Err(CohortError::Stopped) => {
-            pgrx::check_for_interrupts!();
-            raise(
-                ERRCODE_QUERY_CANCELED,
-                "canceling statement due to user request",
-                None,
-            )
-        }
+        Err(CohortError::Stopped) => raise_cancelled(),
     }
 }
 

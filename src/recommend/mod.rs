@@ -96,10 +96,7 @@ pub fn raise_train(e: TrainError) -> ! {
             "lambda must be a positive number",
             None,
         ),
-        TrainError::Stopped => {
-            pgrx::check_for_interrupts!();
-            raise(ERRCODE_QUERY_CANCELED, "canceling statement due to user request", None)
-        }
+        TrainError::Stopped => raise_cancelled(),
     }
 }
 

@@ -58,6 +58,18 @@ pub fn require_model_name(model_name: &str) {
     }
 }
 
+/// For a core computation that stopped early because a cancel was pending: PostgreSQL's own
+/// cancel (or terminate) is raised, and should the flag be gone by now, 57014 all the same, so
+/// that a result cut short is never returned.
+pub fn raise_cancelled() -> ! {
+    pgrx::check_for_interrupts!();
+    raise(
+        ERRCODE_QUERY_CANCELED,
+        "canceling statement due to user request",
+        None,
+    )
+}
+
 /// Where `what`'s time went, phase by phase, at DEBUG1 (`SET client_min_messages = debug1`).
 pub fn debug_phases(what: &str, phases: &cda_analytics_core::phases::Phases) {
     pgrx::debug1!("{what}: {}", phases.summary());

@@ -216,8 +216,12 @@ pub fn retention(events: &[Event], scale: u32, opts: &Options) -> Result<Vec<Cel
             // Orders and revenue per period number; the orders are in period order, so the
             // customer is counted active once per period number, at its first order.
             let mut previous = None;
-            for &(_, k, minor) in orders.iter().filter(|o| first + i64::from(o.1) >= c) {
-                let n = (first + i64::from(k) - c) as usize;
+            for &(_, offset, minor) in orders {
+                let k = first + i64::from(offset);
+                if k < c {
+                    continue;
+                }
+                let n = (k - c) as usize;
                 if n >= width {
                     break;
                 }
