@@ -673,21 +673,21 @@ BEGIN
     END IF;
 
     -- Customers newly at high churn risk (critical or high, still active), most valuable first.
-    SELECT count(*) INTO n FROM @extschema@.ml_churn_scores s
-    WHERE s.risk_band IN ('critical', 'high') AND s.eligible
-      AND NOT EXISTS (SELECT FROM @extschema@.cda_digest_high_risk h WHERE h.user_id = s.user_id);
-    IF n > 0 THEN
+    -- (The count over all of them, before the LIMIT, as a window.)
+    line := NULL;
+    FOR r IN SELECT s.user_id, s.risk_band, s.probability, l.lifetime_revenue AS lifetime, count(*) OVER () AS total
+             FROM @extschema@.ml_churn_scores s
+             LEFT JOIN @extschema@.ml_user_ltv l ON l.user_id = s.user_id
+             WHERE s.risk_band IN ('critical', 'high') AND s.eligible
+               AND NOT EXISTS (SELECT FROM @extschema@.cda_digest_high_risk h WHERE h.user_id = s.user_id)
+             ORDER BY l.lifetime_revenue DESC NULLS LAST, s.probability DESC, s.user_id LIMIT max_listed LOOP
+        n := r.total;
+        line := coalesce(line, '') || pg_catalog.format(E'\n  %s: %s, %s%%, lifetime revenue %s', r.user_id, r.risk_band,
+                                                        round((100 * r.probability)::numeric), coalesce(r.lifetime::text, '-'));
+    END LOOP;
+    IF line IS NOT NULL THEN
         line := pg_catalog.format('Newly at high churn risk: %s %s, most valuable first:', n,
-                                  CASE WHEN n = 1 THEN 'customer' ELSE 'customers' END);
-        FOR r IN SELECT s.user_id, s.risk_band, s.probability, l.lifetime_revenue AS lifetime
-                 FROM @extschema@.ml_churn_scores s
-                 LEFT JOIN @extschema@.ml_user_ltv l ON l.user_id = s.user_id
-                 WHERE s.risk_band IN ('critical', 'high') AND s.eligible
-                   AND NOT EXISTS (SELECT FROM @extschema@.cda_digest_high_risk h WHERE h.user_id = s.user_id)
-                 ORDER BY l.lifetime_revenue DESC NULLS LAST, s.probability DESC, s.user_id LIMIT max_listed LOOP
-            line := line || pg_catalog.format(E'\n  %s: %s, %s%%, lifetime revenue %s', r.user_id, r.risk_band,
-                                              round((100 * r.probability)::numeric), coalesce(r.lifetime::text, '-'));
-        END LOOP;
+                                  CASE WHEN n = 1 THEN 'customer' ELSE 'customers' END) || line;
         IF n > max_listed THEN
             line := line || pg_catalog.format(E'\n  and %s more%s', n - max_listed,
                                               coalesce(': ' || url || '/churn', ''));
@@ -701,21 +701,23 @@ BEGIN
     -- Anomalies of weeks after the last one reported (the first digest: the latest judged week).
     SELECT max(w.week_start) INTO max_week FROM @extschema@.ml_user_anomalies_weekly w WHERE w.is_anomaly;
     from_week := coalesce(prev.last_anomaly_week + 1, max_week);
-    IF max_week IS NOT NULL AND max_week >= from_week THEN
-        SELECT count(*), min(w.week_start) INTO n, from_week FROM @extschema@.ml_user_anomalies_weekly w
-        WHERE w.is_anomaly AND w.week_start >= from_week;
+    line := NULL;
+    FOR r IN SELECT w.*, count(*) OVER () AS total, min(w.week_start) OVER () AS first_week
+             FROM @extschema@.ml_user_anomalies_weekly w WHERE w.is_anomaly AND w.week_start >= from_week
+             ORDER BY w.anomaly_score DESC, w.user_id LIMIT max_listed LOOP
+        n := r.total;
+        from_week := r.first_week;
+        line := coalesce(line, '') || pg_catalog.format(E'\n  %s, week of %s: %s orders, spend %s, score %s (%s)', r.user_id,
+                                                        pg_catalog.to_char(r.week_start, 'YYYY-MM-DD'),
+                                                        r.orders, round(r.spend::numeric, 2), round(r.anomaly_score::numeric, 1),
+                                                        pg_catalog.array_to_string(r.triggers, ', '));
+    END LOOP;
+    IF line IS NOT NULL THEN
         line := pg_catalog.format('New anomalies: %s %s in the %s, highest score first:', n,
                                   CASE WHEN n = 1 THEN 'customer-week' ELSE 'customer-weeks' END,
                                   CASE WHEN from_week = max_week THEN 'week of ' || pg_catalog.to_char(max_week, 'YYYY-MM-DD')
                                        ELSE 'weeks of ' || pg_catalog.to_char(from_week, 'YYYY-MM-DD') || ' to '
-                                            || pg_catalog.to_char(max_week, 'YYYY-MM-DD') END);
-        FOR r IN SELECT w.* FROM @extschema@.ml_user_anomalies_weekly w WHERE w.is_anomaly AND w.week_start >= from_week
-                 ORDER BY w.anomaly_score DESC, w.user_id LIMIT max_listed LOOP
-            line := line || pg_catalog.format(E'\n  %s, week of %s: %s orders, spend %s, score %s (%s)', r.user_id,
-                                              pg_catalog.to_char(r.week_start, 'YYYY-MM-DD'),
-                                              r.orders, round(r.spend::numeric, 2), round(r.anomaly_score::numeric, 1),
-                                              pg_catalog.array_to_string(r.triggers, ', '));
-        END LOOP;
+                                            || pg_catalog.to_char(max_week, 'YYYY-MM-DD') END) || line;
         IF n > max_listed THEN
             line := line || pg_catalog.format(E'\n  and %s more%s', n - max_listed,
                                               coalesce(': ' || url || '/anomalies', ''));
@@ -768,6 +770,21 @@ BEGIN
 END
 $$;
 
+-- Raises 42704, with how to install it, when pg_cron is not installed in this database.
+CREATE FUNCTION @extschema@._require_pg_cron()
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Install it (shared_preload_libraries = ''pg_cron'', cron.database_name = this database, then CREATE EXTENSION pg_cron), or schedule the commands of docs/scheduling.md with cron.schedule_in_database() from the database pg_cron runs in.';
+    END IF;
+END
+$$;
+
 -- The recommended schedule (docs/scheduling.md) installed in pg_cron in one call, in this
 -- database: LTV and RFM every night at at_hour (30 and 40 minutes past), then, for each model
 -- named, clusters, CLV, churn, purchase scores and recommendations, the anomalies every
@@ -795,11 +812,7 @@ DECLARE
     jobs text[] := ARRAY[]::text[];
     j integer;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Install it (shared_preload_libraries = ''pg_cron'', cron.database_name = this database, then CREATE EXTENSION pg_cron), or schedule the commands of docs/scheduling.md with cron.schedule_in_database() from the database pg_cron runs in.';
-    END IF;
+    PERFORM @extschema@._require_pg_cron();
     IF h IS NULL OR h NOT BETWEEN 0 AND 22 THEN
         RAISE EXCEPTION 'at_hour must be between 0 and 22, got %', coalesce(h::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
@@ -879,10 +892,7 @@ AS $$
 DECLARE
     r record;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
-            USING ERRCODE = 'undefined_object';
-    END IF;
+    PERFORM @extschema@._require_pg_cron();
     FOR r IN SELECT c.jobid, c.jobname FROM cron.job c
              WHERE c.jobname LIKE 'cda-%' AND c.database = pg_catalog.current_database()
                AND c.username = CURRENT_USER ORDER BY c.jobid
@@ -1357,6 +1367,7 @@ BEGIN
     ('_order_lines_final', 'Internal: the final function of the _order_lines aggregate.'),
     ('_order_lines_serial', 'Internal: the serialization function of the _order_lines aggregate.'),
     ('_order_lines_sfunc', 'Internal: the transition function of the _order_lines aggregate.'),
+    ('_require_pg_cron', 'Internal: raises a clear error, with how to install it, when pg_cron is not installed in this database.'),
     ('_require_dates', 'Internal: raises a clear error for a missing or reversed date range.'),
     ('_rfm_pending_rows', 'Internal: the rows calculate_all_rfm() computed, handed to its INSERT.'),
     ('_stored_fingerprints', 'Internal: the parallel aggregate behind the refreshes'' stored-row fingerprints; called by the SQL the extension generates, not by users.'),
