@@ -158,18 +158,25 @@ if [ ! -f "$SERVER_ENV" ]; then
 fi
 # shellcheck disable=SC1090
 source "$SERVER_ENV"
-[ -f "$CDA_DIR/server.pid" ] && kill "$(cat "$CDA_DIR/server.pid")" 2>/dev/null && sleep 0.5
-CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=cda_demo_api dbname=cda_demo" \
-CDA_LISTEN="127.0.0.1:$SERVER_PORT" \
-CDA_API_KEYS="$ANALYST_TOKEN=cda_demo_analyst,$OPERATOR_TOKEN=cda_demo_operator" \
-CDA_ANONYMOUS_ROLE=cda_demo_analyst \
-    nohup "$ROOT/target/release/cda-server" >"$CDA_DIR/server.log" 2>&1 &
-echo $! >"$CDA_DIR/server.pid"
-for _ in $(seq 1 50); do
-    curl -sf "http://127.0.0.1:$SERVER_PORT/ready" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-curl -sf "http://127.0.0.1:$SERVER_PORT/ready" >/dev/null || { cat "$CDA_DIR/server.log"; exit 1; }
+# start_server NAME DB PORT: (re)starts cda-server on database DB at 127.0.0.1:PORT with the two
+# roles' tokens, its pid and log in $CDA_DIR/NAME.pid and NAME.log, and waits until it is ready.
+start_server() {
+    local name=$1 db=$2 port=$3
+    [ -f "$CDA_DIR/$name.pid" ] && kill "$(cat "$CDA_DIR/$name.pid")" 2>/dev/null && sleep 0.5
+    CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=cda_demo_api dbname=$db" \
+    CDA_LISTEN="127.0.0.1:$port" \
+    CDA_API_KEYS="$ANALYST_TOKEN=cda_demo_analyst,$OPERATOR_TOKEN=cda_demo_operator" \
+    CDA_ANONYMOUS_ROLE=cda_demo_analyst \
+        nohup "$ROOT/target/release/cda-server" >"$CDA_DIR/$name.log" 2>&1 &
+    echo $! >"$CDA_DIR/$name.pid"
+    for _ in $(seq 1 50); do
+        curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    cat "$CDA_DIR/$name.log"
+    exit 1
+}
+start_server server cda_demo "$SERVER_PORT"
 # A second server on the Online Retail database, for the products pages (recommendations,
 # elasticity, cohorts), with the same roles and tokens.
 RETAIL_PORT=$((SERVER_PORT + 1))
@@ -180,17 +187,7 @@ SELECT count(*) FROM grant_analytics_access('cda_demo_analyst', 'analyst');
 SELECT count(*) FROM grant_analytics_access('cda_demo_operator', 'operator');
 GRANT SELECT ON public.users, public.orders, public.order_items, public.products TO cda_demo_operator;
 SQL
-[ -f "$CDA_DIR/server-retail.pid" ] && kill "$(cat "$CDA_DIR/server-retail.pid")" 2>/dev/null && sleep 0.5
-CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=cda_demo_api dbname=cda_demo_retail" \
-CDA_LISTEN="127.0.0.1:$RETAIL_PORT" \
-CDA_API_KEYS="$ANALYST_TOKEN=cda_demo_analyst,$OPERATOR_TOKEN=cda_demo_operator" \
-CDA_ANONYMOUS_ROLE=cda_demo_analyst \
-    nohup "$ROOT/target/release/cda-server" >"$CDA_DIR/server-retail.log" 2>&1 &
-echo $! >"$CDA_DIR/server-retail.pid"
-for _ in $(seq 1 50); do
-    curl -sf "http://127.0.0.1:$RETAIL_PORT/ready" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+start_server server-retail cda_demo_retail "$RETAIL_PORT"
 echo "The dashboard:  http://127.0.0.1:$SERVER_PORT/  (read-only without logging in, on loopback only)"
 echo "                http://127.0.0.1:$RETAIL_PORT/recommendations  (Online Retail: recommendations, elasticity, cohorts;"
 echo "                log in at /login with the operator's token for the live sections)"
