@@ -1,6 +1,7 @@
 //! Trained recommenders in `ml_recommender_models` and `ml_recommender_products` (each product's
-//! popularity and neighbours; `ml_recommender_neighbors` is a view of them): written whole in the caller's transaction (a model trained again
-//! replaces its rows), and read back as a core model over the stored products.
+//! popularity and neighbours; `ml_recommender_neighbors` is a view of them): written whole in
+//! the caller's transaction (a model trained again replaces its rows), and read back as a core
+//! model over the stored products.
 //!
 //! A backend keeps the last model it read: reading 100,000 products' neighbour lists takes
 //! seconds, and `recommend()` is called once per customer. The kept model is the one whose row
