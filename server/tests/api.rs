@@ -197,7 +197,7 @@ async fn the_api_answers_as_the_sql_does(sql: &tokio_postgres::Client, app: &axu
     );
     let r = get(app, "/ready", None, &[]).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body["extension_version"], "0.1.0");
+    assert_eq!(r.body["extension_version"], env!("CARGO_PKG_VERSION"));
 
     // The summary, segments, distribution and insights equal their functions.
     let r = get(app, "/api/v1/ltv/summary", a, &[]).await;
