@@ -3,7 +3,8 @@
 # and lints, runs the core's unit and property tests, builds and installs the extension, starts a
 # throwaway PostgreSQL 15 and runs the SQL stories in pg_test/ (pg_regress) and the multi-session
 # specs in pg_test/isolation/ (pg_isolation_regress), the nightly jobs under a real pg_cron
-# (pg_test/cron/), the crash tests in pg_test/crash/, then the Debian packages (pg_test/packages/).
+# (pg_test/cron/), the upgrades from every released version (pg_test/upgrade/), the crash tests
+# in pg_test/crash/, then the Debian packages (pg_test/packages/).
 # Ends with one "N passed, M failed" line.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -110,6 +111,11 @@ for t in pg_test/cron/*.sh; do
     say "pg_cron test $(basename "$t" .sh)"
     if bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
+
+# ALTER EXTENSION UPDATE from every released version (pg_test/upgrade/upgrade.sh), on a cluster
+# of its own; builds each released version's library once (target/released/).
+say "upgrades"
+if bash pg_test/upgrade/upgrade.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 # Crash tests (pg_test/crash/*.sh) last: each forces a crash that resets every session of the
 # cluster, and passes when it exits 0.

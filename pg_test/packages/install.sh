@@ -17,8 +17,10 @@ srv_deb=$(ls "$ROOT"/target/packages/cda-server_*.deb)
 as_root dpkg -i "$ext_deb" "$srv_deb" >/dev/null || fail "dpkg -i"
 version=$(dpkg-query -W -f='${Version}' postgresql-15-cda-analytics)
 echo "installed postgresql-15-cda-analytics and cda-server $version"
+# The library, the control file, the install script and every upgrade script.
+upgrades=$(cd "$ROOT/sql" && ls cda_analytics--*--*.sql | sed 's|^|/usr/share/postgresql/15/extension/|')
 for f in /usr/lib/postgresql/15/lib/cda_analytics.so /usr/share/postgresql/15/extension/cda_analytics.control \
-         "/usr/share/postgresql/15/extension/cda_analytics--$version.sql"; do
+         "/usr/share/postgresql/15/extension/cda_analytics--$version.sql" $upgrades; do
     dpkg -L postgresql-15-cda-analytics | grep -qx "$f" || fail "the extension package lacks $f"
 done
 for f in /usr/bin/cda-server /lib/systemd/system/cda-server.service /etc/cda-server/cda-server.env; do
