@@ -40,6 +40,13 @@ pub struct Telegram {
     /// something else reads.
     #[serde(default = "default_commands")]
     pub commands: bool,
+    /// The public HTTPS URL at which Telegram reaches this server's `/telegram/webhook` (through
+    /// a reverse proxy): commands come by webhook instead of long polling.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// The secret Telegram sends with each update to the webhook (1-256 of A-Z a-z 0-9 _ -).
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
 }
 
 fn default_commands() -> bool {
@@ -57,6 +64,11 @@ impl std::fmt::Debug for Telegram {
             .field("poll_seconds", &self.poll_seconds)
             .field("max_age_hours", &self.max_age_hours)
             .field("commands", &self.commands)
+            .field("webhook_url", &self.webhook_url)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<hidden>"),
+            )
             .finish()
     }
 }
@@ -128,7 +140,8 @@ impl Config {
     /// `CDA_ANONYMOUS_ROLE`, `CDA_STATEMENT_TIMEOUT_MS`, `CDA_JOB_TIMEOUT_MS`, `CDA_POOL_SIZE`,
     /// and for Telegram `CDA_TELEGRAM_TOKEN`, `CDA_TELEGRAM_CHATS` (chat ids, comma-separated),
     /// `CDA_TELEGRAM_ROLE`, `CDA_TELEGRAM_API_URL`, `CDA_TELEGRAM_POLL_SECONDS`,
-    /// `CDA_TELEGRAM_MAX_AGE_HOURS`, `CDA_TELEGRAM_COMMANDS` (`off` to not read commands).
+    /// `CDA_TELEGRAM_MAX_AGE_HOURS`, `CDA_TELEGRAM_COMMANDS` (`off` to not read commands),
+    /// `CDA_TELEGRAM_WEBHOOK_URL` and `CDA_TELEGRAM_WEBHOOK_SECRET` (commands by webhook).
     pub fn load() -> Result<Config, ConfigError> {
         let config = match std::env::var("CDA_CONFIG") {
             Ok(path) => {
@@ -195,6 +208,8 @@ impl Config {
                     get("CDA_TELEGRAM_COMMANDS").as_deref(),
                     Some("off" | "false" | "0")
                 ),
+                webhook_url: get("CDA_TELEGRAM_WEBHOOK_URL").filter(|u| !u.is_empty()),
+                webhook_secret: get("CDA_TELEGRAM_WEBHOOK_SECRET").filter(|s| !s.is_empty()),
             }),
         };
         Ok(Config {
@@ -264,6 +279,35 @@ impl Config {
                 return Err(ConfigError(
                     "CDA_TELEGRAM_POLL_SECONDS must be positive".into(),
                 ));
+            }
+            if let Some(url) = &t.webhook_url {
+                if !url.starts_with("https://") {
+                    return Err(ConfigError(
+                        "CDA_TELEGRAM_WEBHOOK_URL must be https (Telegram calls only HTTPS webhooks)"
+                            .into(),
+                    ));
+                }
+                if !t.commands {
+                    return Err(ConfigError(
+                        "CDA_TELEGRAM_WEBHOOK_URL receives commands, but CDA_TELEGRAM_COMMANDS is off"
+                            .into(),
+                    ));
+                }
+                match &t.webhook_secret {
+                    Some(secret) if crate::notify::webhook::valid_secret(secret) => {}
+                    Some(_) => {
+                        return Err(ConfigError(
+                            "CDA_TELEGRAM_WEBHOOK_SECRET must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -"
+                                .into(),
+                        ));
+                    }
+                    None => {
+                        return Err(ConfigError(
+                            "a webhook needs CDA_TELEGRAM_WEBHOOK_SECRET, so that only Telegram can post commands"
+                                .into(),
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -367,6 +411,53 @@ mod tests {
                 .unwrap()
                 .telegram
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn reads_the_webhook_and_hides_its_secret() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut vars = vec![
+                ("CDA_DATABASE_URL", "postgres://localhost/x"),
+                ("CDA_TELEGRAM_TOKEN", "123456:token"),
+                ("CDA_TELEGRAM_CHATS", "42"),
+                ("CDA_TELEGRAM_ROLE", "operator"),
+            ];
+            vars.extend_from_slice(extra);
+            Config::from_env(env(&vars)).unwrap()
+        };
+        let url = (
+            "CDA_TELEGRAM_WEBHOOK_URL",
+            "https://shop.example/telegram/webhook",
+        );
+        let c = with(&[url, ("CDA_TELEGRAM_WEBHOOK_SECRET", "Webhook-SECRET_1")]);
+        c.check().unwrap();
+        let t = c.telegram.as_ref().unwrap();
+        assert_eq!(t.webhook_url.as_deref(), Some(url.1));
+        assert!(
+            !format!("{c:?}").contains("Webhook-SECRET"),
+            "a webhook secret in a debug dump"
+        );
+        let refused = |extra: &[(&str, &str)]| with(extra).check().unwrap_err().0;
+        assert!(refused(&[url]).contains("CDA_TELEGRAM_WEBHOOK_SECRET"));
+        assert!(
+            refused(&[url, ("CDA_TELEGRAM_WEBHOOK_SECRET", "has spaces")])
+                .contains("1 to 256 characters")
+        );
+        assert!(
+            refused(&[
+                ("CDA_TELEGRAM_WEBHOOK_URL", "http://shop.example/hook"),
+                ("CDA_TELEGRAM_WEBHOOK_SECRET", "s")
+            ])
+            .contains("https")
+        );
+        assert!(
+            refused(&[
+                url,
+                ("CDA_TELEGRAM_WEBHOOK_SECRET", "s"),
+                ("CDA_TELEGRAM_COMMANDS", "off")
+            ])
+            .contains("CDA_TELEGRAM_COMMANDS")
         );
     }
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub jobs: jobs::Jobs,
     pub sessions: dashboard::Sessions,
     pub pages: dashboard::PageCache,
+    /// The Telegram webhook's receiving end, when commands come by webhook.
+    pub telegram_webhook: Option<std::sync::Arc<notify::webhook::Webhook>>,
 }
 
 impl FromRef<AppState> for Auth {
@@ -150,6 +152,10 @@ pub fn app(state: AppState) -> Router {
     let openapi = std::sync::Arc::new(openapi);
     router
         .merge(dashboard::routes())
+        .route(
+            notify::webhook::PATH,
+            axum::routing::post(notify::webhook::receive),
+        )
         .route(
             "/openapi.json",
             axum::routing::get(move || {

@@ -2,7 +2,7 @@
 //! database, and serves the API until interrupted.
 
 use cda_server::config::Config;
-use cda_server::{AppState, app, auth::Auth, db::Db};
+use cda_server::{AppState, app, auth::Auth, db::Db, notify};
 
 #[tokio::main]
 async fn main() {
@@ -29,13 +29,7 @@ async fn run() -> Result<(), String> {
         config.job_timeout_ms,
     )
     .await?;
-    let state = AppState {
-        db,
-        auth: Auth::new(config.api_keys.clone(), config.anonymous_role.clone()),
-        jobs: Default::default(),
-        sessions: Default::default(),
-        pages: Default::default(),
-    };
+    let mut telegram_webhook = None;
     if let Some(t) = &config.telegram {
         // Its own pool: a slow Telegram must not hold the API's connections.
         let db = Db::connect(
@@ -45,21 +39,43 @@ async fn run() -> Result<(), String> {
             config.job_timeout_ms,
         )
         .await?;
-        let notifier = cda_server::notify::Notifier {
+        let notifier = std::sync::Arc::new(notify::Notifier {
             db,
-            telegram: cda_server::notify::Telegram::new(&t.api_url, &t.token)?,
+            telegram: notify::Telegram::new(&t.api_url, &t.token)?,
             chats: t.chats.clone(),
             role: t.role.clone(),
             max_age_hours: t.max_age_hours.min(i32::MAX as u64) as i32,
             backoff: std::time::Duration::from_secs(1),
+        });
+        let commands = match (&t.webhook_url, &t.webhook_secret) {
+            _ if !t.commands => notify::Commands::Off,
+            (Some(url), Some(secret)) => {
+                telegram_webhook = Some(std::sync::Arc::new(notify::webhook::Webhook {
+                    notifier: notifier.clone(),
+                    secret: secret.clone(),
+                }));
+                notify::Commands::Webhook {
+                    url: url.clone(),
+                    secret: secret.clone(),
+                }
+            }
+            _ => notify::Commands::Polling,
         };
         tokio::spawn(notifier.run(
             config.database_url.clone(),
             std::time::Duration::from_secs(t.poll_seconds),
-            t.commands,
+            commands,
         ));
         tracing::info!(chats = t.chats.len(), "Telegram notifier started");
     }
+    let state = AppState {
+        db,
+        auth: Auth::new(config.api_keys.clone(), config.anonymous_role.clone()),
+        jobs: Default::default(),
+        sessions: Default::default(),
+        pages: Default::default(),
+        telegram_webhook,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", config.listen))?;

@@ -102,6 +102,7 @@ async fn setup() -> (tokio_postgres::Client, axum::Router) {
             jobs: Default::default(),
             sessions: Default::default(),
             pages: Default::default(),
+            telegram_webhook: None,
         }),
     )
 }

@@ -9,6 +9,24 @@ use std::time::Duration;
 
 const TOKEN: &str = "binary-test-token-0123456789abcdef";
 const BOT_TOKEN: &str = "987654:binary-test-BOT-token";
+const WEBHOOK_SECRET: &str = "binary-test-WEBHOOK-secret";
+
+/// Posts a Telegram update for chat 7 to the webhook with `secret` in Telegram's header.
+fn post_update(port: u16, secret: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let body =
+        r#"{"update_id": 1, "message": {"message_id": 1, "chat": {"id": 7}, "text": "/summary"}}"#;
+    write!(
+        s,
+        "POST /telegram/webhook HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         X-Telegram-Bot-Api-Secret-Token: {secret}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
 
 fn http_get(port: u16, path: &str, token: Option<&str>) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -82,6 +100,12 @@ async fn logs_requests_but_never_secrets() {
         .env("CDA_TELEGRAM_CHATS", "42")
         .env("CDA_TELEGRAM_ROLE", "cda_binary_login")
         .env("CDA_TELEGRAM_API_URL", "http://127.0.0.1:9")
+        // Commands by webhook: its secret is not logged either.
+        .env(
+            "CDA_TELEGRAM_WEBHOOK_URL",
+            "https://shop.example/telegram/webhook",
+        )
+        .env("CDA_TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -106,6 +130,11 @@ async fn logs_requests_but_never_secrets() {
     assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
     let missing = http_get(port, "/api/v1/ltv/summary", Some(TOKEN));
     assert!(missing.starts_with("HTTP/1.1 409"), "no LTV yet: {missing}");
+    // The webhook takes Telegram's secret, and only that.
+    let hook = post_update(port, WEBHOOK_SECRET);
+    assert!(hook.starts_with("HTTP/1.1 200"), "{hook}");
+    let guess = post_update(port, "a-guess");
+    assert!(guess.starts_with("HTTP/1.1 401"), "{guess}");
     // The notifier's first round: three tries, one and two seconds apart.
     std::thread::sleep(Duration::from_millis(3500));
     child.kill().unwrap();
@@ -116,7 +145,9 @@ async fn logs_requests_but_never_secrets() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        log.contains("Telegram notifier started") && log.contains("notification not delivered"),
+        log.contains("Telegram notifier started")
+            && log.contains("notification not delivered")
+            && log.contains("registering the webhook failed"),
         "{log}"
     );
     for secret in [
@@ -125,6 +156,8 @@ async fn logs_requests_but_never_secrets() {
         "sekrit-password-42",
         BOT_TOKEN,
         "binary-test-BOT",
+        WEBHOOK_SECRET,
+        "a-guess",
     ] {
         assert!(!log.contains(secret), "a secret in the log:\n{log}");
     }

@@ -13,8 +13,16 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use cda_server::auth::Auth;
 use cda_server::db::Db;
-use cda_server::notify::{Notifier, Telegram};
+use cda_server::notify::webhook::{PATH, Webhook};
+use cda_server::notify::{Commands, Notifier, Telegram};
+use cda_server::{AppState, app};
 
 mod common;
 use common::{connect, conninfo};
@@ -22,6 +30,8 @@ use common::{connect, conninfo};
 const TOKEN: &str = "123456:stand-in-SECRET-token";
 const DB: &str = "cda_notify_test";
 const COMMANDS_DB: &str = "cda_notify_commands_test";
+const WEBHOOK_DB: &str = "cda_notify_webhook_test";
+const WEBHOOK_SECRET: &str = "stand-in_webhook-SECRET";
 const ROLE: &str = "cda_notify_operator";
 
 /// What the stand-in saw and will answer next.
@@ -34,6 +44,8 @@ struct StandIn {
     next_message_id: i64,
     /// The updates getUpdates returns once; then none.
     updates: Vec<Value>,
+    /// getUpdates answers 409 (a webhook is set) until deleteWebhook is called.
+    webhook_set: bool,
 }
 
 type Shared = Arc<Mutex<StandIn>>;
@@ -47,6 +59,14 @@ async fn bot_api(
         let updates = {
             let mut s = state.lock().unwrap();
             s.requests.push((Instant::now(), path, body.clone()));
+            if s.webhook_set {
+                return (
+                    StatusCode::CONFLICT,
+                    Json(
+                        json!({"ok": false, "error_code": 409, "description": "Conflict: can't use getUpdates method while webhook is active"}),
+                    ),
+                );
+            }
             std::mem::take(&mut s.updates)
         };
         if updates.is_empty() {
@@ -56,7 +76,12 @@ async fn bot_api(
         return (StatusCode::OK, Json(json!({"ok": true, "result": updates})));
     }
     let mut s = state.lock().unwrap();
-    s.requests.push((Instant::now(), path, body.clone()));
+    s.requests
+        .push((Instant::now(), path.clone(), body.clone()));
+    if path.ends_with("/setWebhook") || path.ends_with("/deleteWebhook") {
+        s.webhook_set = path.ends_with("/setWebhook");
+        return (StatusCode::OK, Json(json!({"ok": true, "result": true})));
+    }
     // A chat that does not exist is refused, whatever the script says.
     if body["chat_id"] == "33" {
         return (
@@ -256,17 +281,11 @@ async fn sends_each_message_to_each_chat_once_through_rate_limits_and_errors() {
 
     // A NOTIFY wakes the sender at once (the poll is an hour).
     let chats_before = deliveries(&db).await.len();
-    tokio::spawn(
-        Notifier {
-            db: Db::connect(&conninfo(DB), 2, 30_000, 60_000).await.unwrap(),
-            telegram: Telegram::new(&url, TOKEN).unwrap(),
-            chats: vec!["11".into(), "22".into()],
-            role: ROLE.into(),
-            max_age_hours: 48,
-            backoff: Duration::from_millis(20),
-        }
-        .run(conninfo(DB), Duration::from_secs(3600), false),
-    );
+    tokio::spawn(Arc::new(notifier_for(DB, &url).await).run(
+        conninfo(DB),
+        Duration::from_secs(3600),
+        Commands::Off,
+    ));
     // Let the first round (at start) and the LISTEN happen.
     tokio::time::sleep(Duration::from_millis(500)).await;
     db.batch_execute(
@@ -296,9 +315,8 @@ async fn sends_each_message_to_each_chat_once_through_rate_limits_and_errors() {
     assert_eq!(texts.len(), 2, "each chat once");
 }
 
-#[tokio::test]
-async fn answers_commands_from_the_listed_chats_only() {
-    let db = setup(COMMANDS_DB).await;
+/// Ten customers with one order each, an LTV refresh, and two churn scores (5 critical).
+async fn shop(db: &tokio_postgres::Client) {
     db.batch_execute(
         "CREATE TABLE users (user_id bigint PRIMARY KEY, registered_at timestamptz NOT NULL);
          CREATE TABLE orders (order_id bigint PRIMARY KEY, user_id bigint, created_at timestamptz,
@@ -315,6 +333,36 @@ async fn answers_commands_from_the_listed_chats_only() {
     )
     .await
     .unwrap();
+}
+
+/// A notifier for the chats 11 and 22 of database `db`, through the Bot API at `url`.
+async fn notifier_for(db: &str, url: &str) -> Notifier {
+    Notifier {
+        db: Db::connect(&conninfo(db), 2, 30_000, 60_000).await.unwrap(),
+        telegram: Telegram::new(url, TOKEN).unwrap(),
+        chats: vec!["11".into(), "22".into()],
+        role: ROLE.into(),
+        max_age_hours: 48,
+        backoff: Duration::from_millis(20),
+    }
+}
+
+/// The replies the stand-in was asked to send, as (chat, text).
+fn replies(state: &Shared) -> Vec<(String, String)> {
+    state
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|(_, path, _)| path.ends_with("/sendMessage"))
+        .map(|(_, _, b)| (text_of(&b["chat_id"]), text_of(&b["text"])))
+        .collect()
+}
+
+#[tokio::test]
+async fn answers_commands_from_the_listed_chats_only() {
+    let db = setup(COMMANDS_DB).await;
+    shop(&db).await;
     let (url, state) = stand_in().await;
     let update = |id: i64, chat: i64, text: &str| json!({"update_id": id, "message": {"message_id": id, "chat": {"id": chat, "type": "private"}, "text": text}});
     state.lock().unwrap().updates = vec![
@@ -326,27 +374,9 @@ async fn answers_commands_from_the_listed_chats_only() {
         update(105, 11, "/whatever"),
         update(106, 11, "just words"),
     ];
-    let notifier = Notifier {
-        db: Db::connect(&conninfo(COMMANDS_DB), 2, 30_000, 60_000)
-            .await
-            .unwrap(),
-        telegram: Telegram::new(&url, TOKEN).unwrap(),
-        chats: vec!["11".into(), "22".into()],
-        role: ROLE.into(),
-        max_age_hours: 48,
-        backoff: Duration::from_millis(20),
-    };
+    let notifier = notifier_for(COMMANDS_DB, &url).await;
     tokio::spawn(Arc::new(notifier).run_commands(Duration::from_secs(1)));
-    let replies = || -> Vec<(String, String)> {
-        state
-            .lock()
-            .unwrap()
-            .requests
-            .iter()
-            .filter(|(_, path, _)| path.ends_with("/sendMessage"))
-            .map(|(_, _, b)| (text_of(&b["chat_id"]), text_of(&b["text"])))
-            .collect()
-    };
+    let replies = || replies(&state);
     let start = Instant::now();
     while replies().len() < 5 {
         assert!(
@@ -409,4 +439,158 @@ fn text_of(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// Posts `body` to the webhook with `secret` in Telegram's header; the status and the JSON.
+async fn post_update(app: &axum::Router, body: &str, secret: Option<&str>) -> (StatusCode, Value) {
+    let mut req = Request::post(PATH).header("content-type", "application/json");
+    if let Some(s) = secret {
+        req = req.header("X-Telegram-Bot-Api-Secret-Token", s);
+    }
+    let response = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn answers_commands_by_webhook_and_polls_again_after_one() {
+    let db = setup(WEBHOOK_DB).await;
+    shop(&db).await;
+    let (url, state) = stand_in().await;
+    let notifier = Arc::new(notifier_for(WEBHOOK_DB, &url).await);
+
+    // Registering: the public URL, the secret, messages only.
+    notifier
+        .clone()
+        .register_webhook(
+            "https://shop.example/telegram/webhook".into(),
+            WEBHOOK_SECRET.into(),
+        )
+        .await;
+    let set: Vec<Value> = state
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|(_, path, _)| path == &format!("bot{TOKEN}/setWebhook"))
+        .map(|(_, _, b)| b.clone())
+        .collect();
+    assert_eq!(
+        set,
+        vec![json!({"url": "https://shop.example/telegram/webhook",
+                    "secret_token": WEBHOOK_SECRET, "allowed_updates": ["message"]})]
+    );
+
+    let state_for = |hook: Option<Arc<Webhook>>| async move {
+        app(AppState {
+            db: Db::connect(&conninfo(WEBHOOK_DB), 2, 30_000, 60_000)
+                .await
+                .unwrap(),
+            auth: Auth::new(vec![], None),
+            jobs: Default::default(),
+            sessions: Default::default(),
+            pages: Default::default(),
+            telegram_webhook: hook,
+        })
+    };
+    let server = state_for(Some(Arc::new(Webhook {
+        notifier: notifier.clone(),
+        secret: WEBHOOK_SECRET.into(),
+    })))
+    .await;
+    let update = |id: i64, chat: i64, text: &str| {
+        json!({"update_id": id, "message": {"message_id": id, "chat": {"id": chat, "type": "private"}, "text": text}})
+            .to_string()
+    };
+
+    // Not from Telegram, or not an update: 4xx with a JSON error, and nothing is answered.
+    let (status, body) = post_update(&server, &update(1, 11, "/summary"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], "unauthorized", "{body}");
+    let (status, _) = post_update(&server, &update(2, 11, "/summary"), Some("a-guess")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = post_update(&server, "{not json", Some(WEBHOOK_SECRET)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = post_update(&server, r#"{"message": {}}"#, Some(WEBHOOK_SECRET)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A server without a webhook has no such endpoint.
+    let plain = state_for(None).await;
+    let (status, body) =
+        post_update(&plain, &update(3, 11, "/summary"), Some(WEBHOOK_SECRET)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // From Telegram: accepted at once; only the listed chat's command is answered.
+    for (id, chat, text) in [
+        (10, 999, "/summary"),
+        (11, 11, "/customer 5"),
+        (12, 22, "just words"),
+    ] {
+        let (status, body) =
+            post_update(&server, &update(id, chat, text), Some(WEBHOOK_SECRET)).await;
+        assert_eq!((status, &body), (StatusCode::OK, &json!({"ok": true})));
+    }
+    let start = Instant::now();
+    while replies(&state).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no reply");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = replies(&state);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "11");
+    assert!(
+        got[0]
+            .1
+            .starts_with("Customer 5\nLifetime revenue 50.00 in 1 orders"),
+        "{}",
+        got[0].1
+    );
+
+    // Back to polling while the webhook is still set: Telegram answers 409, the poller deletes
+    // the webhook and reads the commands.
+    state.lock().unwrap().updates = vec![json!({"update_id": 20, "message": {"message_id": 20,
+        "chat": {"id": 22, "type": "private"}, "text": "/summary"}})];
+    tokio::spawn(notifier.clone().run_commands(Duration::from_secs(1)));
+    let start = Instant::now();
+    while replies(&state).len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no reply by polling after a webhook: {:?}",
+            state
+                .lock()
+                .unwrap()
+                .requests
+                .iter()
+                .map(|(_, p, _)| p.replace(TOKEN, "<token>"))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let paths: Vec<String> = state
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|(_, p, _)| p.rsplit('/').next().unwrap_or("").to_string())
+        .collect();
+    let deleted = paths
+        .iter()
+        .position(|p| p == "deleteWebhook")
+        .expect("deleteWebhook");
+    assert_eq!(paths[deleted - 1], "getUpdates", "{paths:?}");
+    let got = replies(&state);
+    assert_eq!(got[1].0, "22");
+    assert!(
+        got[1].1.starts_with("LTV as of 2024-06-30: 10 users"),
+        "{}",
+        got[1].1
+    );
 }

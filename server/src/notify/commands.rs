@@ -1,6 +1,6 @@
 //! Commands from the allow-listed chats (the chats the digest goes to), read by long polling
-//! (`getUpdates`): `/summary`, `/churn`, `/anomalies`, `/customer <id>`, answered from the
-//! results tables as the notifier's database role. A chat that is not on the list gets no
+//! (`getUpdates`) or received by webhook (`webhook`): `/summary`, `/churn`, `/anomalies`,
+//! `/customer <id>`, answered from the results tables as the notifier's database role. A chat that is not on the list gets no
 //! answer at all: the bot does not even confirm that it exists.
 
 use std::sync::Arc;
@@ -215,7 +215,24 @@ impl Notifier {
         }
     }
 
-    /// Reads commands forever by long polling, answering the allow-listed chats.
+    /// Answers one message: a command from an allow-listed chat gets its reply; anything else
+    /// (another chat, plain text) gets nothing.
+    pub async fn handle(&self, chat: &str, text: &str) {
+        if !self.chats.iter().any(|c| c == chat) {
+            tracing::info!(chat = %chat, "a message from a chat not on the list: ignored");
+            return;
+        }
+        let Some(command) = parse(text) else {
+            return;
+        };
+        let reply = self.answer(&command).await;
+        if let Err(e) = self.send(chat, &reply).await {
+            tracing::warn!(chat = %chat, error = %self.telegram.scrub(&e.to_string()), "a reply was not delivered");
+        }
+    }
+
+    /// Reads commands forever by long polling, answering the allow-listed chats. A webhook left
+    /// set (Telegram answers 409) is deleted, so that polling works again.
     pub async fn run_commands(self: Arc<Self>, wait: Duration) {
         let mut offset = 0i64;
         loop {
@@ -223,23 +240,21 @@ impl Notifier {
                 Ok(updates) => {
                     for (id, message) in updates {
                         offset = offset.max(id + 1);
-                        let Some((chat, text)) = message else {
-                            continue;
-                        };
-                        if !self.chats.contains(&chat) {
-                            tracing::info!(chat = %chat, "a message from a chat not on the list: ignored");
-                            continue;
-                        }
-                        let Some(command) = parse(&text) else {
-                            continue;
-                        };
-                        let reply = self.answer(&command).await;
-                        if let Err(e) = self.send(&chat, &reply).await {
-                            tracing::warn!(chat = %chat, error = %self.telegram.scrub(&e.to_string()), "a reply was not delivered");
+                        if let Some((chat, text)) = message {
+                            self.handle(&chat, &text).await;
                         }
                     }
                 }
                 Err(SendError::RetryAfter(d)) => tokio::time::sleep(d).await,
+                Err(SendError::Conflict(_)) => {
+                    tracing::info!(
+                        "a webhook is set for the bot: deleting it to read commands by polling"
+                    );
+                    if let Err(e) = self.telegram.delete_webhook().await {
+                        tracing::warn!(error = %self.telegram.scrub(&e.to_string()), "deleting the webhook failed");
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %self.telegram.scrub(&e.to_string()), "reading Telegram updates failed");
                     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -12,12 +12,14 @@
 //!   again. A 5xx or a network error is retried after a short back-off; a 4xx (a chat that does
 //!   not exist, a bot that was blocked) is reported and retried only at the next round.
 //! - The same chats may send commands (`commands`): `/summary`, `/churn`, `/anomalies`,
-//!   `/customer <id>`, read by long polling; other chats get no answer.
+//!   `/customer <id>`, read by long polling or received by webhook (`webhook`); other chats get
+//!   no answer.
 //! - The bot token is part of every request's URL, so no error carries a URL, and any text that
 //!   reaches a log passes [`Telegram::scrub`] first.
 
 pub mod commands;
 pub mod telegram;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,17 @@ use serde::Deserialize;
 
 use crate::db::Db;
 pub use telegram::{SendError, Telegram};
+
+/// How the chats' commands reach the notifier.
+pub enum Commands {
+    /// Not read (something else reads the bot's updates).
+    Off,
+    /// Long polling with `getUpdates` (the default: works behind any firewall).
+    Polling,
+    /// Telegram posts them to `url`, which must reach this server's [`webhook::PATH`], with
+    /// `secret` in a header.
+    Webhook { url: String, secret: String },
+}
 
 /// One message for one chat, not yet delivered.
 #[derive(Deserialize)]
@@ -126,11 +139,17 @@ impl Notifier {
     }
 
     /// Sends forever: a round at start, on every NOTIFY cda_notifications and every `poll`;
-    /// with `commands`, also answers the chats' commands (long polling).
-    pub async fn run(self, database_url: String, poll: Duration, commands: bool) {
-        let this = Arc::new(self);
-        if commands {
-            tokio::spawn(this.clone().run_commands(Duration::from_secs(25)));
+    /// also reads the chats' commands as `commands` says.
+    pub async fn run(self: Arc<Self>, database_url: String, poll: Duration, commands: Commands) {
+        let this = self;
+        match commands {
+            Commands::Off => {}
+            Commands::Polling => {
+                tokio::spawn(this.clone().run_commands(Duration::from_secs(25)));
+            }
+            Commands::Webhook { url, secret } => {
+                tokio::spawn(this.clone().register_webhook(url, secret));
+            }
         }
         let wake = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(listen(database_url, wake.clone()));

@@ -1,5 +1,5 @@
-//! The Bot API, as one bot: `sendMessage` and `getUpdates`, with the token kept out of every
-//! error.
+//! The Bot API, as one bot: `sendMessage`, `getUpdates` and the webhook's `setWebhook` and
+//! `deleteWebhook`, with the token kept out of every error.
 
 use std::time::Duration;
 
@@ -19,6 +19,8 @@ pub enum SendError {
     RetryAfter(Duration),
     /// 5xx or the network: try again soon.
     Temporary(String),
+    /// 409: the bot's updates go elsewhere (a webhook is set while we poll).
+    Conflict(String),
     /// Any other refusal (400 chat not found, 403 blocked): not before the next round.
     Rejected(String),
 }
@@ -27,7 +29,9 @@ impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::RetryAfter(d) => write!(f, "rate limited: retry after {} s", d.as_secs()),
-            SendError::Temporary(m) | SendError::Rejected(m) => f.write_str(m),
+            SendError::Temporary(m) | SendError::Conflict(m) | SendError::Rejected(m) => {
+                f.write_str(m)
+            }
         }
     }
 }
@@ -62,8 +66,9 @@ impl Telegram {
     }
 
     /// Calls the Bot API's `method` with `body`; the `result` of an answer Telegram marked ok.
-    /// A 429 is [`SendError::RetryAfter`], a 5xx or the network [`SendError::Temporary`], any
-    /// other refusal [`SendError::Rejected`]; no error carries the URL, which holds the token.
+    /// A 429 is [`SendError::RetryAfter`], a 5xx or the network [`SendError::Temporary`], a 409
+    /// [`SendError::Conflict`], any other refusal [`SendError::Rejected`]; no error carries the
+    /// URL, which holds the token.
     async fn call(
         &self,
         method: &str,
@@ -97,6 +102,8 @@ impl Telegram {
         );
         if status.is_server_error() {
             Err(SendError::Temporary(message))
+        } else if status.as_u16() == 409 {
+            Err(SendError::Conflict(message))
         } else {
             Err(SendError::Rejected(message))
         }
@@ -130,23 +137,44 @@ impl Telegram {
             .await?;
         Ok(result
             .as_array()
-            .map(|updates| {
-                updates
-                    .iter()
-                    .filter_map(|u| {
-                        let id = u["update_id"].as_i64()?;
-                        let message = &u["message"];
-                        let text = message["text"].as_str().map(|t| {
-                            let chat = match &message["chat"]["id"] {
-                                serde_json::Value::Number(n) => n.to_string(),
-                                other => other.as_str().unwrap_or("").to_string(),
-                            };
-                            (chat, t.to_string())
-                        });
-                        Some((id, text))
-                    })
-                    .collect()
-            })
+            .map(|updates| updates.iter().filter_map(parse_update).collect())
             .unwrap_or_default())
     }
+
+    /// Has Telegram deliver the bot's updates to `url` (a webhook), with `secret` in the
+    /// `X-Telegram-Bot-Api-Secret-Token` header of each; polling stops working until it is
+    /// deleted.
+    pub async fn set_webhook(&self, url: &str, secret: &str) -> Result<(), SendError> {
+        let body = json!({
+            "url": url,
+            "secret_token": secret,
+            "allowed_updates": ["message"],
+        });
+        self.call("setWebhook", body, None).await.map(|_| ())
+    }
+
+    /// Removes the webhook, so that updates can be polled again (pending ones are kept).
+    pub async fn delete_webhook(&self) -> Result<(), SendError> {
+        self.call(
+            "deleteWebhook",
+            json!({"drop_pending_updates": false}),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// An update's id and, for a text message, its chat and text; None without an id.
+pub fn parse_update(update: &serde_json::Value) -> Option<(i64, Option<(String, String)>)> {
+    let id = update["update_id"].as_i64()?;
+    let message = &update["message"];
+    let text = message["text"].as_str().map(|t| {
+        let chat = match &message["chat"]["id"] {
+            serde_json::Value::Number(n) => n.to_string(),
+            other => other.as_str().unwrap_or("").to_string(),
+        };
+        (chat, t.to_string())
+    });
+    Some((id, text))
 }
