@@ -462,6 +462,7 @@ BEGIN
     END LOOP;
 END
 $$;
+
 -- ---------------------------------------------------------------------------------------------
 -- What every object is, for psql's \d+ and \df+, BI tools and catalog browsers: a COMMENT on
 -- every table, view, column and function of the extension (pg_test/sql/19_catalog.sql fails
@@ -990,10 +991,10 @@ BEGIN
 END
 $$;
 
--- The roles that had access keep it, now to the new tables, views and functions as well: each
--- role with a direct grant on the LTV runs table is granted again at its level (INSERT there is
--- an operator's, SELECT alone an analyst's), which also drops the grants on the table that is
--- now a view.
+-- The roles that had access keep it, now to the new tables, views and functions as well (the
+-- view ml_recommender_neighbors among them; the grants on the table it replaces went with it):
+-- each role with a direct grant on the LTV runs table is granted again at its level (INSERT there
+-- is an operator's, SELECT alone an analyst's).
 DO $$
 DECLARE
     r record;
