@@ -141,7 +141,9 @@ SQL
     echo "the $OLD catalog answers with the $NEW library"
 
     # 4. The update.
+    started=$(date +%s%N)
     q -d $db -c "ALTER EXTENSION cda_analytics UPDATE"
+    echo "ALTER EXTENSION cda_analytics UPDATE: $(( ($(date +%s%N) - started) / 1000000 )) ms"
     version=$(q -d $db -c "SELECT extversion FROM pg_extension WHERE extname = 'cda_analytics'")
     [ "$version" = "$NEW" ] || fail "ALTER EXTENSION UPDATE gave version $version, expected $NEW"
     [ "$(q -d $db -c "SELECT library = catalog FROM cda_analytics_version()")" = t ] ||
