@@ -8,7 +8,8 @@
 #      Retail, configures it, refreshes, fits and trains everything, grants an analyst and an
 #      operator role, and records what must survive (survivors.sql);
 #   3. switches to the current library, as a package upgrade does: the old catalog still loads
-#      (every C function it names still exists) and answers;
+#      (every C function it names still exists) and answers, and the library's functions refuse
+#      with a hint to update;
 #   4. runs ALTER EXTENSION cda_analytics UPDATE, and checks that the catalog equals a fresh
 #      install's (catalog.sql), that everything recorded survived unchanged, that the migrated
 #      recommenders give the same lists, that refreshes still work and the roles keep their access;
@@ -138,7 +139,11 @@ SQL
     use_library ""
     loaded=$(q -d $db -c "SELECT count(*) FROM get_ltv_summary()")
     [ "$loaded" -gt 0 ] || fail "the $OLD catalog does not answer with the new library"
-    echo "the $OLD catalog answers with the $NEW library"
+    # ... but the library's own functions refuse to work on tables laid out for another version.
+    refusal=$(q -d $db -c "SELECT calculate_all_ltv('2011-12-09')" 2>&1 || true)
+    echo "$refusal" | grep -q "installed at version $OLD in this database, but the library is version $NEW" ||
+        fail "a refresh on the $OLD catalog was not refused: $refusal"
+    echo "the $OLD catalog answers with the $NEW library; its functions refuse until the update"
 
     # 4. The update.
     started=$(date +%s%N)

@@ -83,19 +83,37 @@ fn cached_source(config: &Config) -> Source {
     s
 }
 
+/// The extension's schema, quoted; refuses to go on when the installed catalog is not this
+/// library's version (a new package installed, `ALTER EXTENSION cda_analytics UPDATE` not run
+/// yet): the library would read and write tables laid out for another version.
 fn lookup_ext_schema() -> String {
-    let name: Option<String> = Spi::connect(|c| {
+    let found: Option<(String, String)> = Spi::connect(|c| {
         let t = c.select(
-            "SELECT n.nspname::text FROM pg_catalog.pg_extension e \
+            "SELECT n.nspname::text, e.extversion::text FROM pg_catalog.pg_extension e \
              JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'cda_analytics'",
             None,
             &[],
         )?;
-        t.first().get::<String>(1)
+        if t.is_empty() {
+            return Ok(None);
+        }
+        let row = t.first();
+        Ok(row.get::<String>(1)?.zip(row.get::<String>(2)?))
     })
     .or_raise("looking up the extension schema");
-    match name {
-        Some(n) => quote_ident(&n),
+    match found {
+        Some((schema, version)) if version == env!("CARGO_PKG_VERSION") => quote_ident(&schema),
+        Some((_, version)) => raise(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "cda_analytics is installed at version {version} in this database, but the library is version {}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            Some(
+                "Run ALTER EXTENSION cda_analytics UPDATE; as the extension's owner (docs/upgrading.md). Until then the results tables and views still answer, and the functions the library computes refuse."
+                    .into(),
+            ),
+        ),
         None => raise(
             ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             "extension cda_analytics is not installed in this database",
