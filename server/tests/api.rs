@@ -12,7 +12,7 @@ use tower::ServiceExt;
 use cda_server::{AppState, app, auth::Auth, config::ApiKey, db::Db};
 
 mod common;
-use common::{connect, conninfo};
+use common::{connect, conninfo, respond};
 
 const ANALYST_TOKEN: &str = "analyst-token-0123456789";
 const OPERATOR_TOKEN: &str = "operator-token-0123456789";
@@ -142,16 +142,10 @@ async fn get(app: &axum::Router, uri: &str, token: Option<&str>, extra: &[(&str,
     for (k, v) in extra {
         req = req.header(*k, *v);
     }
-    let response = app
-        .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    let (status, headers, body, bytes) = respond(app, req.body(Body::empty()).unwrap()).await;
+    if body.is_null() {
+        panic!("{uri}: not JSON: {}", String::from_utf8_lossy(&bytes));
+    }
     Reply {
         status,
         headers,
@@ -831,15 +825,8 @@ async fn send(
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
-    let response = app
-        .clone()
-        .oneshot(req.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let (status, headers, body, _) =
+        respond(app, req.body(Body::from(body.to_string())).unwrap()).await;
     Reply {
         status,
         headers,

@@ -15,8 +15,6 @@ use serde_json::{Value, json};
 
 use axum::body::Body;
 use axum::http::Request;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 
 use cda_server::auth::Auth;
 use cda_server::db::Db;
@@ -25,7 +23,7 @@ use cda_server::notify::{Commands, Notifier, Telegram};
 use cda_server::{AppState, app};
 
 mod common;
-use common::{connect, conninfo};
+use common::{connect, conninfo, respond};
 
 const TOKEN: &str = "123456:stand-in-SECRET-token";
 const DB: &str = "cda_notify_test";
@@ -447,17 +445,8 @@ async fn post_update(app: &axum::Router, body: &str, secret: Option<&str>) -> (S
     if let Some(s) = secret {
         req = req.header("X-Telegram-Bot-Api-Secret-Token", s);
     }
-    let response = app
-        .clone()
-        .oneshot(req.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let (status, _, json, _) = respond(app, req.body(Body::from(body.to_string())).unwrap()).await;
+    (status, json)
 }
 
 #[tokio::test]

@@ -16,3 +16,23 @@ pub async fn connect(conninfo: &str) -> tokio_postgres::Client {
     tokio::spawn(conn);
     client
 }
+
+/// Sends `req` to `app`; the status, the headers and the body as JSON (Null when it is not JSON).
+pub async fn respond(
+    app: &axum::Router,
+    req: axum::http::Request<axum::body::Body>,
+) -> (
+    axum::http::StatusCode,
+    axum::http::HeaderMap,
+    serde_json::Value,
+    Vec<u8>,
+) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, headers, json, bytes.to_vec())
+}
