@@ -14,15 +14,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-SCALES="cdnow 1000000:10000000 clv:1000000"
-WRITE=1
-while [ $# -gt 0 ]; do
-    case $1 in
-        --scales) SCALES=$2; shift 2 ;;
-        --no-write) WRITE=0; shift ;;
-        *) echo "unknown option $1" >&2; exit 2 ;;
-    esac
-done
+scales_options "cdnow 1000000:10000000 clv:1000000" "$@"
 
 sec() { awk -v t="$1" 'BEGIN {printf "%.1f", t / 1000}'; }
 

@@ -22,15 +22,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-SCALES="retail 1000000:10000000"
-WRITE=1
-while [ $# -gt 0 ]; do
-    case $1 in
-        --scales) SCALES=$2; shift 2 ;;
-        --no-write) WRITE=0; shift ;;
-        *) echo "unknown option $1" >&2; exit 2 ;;
-    esac
-done
+scales_options "retail 1000000:10000000" "$@"
 
 # t MS: a time for the table, in ms under a second, else in s.
 t() { awk -v t="$1" 'BEGIN {if (t < 1000) printf "%.0f ms", t; else printf "%.1f s", t / 1000}'; }

@@ -32,3 +32,18 @@ ms() {
 min() { awk -v a="${1:-$2}" -v c="$2" 'BEGIN {print (c < a) ? c : a}'; }
 # q DB SQL: the rows of SQL, unaligned, fields separated by spaces, without notices.
 q() { PGOPTIONS='-c client_min_messages=warning' psql_ -d "$1" -At -F ' ' -c "$2"; }
+
+# scales_options DEFAULT ARGS...: the options of a script that takes only `--scales "..."` and
+# `--no-write` (churn.sh, products.sh); sets SCALES (DEFAULT when not given) and WRITE.
+scales_options() {
+    SCALES=$1
+    WRITE=1
+    shift
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --scales) SCALES=$2; shift 2 ;;
+            --no-write) WRITE=0; shift ;;
+            *) echo "unknown option $1" >&2; exit 2 ;;
+        esac
+    done
+}
