@@ -41,7 +41,7 @@ scales_options() {
     shift
     while [ $# -gt 0 ]; do
         case $1 in
-            --scales) SCALES=$2; shift 2 ;;
+            --scales) SCALES=${2:?--scales needs a list of scales}; shift 2 ;;
             --no-write) WRITE=0; shift ;;
             *) echo "unknown option $1" >&2; exit 2 ;;
         esac
