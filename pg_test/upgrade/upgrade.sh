@@ -77,8 +77,12 @@ for frozen in "$HERE"/released/cda_analytics--*.sql; do
     # 1. The old library, built from its commit.
     commit=$(awk -v v="$OLD" '$1 == v {print $2}' "$HERE/released/commits")
     [ -n "$commit" ] || fail "released/commits names no commit for $OLD"
-    git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null ||
-        fail "commit $commit ($OLD) is not in this clone: the upgrade test needs the history (not a shallow clone)"
+    if ! git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null; then
+        # A shallow clone: fetch that one commit from where the clone came from.
+        git -C "$ROOT" fetch -q --depth=1 origin "$commit" 2>/dev/null || true
+        git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null ||
+            fail "commit $commit ($OLD) is not in this clone and cannot be fetched: the upgrade test needs the history"
+    fi
     src=$BUILDS/src-$OLD
     if [ ! -f "$src/.commit" ] || [ "$(cat "$src/.commit")" != "$commit" ]; then
         rm -rf "$src" && mkdir -p "$src"
