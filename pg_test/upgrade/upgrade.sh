@@ -15,8 +15,8 @@
 #      recommenders give the same lists, that refreshes still work and the roles keep their access;
 #   5. installs the old version with the current library alone and upgrades it too (the catalog
 #      again equals a fresh install's).
-# Needs the repository's history (the released commits); the old build is kept in
-# target/released/ for the next run. Exits non-zero on failure.
+# Needs the released commits: the history, or an origin a shallow clone can fetch them from. The
+# old build is kept in target/released/ for the next run. Exits non-zero on failure.
 export CDA_PORT=55420
 unset CDA_DIR
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
