@@ -6,6 +6,8 @@
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
 
+use axum::http::StatusCode;
+
 use crate::error::ApiError;
 
 pub type Params<'a> = [&'a (dyn ToSql + Sync)];
@@ -282,15 +284,40 @@ impl Db {
         .await
     }
 
-    /// Whether the database answers, and the extension's version.
+    /// Whether the database answers, and the extension's version. A database without the
+    /// extension, or whose catalog is not the version of the installed files (a new package
+    /// installed, `ALTER EXTENSION cda_analytics UPDATE` not run: the library then refuses to
+    /// compute), is not ready.
     pub async fn version(&self) -> Result<String, ApiError> {
         let client = self.pool.get().await?;
         let row = client
-            .query_one(
-                "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'cda_analytics'",
+            .query_opt(
+                "SELECT installed_version::text, default_version::text \
+                 FROM pg_catalog.pg_available_extensions WHERE name = 'cda_analytics'",
                 &[],
             )
             .await?;
-        Ok(row.get(0))
+        let (installed, files): (Option<String>, Option<String>) = match &row {
+            Some(r) => (r.get(0), r.get(1)),
+            None => (None, None),
+        };
+        match (installed, files) {
+            (Some(installed), Some(files)) if installed == files => Ok(installed),
+            (Some(installed), files) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "extension_update_needed",
+                format!(
+                    "cda_analytics is at version {installed} in this database, but the installed extension is version {}",
+                    files.as_deref().unwrap_or("unknown")
+                ),
+            )
+            .with_hint("Run ALTER EXTENSION cda_analytics UPDATE; as the extension's owner (docs/upgrading.md).")),
+            (None, _) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "extension_missing",
+                "extension cda_analytics is not installed in this database",
+            )
+            .with_hint("CREATE EXTENSION cda_analytics;")),
+        }
     }
 }

@@ -1471,3 +1471,40 @@ async fn the_dashboard_renders_every_page(sql: &tokio_postgres::Client, app: &ax
     let (status, _, _) = page(app, "/ltv", c).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 }
+
+/// `/ready` (the check an orchestrator runs) is a 503 with a JSON error once the extension is
+/// dropped under the running server (it refuses to start without it); the update that a new
+/// package needs is checked by pg_test/upgrade/upgrade.sh, which has an older catalog to show.
+#[tokio::test]
+async fn not_ready_without_the_extension() {
+    let admin = connect(&conninfo("postgres")).await;
+    for sql in [
+        "DROP DATABASE IF EXISTS cda_api_no_extension",
+        "CREATE DATABASE cda_api_no_extension",
+    ] {
+        admin.batch_execute(sql).await.unwrap();
+    }
+    let db = connect(&conninfo("cda_api_no_extension")).await;
+    db.batch_execute("SET client_min_messages = warning; CREATE EXTENSION cda_analytics")
+        .await
+        .unwrap();
+    let app = app(AppState {
+        db: Db::connect(&conninfo("cda_api_no_extension"), 1, 10_000, 10_000)
+            .await
+            .unwrap(),
+        auth: Auth::new(vec![], None),
+        jobs: Default::default(),
+        sessions: Default::default(),
+        pages: Default::default(),
+        telegram_webhook: None,
+    });
+    let r = get(&app, "/ready", None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    db.batch_execute("DROP EXTENSION cda_analytics")
+        .await
+        .unwrap();
+    let r = get(&app, "/ready", None, &[]).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(r.body["code"], "extension_missing", "{}", r.body);
+    assert_eq!(r.body["hint"], "CREATE EXTENSION cda_analytics;");
+}

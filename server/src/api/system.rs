@@ -28,7 +28,8 @@ pub async fn health() -> impl IntoResponse {
     Json(Health { status: "ok" })
 }
 
-/// The database answers and the extension is installed.
+/// The database answers and the extension is installed at the version of its installed files
+/// (503 `extension_missing` or `extension_update_needed` otherwise).
 #[utoipa::path(get, path = "/ready", tag = "system",
     responses((status = 200, body = Ready), (status = 503, body = ApiError)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
