@@ -8,8 +8,8 @@
 #      Retail, configures it, refreshes, fits and trains everything, grants an analyst and an
 #      operator role, and records what must survive (survivors.sql);
 #   3. switches to the current library, as a package upgrade does: the old catalog still loads
-#      (every C function it names still exists) and answers, and the library's functions refuse
-#      with a hint to update;
+#      (every C function it names still exists) and answers, the library's functions refuse
+#      with a hint to update, and the HTTP server's /ready is a 503 saying so;
 #   4. runs ALTER EXTENSION cda_analytics UPDATE, and checks that the catalog equals a fresh
 #      install's (catalog.sql), that everything recorded survived unchanged, that the migrated
 #      recommenders give the same lists, that refreshes still work and the roles keep their access;
@@ -25,9 +25,12 @@ HERE=$ROOT/pg_test/upgrade
 NEW=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -1)
 EXT_DIR=$("$PG_CONFIG" --sharedir)/extension
 BUILDS=$ROOT/target/released
+SERVER_PORT=55493
+server=""
 q() { PGOPTIONS='-c client_min_messages=warning' psql_ -At "$@"; }
 installed=()
 cleanup() {
+    if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
     stop_cluster
     for f in "${installed[@]}"; do as_root rm -f "$f"; done
 }
@@ -148,6 +151,20 @@ SQL
     echo "$refusal" | grep -q "installed at version $OLD in this database, but the library is version $NEW" ||
         fail "a refresh on the $OLD catalog was not refused: $refusal"
     echo "the $OLD catalog answers with the $NEW library; its functions refuse until the update"
+    # The HTTP server is not ready on a database left behind, and says why.
+    (cd "$ROOT" && cargo build -q -p cda-server)
+    CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=postgres dbname=$db" CDA_LISTEN="127.0.0.1:$SERVER_PORT" \
+        "$ROOT/target/debug/cda-server" >"$CDA_DIR/server.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 50); do
+        curl -s "http://127.0.0.1:$SERVER_PORT/health" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    ready=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$SERVER_PORT/ready")
+    case $ready in
+        *extension_update_needed*" 503") echo "/ready before the update: 503 extension_update_needed" ;;
+        *) fail "/ready on the $OLD catalog answered: $ready" ;;
+    esac
 
     # 4. The update.
     started=$(date +%s%N)
@@ -157,6 +174,14 @@ SQL
     [ "$version" = "$NEW" ] || fail "ALTER EXTENSION UPDATE gave version $version, expected $NEW"
     [ "$(q -d $db -c "SELECT library = catalog FROM cda_analytics_version()")" = t ] ||
         fail "cda_analytics_version() does not agree"
+    ready=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$SERVER_PORT/ready")
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    server=""
+    case $ready in
+        *"\"extension_version\":\"$NEW\""*" 200") echo "/ready after the update: 200, version $NEW" ;;
+        *) fail "/ready after the update answered: $ready" ;;
+    esac
     catalog $db "$CDA_DIR/catalog-upgraded.txt"
     diff -u "$CDA_DIR/catalog-fresh.txt" "$CDA_DIR/catalog-upgraded.txt" >"$CDA_DIR/catalog.diff" ||
         { head -60 "$CDA_DIR/catalog.diff"; fail "the catalog after the upgrade differs from a fresh $NEW"; }
