@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ALTER EXTENSION cda_analytics UPDATE from every released version, on a throwaway cluster of its
-# own (port 55420). For each version in pg_test/upgrade/released/ (its frozen install script, and
-# its commit in `commits`):
+# own (port 55420). When the current version is itself released, its released install script
+# must give the catalog the current tree gives (else the change needs a new version). For each
+# older version in pg_test/upgrade/released/ (its frozen install script, and its commit in
+# `commits`):
 #   1. builds that version's library from the git history, and checks that it generates exactly
 #      the frozen script;
 #   2. with the old library (dynamic_library_path), installs the old version on UCI Online
@@ -29,8 +31,10 @@ SERVER_PORT=55493
 server=""
 q() { PGOPTIONS='-c client_min_messages=warning' psql_ -At "$@"; }
 installed=()
+restore_generated=""
 cleanup() {
     if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
+    if [ -n "$restore_generated" ]; then as_root install -m 644 "$CDA_DIR/generated.sql" "$restore_generated"; fi
     stop_cluster
     for f in "${installed[@]}"; do as_root rm -f "$f"; done
 }
@@ -67,9 +71,26 @@ echo "fresh $NEW: $(wc -l <"$CDA_DIR/catalog-fresh.txt") catalog facts"
 for frozen in "$HERE"/released/cda_analytics--*.sql; do
     OLD=$(basename "$frozen" .sql | sed 's/^cda_analytics--//')
     if [ "$OLD" = "$NEW" ]; then
-        # The current version, released: its install script is never edited afterwards.
-        cmp -s <(sort "$frozen") <(sort "$EXT_DIR/cda_analytics--$NEW.sql") ||
-            fail "the released $NEW's install script changed since its release ($frozen)"
+        # The current version, released: a database that installed it must have the catalog a
+        # fresh install of the current tree gives, or the change needs a new version and an
+        # upgrade script. The released script is installed in place of the generated one for
+        # one CREATE EXTENSION (and put back, also by cleanup on failure).
+        say "the released $NEW against the current tree"
+        generated=$EXT_DIR/cda_analytics--$NEW.sql
+        cp "$generated" "$CDA_DIR/generated.sql"
+        restore_generated=$generated
+        as_root install -m 644 "$frozen" "$generated"
+        recreate_db cda_released
+        q -d cda_released -c "CREATE EXTENSION cda_analytics" \
+            -c "SELECT count(*) FROM grant_analytics_access('upgrade_analyst', 'analyst')" \
+            -c "SELECT count(*) FROM grant_analytics_access('upgrade_operator', 'operator')" >/dev/null
+        as_root install -m 644 "$CDA_DIR/generated.sql" "$generated"
+        restore_generated=""
+        catalog cda_released "$CDA_DIR/catalog-released.txt"
+        q -d postgres -c "DROP DATABASE cda_released"
+        diff -u "$CDA_DIR/catalog-released.txt" "$CDA_DIR/catalog-fresh.txt" ||
+            fail "the catalog changed since $NEW was released: bump the version (Cargo.toml) and write sql/cda_analytics--$NEW--NEXT.sql (docs/upgrading.md)"
+        echo "the released $NEW and the current tree install the same catalog"
         continue
     fi
     say "upgrade from $OLD to $NEW"
