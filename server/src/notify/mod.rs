@@ -141,25 +141,24 @@ impl Notifier {
     /// Sends forever: a round at start, on every NOTIFY cda_notifications and every `poll`;
     /// also reads the chats' commands as `commands` says.
     pub async fn run(self: Arc<Self>, database_url: String, poll: Duration, commands: Commands) {
-        let this = self;
         match commands {
             Commands::Off => {}
             Commands::Polling => {
-                tokio::spawn(this.clone().run_commands(Duration::from_secs(25)));
+                tokio::spawn(self.clone().run_commands(Duration::from_secs(25)));
             }
             Commands::Webhook { url, secret } => {
-                tokio::spawn(this.clone().register_webhook(url, secret));
+                tokio::spawn(self.clone().register_webhook(url, secret));
             }
         }
         let wake = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(listen(database_url, wake.clone()));
         loop {
-            match this.send_pending().await {
+            match self.send_pending().await {
                 Ok(round) if round.delivered > 0 => {
                     tracing::info!(delivered = round.delivered, "notifications sent")
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %this.telegram.scrub(&e), "notifier round failed"),
+                Err(e) => tracing::warn!(error = %self.telegram.scrub(&e), "notifier round failed"),
             }
             tokio::select! {
                 _ = wake.notified() => {}
