@@ -12,7 +12,7 @@ use tower::ServiceExt;
 use cda_server::{AppState, app, auth::Auth, config::ApiKey, db::Db};
 
 mod common;
-use common::{connect, conninfo, respond};
+use common::{connect, conninfo, keyless_app, respond};
 
 const ANALYST_TOKEN: &str = "analyst-token-0123456789";
 const OPERATOR_TOKEN: &str = "operator-token-0123456789";
@@ -1488,16 +1488,7 @@ async fn not_ready_without_the_extension() {
     db.batch_execute("SET client_min_messages = warning; CREATE EXTENSION cda_analytics")
         .await
         .unwrap();
-    let app = app(AppState {
-        db: Db::connect(&conninfo("cda_api_no_extension"), 1, 10_000, 10_000)
-            .await
-            .unwrap(),
-        auth: Auth::new(vec![], None),
-        jobs: Default::default(),
-        sessions: Default::default(),
-        pages: Default::default(),
-        telegram_webhook: None,
-    });
+    let app = keyless_app("cda_api_no_extension", None).await;
     let r = get(&app, "/ready", None, &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     db.batch_execute("DROP EXTENSION cda_analytics")

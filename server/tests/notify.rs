@@ -16,14 +16,12 @@ use serde_json::{Value, json};
 use axum::body::Body;
 use axum::http::Request;
 
-use cda_server::auth::Auth;
 use cda_server::db::Db;
 use cda_server::notify::webhook::{PATH, Webhook};
 use cda_server::notify::{Commands, Notifier, Telegram};
-use cda_server::{AppState, app};
 
 mod common;
-use common::{connect, conninfo, respond};
+use common::{connect, conninfo, keyless_app, respond};
 
 const TOKEN: &str = "123456:stand-in-SECRET-token";
 const DB: &str = "cda_notify_test";
@@ -478,22 +476,13 @@ async fn answers_commands_by_webhook_and_polls_again_after_one() {
                     "secret_token": WEBHOOK_SECRET, "allowed_updates": ["message"]})]
     );
 
-    let state_for = |hook: Option<Arc<Webhook>>| async move {
-        app(AppState {
-            db: Db::connect(&conninfo(WEBHOOK_DB), 2, 30_000, 60_000)
-                .await
-                .unwrap(),
-            auth: Auth::new(vec![], None),
-            jobs: Default::default(),
-            sessions: Default::default(),
-            pages: Default::default(),
-            telegram_webhook: hook,
-        })
-    };
-    let server = state_for(Some(Arc::new(Webhook {
-        notifier: notifier.clone(),
-        secret: WEBHOOK_SECRET.into(),
-    })))
+    let server = keyless_app(
+        WEBHOOK_DB,
+        Some(Arc::new(Webhook {
+            notifier: notifier.clone(),
+            secret: WEBHOOK_SECRET.into(),
+        })),
+    )
     .await;
     let update = |id: i64, chat: i64, text: &str| {
         json!({"update_id": id, "message": {"message_id": id, "chat": {"id": chat, "type": "private"}, "text": text}})
@@ -511,7 +500,7 @@ async fn answers_commands_by_webhook_and_polls_again_after_one() {
     let (status, body) = post_update(&server, r#"{"message": {}}"#, Some(WEBHOOK_SECRET)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     // A server without a webhook has no such endpoint.
-    let plain = state_for(None).await;
+    let plain = keyless_app(WEBHOOK_DB, None).await;
     let (status, body) =
         post_update(&plain, &update(3, 11, "/summary"), Some(WEBHOOK_SECRET)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");

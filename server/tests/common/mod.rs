@@ -36,3 +36,21 @@ pub async fn respond(
     let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     (status, headers, json, bytes.to_vec())
 }
+
+/// The server's app on database `db` with no API keys (every request anonymous and refused where
+/// a role is needed), and the Telegram webhook `hook` when given.
+pub async fn keyless_app(
+    db: &str,
+    hook: Option<std::sync::Arc<cda_server::notify::webhook::Webhook>>,
+) -> axum::Router {
+    cda_server::app(cda_server::AppState {
+        db: cda_server::db::Db::connect(&conninfo(db), 2, 30_000, 60_000)
+            .await
+            .unwrap(),
+        auth: cda_server::auth::Auth::new(vec![], None),
+        jobs: Default::default(),
+        sessions: Default::default(),
+        pages: Default::default(),
+        telegram_webhook: hook,
+    })
+}
