@@ -169,10 +169,7 @@ start_server() {
     CDA_ANONYMOUS_ROLE=cda_demo_analyst \
         nohup "$ROOT/target/release/cda-server" >"$CDA_DIR/$name.log" 2>&1 &
     echo $! >"$CDA_DIR/$name.pid"
-    for _ in $(seq 1 50); do
-        curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
+    wait_for_http "http://127.0.0.1:$port/ready" && return 0
     cat "$CDA_DIR/$name.log"
     exit 1
 }

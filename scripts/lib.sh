@@ -113,6 +113,16 @@ stop_cluster() {
     if [ -f "$CDA_DIR/data/PG_VERSION" ]; then pg_ctl_ -m fast -w stop >/dev/null 2>&1 || true; fi
 }
 
+# wait_for_http URL: waits until URL answers with a 2xx (a server coming up), at most 10 s;
+# fails after that.
+wait_for_http() {
+    for _ in $(seq 1 50); do
+        curl -sf "$1" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
 psql_() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$CDA_DIR" -p "$CDA_PORT" -U postgres "$@"; }
 
 recreate_db() {

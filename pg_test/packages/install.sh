@@ -44,10 +44,7 @@ CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=postgres dbname=cda_pkg" CDA
     /usr/bin/cda-server >"$CDA_DIR/server.log" 2>&1 &
 server=$!
 ready=""
-for _ in $(seq 1 50); do
-    ready=$(curl -sf "http://127.0.0.1:$port/ready" 2>/dev/null) && break
-    sleep 0.2
-done
+wait_for_http "http://127.0.0.1:$port/ready" && ready=$(curl -sf "http://127.0.0.1:$port/ready")
 kill "$server" 2>/dev/null || true
 wait "$server" 2>/dev/null || true
 echo "/ready: $ready"

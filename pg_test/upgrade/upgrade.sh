@@ -177,10 +177,7 @@ SQL
     CDA_DATABASE_URL="host=$CDA_DIR port=$CDA_PORT user=postgres dbname=$db" CDA_LISTEN="127.0.0.1:$SERVER_PORT" \
         "$ROOT/target/debug/cda-server" >"$CDA_DIR/server.log" 2>&1 &
     server=$!
-    for _ in $(seq 1 50); do
-        curl -s "http://127.0.0.1:$SERVER_PORT/health" >/dev/null 2>&1 && break
-        sleep 0.2
-    done
+    wait_for_http "http://127.0.0.1:$SERVER_PORT/health" || fail "cda-server did not start: $(cat "$CDA_DIR/server.log")"
     ready=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$SERVER_PORT/ready")
     case $ready in
         *extension_update_needed*" 503") echo "/ready before the update: 503 extension_update_needed" ;;

@@ -26,7 +26,7 @@ serve $PORT cda_api_analyst; analyst=$!
 serve $OPERATOR_PORT cda_api_operator; operator=$!
 trap 'kill $analyst $operator 2>/dev/null' EXIT
 for port in $PORT $OPERATOR_PORT; do
-    for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+    wait_for_http "http://127.0.0.1:$port/ready" || true
 done
 
 # chrome: runs headless Chromium on a URL with a throwaway profile; extra flags follow.
